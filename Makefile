@@ -1,0 +1,36 @@
+# Two commands a new user needs: `make demo` and `make test`. Both create .venv when missing
+# and install the package with its dependencies from the package registry first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.sparsekit-installed
+
+.PHONY: setup demo test notebooks benchmarks strip clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (sparsekit)" >/dev/null
+	touch $(STAMP)
+
+demo: setup
+	$(PY) -m sparsekit demo
+
+test: setup
+	$(PY) -m pytest -q -ra tests
+
+notebooks: setup
+	$(PY) -m sparsekit.notebook_runner --full --out build/notebooks
+
+benchmarks: setup
+	$(PY) benchmarks/overhead.py
+	$(PY) benchmarks/masks.py
+
+strip: setup
+	$(VENV)/bin/nbstripout notebooks/*.ipynb
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,11 @@
+"""sparsekit: train sparse neural networks better, with any mask.
+
+    import sparsekit as sk
+    run = sk.train(dataset="digits", model="resnet20", mask="snip", sparsity=0.95)
+    print(run["best_val_test_acc"])
+"""
+__version__ = "0.1.0"
+
+from .errors import SparsekitError  # noqa: E402,F401
+from .mask import Mask  # noqa: E402,F401
+from .training import Callback, RunRecord, TrainConfig, TrainState, train  # noqa: E402,F401

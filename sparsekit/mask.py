@@ -1,0 +1,151 @@
+"""`Mask`: parameter name -> boolean tensor (True = weight kept).
+
+A mask is a plain mapping, as in open_lth: it knows how to describe itself (densities per
+layer), check that it fits a model, apply itself, and round-trip through a file. Where it
+came from (any pruning method, any checkpoint's zeros) does not matter to the trainer.
+"""
+from pathlib import Path
+from typing import List, Mapping
+
+import torch
+from torch import nn
+
+from . import atomic
+from .errors import SparsekitError
+from .prunable import prunable_parameters
+
+FILE_FORMAT = "sparsekit.mask/1"
+
+
+class Mask(dict):
+    """Parameter name -> bool tensor of the parameter's shape."""
+
+    def __init__(self, entries: Mapping[str, torch.Tensor] = ()):
+        super().__init__()
+        for name, keep in dict(entries).items():
+            self[name] = torch.as_tensor(keep).detach().to("cpu", torch.bool)
+
+    # ---- building -------------------------------------------------------------------
+    @classmethod
+    def dense(cls, model: nn.Module, prune_first_layer: bool = True, prune_classifier: bool = True) -> "Mask":
+        """Every prunable weight kept: the mask of a dense network."""
+        params = prunable_parameters(model, prune_first_layer, prune_classifier)
+        return cls({name: torch.ones(p.shape, dtype=torch.bool) for name, p in params.items()})
+
+    @classmethod
+    def from_zeros(cls, state: Mapping[str, torch.Tensor], model: nn.Module,
+                   prune_first_layer: bool = True, prune_classifier: bool = True) -> "Mask":
+        """The mask of "any" sparse network: its exact zeros are the pruned weights.
+
+        `state` is a state dict holding (at least) the model's prunable weights.
+        """
+        params = prunable_parameters(model, prune_first_layer, prune_classifier)
+        missing = [name for name in params if name not in state]
+        if missing:
+            raise SparsekitError(f"checkpoint lacks weight {missing[0]!r} of the model ({len(missing)} missing)")
+        mask = cls({name: torch.as_tensor(state[name]) != 0 for name in params})
+        mask.check_matches(model)
+        return mask
+
+    @classmethod
+    def from_file(cls, path, model: nn.Module, prune_first_layer: bool = True,
+                  prune_classifier: bool = True) -> "Mask":
+        """A saved sparsekit mask, or the zero pattern of any checkpoint file (a state dict,
+        or a dict holding one under 'model', 'state_dict' or 'model_state')."""
+        data = _load_file(path, "mask or checkpoint")
+        if isinstance(data, dict) and data.get("format") == FILE_FORMAT:
+            mask = cls._from_saved(data, path)
+            mask.check_matches(model)
+            return mask
+        for key in ("model", "state_dict", "model_state"):
+            if isinstance(data, dict) and isinstance(data.get(key), dict):
+                data = data[key]
+                break
+        if not isinstance(data, dict):
+            raise SparsekitError(f"{path}: neither a mask nor a state dict (found {type(data).__name__})")
+        return cls.from_zeros(data, model, prune_first_layer, prune_classifier)
+
+    # ---- describing ------------------------------------------------------------------
+    def num_kept(self) -> int:
+        return int(sum(int(keep.sum()) for keep in self.values()))
+
+    def num_total(self) -> int:
+        return int(sum(keep.numel() for keep in self.values()))
+
+    def density(self) -> float:
+        total = self.num_total()
+        return self.num_kept() / total if total else 1.0
+
+    def sparsity(self) -> float:
+        return 1.0 - self.density()
+
+    def layer_table(self) -> List[dict]:
+        """One row per masked tensor: name, shape, kept, total, density."""
+        return [
+            {"name": name, "shape": list(keep.shape), "kept": int(keep.sum()), "total": keep.numel(),
+             "density": float(keep.float().mean()) if keep.numel() else 1.0}
+            for name, keep in self.items()
+        ]
+
+    def format_table(self) -> str:
+        """The layer table as aligned text, with an overall line at the bottom."""
+        rows = self.layer_table()
+        width = max([len(r["name"]) for r in rows] + [7])
+        lines = [f"{'layer':<{width}}  {'shape':<18} {'kept':>9} {'total':>9}  density"]
+        for r in rows:
+            shape = "x".join(map(str, r["shape"]))
+            lines.append(f"{r['name']:<{width}}  {shape:<18} {r['kept']:>9} {r['total']:>9}  {r['density']:.4f}")
+        lines.append(f"{'overall':<{width}}  {'':<18} {self.num_kept():>9} {self.num_total():>9}  {self.density():.4f}")
+        return "\n".join(lines)
+
+    # ---- using -----------------------------------------------------------------------
+    def check_matches(self, model: nn.Module) -> None:
+        """Raise a one-line error unless every masked name is a parameter of the same shape."""
+        params = dict(model.named_parameters())
+        for name, keep in self.items():
+            if name not in params:
+                close = [p for p in params if p.endswith(".weight")][:3]
+                raise SparsekitError(f"mask names parameter {name!r}, which the model does not have "
+                                     f"(model weights look like: {', '.join(close)})")
+            if tuple(params[name].shape) != tuple(keep.shape):
+                raise SparsekitError(f"mask shape {tuple(keep.shape)} for {name!r} does not match "
+                                     f"the model's {tuple(params[name].shape)}")
+
+    @torch.no_grad()
+    def apply(self, model: nn.Module) -> nn.Module:
+        """Zero the pruned weights of `model` in place (after checking the mask fits)."""
+        self.check_matches(model)
+        params = dict(model.named_parameters())
+        for name, keep in self.items():
+            params[name].mul_(keep.to(params[name].device, params[name].dtype))
+        return model
+
+    def same_as(self, other: "Mask") -> bool:
+        return self.keys() == other.keys() and all(torch.equal(self[n], other[n]) for n in self)
+
+    # ---- files -----------------------------------------------------------------------
+    def save(self, path) -> Path:
+        """Write the mask atomically (a crash leaves the old file or none, never half of one)."""
+        return atomic.torch_save({"format": FILE_FORMAT, "mask": dict(self)}, path)
+
+    @classmethod
+    def load(cls, path) -> "Mask":
+        return cls._from_saved(_load_file(path, "mask"), path)
+
+    @classmethod
+    def _from_saved(cls, data, path) -> "Mask":
+        if not (isinstance(data, dict) and data.get("format") == FILE_FORMAT and isinstance(data.get("mask"), dict)):
+            raise SparsekitError(f"{path}: not a sparsekit mask file (expected format {FILE_FORMAT})")
+        return cls(data["mask"])
+
+def _load_file(path, what: str):
+    """torch.load with one-line errors for a missing or unreadable file."""
+    path = Path(path)
+    if not path.is_file():
+        raise SparsekitError(f"{what} file not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged file
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SparsekitError(f"{path}: cannot read {what} file (corrupted or not a torch file: {reason[:120]})") from None
+

@@ -1,0 +1,6 @@
+"""Mask methods: `compute(method, model, sparsity, ...)`, `scores(...)`, `available()`.
+
+Each method is one file that registers itself; importing it here is all it takes to add one.
+"""
+from .registry import METHODS, available, compute, describe, scores  # noqa: F401
+from . import random_uniform  # noqa: F401  (registers "random")

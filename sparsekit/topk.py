@@ -1,0 +1,62 @@
+"""Exact top-k selection: the step every mask method ends with.
+
+A target sparsity s over N weights keeps exactly round((1 - s) * N) of them. Scores often tie
+(zeros, equal magnitudes, float32 saturation in SynFlow); ties are broken by position (the
+earlier flat index wins) through a stable sort, so the count is exact and the mask repeatable.
+"""
+from typing import Dict
+
+import torch
+
+from .errors import SparsekitError
+
+
+def check_sparsity(sparsity: float) -> float:
+    """Return `sparsity` as a float, or raise if it is outside [0, 1)."""
+    try:
+        value = float(sparsity)
+    except (TypeError, ValueError):
+        raise SparsekitError(f"sparsity must be a number in [0, 1), got {sparsity!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise SparsekitError(f"sparsity must be in [0, 1) (fraction of weights removed), got {value}")
+    return value
+
+
+def keep_count(total: int, density: float) -> int:
+    """How many of `total` weights a density keeps: round half away from zero, in range."""
+    return min(total, max(0, int(density * total + 0.5)))
+
+
+def top_k_flat(scores: torch.Tensor, keep: int) -> torch.Tensor:
+    """Boolean tensor, True at the `keep` largest entries of a flat score vector."""
+    scores = scores.detach().reshape(-1).double()
+    # NaN would make the order undefined: treat it as the lowest possible score.
+    scores = torch.nan_to_num(scores, nan=-float("inf"))
+    chosen = torch.zeros(scores.numel(), dtype=torch.bool)
+    if keep > 0:
+        order = torch.sort(scores, descending=True, stable=True).indices
+        chosen[order[:keep]] = True
+    return chosen
+
+
+def keep_top(scores: Dict[str, torch.Tensor], sparsity: float, scope: str = "global") -> Dict[str, torch.Tensor]:
+    """Name -> boolean keep-tensor holding exactly round((1 - sparsity) * N) True entries.
+
+    scope "global": one ranking over all tensors. scope "layerwise": each tensor keeps
+    round((1 - sparsity) * n_layer) of its own entries, so every layer is exact.
+    """
+    density = 1.0 - check_sparsity(sparsity)
+    if scope == "layerwise":
+        return {
+            name: top_k_flat(s.cpu(), keep_count(s.numel(), density)).reshape(s.shape)
+            for name, s in scores.items()
+        }
+    if scope != "global":
+        raise SparsekitError(f"unknown scope {scope!r}; choose one of: global, layerwise")
+    flat = torch.cat([s.detach().reshape(-1).cpu().double() for s in scores.values()])
+    chosen = top_k_flat(flat, keep_count(flat.numel(), density))
+    result, start = {}, 0
+    for name, s in scores.items():
+        result[name] = chosen[start:start + s.numel()].reshape(s.shape)
+        start += s.numel()
+    return result

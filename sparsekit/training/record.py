@@ -1,0 +1,57 @@
+"""The run record: everything needed to read, compare and repeat a run, as one JSON file."""
+import platform
+import time
+from typing import Any, Dict, List
+
+import torch
+
+from .. import __version__
+from .state import TrainState
+
+FORMAT = "sparsekit.record/1"
+
+
+class RunRecord(dict):
+    """The record as a dict (what `record.json` holds), plus the trained `model` and `mask`."""
+
+    model = None
+    mask = None
+
+
+def best_epoch(epochs: List[Dict[str, Any]]) -> int:
+    """Index of the epoch with the best validation accuracy (the earliest on a tie)."""
+    return max(range(len(epochs)), key=lambda i: (epochs[i]["val_acc"], -i))
+
+
+@torch.no_grad()
+def nonzero_density(state: TrainState) -> float:
+    """Fraction of the masked weights that are non-zero in the model right now."""
+    params = dict(state.model.named_parameters())
+    total = sum(keep.numel() for keep in state.mask.values())
+    nonzero = sum(int((params[name] != 0).sum()) for name in state.mask)
+    return nonzero / total if total else 1.0
+
+
+def build(state: TrainState, epochs: List[Dict[str, Any]], mask_source: Dict[str, Any],
+          recipe: Dict[str, Any], seconds: float, finished: bool) -> RunRecord:
+    record = RunRecord(
+        format=FORMAT,
+        finished=finished,
+        config=state.config.to_dict(),
+        recipe=recipe,
+        mask_source=mask_source,
+        epochs=epochs,
+        density=state.mask.density(),
+        sparsity=state.mask.sparsity(),
+        nonzero_density=nonzero_density(state),
+        layers=[{k: row[k] for k in ("name", "shape", "density", "kept", "total")} for row in state.mask.layer_table()],
+        seconds=seconds,
+        environment={"sparsekit": __version__, "torch": torch.__version__, "python": platform.python_version(),
+                     "device": str(state.device), "written": time.strftime("%Y-%m-%dT%H:%M:%S")},
+        **state.extras,
+    )
+    if epochs:
+        best = best_epoch(epochs)
+        record.update(test_acc=epochs[-1]["test_acc"], best_val_epoch=best + 1,
+                      best_val_acc=epochs[best]["val_acc"], best_val_test_acc=epochs[best]["test_acc"])
+    return record
