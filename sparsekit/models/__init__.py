@@ -1,0 +1,42 @@
+"""Model architectures by name: `build("resnet20", num_classes=10)`.
+
+Every conv is a `units.ConvBN` (so any conv can take a ghost branch), every activation is its
+own module, the first conv is the first `nn.Conv2d` registered and the classifier the last
+`nn.Linear`. Adding an architecture is a new file registered in `MODELS`, imported below.
+"""
+import math
+from numbers import Integral, Real
+from typing import List
+
+from torch import nn
+
+from ..errors import SparsekitError
+from . import mobilenetv2, resnet18, resnet_cifar, vgg  # noqa: F401  (registers the models)
+from .registry import MODELS
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value <= 0:
+        raise SparsekitError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _positive_width(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value <= 0:
+        raise SparsekitError(f"width must be a positive number (channel multiplier), got {value!r}")
+    return float(value)
+
+
+def build(name: str, num_classes: int, in_channels: int = 3, width: float = 1.0,
+          input_size: int = 32) -> nn.Module:
+    """A freshly initialised model; seed with `torch.manual_seed` first for repeatable weights."""
+    builder = MODELS.get(name)
+    return builder(num_classes=_positive_int("num_classes", num_classes),
+                   in_channels=_positive_int("in_channels", in_channels),
+                   width=_positive_width(width),
+                   input_size=_positive_int("input_size", input_size))
+
+
+def available() -> List[str]:
+    """The registered model names, sorted."""
+    return MODELS.names()

@@ -1,0 +1,110 @@
+"""Building blocks shared by every architecture.
+
+Two conventions here are relied on by the recipe code:
+- every convolution is followed by BatchNorm inside a `ConvBN`, whose `ghosts` list is where a
+  dense side branch can be attached later without knowing which model it sits in;
+- every activation is its own module instance, so a recipe can swap it by replacing a child.
+"""
+from typing import Sequence
+
+import torch
+from torch import nn
+
+
+def scaled_channels(channels: int, width: float) -> int:
+    """Channel count after a width multiplier; never zero, so tiny widths still build."""
+    return max(1, round(channels * width))
+
+
+class ConvBN(nn.Module):
+    """A bias-free convolution followed by BatchNorm, plus optional "ghost" side branches.
+
+    `ghosts` starts empty. A recipe may append modules to it (e.g. a dense 1x1 conv + BN, the
+    paper's ghost skip connections); each receives the SAME input `x` as `conv` and its output
+    is added to `bn(conv(x))`, so a ghost must map x to the same shape as the main path.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0, groups: int = 1):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
+                              padding=padding, groups=groups, bias=False)
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.ghosts = nn.ModuleList()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn(self.conv(x))
+        for ghost in self.ghosts:  # empty in a plain model, so this costs nothing then
+            out = out + ghost(x)
+        return out
+
+
+class BasicBlock(nn.Module):
+    """The two-conv residual block of ResNet (He et al., 2016), shared by every ResNet here.
+
+    Ghost attachment points: `conv_bn1.ghosts` receives the block input, so a branch there is
+    the paper's J1 (block input -> first conv output); `conv_bn2.ghosts` receives `h`, the
+    first activation's output, so a branch there is J2 (h -> second conv output).
+    """
+
+    def __init__(self, in_planes: int, planes: int, stride: int):
+        super().__init__()
+        self.conv_bn1 = ConvBN(in_planes, planes, 3, stride=stride, padding=1)
+        self.act1 = nn.ReLU()
+        self.conv_bn2 = ConvBN(planes, planes, 3, stride=1, padding=1)
+        # A projection only where the shape changes (option B of the ResNet paper); it is a
+        # ConvBN too so that every conv in a model can carry ghosts.
+        if stride != 1 or in_planes != planes:
+            self.shortcut = ConvBN(in_planes, planes, 1, stride=stride)
+        else:
+            self.shortcut = nn.Identity()
+        self.act2 = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.act1(self.conv_bn1(x))
+        return self.act2(self.conv_bn2(h) + self.shortcut(x))
+
+
+class BasicBlockResNet(nn.Module):
+    """A 3x3-stem ResNet of basic-block stages without max-pool, the CIFAR-style layout.
+
+    Stage i has `blocks_per_stage[i]` blocks of width `stage_widths[i]`; every stage after the
+    first halves the resolution in its first block. Subclasses only pick the configuration.
+    """
+
+    def __init__(self, stage_widths: Sequence[int], blocks_per_stage: Sequence[int],
+                 num_classes: int, in_channels: int):
+        super().__init__()
+        self.stem = ConvBN(in_channels, stage_widths[0], 3, stride=1, padding=1)
+        self.stem_act = nn.ReLU()
+        stages = []
+        in_planes = stage_widths[0]
+        for index, (planes, num_blocks) in enumerate(zip(stage_widths, blocks_per_stage)):
+            first_stride = 1 if index == 0 else 2
+            blocks = []
+            for block_index in range(num_blocks):
+                blocks.append(BasicBlock(in_planes, planes, first_stride if block_index == 0 else 1))
+                in_planes = planes
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.Sequential(*stages)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(in_planes, num_classes)
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.stages(self.stem_act(self.stem(x)))
+        return self.classifier(torch.flatten(self.pool(features), 1))
+
+
+def init_weights(model: nn.Module) -> None:
+    """Kaiming-normal convs (fan_out, as in torchvision's ResNet), BatchNorm as identity.
+
+    Linear layers keep PyTorch's default init. Everything draws from the global generator, so
+    `torch.manual_seed` before building gives identical weights.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
