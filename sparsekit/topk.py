@@ -60,3 +60,29 @@ def keep_top(scores: Dict[str, torch.Tensor], sparsity: float, scope: str = "glo
         result[name] = chosen[start:start + s.numel()].reshape(s.shape)
         start += s.numel()
     return result
+
+
+def allocate_counts(sizes, densities, total_keep: int):
+    """Integer kept-counts per layer near `densities`, summing exactly to `total_keep`.
+
+    Largest-remainder rounding: floor every layer's share, then give the missing units to the
+    layers with the largest fractional parts (earlier layers first on ties), never exceeding
+    a layer's size. Per-layer methods (uniform random, ERK) use it to make the global count
+    exact, which independent per-layer rounding would miss by up to one weight per layer.
+    """
+    shares = [min(float(size), max(0.0, d * size)) for size, d in zip(sizes, densities)]
+    counts = [int(share) for share in shares]
+    missing = total_keep - sum(counts)
+    order = sorted(range(len(sizes)), key=lambda i: (-(shares[i] - counts[i]), i))
+    while missing > 0:
+        progressed = False
+        for i in order:
+            if missing == 0:
+                break
+            if counts[i] < sizes[i]:
+                counts[i] += 1
+                missing -= 1
+                progressed = True
+        if not progressed:
+            raise ValueError(f"cannot keep {total_keep} weights in layers of sizes {list(sizes)}")
+    return counts

@@ -1,0 +1,42 @@
+"""Datasets for sparse training: `load(name, ...)` returns a `DataBundle` of train/val/test
+batch iterables; `available()` lists the names.
+
+    bundle = sparsekit.data.load("digits", batch_size=64, seed=1)
+    for epoch in range(epochs):
+        bundle.train.set_epoch(epoch)  # the order is a pure function of (seed, epoch)
+        for inputs, labels in bundle.train:
+            ...
+
+A dataset is one module that registers a builder in `registry.datasets`; adding one never
+edits this file beyond the import that registers it.
+"""
+import os
+from typing import List
+
+from . import cifar, digits, tinyimagenet  # noqa: F401  (importing registers them)
+from .batches import Batches
+from .bundle import DataBundle
+from .options import LoadOptions
+from .registry import datasets
+
+__all__ = ["Batches", "DataBundle", "LoadOptions", "available", "load"]
+
+
+def available() -> List[str]:
+    return datasets.names()
+
+
+def load(name: str, root="data", download: bool = False, batch_size: int = 128,
+         eval_batch_size: int = 512, seed: int = 0, augment: bool = True,
+         num_workers: int = 0) -> DataBundle:
+    """Build the named dataset's train/val/test batches.
+
+    `root` is the folder with the dataset files (digits needs none); `download` fetches
+    missing files from the official source. The validation and test examples never depend
+    on `seed`; only the training order (with the epoch) and augmentation do.
+    """
+    builder = datasets.get(name)
+    options = LoadOptions(root=os.fspath(root), download=bool(download),
+                          batch_size=batch_size, eval_batch_size=eval_batch_size,
+                          seed=seed, augment=bool(augment), num_workers=num_workers)
+    return builder(options)

@@ -1,0 +1,7 @@
+"""The table of dataset names; each dataset module registers its builder here.
+
+A builder takes a `LoadOptions` and returns a `DataBundle`.
+"""
+from ..registry import Registry
+
+datasets = Registry("dataset")
