@@ -30,6 +30,8 @@ class TrainConfig:
     prune_first_layer: bool = setting(True, "let the mask prune the first conv layer")
     prune_classifier: bool = setting(True, "let the mask prune the final linear classifier")
     mask_batches: int = setting(1, "training batches shown to data-driven mask methods (SNIP, GraSP)")
+    mask_options: str = setting("", "options of the mask method as 'name=value, ...', e.g. 'rounds=10' (synflow), "
+                                    "'shuffle=true' or 'invert=true' (ablations), 'round_epochs=2, rewind_steps=50' (lottery)")
     # optimisation
     epochs: int = setting(30, "training epochs")
     batch_size: int = setting(128, "training batch size")

@@ -6,6 +6,7 @@ from typing import Any, Dict, List
 import torch
 
 from .. import __version__
+from ..analysis import summarize
 from .state import TrainState
 
 FORMAT = "sparsekit.record/1"
@@ -46,6 +47,7 @@ def build(state: TrainState, epochs: List[Dict[str, Any]], mask_source: Dict[str
         nonzero_density=nonzero_density(state),
         layers=[{k: row[k] for k in ("name", "shape", "density", "kept", "total")} for row in state.mask.layer_table()],
         seconds=seconds,
+        analysis=summarize(state.model, state.mask),
         environment={"sparsekit": __version__, "torch": torch.__version__, "python": platform.python_version(),
                      "device": str(state.device), "written": time.strftime("%Y-%m-%dT%H:%M:%S")},
         **state.extras,

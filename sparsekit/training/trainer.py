@@ -14,7 +14,9 @@ from torch import nn
 
 from .. import atomic, data as datasets, masks, models
 from ..errors import SparsekitError
+from ..analysis import warn_collapsed_layers
 from ..mask import Mask
+from ..masks.options import parse_options
 from . import checkpoint, record as run_record
 from .callbacks import Callback, CallbackList
 from .config import TrainConfig, make_config
@@ -23,6 +25,7 @@ from .masking import MaskEnforcer
 from .progress import ProgressBar
 from .schedules import learning_rate
 from .state import TrainState
+from .step import train_step
 
 # Settings that may differ between an interrupted run and its resumption.
 RESUMABLE_CHANGES = {"resume", "progress", "device", "overwrite", "data_root", "download"}
@@ -64,6 +67,7 @@ def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Itera
                              width=config.width, input_size=data.image_size)
     model.to(device)
     mask, mask_source = _make_mask(config, model, data, mask)
+    warn_collapsed_layers(mask)
     mask.apply(model)
 
     state = TrainState(config=config, model=model, mask=mask, data=data, device=device,
@@ -124,16 +128,10 @@ def _run_epoch(state: TrainState, hooks: CallbackList, bar) -> dict:
                                  config.milestone_fractions(), config.lr_drop)
         for group in state.optimizer.param_groups:
             group["lr"] = state.lr
-        logits = model(x)
-        loss = state.loss_fn(logits, y)
-        state.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        state.enforcer.mask_gradients()
-        state.optimizer.step()
-        state.enforcer.mask_weights()
+        loss, logits = train_step(model, state.optimizer, state.loss_fn, x, y, state.enforcer)
         state.step += 1
-        loss_sum += loss.detach().cpu() * len(y)
-        correct += int((logits.detach().argmax(1) == y).sum())
+        loss_sum += loss.cpu() * len(y)
+        correct += int((logits.argmax(1) == y).sum())
         seen += len(y)
         hooks.call("on_step", state)
         bar.update(1)
@@ -157,9 +155,11 @@ def _make_mask(config: TrainConfig, model: nn.Module, data, given: Optional[Mask
         mask = Mask.from_file(config.mask_file, model, config.prune_first_layer, config.prune_classifier)
         return mask, {"method": "file", "path": str(config.mask_file)}
     batches = _first_batches(data.train, config.mask_batches)
+    # The training context is offered to every method; only those naming it (lottery) get it.
     mask = masks.compute(config.mask, model, config.sparsity, data=batches, scope=config.scope,
                          prune_first_layer=config.prune_first_layer, prune_classifier=config.prune_classifier,
-                         seed=config.seed)
+                         seed=config.seed, train_config=config, bundle=data, out=config.out,
+                         **parse_options(config.mask_options))
     return mask, {"method": config.mask, "sparsity": config.sparsity, "scope": config.scope}
 
 
