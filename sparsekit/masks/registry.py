@@ -4,9 +4,15 @@ Two kinds of method register here:
 - a *score* method returns a score per weight; `compute` keeps the top-scoring weights with
   an exact count (globally or per layer), and the `shuffle`/`invert` ablations apply to it;
 - a *mask* method builds the mask itself (uniform random, ERK, iterative schemes).
+
+A method's own options (SynFlow's `rounds`, ...) are the keyword-only arguments of its
+function: `compute` reads them from the signature, so an unknown option fails with a list of
+the accepted ones without any per-method code. The trainer also passes its context
+(`train_config`, `bundle`, `out`); only a method that names them in its signature gets them.
 """
+import inspect
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, Optional
+from typing import Callable, Dict, Iterable, Optional, Tuple
 
 import torch
 from torch import nn
@@ -25,6 +31,18 @@ class MaskMethod:
     kind: str  # "score" or "mask"
     needs_data: bool
     summary: str
+
+    @property
+    def options(self) -> Tuple[str, ...]:
+        """The method's own options: the keyword-only arguments of its function."""
+        return tuple(name for name, p in inspect.signature(self.build).parameters.items()
+                     if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+# What the trainer offers every method; a method that does not name one never sees it.
+CONTEXT_OPTIONS = ("train_config", "bundle", "out")
+# Options of `compute` itself, applied after any method (see ablations.py).
+ABLATION_OPTIONS = ("shuffle", "invert")
 
 
 METHODS = Registry("mask method")
@@ -68,24 +86,48 @@ def scores(method: str, model: nn.Module, data: Optional[Iterable] = None, prune
                              f"score methods: {', '.join(n for n in available() if METHODS.get(n).kind == 'score')}")
     _check_data(entry, data)
     params = prunable_parameters(model, prune_first_layer, prune_classifier)
-    return entry.build(model, params, data, **options)
+    return entry.build(model, params, data, **_method_options(entry, options, allowed=()))
 
 
 def compute(method: str, model: nn.Module, sparsity: float, data: Optional[Iterable] = None,
             scope: str = "global", prune_first_layer: bool = True, prune_classifier: bool = True,
-            seed: int = 0, **options) -> Mask:
-    """Build a mask with `method` keeping exactly round((1 - sparsity) * N) prunable weights."""
+            seed: int = 0, shuffle: bool = False, invert: bool = False, **options) -> Mask:
+    """Build a mask with `method` keeping exactly round((1 - sparsity) * N) prunable weights.
+
+    Ablations: `shuffle=True` keeps the method's per-layer kept counts but moves the kept
+    weights to random positions (seeded); `invert=True` (score methods) keeps the LOWEST
+    scores instead of the highest. Other keyword options go to the method (see `describe`).
+    """
+    from .ablations import keep_lowest, shuffle_within_layers  # here: ablations imports method files
+
     sparsity = check_sparsity(sparsity)
     entry = METHODS.get(method)
+    if invert and entry.kind != "score":
+        raise SparsekitError(f"invert=True needs a score method; {method!r} builds its mask directly")
+    method_options = _method_options(entry, options, ABLATION_OPTIONS if entry.kind == "score" else ("shuffle",))
     _check_data(entry, data)
     params = prunable_parameters(model, prune_first_layer, prune_classifier)
     if not params:
         raise SparsekitError("the model has no prunable Conv or Linear weights")
     generator = _generator(seed)
     if entry.kind == "mask":
-        return Mask(entry.build(model, params, sparsity, data, scope, generator, **options))
-    score_table = entry.build(model, params, data, **options)
-    return Mask(keep_top(score_table, sparsity, scope))
+        keep = entry.build(model, params, sparsity, data, scope, generator, **method_options)
+    else:
+        score_table = entry.build(model, params, data, **method_options)
+        keep = keep_lowest(score_table, sparsity, scope) if invert else keep_top(score_table, sparsity, scope)
+    if shuffle:
+        keep = shuffle_within_layers(keep, generator)
+    return Mask(keep)
+
+
+def _method_options(entry: MaskMethod, options: dict, allowed: Tuple[str, ...]) -> dict:
+    """The options `entry` accepts, or a one-line error naming the ones it does not."""
+    unknown = sorted(set(options) - set(entry.options) - set(CONTEXT_OPTIONS))
+    if unknown:
+        accepted = [n for n in entry.options if n not in CONTEXT_OPTIONS] + list(allowed)
+        raise SparsekitError(f"mask method {entry.name!r} has no option {unknown[0]!r}; it accepts: "
+                             f"{', '.join(accepted) or 'no options'}")
+    return {name: value for name, value in options.items() if name in entry.options}
 
 
 def _check_data(entry: MaskMethod, data) -> None:

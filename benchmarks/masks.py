@@ -1,0 +1,83 @@
+"""How long each mask method takes, on CPU with 2 threads.
+
+    python benchmarks/masks.py [--sparsity 0.98] [--skip-resnet18] [--threads 2]
+
+- CIFAR ResNet-18 (10 classes, 3x32x32, width 1, 11M prunable weights): SNIP and GraSP score
+  one batch of 128 RANDOM inputs of the right shape (no CIFAR download needed); SynFlow runs
+  its default 100 rounds (target: under 20 s). Lottery is not timed here (it trains).
+- ResNet-20 on digits (1x8x8): data-driven methods score one real digits batch of 128;
+  lottery runs with tiny settings (1 epoch of 2 batches per round), so its time is mostly
+  the rounds' fixed costs, not training.
+
+On a machine shared with other busy processes, OpenMP threads that spin-wait for each other
+make 2 threads several times SLOWER than 1, so this script sets OMP_WAIT_POLICY=PASSIVE
+(unless already set) before torch starts; the output says which policy was used.
+"""
+import argparse
+import os
+import time
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP
+
+import torch
+
+from sparsekit import data, masks, models
+from sparsekit.summary import format_table
+from sparsekit.training import TrainConfig
+
+
+def time_method(method, model, sparsity, batches, **options):
+    started = time.perf_counter()
+    mask = masks.compute(method, model, sparsity, data=batches, **options)
+    return time.perf_counter() - started, mask
+
+
+def resnet18_rows(sparsity):
+    torch.manual_seed(0)
+    model = models.build("resnet18", 10, in_channels=3, width=1.0, input_size=32)
+    generator = torch.Generator().manual_seed(0)
+    batch = (torch.randn(128, 3, 32, 32, generator=generator), torch.randint(0, 10, (128,), generator=generator))
+    rows = []
+    for method in ["random", "erk", "magnitude", "snip", "grasp", "synflow"]:
+        seconds, mask = time_method(method, model, sparsity, [batch])
+        note = {"snip": "1 batch of 128 random inputs", "grasp": "1 batch of 128 random inputs",
+                "synflow": "100 rounds (target < 20 s)"}.get(method, "")
+        rows.append(("resnet18 / cifar shape", method, mask.num_total(), mask.num_kept(), f"{seconds:.2f}", note))
+    return rows
+
+
+def resnet20_rows(sparsity):
+    bundle = data.load("digits", batch_size=128)
+    bundle.train.set_epoch(0)
+    batch = next(iter(bundle.train))
+    rows = []
+    for method in masks.available():
+        torch.manual_seed(0)
+        model = models.build("resnet20", bundle.num_classes, in_channels=1, width=1.0, input_size=8)
+        options = {"input_shape": (1, 8, 8)} if method == "synflow" else {}
+        note = {"snip": "1 real digits batch of 128", "grasp": "1 real digits batch of 128",
+                "synflow": "100 rounds"}.get(method, "")
+        if method == "lottery":
+            options = {"train_config": TrainConfig(epochs=1, max_batches=2, progress=False), "bundle": bundle}
+            note = "tiny: 1 epoch x 2 batches per round, " + f"{len(masks.lottery.round_sparsities(sparsity))} rounds"
+        seconds, mask = time_method(method, model, sparsity, [batch], **options)
+        rows.append(("resnet20 / digits", method, mask.num_total(), mask.num_kept(), f"{seconds:.2f}", note))
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sparsity", type=float, default=0.98)
+    parser.add_argument("--skip-resnet18", action="store_true")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: 2)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    rows = [] if args.skip_resnet18 else resnet18_rows(args.sparsity)
+    rows += resnet20_rows(args.sparsity)
+    print(f"mask methods at sparsity {args.sparsity}, CPU, torch threads = {torch.get_num_threads()}, "
+          f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}")
+    print(format_table(["model", "method", "weights", "kept", "seconds", "note"], rows))
+
+
+if __name__ == "__main__":
+    main()
