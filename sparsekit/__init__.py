@@ -9,3 +9,4 @@ __version__ = "0.1.0"
 from .errors import SparsekitError  # noqa: E402,F401
 from .mask import Mask  # noqa: E402,F401
 from .training import Callback, RunRecord, TrainConfig, TrainState, train  # noqa: E402,F401
+from .recipe import Recipe  # noqa: E402,F401

@@ -16,18 +16,53 @@ class _Parser(argparse.ArgumentParser):
         raise SparsekitError(f"{message} (see `{self.prog} --help`)")
 
 
+def _add_option(parser, name: str, kind, default, help_text: str, choices, shown_default=None) -> None:
+    """One flag for one dataclass field, typed from the field's declared type."""
+    flag = "--" + name.replace("_", "-")
+    help_text = f"{help_text} (default: {default if shown_default is None else shown_default})"
+    if "bool" in str(kind):
+        parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+    elif "int" in str(kind):
+        parser.add_argument(flag, type=int, default=default, help=help_text)
+    elif "float" in str(kind):
+        parser.add_argument(flag, type=float, default=default, help=help_text)
+    else:
+        parser.add_argument(flag, default=default, choices=choices, help=help_text)
+
+
 def _add_train_options(parser: argparse.ArgumentParser) -> None:
     for name, default, help_text, choices in config_fields():
-        flag = "--" + name.replace("_", "-")
-        kind = TrainConfig.__dataclass_fields__[name].type
-        if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
-        elif "int" in str(kind):
-            parser.add_argument(flag, type=int, default=default, help=f"{help_text} (default: {default})")
-        elif "float" in str(kind):
-            parser.add_argument(flag, type=float, default=default, help=f"{help_text} (default: {default})")
-        else:
-            parser.add_argument(flag, default=default, choices=choices, help=f"{help_text} (default: {default})")
+        _add_option(parser, name, TrainConfig.__dataclass_fields__[name].type, default, help_text, choices)
+
+
+# The settings that decide a mask (model, its init seed, the data it sees, the method's options).
+MASK_SETTINGS = ("dataset", "data_root", "download", "model", "width", "sparsity", "scope", "prune_first_layer",
+                 "prune_classifier", "mask_batches", "mask_options", "batch_size", "seed")
+
+
+def _add_mask_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--method", default="random", help="mask method (see `sparsekit list`) (default: random)")
+    parser.add_argument("--out", required=True, help="file to write the mask to (e.g. masks/snip90.pt)")
+    for name, default, help_text, choices in config_fields():
+        if name in MASK_SETTINGS:
+            _add_option(parser, name, TrainConfig.__dataclass_fields__[name].type, default, help_text, choices)
+
+
+def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
+    """--recipe picks a preset; each recipe field's flag, when given, overrides it."""
+    from .recipe.settings import PRESETS, recipe_fields
+
+    parser.add_argument("--recipe", default="default", choices=PRESETS,
+                        help="ToST recipe preset: 'default' (no tricks) or 'tost' (all four) (default: default)")
+    for name, kind, _, help_text, choices in recipe_fields():
+        _add_option(parser, name, kind, None, help_text, choices, shown_default="from --recipe")
+
+
+def _recipe_from_args(args: argparse.Namespace):
+    from .recipe import Recipe, recipe_fields
+
+    given = {name: getattr(args, name) for name, *_ in recipe_fields() if getattr(args, name) is not None}
+    return Recipe.preset(args.recipe).with_changes(**given)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a masked network and write DIR/record.json",
                                 description="Train a masked network; writes --out DIR/record.json.")
     _add_train_options(train)
+    _add_recipe_options(train)
 
     commands.add_parser("list", help="list datasets, models and mask methods",
                         description="List the names --dataset, --model and --mask accept.")
@@ -46,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=int, default=None, help="epochs per run (default: the demo's own)")
     demo.add_argument("--out", default="runs/demo", help="where the runs' records go (default: runs/demo)")
     demo.add_argument("--progress", action=argparse.BooleanOptionalAction, default=False, help="progress bars")
+    mask = commands.add_parser("mask", help="compute a mask and save it to a file",
+                               description="Compute a mask as `sparsekit train` would, save it (use it "
+                                           "with train --mask-file FILE) and print its layer table.")
+    _add_mask_options(mask)
     return parser
 
 
@@ -54,7 +94,9 @@ def _train(args: argparse.Namespace) -> int:
 
     settings = {name: getattr(args, name) for name, *_ in config_fields()}
     config = make_config(**settings)
-    result = train(config)
+    recipe = _recipe_from_args(args)
+    result = train(config, recipe=recipe)
+    print(f"recipe: {recipe.describe()}")
     print(format_run(result))
     if config.out:
         print(f"record: {config.out}/record.json")
@@ -72,6 +114,24 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mask(args: argparse.Namespace) -> int:
+    from . import data, models
+    from .training.trainer import _make_mask, _seed_everything
+
+    config = make_config(mask=args.method, progress=False, **{name: getattr(args, name) for name in MASK_SETTINGS})
+    # The trainer's own steps, in its order, so the mask equals the one `sparsekit train` would draw.
+    _seed_everything(config.seed)
+    bundle = data.load(config.dataset, root=config.data_root, download=config.download,
+                       batch_size=config.batch_size, seed=config.seed)
+    model = models.build(config.model, bundle.num_classes, in_channels=bundle.in_channels, width=config.width,
+                         input_size=bundle.image_size)
+    mask, _ = _make_mask(config, model, bundle, None)
+    mask.save(args.out)
+    print(mask.format_table())
+    print(f"mask: {args.out}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -79,7 +139,7 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "list": _list, "demo": _demo}
+COMMANDS = {"train": _train, "list": _list, "demo": _demo, "mask": _mask}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

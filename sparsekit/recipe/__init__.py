@@ -1,0 +1,3 @@
+"""The ToST recipe: ghost neurons, ghost skip connections, modified initialisation and label
+smoothing, each a toggle of `Recipe` and each one callback in its own file."""
+from .settings import Recipe, recipe_fields  # noqa: F401

@@ -1,0 +1,105 @@
+"""Ghost neurons: smooth activations in place of every ReLU, so a unit whose inputs are mostly
+pruned still passes gradient on its negative side.
+
+Each `nn.ReLU` / `nn.ReLU6` module is swapped for a `GhostActivation` that computes
+`strength * smooth(x) + (1 - strength) * relu(x)`.
+- mode "keep" (the release): strength stays 1, the smooth function is used for the whole run.
+- mode "early" (the abstract): strength falls linearly from 1 to 0 over the early phase;
+  when it reaches 0 the ORIGINAL ReLU module objects are put back, so the network trained
+  from then on is exactly the ReLU network.
+For ReLU6 (MobileNetV2) the smooth function is clipped at 6 too: the ghost changes the
+negative side, where ReLU's gradient vanishes, and keeps the bound that ReLU6 exists for.
+"""
+from typing import Callable, List, Tuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..errors import SparsekitError
+from ..training.callbacks import Callback
+from .phase import ghost_strength
+
+RELU_TYPES = (nn.ReLU, nn.ReLU6)
+
+
+def smooth_function(kind: str, beta: float = 2.0) -> Callable[[torch.Tensor], torch.Tensor]:
+    """swish x*sigmoid(x), parametric swish x*sigmoid(beta*x) (beta fixed, not learned, so
+    the trained network gains no parameters), mish x*tanh(softplus(x))."""
+    if kind == "swish":
+        return F.silu
+    if kind == "pswish":
+        return lambda x: x * torch.sigmoid(beta * x)
+    if kind == "mish":
+        return F.mish
+    raise SparsekitError(f"unknown ghost neuron kind {kind!r}; choose one of: swish, pswish, mish")
+
+
+class GhostActivation(nn.Module):
+    """A ReLU (or ReLU6) blended with a smooth function; `strength` 1 means purely smooth."""
+
+    def __init__(self, original: nn.Module, smooth: Callable, kind: str, strength: float = 1.0):
+        super().__init__()
+        self.smooth, self.kind, self.strength = smooth, kind, strength
+        self.upper = 6.0 if isinstance(original, nn.ReLU6) else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        smooth = self.smooth(x)
+        if self.upper is not None:
+            smooth = smooth.clamp(max=self.upper)
+        if self.strength >= 1.0:
+            return smooth
+        # The functional ReLU, not the saved module: an in-place ReLU would overwrite x,
+        # which the smooth branch still needs for its backward pass.
+        rectified = F.relu(x) if self.upper is None else F.relu6(x)
+        return self.strength * smooth + (1.0 - self.strength) * rectified
+
+    def extra_repr(self) -> str:
+        return f"{self.kind}, strength={self.strength:.4g}" + (", clipped at 6" if self.upper else "")
+
+
+Swap = Tuple[nn.Module, str, nn.Module]  # (parent, child name, original activation)
+
+
+def swap_activations(model: nn.Module, make: Callable[[nn.Module], nn.Module]) -> List[Swap]:
+    """Replace every ReLU/ReLU6 child module by `make(original)`; returns (parent, child
+    name, original) for each swap so it can be undone."""
+    swapped = []
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, RELU_TYPES):
+                setattr(parent, name, make(child))
+                swapped.append((parent, name, child))
+    return swapped
+
+
+class GhostNeurons(Callback):
+    """Swaps the ReLUs for ghost activations at setup and follows the early-phase schedule."""
+
+    def __init__(self, kind: str, beta: float = 2.0, mode: str = "early", early_phase: float = 0.25):
+        self.kind, self.beta, self.mode, self.early_phase = kind, beta, mode, early_phase
+        self.swapped: List[Swap] = []
+
+    def on_setup(self, state) -> None:
+        smooth = smooth_function(self.kind, self.beta)
+        self.swapped = swap_activations(state.model, lambda relu: GhostActivation(relu, smooth, self.kind))
+        if not self.swapped:
+            raise SparsekitError("ghost neurons need nn.ReLU / nn.ReLU6 modules, and this model has none")
+
+    def on_resume(self, state) -> None:
+        self._follow_schedule(state)
+
+    def on_step(self, state) -> None:
+        self._follow_schedule(state)
+
+    def _follow_schedule(self, state) -> None:
+        if self.mode == "keep" or not self.swapped:
+            return
+        strength = ghost_strength(state.step, self.early_phase, state.total_steps)
+        if strength > 0.0:
+            for parent, name, _ in self.swapped:
+                getattr(parent, name).strength = strength
+            return
+        for parent, name, original in self.swapped:
+            setattr(parent, name, original)
+        self.swapped = []

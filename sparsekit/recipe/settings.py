@@ -1,0 +1,162 @@
+"""`Recipe`: which ToST tricks a run uses, as one frozen, serialisable dataclass.
+
+    import sparsekit as sk
+    sk.train(mask="snip", sparsity=0.95, recipe=sk.Recipe.tost())
+    sk.train(mask="snip", sparsity=0.95, recipe=sk.Recipe(label_smoothing=0.1))
+
+Each field is declared once with its help text (as in `TrainConfig`); the CLI's recipe flags
+are generated from them. `Recipe.tost()` turns on all four tricks with the paper's values.
+Its ghost tricks use the "early" mode: the abstract introduces them "at the early stage of
+training", and early mode leaves exactly the masked original network at the end, so the
+accuracy it reports belongs to a network with the mask's sparsity. The release keeps them
+for the whole run; `*_mode="keep"` reproduces that.
+"""
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Dict, List, Mapping
+
+from ..errors import SparsekitError
+from ..training.callbacks import Callback
+from ..training.config import setting
+from .ghost_neurons import GhostNeurons
+from .ghost_skip import GhostSkip
+from .gradinit import GradInit
+from .label_smoothing import LabelSmoothing
+from .scaled_init import ScaledInit
+
+GHOST_NEURON_KINDS = ("off", "swish", "pswish", "mish")
+GHOST_MODES = ("early", "keep")
+INIT_KINDS = ("none", "gradinit", "scaled")
+PRESETS = ("default", "tost")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    # 1. ghost neurons
+    ghost_neurons: str = setting("off", "smooth activation replacing every ReLU/ReLU6", choices=GHOST_NEURON_KINDS)
+    ghost_neurons_beta: float = setting(2.0, "pswish: beta of x*sigmoid(beta*x) (the release's 2)")
+    ghost_neurons_mode: str = setting("early", "ghost neurons: 'early' anneals back to the original ReLUs over the "
+                                      "early phase; 'keep' stays smooth all run (the release)", choices=GHOST_MODES)
+    # 2. ghost skip connections
+    ghost_skip: bool = setting(False, "dense 1x1 conv + BN branches beside the 3x3 convs (J1, J2 in residual blocks)")
+    ghost_skip_alpha: float = setting(1.0, "ghost skip: branch scale alpha at the start (the release's 1)")
+    ghost_skip_mode: str = setting("early", "ghost skip: 'early' anneals alpha to 0 over the early phase, then "
+                                   "removes the branches; 'keep' keeps them all run (the release)", choices=GHOST_MODES)
+    early_phase: float = setting(0.25, "length of the ghosts' early phase, as a fraction of the run's steps, in (0, 1]")
+    # 3. modified initialisation
+    init: str = setting("none", "rescale the masked network's init: GradInit-style scalars, or 1/sqrt(layer "
+                        "density)", choices=INIT_KINDS)
+    init_iterations: int = setting(180, "gradinit: scalar-optimisation iterations (the release's 180)")
+    init_lr: float = setting(1e-2, "gradinit: Adam learning rate of the scalars")
+    init_eta: float = setting(0.1, "gradinit: look-ahead step length eta")
+    init_gamma: float = setting(1.0, "gradinit: gradient-norm bound gamma")
+    # 4. label smoothing
+    label_smoothing: float = setting(0.0, "label smoothing a: target 1-a on the true class, a/(C-1) elsewhere; 0 = off")
+
+    def __post_init__(self):
+        # None reads naturally as "off" for the two string toggles.
+        if self.init is None:
+            object.__setattr__(self, "init", "none")
+        if self.ghost_neurons is None:
+            object.__setattr__(self, "ghost_neurons", "off")
+        for f in fields(self):
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices:
+                raise SparsekitError(f"recipe {f.name} must be one of: {', '.join(choices)} "
+                                     f"(got {getattr(self, f.name)!r})")
+        if not isinstance(self.ghost_skip, bool):
+            raise SparsekitError(f"recipe ghost_skip must be True or False, got {self.ghost_skip!r}")
+        positive = {"ghost_neurons_beta": self.ghost_neurons_beta, "ghost_skip_alpha": self.ghost_skip_alpha,
+                    "init_iterations": self.init_iterations, "init_lr": self.init_lr, "init_eta": self.init_eta,
+                    "init_gamma": self.init_gamma}
+        for name, value in positive.items():
+            if not _is_number(value) or not value > 0:
+                raise SparsekitError(f"recipe {name} must be a positive number, got {value!r}")
+        if not isinstance(self.init_iterations, int):
+            raise SparsekitError(f"recipe init_iterations must be a whole number, got {self.init_iterations!r}")
+        if not _is_number(self.early_phase) or not 0 < self.early_phase <= 1:
+            raise SparsekitError(f"recipe early_phase must be a fraction of the run in (0, 1], "
+                                 f"got {self.early_phase!r}")
+        if not _is_number(self.label_smoothing) or not 0 <= self.label_smoothing < 1:
+            raise SparsekitError(f"recipe label_smoothing must be in [0, 1) (0 = off), got {self.label_smoothing!r}")
+
+    # ---- presets -------------------------------------------------------------------
+    @classmethod
+    def default(cls) -> "Recipe":
+        """Plain training: every trick off."""
+        return cls()
+
+    @classmethod
+    def tost(cls) -> "Recipe":
+        """All four tricks with the paper's values (ghosts in early mode, see the module doc)."""
+        return cls(ghost_neurons="pswish", ghost_skip=True, init="gradinit", label_smoothing=0.1)
+
+    @classmethod
+    def preset(cls, name: str) -> "Recipe":
+        if name not in PRESETS:
+            raise SparsekitError(f"unknown recipe {name!r}; choose one of: {', '.join(PRESETS)}")
+        return getattr(cls, name)()
+
+    def with_changes(self, **changes) -> "Recipe":
+        """This recipe with some fields changed (validated)."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise SparsekitError(f"unknown recipe setting {unknown[0]!r}; settings are: {', '.join(sorted(known))}")
+        return replace(self, **changes)
+
+    # ---- serialising ---------------------------------------------------------------
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "Recipe":
+        """The recipe a `to_dict()` (e.g. a run record's "recipe") describes; missing fields
+        take their defaults."""
+        return cls().with_changes(**dict(values or {}))
+
+    # ---- using ---------------------------------------------------------------------
+    def callbacks(self) -> List[Callback]:
+        """One callback per trick that is on: architecture first (so the init sees the
+        network as it will train), then the init, then the loss."""
+        hooks: List[Callback] = []
+        if self.ghost_neurons != "off":
+            hooks.append(GhostNeurons(self.ghost_neurons, self.ghost_neurons_beta, self.ghost_neurons_mode,
+                                      self.early_phase))
+        if self.ghost_skip:
+            hooks.append(GhostSkip(self.ghost_skip_alpha, self.ghost_skip_mode, self.early_phase))
+        if self.init == "gradinit":
+            hooks.append(GradInit(self.init_iterations, self.init_lr, self.init_eta, self.init_gamma))
+        elif self.init == "scaled":
+            hooks.append(ScaledInit())
+        if self.label_smoothing > 0:
+            hooks.append(LabelSmoothing(self.label_smoothing))
+        return hooks
+
+    def describe(self) -> str:
+        """One line naming the tricks that are on."""
+        parts = []
+        if self.ghost_neurons != "off":
+            beta = f"(beta={self.ghost_neurons_beta:g})" if self.ghost_neurons == "pswish" else ""
+            parts.append(f"ghost neurons {self.ghost_neurons}{beta} {self._mode(self.ghost_neurons_mode)}")
+        if self.ghost_skip:
+            parts.append(f"ghost skip alpha={self.ghost_skip_alpha:g} {self._mode(self.ghost_skip_mode)}")
+        if self.init == "gradinit":
+            parts.append(f"gradinit ({self.init_iterations} iterations)")
+        elif self.init == "scaled":
+            parts.append("init scaled by 1/sqrt(density)")
+        if self.label_smoothing > 0:
+            parts.append(f"label smoothing {self.label_smoothing:g}")
+        return "; ".join(parts) if parts else "default training (no recipe tricks)"
+
+    def _mode(self, mode: str) -> str:
+        return f"for the first {self.early_phase:.0%} of steps" if mode == "early" else "all run"
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def recipe_fields():
+    """(name, type, default, help, choices) for every recipe setting, in declaration order."""
+    for f in fields(Recipe):
+        yield f.name, f.type, f.default, f.metadata["help"], f.metadata.get("choices")

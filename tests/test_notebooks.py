@@ -1,0 +1,167 @@
+"""The notebook course: every notebook runs headless with smoke parameters (papermill, kernel
+python3) and writes a result JSON whose numbers are checked here; committed notebooks are
+clean and share one cell order; a parameter a notebook does not declare is refused."""
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+from torch import nn
+
+from sparsekit import models
+from sparsekit import notebook_runner as runner
+from sparsekit.errors import SparsekitError
+
+NOTEBOOKS = sorted(runner.NOTEBOOK_DIR.glob("*.ipynb"))
+NAMES = [path.stem for path in NOTEBOOKS]
+REQUIRED_PARAMETERS = {"DATASET", "MODEL", "WIDTH", "METHOD", "SPARSITY", "EPOCHS", "SEED", "INTERACTIVE",
+                       "PROGRESS", "RESULTS_PATH"}
+SECTION_ORDER = ["## The idea", "## Run", "## Figure", "## What to look for", "## Result", "## Try it yourself"]
+BADGE = "https://mybinder.org/v2/gh/OWNER/sparsekit/HEAD?urlpath=lab/tree/notebooks/{name}.ipynb"
+TRICKS = {"ghost_neurons", "ghost_skip", "modified_init", "label_smoothing"}
+# Measured with the smoke settings (width 0.25, 5 epochs, sparsity 0.5): runs reach 0.4-0.9
+# test accuracy; chance on the ten digits is 0.1.
+ACCURACY_FLOOR = 0.2
+SERIES_BUDGET_S = 360  # the whole smoke series on 2 CPU cores
+# Recipe tricks each notebook's runs must have recorded, by run label (absent: none).
+EXPECTED_TRICKS = {
+    "10_ghost_neurons": {"ghost neurons, early": {"ghost_neurons"}, "ghost neurons, keep": {"ghost_neurons"}},
+    "11_ghost_skip_connections": {"ghost skip, early": {"ghost_skip"}, "ghost skip, keep": {"ghost_skip"}},
+    "12_modified_initialization": {"GradInit": {"modified_init"}, "scaled by 1/sqrt(density)": {"modified_init"}},
+    "13_label_smoothing": {"label smoothing 0.1": {"label_smoothing"}},
+}
+TIMES = {}
+
+
+def prunable_weight_count(width: float) -> int:
+    """Conv and Linear weights of the digits ResNet-20, counted straight from its modules."""
+    model = models.build("resnet20", 10, in_channels=1, width=width, input_size=8)
+    return sum(m.weight.numel() for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+
+
+@pytest.fixture(scope="module")
+def smoke_out(tmp_path_factory):
+    return tmp_path_factory.mktemp("notebooks-smoke")
+
+
+# ---- committed notebooks -----------------------------------------------------------------
+def test_the_course_is_complete():
+    assert NAMES[:2] == ["00_index", "01_dense_and_random"]
+    index = (runner.NOTEBOOK_DIR / "00_index.ipynb").read_text()
+    for name in NAMES[1:]:
+        assert f"({name}.ipynb)" in index, f"00_index does not link {name}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_committed_notebook_is_clean_and_in_course_order(path):
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, "outputs committed: run `make strip`"
+    title, parameters, imports = notebook.cells[:3]
+    assert title.cell_type == "markdown" and title.source.startswith("# ")
+    assert BADGE.format(name=path.stem) in title.source
+    assert parameters.cell_type == "code" and "parameters" in parameters.metadata.get("tags", [])
+    assert REQUIRED_PARAMETERS <= set(papermill.inspect_notebook(str(path)))
+    assert "%matplotlib inline" in imports.source and "import sparsekit" in imports.source
+    headers = [line for cell in notebook.cells if cell.cell_type == "markdown"
+               for line in cell.source.splitlines() if line.startswith("## ")]
+    assert headers == SECTION_ORDER
+    code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    assert code[-1].startswith("if INTERACTIVE:") and "panel(" in code[-1]
+    assert any("write_result(" in source and "RESULTS_PATH" in source for source in code)
+    assert "MPLBACKEND" not in path.read_text()
+
+
+def test_nbstripout_leaves_committed_notebooks_unchanged(tmp_path):
+    tool = Path(sys.executable).with_name("nbstripout")
+    if not tool.exists():
+        pytest.skip("nbstripout is not installed next to this Python (pip install nbstripout)")
+    copies = [tmp_path / path.name for path in NOTEBOOKS]
+    for path, copy in zip(NOTEBOOKS, copies):
+        shutil.copy(path, copy)
+    subprocess.run([str(tool), *map(str, copies)], check=True)
+    changed = [copy.name for path, copy in zip(NOTEBOOKS, copies) if copy.read_bytes() != path.read_bytes()]
+    assert not changed, f"run `make strip`: nbstripout changes {changed}"
+
+
+# ---- the runner's parameter check ------------------------------------------------------
+def test_an_undeclared_parameter_fails_before_running(tmp_path):
+    started = time.perf_counter()
+    with pytest.raises(SparsekitError, match="does not declare parameter.*SPARSTY.*it declares: .*SPARSITY"):
+        runner.run_all("smoke", tmp_path, only=["01"], extra={"SPARSTY": 0.8})
+    assert time.perf_counter() - started < 30 and not list(tmp_path.iterdir())
+    assert runner.main(["--smoke", "--only", "01", "--param", "SPARSTY=0.8", "--out", str(tmp_path)]) == 2
+
+
+def test_runner_options_are_checked(tmp_path):
+    with pytest.raises(SparsekitError, match="no notebook named"):
+        runner.notebook_paths(only=["99"])
+    with pytest.raises(SparsekitError, match="NAME=VALUE"):
+        runner.parse_assignment("SPARSITY")
+    assert runner.parse_assignment("METHODS=['snip']") == ("METHODS", ["snip"])
+    assert runner.parse_assignment("METHOD=snip") == ("METHOD", "snip")
+    smoke = runner.parameters_for(NOTEBOOKS[0], "smoke", tmp_path)
+    assert smoke["INTERACTIVE"] is False and smoke["PROGRESS"] is False and smoke["EPOCHS"] <= 5
+    assert Path(smoke["RESULTS_PATH"]).parent == tmp_path.resolve()
+    full = runner.parameters_for(NOTEBOOKS[0], "full", tmp_path)
+    assert set(full) == {"INTERACTIVE", "PROGRESS", "RESULTS_PATH"}
+
+
+# ---- every notebook, executed ----------------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_runs_with_smoke_parameters(name, smoke_out, capsys):
+    (run,) = runner.run_all("smoke", smoke_out, only=[name], report=lambda line: None)
+    TIMES[name] = run.seconds
+    with capsys.disabled():
+        print(f"\n[notebook] {name}: {run.seconds:.1f} s")
+    parameters = runner.parameters_for(runner.NOTEBOOK_DIR / f"{name}.ipynb", "smoke", smoke_out)
+    result = json.loads(run.results_path.read_text())
+    assert result["notebook"] == name and result["requested_sparsity"] == parameters["SPARSITY"]
+    total = prunable_weight_count(parameters["WIDTH"])
+    assert result["runs"]
+    for label, summary in result["runs"].items():
+        requested = summary["requested_sparsity"]
+        assert requested in (parameters["SPARSITY"], 0.0), label
+        kept = int((1 - requested) * total + 0.5)  # round half up, over all prunable weights
+        assert (summary["kept"], summary["total"]) == (kept, total), label
+        assert summary["density"] == pytest.approx(kept / total, abs=1e-12)
+        assert summary["sparsity"] == pytest.approx(1 - kept / total, abs=1e-12)
+        assert summary["nonzero_density"] <= summary["density"] + 1e-12
+        assert summary["best_val_test_acc"] > ACCURACY_FLOOR, label
+        assert summary["epochs"] == parameters["EPOCHS"]
+        on = {trick for trick, flag in summary["recipe"].items() if flag}
+        assert set(summary["recipe"]) == TRICKS
+        if name == "14_any_mask_full_recipe":
+            assert on == (TRICKS if label.endswith("/ ToST recipe") else set()), label
+        else:
+            assert on == EXPECTED_TRICKS.get(name, {}).get(label, set()), label
+    executed = nbformat.read(run.output_path, as_version=4)
+    figure_at = next(i for i, c in enumerate(executed.cells) if c.cell_type == "markdown"
+                     and c.source.startswith("## Figure"))
+    figure_outputs = [o for c in executed.cells[figure_at:] for o in c.get("outputs", [])]
+    assert any("image/png" in o.get("data", {}) for o in figure_outputs), "the figure was not drawn inline"
+    assert not any(o.get("output_type") == "error" for c in executed.cells for o in c.get("outputs", []))
+
+
+def test_smoke_series_fits_its_budget():
+    if set(TIMES) != set(NAMES):
+        pytest.skip("runs only after every notebook's smoke test ran in this session")
+    assert sum(TIMES.values()) < SERIES_BUDGET_S, TIMES
+
+
+def test_executed_parameters_cell_is_followed_by_injected_values(smoke_out):
+    path = smoke_out / "01_dense_and_random.ipynb"
+    if not path.exists():
+        pytest.skip("needs the smoke run of 01")
+    cells = nbformat.read(path, as_version=4).cells
+    injected = cells[2]
+    assert "injected-parameters" in injected.metadata.get("tags", [])
+    assert re.search(r"^INTERACTIVE = False$", injected.source, re.M)

@@ -1,0 +1,102 @@
+"""Recipe: presets, validation, serialisation, callback order, and the CLI flags."""
+import json
+
+import pytest
+
+import sparsekit as sk
+from sparsekit import cli
+from sparsekit.errors import SparsekitError
+from sparsekit.recipe.ghost_neurons import GhostNeurons
+from sparsekit.recipe.ghost_skip import GhostSkip
+from sparsekit.recipe.gradinit import GradInit
+from sparsekit.recipe.label_smoothing import LabelSmoothing
+from sparsekit.recipe.scaled_init import ScaledInit
+
+
+def test_default_is_all_off_and_adds_no_callbacks():
+    recipe = sk.Recipe.default()
+    assert recipe.ghost_neurons == "off" and recipe.ghost_skip is False
+    assert recipe.init == "none" and recipe.label_smoothing == 0.0
+    assert recipe.callbacks() == []
+    assert "no recipe tricks" in recipe.describe()
+
+
+def test_tost_turns_on_all_four_with_the_paper_values():
+    recipe = sk.Recipe.tost()
+    assert (recipe.ghost_neurons, recipe.ghost_neurons_beta) == ("pswish", 2.0)
+    assert (recipe.ghost_skip, recipe.ghost_skip_alpha) == (True, 1.0)
+    assert (recipe.init, recipe.init_iterations, recipe.init_lr, recipe.init_eta, recipe.init_gamma) == \
+        ("gradinit", 180, 1e-2, 0.1, 1.0)
+    assert recipe.label_smoothing == 0.1
+    # architecture first, then the init (which must see that architecture), then the loss
+    assert [type(c) for c in recipe.callbacks()] == [GhostNeurons, GhostSkip, GradInit, LabelSmoothing]
+    line = recipe.describe()
+    assert "\n" not in line and "pswish" in line and "gradinit" in line and "0.1" in line
+
+
+def test_round_trip_through_json():
+    recipe = sk.Recipe.tost().with_changes(ghost_skip_mode="keep", init="scaled", early_phase=0.5)
+    again = sk.Recipe.from_dict(json.loads(json.dumps(recipe.to_dict())))
+    assert again == recipe
+    assert [type(c) for c in again.callbacks()] == [GhostNeurons, GhostSkip, ScaledInit, LabelSmoothing]
+
+
+def test_none_means_off():
+    assert sk.Recipe(init=None).init == "none"
+    assert sk.Recipe(ghost_neurons=None).ghost_neurons == "off"
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"ghost_neurons": "relu"}, "swish"),
+    ({"ghost_neurons_mode": "late"}, "early"),
+    ({"init": "kaiming"}, "gradinit"),
+    ({"label_smoothing": 1.0}, "[0, 1)"),
+    ({"label_smoothing": -0.1}, "[0, 1)"),
+    ({"early_phase": 0.0}, "(0, 1]"),
+    ({"early_phase": "half"}, "(0, 1]"),
+    ({"ghost_skip_alpha": 0}, "positive"),
+    ({"init_iterations": 2.5}, "whole"),
+    ({"ghost_skip": "yes"}, "True or False"),
+    ({"colour": "red"}, "settings are"),
+])
+def test_bad_settings_fail_with_one_line(changes, words):
+    with pytest.raises(SparsekitError) as info:
+        sk.Recipe.default().with_changes(**changes)
+    assert words in str(info.value) and "\n" not in str(info.value)
+
+
+def test_unknown_preset():
+    with pytest.raises(SparsekitError, match="default, tost"):
+        sk.Recipe.preset("best")
+
+
+def _args(*extra):
+    return cli.build_parser().parse_args(["train", *extra])
+
+
+def test_cli_flags_override_the_preset():
+    recipe = cli._recipe_from_args(_args("--recipe", "tost", "--no-ghost-skip", "--ghost-neurons", "mish",
+                                         "--init-iterations", "7", "--early-phase", "0.5"))
+    assert recipe == sk.Recipe.tost().with_changes(ghost_skip=False, ghost_neurons="mish", init_iterations=7,
+                                                    early_phase=0.5)
+    assert cli._recipe_from_args(_args()) == sk.Recipe.default()
+    assert cli._recipe_from_args(_args("--label-smoothing", "0.2")) == sk.Recipe(label_smoothing=0.2)
+
+
+def test_cli_bad_recipe_values_exit_2(capsys):
+    assert cli.main(["train", "--recipe", "fancy"]) == 2
+    assert cli.main(["train", "--label-smoothing", "1.5", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 2 and "label_smoothing" in err
+
+
+def test_cli_train_records_the_recipe(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = cli.main(["train", "--model", "resnet20", "--width", "0.25", "--epochs", "1", "--max-batches", "1",
+                     "--recipe", "tost", "--init-iterations", "1", "--ghost-skip-mode", "keep",
+                     "--out", str(out), "--no-progress"])
+    assert code == 0
+    record = json.loads((out / "record.json").read_text())
+    assert record["recipe"] == sk.Recipe.tost().with_changes(init_iterations=1, ghost_skip_mode="keep").to_dict()
+    assert record["gradinit"]["iterations"] == 1
+    assert "recipe: ghost neurons pswish" in capsys.readouterr().out
