@@ -115,17 +115,10 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _mask(args: argparse.Namespace) -> int:
-    from . import data, models
-    from .training.trainer import _make_mask, _seed_everything
+    from .training.trainer import prepare
 
     config = make_config(mask=args.method, progress=False, **{name: getattr(args, name) for name in MASK_SETTINGS})
-    # The trainer's own steps, in its order, so the mask equals the one `sparsekit train` would draw.
-    _seed_everything(config.seed)
-    bundle = data.load(config.dataset, root=config.data_root, download=config.download,
-                       batch_size=config.batch_size, seed=config.seed)
-    model = models.build(config.model, bundle.num_classes, in_channels=bundle.in_channels, width=config.width,
-                         input_size=bundle.image_size)
-    mask, _ = _make_mask(config, model, bundle, None)
+    _, _, mask, _ = prepare(config)
     mask.save(args.out)
     print(mask.format_table())
     print(f"mask: {args.out}")

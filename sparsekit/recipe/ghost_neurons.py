@@ -17,8 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import SparsekitError
-from ..training.callbacks import Callback
-from .phase import ghost_strength
+from .phase import EarlyPhaseTrick
 
 RELU_TYPES = (nn.ReLU, nn.ReLU6)
 
@@ -73,11 +72,12 @@ def swap_activations(model: nn.Module, make: Callable[[nn.Module], nn.Module]) -
     return swapped
 
 
-class GhostNeurons(Callback):
+class GhostNeurons(EarlyPhaseTrick):
     """Swaps the ReLUs for ghost activations at setup and follows the early-phase schedule."""
 
     def __init__(self, kind: str, beta: float = 2.0, mode: str = "early", early_phase: float = 0.25):
-        self.kind, self.beta, self.mode, self.early_phase = kind, beta, mode, early_phase
+        super().__init__(mode, early_phase)
+        self.kind, self.beta = kind, beta
         self.swapped: List[Swap] = []
 
     def on_setup(self, state) -> None:
@@ -86,20 +86,14 @@ class GhostNeurons(Callback):
         if not self.swapped:
             raise SparsekitError("ghost neurons need nn.ReLU / nn.ReLU6 modules, and this model has none")
 
-    def on_resume(self, state) -> None:
-        self._follow_schedule(state)
+    def active(self) -> bool:
+        return bool(self.swapped)
 
-    def on_step(self, state) -> None:
-        self._follow_schedule(state)
+    def set_strength(self, strength: float) -> None:
+        for parent, name, _ in self.swapped:
+            getattr(parent, name).strength = strength
 
-    def _follow_schedule(self, state) -> None:
-        if self.mode == "keep" or not self.swapped:
-            return
-        strength = ghost_strength(state.step, self.early_phase, state.total_steps)
-        if strength > 0.0:
-            for parent, name, _ in self.swapped:
-                getattr(parent, name).strength = strength
-            return
+    def remove(self, state) -> None:
         for parent, name, original in self.swapped:
             setattr(parent, name, original)
         self.swapped = []

@@ -26,8 +26,7 @@ from torch import nn
 
 from ..errors import SparsekitError
 from ..models.units import ConvBN
-from ..training.callbacks import Callback
-from .phase import ghost_strength
+from .phase import EarlyPhaseTrick
 
 RELEASE_WEIGHT = 1e-4
 
@@ -55,11 +54,12 @@ def ghost_sites(model: nn.Module) -> List[ConvBN]:
     return [unit for unit in units[1:] if max(unit.conv.kernel_size) > 1]
 
 
-class GhostSkip(Callback):
+class GhostSkip(EarlyPhaseTrick):
     """Adds the branches at setup; in early mode anneals alpha and removes them."""
 
     def __init__(self, alpha: float = 1.0, mode: str = "early", early_phase: float = 0.25):
-        self.alpha, self.mode, self.early_phase = alpha, mode, early_phase
+        super().__init__(mode, early_phase)
+        self.alpha = alpha
         self.branches: List[GhostBranch] = []
         self.sites: List[ConvBN] = []
 
@@ -73,20 +73,14 @@ class GhostSkip(Callback):
             unit.ghosts.append(branch)
             self.branches.append(branch)
 
-    def on_resume(self, state) -> None:
-        self._follow_schedule(state)
+    def active(self) -> bool:
+        return bool(self.branches)
 
-    def on_step(self, state) -> None:
-        self._follow_schedule(state)
+    def set_strength(self, strength: float) -> None:
+        for branch in self.branches:
+            branch.alpha.fill_(self.alpha * strength)
 
-    def _follow_schedule(self, state) -> None:
-        if self.mode == "keep" or not self.branches:
-            return
-        strength = ghost_strength(state.step, self.early_phase, state.total_steps)
-        if strength > 0.0:
-            for branch in self.branches:
-                branch.alpha.fill_(self.alpha * strength)
-            return
+    def remove(self, state) -> None:
         doomed = {id(b) for b in self.branches}
         for unit in self.sites:
             unit.ghosts = nn.ModuleList([g for g in unit.ghosts if id(g) not in doomed])

@@ -6,6 +6,7 @@ recipe means the same thing for a 2-epoch smoke test and a 182-epoch CIFAR run. 
 here is a pure function of the step, which is what makes a resumed run rebuild exactly the
 state the uninterrupted one had.
 """
+from ..training.callbacks import Callback
 
 
 def early_phase_steps(fraction: float, total_steps: int) -> int:
@@ -17,3 +18,27 @@ def ghost_strength(step: int, fraction: float, total_steps: int) -> float:
     """How much of a ghost is left before optimizer step `step` (0-based): 1 at the start,
     falling linearly to 0 when the early phase ends (0 means: remove the ghost)."""
     return max(0.0, 1.0 - step / early_phase_steps(fraction, total_steps))
+
+
+class EarlyPhaseTrick(Callback):
+    """A trick that fades out over the early phase: after every step (and on resume) it is
+    told its remaining strength, and once that reaches 0 it is asked to leave the network.
+    Subclasses define `active()`, `set_strength(s)` and `remove(state)`."""
+
+    def __init__(self, mode: str, early_phase: float):
+        self.mode, self.early_phase = mode, early_phase
+
+    def on_resume(self, state) -> None:
+        self._follow_schedule(state)
+
+    def on_step(self, state) -> None:
+        self._follow_schedule(state)
+
+    def _follow_schedule(self, state) -> None:
+        if self.mode == "keep" or not self.active():
+            return
+        strength = ghost_strength(state.step, self.early_phase, state.total_steps)
+        if strength > 0.0:
+            self.set_strength(strength)
+        else:
+            self.remove(state)

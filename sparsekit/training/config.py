@@ -23,7 +23,7 @@ class TrainConfig:
     model: str = setting("resnet20", "model name (see `sparsekit list`)")
     width: float = setting(1.0, "channel-width multiplier of the model")
     # mask
-    mask: str = setting("random", "mask method (see `sparsekit list`), or 'dense' for no pruning")
+    mask: str = setting("random", "mask method (see `sparsekit list`); --sparsity 0 trains the dense network")
     mask_file: Optional[str] = setting(None, "use this saved mask, or the zeros of this checkpoint, instead of --mask")
     sparsity: float = setting(0.9, "fraction of prunable weights removed, in [0, 1)")
     scope: str = setting("global", "rank scores over all layers or per layer", choices=("global", "layerwise"))

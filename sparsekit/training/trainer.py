@@ -57,16 +57,8 @@ def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Itera
     elif run_dir is not None:
         _refuse_to_overwrite(run_dir, config)
 
-    _seed_everything(config.seed)
     device = _device(config.device)
-    data = data if data is not None else datasets.load(
-        config.dataset, root=config.data_root, download=config.download, batch_size=config.batch_size,
-        seed=config.seed)
-    if model is None:
-        model = models.build(config.model, data.num_classes, in_channels=data.in_channels,
-                             width=config.width, input_size=data.image_size)
-    model.to(device)
-    mask, mask_source = _make_mask(config, model, data, mask)
+    data, model, mask, mask_source = prepare(config, model=model, mask=mask, data=data, device=device)
     warn_collapsed_layers(mask)
     mask.apply(model)
 
@@ -145,6 +137,22 @@ def _run_epoch(state: TrainState, hooks: CallbackList, bar) -> dict:
     hooks.call("on_epoch_end", state)
     bar.describe(state.epoch_record)
     return state.epoch_record
+
+
+def prepare(config: TrainConfig, model: Optional[nn.Module] = None, mask: Optional[Mask] = None, data=None,
+            device: torch.device = torch.device("cpu")):
+    """(data, model, mask, mask_source) for a run, built in the trainer's order from a seeded
+    start, so `sparsekit mask` saves exactly the mask `sparsekit train` would train."""
+    _seed_everything(config.seed)
+    data = data if data is not None else datasets.load(
+        config.dataset, root=config.data_root, download=config.download, batch_size=config.batch_size,
+        seed=config.seed)
+    if model is None:
+        model = models.build(config.model, data.num_classes, in_channels=data.in_channels,
+                             width=config.width, input_size=data.image_size)
+    model.to(device)
+    mask, mask_source = _make_mask(config, model, data, mask)
+    return data, model, mask, mask_source
 
 
 def _make_mask(config: TrainConfig, model: nn.Module, data, given: Optional[Mask]):
