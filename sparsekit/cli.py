@@ -43,6 +43,8 @@ MASK_SETTINGS = ("dataset", "data_root", "download", "model", "width", "sparsity
 def _add_mask_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", default="random", help="mask method (see `sparsekit list`) (default: random)")
     parser.add_argument("--out", required=True, help="file to write the mask to (e.g. masks/snip90.pt)")
+    parser.add_argument("--overwrite", action=argparse.BooleanOptionalAction, default=False,
+                        help="replace --out if it exists (default: False)")
     for name, default, help_text, choices in config_fields():
         if name in MASK_SETTINGS:
             _add_option(parser, name, TrainConfig.__dataclass_fields__[name].type, default, help_text, choices)
@@ -115,8 +117,12 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _mask(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from .training.trainer import prepare
 
+    if Path(args.out).exists() and not args.overwrite:
+        raise SparsekitError(f"{args.out} already exists; pass --overwrite to replace it, or choose another --out")
     config = make_config(mask=args.method, progress=False, **{name: getattr(args, name) for name in MASK_SETTINGS})
     _, _, mask, _ = prepare(config)
     mask.save(args.out)

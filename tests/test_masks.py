@@ -286,3 +286,12 @@ def test_cli_mask_command_saves_the_mask_train_would_use(tmp_path, capsys):
 def test_cli_mask_command_reports_bad_options(tmp_path, capsys):
     assert main(["mask", "--method", "snip", "--out", str(tmp_path / "m.pt"), "--mask-options", "rounds=2"]) == 2
     assert "error: mask method 'snip' has no option 'rounds'" in capsys.readouterr().err
+
+
+def test_cli_mask_command_never_replaces_a_file_silently(tmp_path, capsys):
+    target = tmp_path / "mine.pt"
+    target.write_bytes(b"the user's own file")
+    assert main(["mask", "--method", "random", "--width", "0.25", "--out", str(target)]) == 2
+    assert "already exists" in capsys.readouterr().err and target.read_bytes() == b"the user's own file"
+    assert main(["mask", "--method", "random", "--width", "0.25", "--out", str(target), "--overwrite"]) == 0
+    assert sk.Mask.load(target).num_total() > 0

@@ -6,7 +6,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nbformat
@@ -28,7 +27,6 @@ TRICKS = {"ghost_neurons", "ghost_skip", "modified_init", "label_smoothing"}
 # Measured with the smoke settings (width 0.25, 5 epochs, sparsity 0.5): runs reach 0.4-0.9
 # test accuracy; chance on the ten digits is 0.1.
 ACCURACY_FLOOR = 0.2
-SERIES_BUDGET_S = 360  # the whole smoke series on 2 CPU cores
 # Recipe tricks each notebook's runs must have recorded, by run label (absent: none).
 EXPECTED_TRICKS = {
     "10_ghost_neurons": {"ghost neurons, early": {"ghost_neurons"}, "ghost neurons, keep": {"ghost_neurons"}},
@@ -36,7 +34,6 @@ EXPECTED_TRICKS = {
     "12_modified_initialization": {"GradInit": {"modified_init"}, "scaled by 1/sqrt(density)": {"modified_init"}},
     "13_label_smoothing": {"label smoothing 0.1": {"label_smoothing"}},
 }
-TIMES = {}
 
 
 def prunable_weight_count(width: float) -> int:
@@ -94,10 +91,9 @@ def test_nbstripout_leaves_committed_notebooks_unchanged(tmp_path):
 
 # ---- the runner's parameter check ------------------------------------------------------
 def test_an_undeclared_parameter_fails_before_running(tmp_path):
-    started = time.perf_counter()
     with pytest.raises(SparsekitError, match="does not declare parameter.*SPARSTY.*it declares: .*SPARSITY"):
         runner.run_all("smoke", tmp_path, only=["01"], extra={"SPARSTY": 0.8})
-    assert time.perf_counter() - started < 30 and not list(tmp_path.iterdir())
+    assert not list(tmp_path.iterdir())  # refused before anything executed or was written
     assert runner.main(["--smoke", "--only", "01", "--param", "SPARSTY=0.8", "--out", str(tmp_path)]) == 2
 
 
@@ -119,7 +115,6 @@ def test_runner_options_are_checked(tmp_path):
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs_with_smoke_parameters(name, smoke_out, capsys):
     (run,) = runner.run_all("smoke", smoke_out, only=[name], report=lambda line: None)
-    TIMES[name] = run.seconds
     with capsys.disabled():
         print(f"\n[notebook] {name}: {run.seconds:.1f} s")
     parameters = runner.parameters_for(runner.NOTEBOOK_DIR / f"{name}.ipynb", "smoke", smoke_out)
@@ -149,12 +144,6 @@ def test_notebook_runs_with_smoke_parameters(name, smoke_out, capsys):
     figure_outputs = [o for c in executed.cells[figure_at:] for o in c.get("outputs", [])]
     assert any("image/png" in o.get("data", {}) for o in figure_outputs), "the figure was not drawn inline"
     assert not any(o.get("output_type") == "error" for c in executed.cells for o in c.get("outputs", []))
-
-
-def test_smoke_series_fits_its_budget():
-    if set(TIMES) != set(NAMES):
-        pytest.skip("runs only after every notebook's smoke test ran in this session")
-    assert sum(TIMES.values()) < SERIES_BUDGET_S, TIMES
 
 
 def test_executed_parameters_cell_is_followed_by_injected_values(smoke_out):

@@ -21,7 +21,6 @@ from . import checkpoint, record as run_record
 from .callbacks import Callback, CallbackList
 from .config import TrainConfig, make_config
 from .evaluate import evaluate
-from .masking import MaskEnforcer
 from .progress import ProgressBar
 from .schedules import learning_rate
 from .state import TrainState
