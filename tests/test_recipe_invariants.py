@@ -75,6 +75,15 @@ def test_every_mask_method_with_the_full_recipe(method, digits):
     assert result["recipe"] == TOST_EARLY.to_dict() and result["gradinit"]["iterations"] == 2
 
 
+def test_lottery_ticket_with_the_full_recipe(digits):
+    # Tiny IMP: sparsity 0.5 is 4 rounds of 1 epoch x 2 batches, then the ticket trains with the recipe.
+    guard = ZerosStayZero()
+    result = sk.train(model="resnet20", mask="lottery", sparsity=0.5, mask_options="round_epochs=1",
+                      recipe=TOST_EARLY, callbacks=[guard], data=digits, **TINY)
+    assert guard.checks == 6 and result.mask.num_kept() == int(0.5 * result.mask.num_total() + 0.5)
+    _check_original_architecture(result, "resnet20", digits)
+
+
 @pytest.mark.parametrize("model_name", models.available())
 def test_every_model_with_the_full_recipe(model_name, digits):
     guard = ZerosStayZero()
