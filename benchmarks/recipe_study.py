@@ -4,7 +4,8 @@
 
 Grid: masks {random, erk, magnitude, snip, grasp, synflow, lottery} x sparsity {0.9, 0.95,
 0.98} x recipe {default, tost} x seeds, plus each trick alone at 0.95 for every mask and
-seed. Model and data settings are the demo's (ResNet-20 x0.5 on digits, batch 64, dense
+seed. `--keep-mode` adds tost with both ghosts kept for the whole run (the release's variant;
+its 1x1 branches add dense weights, so it is not a same-sparsity comparison). Model and data settings are the demo's (ResNet-20 x0.5 on digits, batch 64, dense
 classifier); the tost recipe is `Recipe.tost()` unchanged (GradInit 180 iterations) unless
 --init-iterations says otherwise. Nothing here is tuned toward the recipe.
 
@@ -58,10 +59,13 @@ def run_once(run_dir: Path, mask, **settings):
 
 
 def study(out: Path, methods, sparsities, seeds: int, epochs: int, max_batches=None, init_iterations=None,
-          tricks: bool = True, progress: bool = False):
+          tricks: bool = True, keep_mode: bool = False, progress: bool = False):
     """Train the grid; returns one row per run."""
     tost = Recipe.tost() if init_iterations is None else Recipe.tost().with_changes(init_iterations=init_iterations)
-    recipes = {"tost": tost, **(trick_recipes(tost) if tricks else {})}
+    full_grid = {"tost": tost}  # recipes trained at every sparsity; the tricks only at TRICKS_SPARSITY
+    if keep_mode:  # the release's variant: both ghosts stay for the whole run
+        full_grid["tost_keep"] = tost.with_changes(ghost_neurons_mode="keep", ghost_skip_mode="keep")
+    recipes = {**full_grid, **(trick_recipes(tost) if tricks else {})}
     base = dict(DEMO_SETTINGS, epochs=epochs, max_batches=max_batches, progress=progress)
     rows = []
     for seed in range(seeds):
@@ -73,7 +77,7 @@ def study(out: Path, methods, sparsities, seeds: int, epochs: int, max_batches=N
                 record, mask = run_once(out / "runs" / f"{name}-default", method, recipe=Recipe.default(), **cell)
                 rows.append(_row(method, sparsity, "default", seed, record))
                 for label, recipe in recipes.items():
-                    if label != "tost" and sparsity != TRICKS_SPARSITY:
+                    if label not in full_grid and sparsity != TRICKS_SPARSITY:
                         continue
                     record, _ = run_once(out / "runs" / f"{name}-{label}", mask, recipe=recipe, **cell)
                     rows.append(_row(method, sparsity, label, seed, record))
@@ -115,7 +119,7 @@ def plot(summary, path: Path) -> None:
     methods = list(dict.fromkeys(s["method"] for s in summary))
     fig, axes = plt.subplots(1, len(methods) + 1, figsize=(3 * (len(methods) + 1), 3.2), squeeze=False)
     for ax, method in zip(axes[0], methods):
-        for index, recipe in enumerate(("default", "tost")):
+        for index, recipe in enumerate(("default", "tost", "tost_keep")):
             points = sorted((s["sparsity"], s["mean"], s["std"]) for s in summary
                             if s["method"] == method and s["recipe"] == recipe)
             if points:
@@ -149,6 +153,8 @@ def main(argv=None) -> int:
     parser.add_argument("--max-batches", type=int, default=None, help="cap on batches per epoch (smoke runs)")
     parser.add_argument("--init-iterations", type=int, default=None, help="GradInit iterations (default: tost's 180)")
     parser.add_argument("--no-tricks", action="store_true", help="skip the each-trick-alone runs")
+    parser.add_argument("--keep-mode", action="store_true",
+                        help="also train tost with both ghosts kept all run (the release's variant)")
     args = parser.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
     unknown = [m for m in methods if m not in masks.available()]
@@ -159,7 +165,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     started = time.perf_counter()
     rows = study(out, methods, [float(s) for s in args.sparsities.split(",")], args.seeds, args.epochs,
-                 args.max_batches, args.init_iterations, tricks=not args.no_tricks)
+                 args.max_batches, args.init_iterations, tricks=not args.no_tricks, keep_mode=args.keep_mode)
     summary = summarize(rows)
     write_csv(rows, out / "study.csv")
     write_csv(summary, out / "summary.csv")

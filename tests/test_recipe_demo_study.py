@@ -65,3 +65,17 @@ def test_study_tiny_grid_writes_csv_summary_and_figure_and_resumes(tmp_path, mon
     assert study.main(argv) == 0  # everything read back from the finished runs
     with open(tmp_path / "study.csv") as handle:
         assert list(csv.DictReader(handle)) == rows
+
+
+def test_study_keep_mode_adds_the_release_variant_at_every_sparsity(tmp_path):
+    study = _study_module()
+    argv = ["--out", str(tmp_path), "--epochs", "1", "--max-batches", "1", "--seeds", "1", "--methods", "random",
+            "--sparsities", "0.9,0.95", "--init-iterations", "1", "--no-tricks", "--keep-mode"]
+    assert study.main(argv) == 0
+    with open(tmp_path / "study.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted((r["sparsity"], r["recipe"]) for r in rows) == [
+        ("0.9", "default"), ("0.9", "tost"), ("0.9", "tost_keep"),
+        ("0.95", "default"), ("0.95", "tost"), ("0.95", "tost_keep")]
+    record = json.loads((tmp_path / "runs" / "random-0.9-seed0-tost_keep" / "record.json").read_text())
+    assert record["recipe"]["ghost_skip_mode"] == "keep" and record["recipe"]["ghost_neurons_mode"] == "keep"
