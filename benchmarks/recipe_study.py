@@ -13,8 +13,8 @@ Each (mask, sparsity, seed) computes its mask once, in its default run; every ot
 that cell trains the SAME mask from the SAME seeded init (for lottery, the rewind point is
 that init), so the recipes differ only in training. Runs land in OUT/runs/<name>/; a run whose
 record says finished is read back instead of trained again, so an interrupted study resumes.
-Writes OUT/study.csv (one row per run), OUT/summary.csv (mean, std per cell) and
-OUT/study.png (mean +- std), and prints the summary table.
+Writes OUT/study.csv (one row per run), OUT/summary.csv (mean, std per cell), OUT/table.md
+(default vs recipe side by side), OUT/tricks.md (each trick alone) and OUT/study.png (mean +- std), and prints the tables.
 """
 import argparse
 import csv
@@ -102,6 +102,47 @@ def summarize(rows):
             for (m, s, r), v in cells.items()]
 
 
+def side_by_side(summary):
+    """Headers and rows: one row per (method, sparsity), default vs each full-grid recipe."""
+    cell = {(s["method"], s["sparsity"], s["recipe"]): s for s in summary}
+    arms = [r for r in ("tost", "tost_keep") if any(k[2] == r for k in cell)]
+    headers = ["mask", "sparsity", "default"] + [h for r in arms for h in (r, f"{r} - default")]
+    rows = []
+    for method, sparsity in dict.fromkeys((s["method"], s["sparsity"]) for s in summary):
+        base = cell.get((method, sparsity, "default"))
+        if base is None:
+            continue
+        row = [method, f"{sparsity:g}", _mean_std(base)]
+        for arm in arms:
+            other = cell.get((method, sparsity, arm))
+            row += [_mean_std(other), f"{other['mean'] - base['mean']:+.4f}"] if other else ["", ""]
+        rows.append(row)
+    return headers, rows
+
+
+def tricks_alone(summary):
+    """Headers and rows at TRICKS_SPARSITY: per mask, default, each trick alone and the full
+    recipe (mean over seeds), plus a last row averaging over masks."""
+    cell = {(s["method"], s["recipe"]): s["mean"] for s in summary if s["sparsity"] == TRICKS_SPARSITY}
+    recipes = [r for r in ("default", "ghost_neurons", "ghost_skip", "init", "label_smoothing", "tost", "tost_keep")
+               if any(k[1] == r for k in cell)]
+    methods = list(dict.fromkeys(k[0] for k in cell))
+    rows = [[m] + [f"{cell[(m, r)]:.4f}" if (m, r) in cell else "" for r in recipes] for m in methods]
+    rows.append(["mean over masks"] + [f"{statistics.fmean(cell[(m, r)] for m in methods if (m, r) in cell):.4f}"
+                                        for r in recipes])
+    return [f"mask (sparsity {TRICKS_SPARSITY:g})"] + recipes, rows
+
+
+def _mean_std(entry) -> str:
+    return f"{entry['mean']:.4f} ± {entry['std']:.4f}"
+
+
+def write_markdown(headers, rows, path: Path) -> None:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+
+
 def write_csv(rows, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as handle:
@@ -172,7 +213,11 @@ def main(argv=None) -> int:
     plot(summary, out / "study.png")
     print(format_table(["method", "sparsity", "recipe", "mean acc", "std", "runs"],
                        [[s["method"], s["sparsity"], s["recipe"], s["mean"], s["std"], s["runs"]] for s in summary]))
-    print(f"{len(rows)} runs in {time.perf_counter() - started:.0f} s; {out}/study.csv, summary.csv, study.png")
+    for headers, table, name in (side_by_side(summary) + ("table.md",), tricks_alone(summary) + ("tricks.md",)):
+        print(format_table(headers, table))
+        write_markdown(headers, table, out / name)
+    print(f"{len(rows)} runs in {time.perf_counter() - started:.0f} s; {out}/study.csv, summary.csv, table.md, "
+          f"tricks.md, study.png")
     return 0
 
 

@@ -53,6 +53,14 @@ def test_study_tiny_grid_writes_csv_summary_and_figure_and_resumes(tmp_path, mon
     assert float(summary[("0.95", "tost")]["mean"]) == pytest.approx(sum(values) / 2)
     assert float(summary[("0.95", "tost")]["std"]) == pytest.approx(statistics.stdev(values))
     assert (tmp_path / "study.png").stat().st_size > 1000
+    table = (tmp_path / "table.md").read_text().splitlines()
+    assert table[0] == "| mask | sparsity | default | tost | tost - default |" and len(table) == 2 + 2
+    tost_095 = summary[("0.95", "tost")]
+    default_095 = summary[("0.95", "default")]
+    assert table[3].endswith(f"| {float(tost_095['mean']) - float(default_095['mean']):+.4f} |")
+    tricks = (tmp_path / "tricks.md").read_text().splitlines()
+    assert tricks[0] == ("| mask (sparsity 0.95) | default | ghost_neurons | ghost_skip | init | label_smoothing "
+                         "| tost |") and tricks[-1].startswith("| mean over masks |")
     # every run of a cell trains the mask its default run computed
     masks = [torch.load(tmp_path / "runs" / f"random-0.95-seed0-{label}" / "mask.pt")["mask"]
              for label in ("default", "tost", "init")]
