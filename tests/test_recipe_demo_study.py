@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_demo_table_figure_and_records(tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(demo.DEMO_RECIPES, "tost", demo.DEMO_RECIPES["tost"].with_changes(init_iterations=2))
+    for label in ("tost", "tost_keep"):
+        monkeypatch.setitem(demo.DEMO_RECIPES, label, demo.DEMO_RECIPES[label].with_changes(init_iterations=2))
     rows = demo.run_demo(out=tmp_path, epochs=1, methods=["random", "snip", "no-such-method"], sparsities=(0.9,),
                          max_batches=2)
     assert [(r["method"], r["sparsity"]) for r in rows] == [("random", 0.9), ("snip", 0.9)]
@@ -23,11 +24,13 @@ def test_demo_table_figure_and_records(tmp_path, monkeypatch, capsys):
         default = json.loads((tmp_path / f"{row['method']}-0.9-default" / "record.json").read_text())
         tost = json.loads((tmp_path / f"{row['method']}-0.9-tost" / "record.json").read_text())
         assert row["default_acc"] == default["best_val_test_acc"] and row["tost_acc"] == tost["best_val_test_acc"]
-        assert row["delta"] == pytest.approx(tost["best_val_test_acc"] - default["best_val_test_acc"])
+        assert row["tost_delta"] == pytest.approx(tost["best_val_test_acc"] - default["best_val_test_acc"])
         assert default["recipe"]["init"] == "none" and tost["recipe"]["init"] == "gradinit"
+        keep = json.loads((tmp_path / f"{row['method']}-0.9-tost_keep" / "record.json").read_text())
+        assert row["tost_keep_acc"] == keep["best_val_test_acc"] and keep["recipe"]["ghost_skip_mode"] == "keep"
     assert (tmp_path / "demo.png").stat().st_size > 1000
     printed = capsys.readouterr().out
-    assert "default acc" in printed and "tost acc" in printed and "delta" in printed
+    assert "default acc" in printed and "tost acc" in printed and "tost_keep delta" in printed
 
 
 def _study_module():
