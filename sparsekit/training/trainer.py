@@ -111,13 +111,14 @@ def _run_epoch(state: TrainState, hooks: CallbackList, bar) -> dict:
     began = time.perf_counter()
     model.train()
     loss_sum, correct, seen = torch.zeros(()), 0, 0
+    milestones = config.milestone_fractions()
+    warmup_steps = round(config.warmup_epochs * state.steps_per_epoch)
     for batch_index, (x, y) in enumerate(state.data.train):
         if batch_index >= state.steps_per_epoch:
             break
         x, y = x.to(state.device), y.to(state.device)
-        state.lr = learning_rate(state.step, state.total_steps, config.lr, config.schedule,
-                                 round(config.warmup_epochs * state.steps_per_epoch),
-                                 config.milestone_fractions(), config.lr_drop)
+        state.lr = learning_rate(state.step, state.total_steps, config.lr, config.schedule, warmup_steps,
+                                 milestones, config.lr_drop)
         for group in state.optimizer.param_groups:
             group["lr"] = state.lr
         loss, logits = train_step(model, state.optimizer, state.loss_fn, x, y, state.enforcer)
