@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from .registry import MODELS
-from .units import ConvBN, init_weights
+from .units import ConvBN, PooledClassifier
 
 # (expansion t, output channels c, repeats n, first stride s) per stage, from Sandler et al.
 # (2018, table 2), with the second stage's stride 2 -> 1 as in the common CIFAR variant.
@@ -46,7 +46,7 @@ class InvertedResidual(nn.Module):
 
 
 @MODELS.register("mobilenetv2")
-class MobileNetV2(nn.Module):
+class MobileNetV2(PooledClassifier):
     """MobileNetV2 (Sandler et al., 2018) in its CIFAR form: stride-1 stem and second stage, so
     a 32x32 input ends at 4x4. The width multiplier scales every layer including the last 1x1
     conv (the reference keeps 1280 for widths below 1; scaling it keeps small models small).
@@ -72,9 +72,7 @@ class MobileNetV2(nn.Module):
         last_channels = divisible_channels(LAST_CHANNELS, width)
         layers += [ConvBN(channels, last_channels, 1), nn.ReLU6()]
         self.features = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(last_channels, num_classes)
-        init_weights(self)
+        self._add_head(last_channels, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
+    def body(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)

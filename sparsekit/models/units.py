@@ -65,7 +65,26 @@ class BasicBlock(nn.Module):
         return self.act2(self.conv_bn2(h) + self.shortcut(x))
 
 
-class BasicBlockResNet(nn.Module):
+class PooledClassifier(nn.Module):
+    """The ending every model here shares: global average pooling, then one linear layer.
+
+    Subclasses build their body, call `_add_head(channels, num_classes)` LAST (so the
+    classifier is the last Linear registered, as mask code expects) and define `body(x)`.
+    """
+
+    def _add_head(self, channels: int, num_classes: int) -> None:
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(channels, num_classes)
+        init_weights(self)
+
+    def body(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.pool(self.body(x)), 1))
+
+
+class BasicBlockResNet(PooledClassifier):
     """A 3x3-stem ResNet of basic-block stages without max-pool, the CIFAR-style layout.
 
     Stage i has `blocks_per_stage[i]` blocks of width `stage_widths[i]`; every stage after the
@@ -87,13 +106,10 @@ class BasicBlockResNet(nn.Module):
                 in_planes = planes
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(in_planes, num_classes)
-        init_weights(self)
+        self._add_head(in_planes, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.stages(self.stem_act(self.stem(x)))
-        return self.classifier(torch.flatten(self.pool(features), 1))
+    def body(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(self.stem_act(self.stem(x)))
 
 
 def init_weights(model: nn.Module) -> None:

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from .registry import MODELS
-from .units import ConvBN, init_weights, scaled_channels
+from .units import ConvBN, PooledClassifier, scaled_channels
 
 # Channel counts of the 13 convs; "M" is a 2x2 max-pool (configuration D of Simonyan & Zisserman).
 VGG16_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
@@ -11,7 +11,7 @@ VGG16_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "
 
 
 @MODELS.register("vgg16")
-class VGG16(nn.Module):
+class VGG16(PooledClassifier):
     """VGG-16 with BatchNorm after every conv (Simonyan & Zisserman, 2015, configuration D) and
     the single-linear classifier of the usual CIFAR variant instead of three dense layers.
 
@@ -35,9 +35,7 @@ class VGG16(nn.Module):
             layers += [ConvBN(channels, out_channels, 3, padding=1), nn.ReLU()]
             channels = out_channels
         self.features = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(channels, num_classes)
-        init_weights(self)
+        self._add_head(channels, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
+    def body(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
