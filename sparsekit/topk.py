@@ -2,7 +2,7 @@
 
 A target sparsity s over N weights keeps exactly round((1 - s) * N) of them. Scores often tie
 (zeros, equal magnitudes, float32 saturation in SynFlow); ties are broken by position (the
-earlier flat index wins) through a stable sort, so the count is exact and the mask repeatable.
+earlier flat index wins), so the count is exact and the mask repeatable.
 """
 from typing import Dict
 
@@ -28,14 +28,26 @@ def keep_count(total: int, density: float) -> int:
 
 
 def top_k_flat(scores: torch.Tensor, keep: int) -> torch.Tensor:
-    """Boolean tensor, True at the `keep` largest entries of a flat score vector."""
-    scores = scores.detach().reshape(-1).double()
+    """Boolean tensor, True at the `keep` largest entries of a flat score vector.
+
+    Found by selection (`torch.kthvalue`), not a full sort: SynFlow calls this 100 times on
+    ResNet-18's 11M scores. Ties at the threshold go to the earliest positions, which is what
+    a stable descending sort would pick. The result lives on the scores' device.
+    """
+    scores = scores.detach().reshape(-1)
+    if scores.dtype not in (torch.float32, torch.float64):
+        scores = scores.double()
     # NaN would make the order undefined: treat it as the lowest possible score.
     scores = torch.nan_to_num(scores, nan=-float("inf"))
-    chosen = torch.zeros(scores.numel(), dtype=torch.bool)
-    if keep > 0:
-        order = torch.sort(scores, descending=True, stable=True).indices
-        chosen[order[:keep]] = True
+    if keep >= scores.numel():
+        return torch.ones(scores.numel(), dtype=torch.bool, device=scores.device)
+    if keep <= 0:
+        return torch.zeros(scores.numel(), dtype=torch.bool, device=scores.device)
+    threshold = torch.kthvalue(scores, scores.numel() - keep).values
+    chosen = scores > threshold
+    missing = keep - int(chosen.sum())
+    if missing:  # ties at the threshold: the earliest of them fill the count
+        chosen[torch.nonzero(scores == threshold).reshape(-1)[:missing]] = True
     return chosen
 
 

@@ -204,7 +204,7 @@ def test_synflow_leaves_batchnorm_conv_model_untouched():
 
 
 def test_synflow_fast_selection_matches_a_stable_sort_with_ties():
-    from sparsekit.masks.synflow import _select_largest
+    from sparsekit.topk import top_k_flat
 
     generator = torch.Generator().manual_seed(0)
     scores = torch.randint(0, 4, (113,), generator=generator).float()
@@ -213,7 +213,7 @@ def test_synflow_fast_selection_matches_a_stable_sort_with_ties():
         # Reference: stable descending sort, so equal scores go to the earlier position.
         expected = np.zeros(113, bool)
         expected[np.argsort(-scores.numpy(), kind="stable")[:count]] = True
-        assert np.array_equal(_select_largest(scores, count).numpy(), expected), count
+        assert np.array_equal(top_k_flat(scores, count).numpy(), expected), count
 
 
 # ---- magnitude and ERK -----------------------------------------------------------------

@@ -7,10 +7,9 @@ is d^(k/n), and the scores are recomputed each round with the current mask appli
 what lets SynFlow avoid layer collapse.
 
 The model itself is never touched: scoring runs on a linearized copy (so there are no signs
-to restore). Every round keeps an exact count with `topk.keep_top`'s rule (highest scores,
-ties to the earlier position), found by selection (`torch.kthvalue`) among the surviving
-weights instead of a full sort: 100 sorts of ResNet-18's 11M scores would take minutes on a
-CPU. Each round prunes only among the survivors (a pruned weight is never revived).
+to restore). Every round keeps an exact count with `topk.top_k_flat` (highest scores, ties to
+the earlier position, by selection rather than sorting) among the surviving weights; a
+pruned weight is never revived.
 
 Float32 can overflow in deep nets (R grows like the product of layer norms); a warning says
 so, and `float64=True` scores in double precision.
@@ -23,7 +22,7 @@ import torch
 from torch import nn
 
 from ..errors import SparsekitError
-from ..topk import keep_count
+from ..topk import keep_count, top_k_flat
 from .registry import register_mask
 
 
@@ -45,9 +44,10 @@ def synflow(model, params, sparsity, data, scope, generator, *, rounds: int = 10
     alive = torch.arange(flat.numel(), device=flat.device)
     magnitudes = flat.clone()
     density = 1.0 - sparsity
+    layer_starts = torch.tensor(starts, device=alive.device)
     for round_index in range(1, rounds + 1):
         grads = torch.autograd.grad(probe(ones).sum(), weights, allow_unused=True)
-        bounds = torch.searchsorted(alive, torch.tensor(starts, device=alive.device)).tolist()
+        bounds = torch.searchsorted(alive, layer_starts).tolist()
         survivor_grads = torch.cat([_gather(g, alive[a:b] - start, b - a)
                                     for g, a, b, start in zip(grads, bounds, bounds[1:], starts)])
         scores = (magnitudes * survivor_grads).abs_().nan_to_num_(nan=-float("inf"))  # NaN ranks lowest
@@ -56,9 +56,9 @@ def synflow(model, params, sparsity, data, scope, generator, *, rounds: int = 10
                           "arbitrary there: pass float64=True", RuntimeWarning, stacklevel=3)
         round_density = density ** (round_index / rounds)
         if scope == "global":
-            chosen = _select_largest(scores, keep_count(flat.numel(), round_density))
+            chosen = top_k_flat(scores, keep_count(flat.numel(), round_density))
         else:
-            chosen = torch.cat([_select_largest(scores[a:b], keep_count(size, round_density))
+            chosen = torch.cat([top_k_flat(scores[a:b], keep_count(size, round_density))
                                 for a, b, size in zip(bounds, bounds[1:], sizes)])
         with torch.no_grad():  # the probe's weights are views of `flat`: this prunes them
             flat[alive[~chosen]] = 0
@@ -113,17 +113,3 @@ def _linearized_copy(model: nn.Module, names: List[str], float64: bool):
         weight.requires_grad_(True)
     return probe, weights, flat
 
-
-def _select_largest(scores: torch.Tensor, count: int) -> torch.Tensor:
-    """Bool tensor keeping exactly `count` of the largest entries of a flat tensor, ties to
-    the earlier position: `topk.top_k_flat`'s result, by selection (`kthvalue`), not sorting."""
-    if count >= scores.numel():
-        return torch.ones(scores.numel(), dtype=torch.bool, device=scores.device)
-    if count <= 0:
-        return torch.zeros(scores.numel(), dtype=torch.bool, device=scores.device)
-    threshold = torch.kthvalue(scores, scores.numel() - count).values
-    chosen = scores > threshold
-    missing = count - int(chosen.sum())
-    if missing:  # ties at the threshold: the earliest of them fill the count
-        chosen[torch.nonzero(scores == threshold).reshape(-1)[:missing]] = True
-    return chosen
