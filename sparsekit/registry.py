@@ -28,6 +28,3 @@ class Registry:
 
     def names(self) -> List[str]:
         return sorted(self._entries)
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._entries

@@ -17,8 +17,8 @@ def smoothed_targets(labels: torch.Tensor, num_classes: int, smoothing: float) -
     """One row per label: 1 - smoothing on the label's class, smoothing / (C - 1) elsewhere."""
     if num_classes < 2:
         raise SparsekitError(f"label smoothing needs at least 2 classes, got {num_classes}")
-    targets = torch.full((len(labels), num_classes), smoothing / (num_classes - 1))
-    return targets.to(labels.device).scatter_(1, labels.unsqueeze(1), 1.0 - smoothing)
+    targets = torch.full((len(labels), num_classes), smoothing / (num_classes - 1), device=labels.device)
+    return targets.scatter_(1, labels.unsqueeze(1), 1.0 - smoothing)
 
 
 class SmoothedCrossEntropy(nn.Module):

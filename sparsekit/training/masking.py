@@ -18,7 +18,6 @@ class MaskEnforcer:
     def __init__(self, model: nn.Module, mask: Mask):
         mask.check_matches(model)
         params = dict(model.named_parameters())
-        self.mask = mask
         # Float copies on the parameter's device, made once: the hot path only multiplies.
         self.pairs: List[Tuple[torch.nn.Parameter, torch.Tensor]] = [
             (params[name], keep.to(params[name].device, params[name].dtype)) for name, keep in mask.items()
