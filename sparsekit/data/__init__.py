@@ -15,11 +15,11 @@ from typing import List
 
 from . import cifar, digits, tinyimagenet  # noqa: F401  (importing registers them)
 from .batches import Batches
-from .bundle import DataBundle
+from .bundle import DataBundle, first_batches, is_bundle
 from .options import LoadOptions
 from .registry import datasets
 
-__all__ = ["Batches", "DataBundle", "LoadOptions", "available", "load"]
+__all__ = ["Batches", "DataBundle", "LoadOptions", "available", "first_batches", "is_bundle", "load"]
 
 
 def available() -> List[str]:

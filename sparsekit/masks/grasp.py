@@ -13,7 +13,7 @@ by |sum of scores| as in the reference (ranking unchanged).
 import torch
 from torch.nn import functional as F
 
-from .gradients import eval_mode, on_device_of, scoring_batches
+from .gradients import eval_mode, on_device_of, scoring_batches, summed_gradients
 from .registry import register_scores
 
 TEMPERATURE = 200.0
@@ -30,10 +30,7 @@ def grasp(model, params, data, *, temperature: float = TEMPERATURE):
         return F.cross_entropy(model(x) / temperature, y)
 
     with eval_mode(model):
-        gradient = [torch.zeros_like(w) for w in weights]
-        for batch in batches:
-            for total, grad in zip(gradient, torch.autograd.grad(loss_of(batch), weights)):
-                total.add_(grad)
+        gradient = summed_gradients(weights, batches, loss_of)
         hessian_gradient = [torch.zeros_like(w) for w in weights]
         for batch in batches:
             grads = torch.autograd.grad(loss_of(batch), weights, create_graph=True)

@@ -104,16 +104,17 @@ def round_sparsities(sparsity: float, prune_fraction: float = 0.2):
 
 
 def _bundle_from(data, train_config):
-    if hasattr(data, "train") and hasattr(data, "val"):
-        return data
     from .. import data as datasets
+
+    if datasets.is_bundle(data):
+        return data
 
     return datasets.load(train_config.dataset, root=train_config.data_root, download=train_config.download,
                          batch_size=train_config.batch_size, seed=train_config.seed)
 
 
 def _rewind_step(config, bundle, rewind_steps: int, rewind_epochs: Optional[int]) -> int:
-    steps_per_epoch = min(len(bundle.train), config.max_batches or len(bundle.train))
+    steps_per_epoch = config.steps_per_epoch(len(bundle.train))
     if rewind_epochs is not None:
         if rewind_steps:
             raise SparsekitError("lottery takes rewind_steps or rewind_epochs, not both")

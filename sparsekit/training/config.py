@@ -82,6 +82,10 @@ class TrainConfig:
             raise SparsekitError(f"milestones must be fractions of the run in (0, 1), got {self.milestones!r}")
         return sorted(values)
 
+    def steps_per_epoch(self, batches_per_epoch: int) -> int:
+        """Optimizer steps in one epoch of `batches_per_epoch` batches (max_batches caps it)."""
+        return min(batches_per_epoch, self.max_batches or batches_per_epoch)
+
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
 

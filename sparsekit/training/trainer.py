@@ -68,7 +68,7 @@ def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Itera
     hooks.call("on_setup", state)
     state.optimizer = _optimizer(config, model)
     state.set_mask(mask)
-    state.steps_per_epoch = min(len(data.train), config.max_batches or len(data.train))
+    state.steps_per_epoch = config.steps_per_epoch(len(data.train))
     state.total_steps = state.steps_per_epoch * config.epochs
     epochs, seconds_before = [], 0.0
     if resumed is not None:
@@ -110,7 +110,11 @@ def _run_epoch(state: TrainState, hooks: CallbackList, bar) -> dict:
     hooks.call("on_epoch_start", state)
     began = time.perf_counter()
     model.train()
-    loss_sum, correct, seen = torch.zeros(()), 0, 0
+    # Accumulated on the device and read once per epoch: a per-step .cpu() or int() would make
+    # the host wait for a GPU at every step.
+    loss_sum = torch.zeros((), device=state.device)
+    correct = torch.zeros((), dtype=torch.long, device=state.device)
+    seen = 0
     milestones = config.milestone_fractions()
     warmup_steps = round(config.warmup_epochs * state.steps_per_epoch)
     for batch_index, (x, y) in enumerate(state.data.train):
@@ -123,8 +127,8 @@ def _run_epoch(state: TrainState, hooks: CallbackList, bar) -> dict:
             group["lr"] = state.lr
         loss, logits = train_step(model, state.optimizer, state.loss_fn, x, y, state.enforcer)
         state.step += 1
-        loss_sum += loss.cpu() * len(y)
-        correct += int((logits.argmax(1) == y).sum())
+        loss_sum += loss * len(y)
+        correct += (logits.argmax(1) == y).sum()
         seen += len(y)
         hooks.call("on_step", state)
         bar.update(1)
@@ -132,7 +136,7 @@ def _run_epoch(state: TrainState, hooks: CallbackList, bar) -> dict:
     test_acc, _ = evaluate(model, state.data.test, state.device)
     state.epoch += 1
     state.epoch_record = {
-        "epoch": state.epoch, "train_loss": float(loss_sum) / max(seen, 1), "train_acc": correct / max(seen, 1),
+        "epoch": state.epoch, "train_loss": float(loss_sum) / max(seen, 1), "train_acc": int(correct) / max(seen, 1),
         "val_loss": val_loss, "val_acc": val_acc, "test_acc": test_acc, "lr": state.lr,
         "seconds": time.perf_counter() - began}
     hooks.call("on_epoch_end", state)
@@ -163,23 +167,13 @@ def _make_mask(config: TrainConfig, model: nn.Module, data, given: Optional[Mask
     if config.mask_file:
         mask = Mask.from_file(config.mask_file, model, config.prune_first_layer, config.prune_classifier)
         return mask, {"method": "file", "path": str(config.mask_file)}
-    batches = _first_batches(data.train, config.mask_batches)
+    batches = datasets.first_batches(data.train, config.mask_batches)
     # The training context is offered to every method; only those naming it (lottery) get it.
     mask = masks.compute(config.mask, model, config.sparsity, data=batches, scope=config.scope,
                          prune_first_layer=config.prune_first_layer, prune_classifier=config.prune_classifier,
                          seed=config.seed, train_config=config, bundle=data, out=config.out,
                          **parse_options(config.mask_options))
     return mask, {"method": config.mask, "sparsity": config.sparsity, "scope": config.scope}
-
-
-def _first_batches(batches, count: int) -> list:
-    batches.set_epoch(0)
-    taken = []
-    for batch in batches:
-        if len(taken) == count:
-            break
-        taken.append(batch)
-    return taken
 
 
 def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
