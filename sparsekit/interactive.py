@@ -151,16 +151,10 @@ def run_grid(settings: SettingsLike, rows: Mapping[str, Mapping],
             for row, row_changes in rows.items()}
 
 
-def run_variants(settings: SettingsLike, variants: Mapping[str, Mapping],
-                 on_run: Optional[Callable[[str, RunRecord], None]] = None) -> Dict[str, RunRecord]:
+def run_variants(settings: SettingsLike, variants: Mapping[str, Mapping]) -> Dict[str, RunRecord]:
     """One run per labelled variant, each `settings` with the variant's changes applied.
 
         run_variants(base, {"dense": {"sparsity": 0.0}, "random": {}, "ERK": {"method": "erk"}})
     """
     base = make_settings(settings)
-    runs = {}
-    for label, changes in variants.items():
-        runs[label] = run_experiment(base, **dict(changes))
-        if on_run is not None:
-            on_run(label, runs[label])
-    return runs
+    return {label: run_experiment(base, **dict(changes)) for label, changes in variants.items()}

@@ -50,10 +50,8 @@ class ExperimentPanel(widgets.VBox):
         methods = list(methods) if methods is not None else masks.available()
         if not methods:
             raise SparsekitError("the panel needs at least one mask method")
-        unknown = [name for name in (tricks if tricks is not None else ()) if name not in TRICKS]
-        if unknown:
-            raise SparsekitError(f"unknown recipe trick {unknown[0]!r}; tricks are: {', '.join(TRICKS)}")
-        trick_names = list(tricks) if tricks is not None else list(TRICKS)
+        # ExperimentSettings validates trick names; the panel offers all of them by default.
+        trick_names = list(make_settings(tricks=tricks).tricks) if tricks is not None else list(TRICKS)
         method = self.base.method if self.base.method in methods else methods[0]
 
         self.sparsity = widgets.FloatSlider(value=self.base.sparsity, min=0.0, max=0.99, step=0.01,
@@ -118,11 +116,11 @@ class ExperimentPanel(widgets.VBox):
         self._draw()
 
     def _draw(self) -> None:
-        settings = self.settings()
-        png = accuracy_png(self.history, f"{settings.method}, sparsity {settings.sparsity:.2f}")
         self.redraws += 1
         if get_ipython() is None:  # headless (scripts, tests): nothing could show the image
             return
+        settings = self.settings()
+        png = accuracy_png(self.history, f"{settings.method}, sparsity {settings.sparsity:.2f}")
         with self.plot:
             clear_output(wait=True)
             display(Image(png))

@@ -15,7 +15,7 @@ def random_positions(shape, count: int, generator: torch.Generator) -> torch.Ten
 
 
 @register_mask("random", "nothing: each layer keeps the same fraction of weights at random positions")
-def random_uniform(model, params, sparsity, data, scope, generator, **options):
+def random_uniform(model, params, sparsity, data, scope, generator):
     density = 1.0 - sparsity
     sizes = [p.numel() for p in params.values()]
     if scope == "layerwise":

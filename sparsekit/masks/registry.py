@@ -49,7 +49,7 @@ METHODS = Registry("mask method")
 
 
 def register_scores(name: str, summary: str, needs_data: bool = False):
-    """Register `fn(model, params, data, **options) -> {name: score tensor}`."""
+    """Register `fn(model, params, data, *, option=default, ...) -> {name: score tensor}`."""
     def add(fn):
         METHODS.register(name)(MaskMethod(name, fn, "score", needs_data, summary))
         return fn
@@ -57,7 +57,7 @@ def register_scores(name: str, summary: str, needs_data: bool = False):
 
 
 def register_mask(name: str, summary: str, needs_data: bool = False):
-    """Register `fn(model, params, sparsity, data, scope, generator, **options) -> Mask`."""
+    """Register `fn(model, params, sparsity, data, scope, generator, *, option=default, ...) -> Mask`."""
     def add(fn):
         METHODS.register(name)(MaskMethod(name, fn, "mask", needs_data, summary))
         return fn
