@@ -26,6 +26,7 @@ from pathlib import Path
 
 from sparsekit import Mask, Recipe, data as datasets, masks, train
 from sparsekit.demo import DEMO_SETTINGS, METRIC
+from sparsekit.interactive import recipe_from_toggles
 from sparsekit.summary import format_table
 
 METHODS = ("random", "erk", "magnitude", "snip", "grasp", "synflow", "lottery")
@@ -34,57 +35,57 @@ TRICKS_SPARSITY = 0.95
 
 
 def trick_recipes(tost: Recipe) -> dict:
-    """Each of tost's four tricks alone, with tost's settings for it."""
-    off = Recipe.default()
-    return {
-        "ghost_neurons": off.with_changes(ghost_neurons=tost.ghost_neurons, ghost_neurons_beta=tost.ghost_neurons_beta,
-                                          ghost_neurons_mode=tost.ghost_neurons_mode, early_phase=tost.early_phase),
-        "ghost_skip": off.with_changes(ghost_skip=True, ghost_skip_alpha=tost.ghost_skip_alpha,
-                                       ghost_skip_mode=tost.ghost_skip_mode, early_phase=tost.early_phase),
-        "init": off.with_changes(init=tost.init, init_iterations=tost.init_iterations, init_lr=tost.init_lr,
-                                 init_eta=tost.init_eta, init_gamma=tost.init_gamma),
-        "label_smoothing": off.with_changes(label_smoothing=tost.label_smoothing),
-    }
+    """Each of tost's four tricks alone, at the paper's values (GradInit with tost's iterations)."""
+    toggles = {"ghost_neurons": "ghost_neurons", "ghost_skip": "ghost_skip", "init": "modified_init",
+               "label_smoothing": "label_smoothing"}  # the CSV's label -> interactive's toggle name
+    return {label: recipe_from_toggles(**{toggle: True},
+                                       options={"init_iterations": tost.init_iterations} if label == "init" else None)
+            for label, toggle in toggles.items()}
 
 
 def run_once(run_dir: Path, mask, **settings):
-    """(record, mask) of a finished run: read back from run_dir if it is there, else trained."""
+    """(record, mask, trained now?) of a finished run: read back from run_dir if it is
+    there, else trained."""
     record_path = run_dir / "record.json"
     if record_path.is_file():
         record = json.loads(record_path.read_text())
         if record.get("finished"):
-            return record, Mask.load(run_dir / "mask.pt")
+            return record, Mask.load(run_dir / "mask.pt"), False
     result = train(out=str(run_dir), overwrite=True, mask=mask, **settings)
-    return dict(result), result.mask
+    return dict(result), result.mask, True
 
 
 def study(out: Path, methods, sparsities, seeds: int, epochs: int, max_batches=None, init_iterations=None,
           tricks: bool = True, keep_mode: bool = False, progress: bool = False):
-    """Train the grid; returns one row per run."""
+    """Train the grid; returns one row per run, and how many runs this call trained (the
+    others were read back from a previous call)."""
     tost = Recipe.tost() if init_iterations is None else Recipe.tost().with_changes(init_iterations=init_iterations)
     full_grid = {"tost": tost}  # recipes trained at every sparsity; the tricks only at TRICKS_SPARSITY
     if keep_mode:  # the release's variant: both ghosts stay for the whole run
         full_grid["tost_keep"] = tost.with_changes(ghost_neurons_mode="keep", ghost_skip_mode="keep")
     recipes = {**full_grid, **(trick_recipes(tost) if tricks else {})}
     base = dict(DEMO_SETTINGS, epochs=epochs, max_batches=max_batches, progress=progress)
-    rows = []
+    rows, trained_now = [], 0
     for seed in range(seeds):
         bundle = datasets.load(base["dataset"], batch_size=base["batch_size"], seed=seed)
         for method in methods:
             for sparsity in sparsities:
                 cell = dict(base, seed=seed, sparsity=sparsity, data=bundle)
                 name = f"{method}-{sparsity:g}-seed{seed}"
-                record, mask = run_once(out / "runs" / f"{name}-default", method, recipe=Recipe.default(), **cell)
+                record, mask, trained = run_once(out / "runs" / f"{name}-default", method,
+                                                 recipe=Recipe.default(), **cell)
                 rows.append(_row(method, sparsity, "default", seed, record))
+                trained_now += trained
                 for label, recipe in recipes.items():
                     if label not in full_grid and sparsity != TRICKS_SPARSITY:
                         continue
-                    record, _ = run_once(out / "runs" / f"{name}-{label}", mask, recipe=recipe, **cell)
+                    record, _, trained = run_once(out / "runs" / f"{name}-{label}", mask, recipe=recipe, **cell)
                     rows.append(_row(method, sparsity, label, seed, record))
+                    trained_now += trained
                 print(f"  {name}: " + ", ".join(f"{r['recipe']} {r['accuracy']:.4f}" for r in rows
                                                if (r["method"], r["sparsity"], r["seed"]) == (method, sparsity, seed)),
                       flush=True)
-    return rows
+    return rows, trained_now
 
 
 def _row(method, sparsity, recipe, seed, record):
@@ -205,7 +206,7 @@ def main(argv=None) -> int:
         return 2
     out = Path(args.out)
     started = time.perf_counter()
-    rows = study(out, methods, [float(s) for s in args.sparsities.split(",")], args.seeds, args.epochs,
+    rows, trained_now = study(out, methods, [float(s) for s in args.sparsities.split(",")], args.seeds, args.epochs,
                  args.max_batches, args.init_iterations, tricks=not args.no_tricks, keep_mode=args.keep_mode)
     summary = summarize(rows)
     write_csv(rows, out / "study.csv")
@@ -216,7 +217,8 @@ def main(argv=None) -> int:
     for headers, table, name in (side_by_side(summary) + ("table.md",), tricks_alone(summary) + ("tricks.md",)):
         print(format_table(headers, table))
         write_markdown(headers, table, out / name)
-    print(f"{len(rows)} runs in {time.perf_counter() - started:.0f} s; {out}/study.csv, summary.csv, table.md, "
+    print(f"{len(rows)} runs, {trained_now} trained now and {len(rows) - trained_now} read back, in "
+          f"{time.perf_counter() - started:.0f} s; {out}/study.csv, summary.csv, table.md, "
           f"tricks.md, study.png")
     return 0
 

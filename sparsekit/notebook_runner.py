@@ -122,10 +122,15 @@ def kernel_threads(threads: Optional[int]):
 def run_notebook(path: Path, out_dir: Path, parameters: Dict, timeout_s: int = CELL_TIMEOUT_S,
                  log_output: bool = False, threads: Optional[int] = None) -> NotebookRun:
     """Execute one notebook into `out_dir` after checking its parameters; returns its timing."""
+    check_declared(Path(path), parameters)
+    return _execute(Path(path), Path(out_dir), parameters, timeout_s, log_output, threads)
+
+
+def _execute(path: Path, out_dir: Path, parameters: Dict, timeout_s: int, log_output: bool,
+             threads: Optional[int]) -> NotebookRun:
+    """Execute a notebook whose parameters were already checked."""
     import papermill
 
-    path, out_dir = Path(path), Path(out_dir)
-    check_declared(path, parameters)
     out_dir.mkdir(parents=True, exist_ok=True)
     output_path = out_dir / path.name
     started = time.perf_counter()
@@ -152,7 +157,7 @@ def run_all(mode: str, out_dir, only: Optional[Iterable[str]] = None, extra: Opt
         check_declared(path, parameters)
     runs = []
     for path, parameters in planned:
-        runs.append(run_notebook(path, out_dir, parameters, timeout_s, log_output, threads))
+        runs.append(_execute(path, out_dir, parameters, timeout_s, log_output, threads))
         report(f"{path.stem}: {runs[-1].seconds:.1f} s -> {runs[-1].output_path}")
     return runs
 
