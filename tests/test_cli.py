@@ -6,9 +6,10 @@ import sys
 import pytest
 import torch
 
+from helpers import QUICK_CLI
 from sparsekit.cli import main
 
-QUICK = ["--epochs", "1", "--max-batches", "2", "--width", "0.25", "--no-progress"]
+QUICK = QUICK_CLI
 
 
 def run_cli(*args):

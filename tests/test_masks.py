@@ -11,6 +11,7 @@ from torch import nn
 
 import sparsekit as sk
 from sparsekit import SparsekitError, masks
+from helpers import QUICK_CLI
 from sparsekit.cli import main
 from sparsekit.masks import lottery as lottery_module
 from sparsekit.masks.erk import erk_counts, erk_densities
@@ -21,7 +22,7 @@ from sparsekit.topk import keep_count
 torch.set_num_threads(1)
 
 SPARSITIES = [0.0, 0.5, 0.9, 0.98, 0.99, 0.999]
-QUICK = ["--epochs", "1", "--max-batches", "2", "--width", "0.25", "--no-progress"]
+QUICK = QUICK_CLI
 # Lottery trains once per round: the grid uses a tiny MLP, and halves per round at the
 # highest targets (still ending exactly on the target) to keep the test quick.
 LOTTERY_FRACTION = {0.98: 0.5, 0.99: 0.5, 0.999: 0.5}

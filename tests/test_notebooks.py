@@ -11,9 +11,7 @@ from pathlib import Path
 import nbformat
 import papermill
 import pytest
-from torch import nn
-
-from sparsekit import models
+from helpers import prunable_weight_count
 from sparsekit import notebook_runner as runner
 from sparsekit.errors import SparsekitError
 
@@ -34,12 +32,6 @@ EXPECTED_TRICKS = {
     "12_modified_initialization": {"GradInit": {"modified_init"}, "scaled by 1/sqrt(density)": {"modified_init"}},
     "13_label_smoothing": {"label smoothing 0.1": {"label_smoothing"}},
 }
-
-
-def prunable_weight_count(width: float) -> int:
-    """Conv and Linear weights of the digits ResNet-20, counted straight from its modules."""
-    model = models.build("resnet20", 10, in_channels=1, width=width, input_size=8)
-    return sum(m.weight.numel() for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 import sparsekit as sk
+from helpers import Interrupt
 from sparsekit import data as datasets, masks, models
 from sparsekit.prunable import prunable_parameters
 from sparsekit.recipe.ghost_neurons import GhostActivation
@@ -105,16 +106,22 @@ def test_keep_mode_keeps_ghosts_and_the_mask_density(model_name, digits):
     assert result["density"] == pytest.approx(0.1, abs=0.01)
 
 
+@pytest.fixture(scope="module")
+def plain_snip(digits):
+    """The same run without any trick, trained once for every trick's comparison."""
+    return sk.train(model="resnet20", mask="snip", sparsity=0.95, data=digits, **TINY)
+
+
 @pytest.mark.parametrize("recipe", [
     sk.Recipe(ghost_neurons="mish"), sk.Recipe(ghost_skip=True), sk.Recipe(init="scaled"),
     sk.Recipe(init="gradinit", init_iterations=2), sk.Recipe(label_smoothing=0.1)],
     ids=["ghost_neurons", "ghost_skip", "scaled_init", "gradinit", "label_smoothing"])
-def test_each_trick_alone(recipe, digits):
+def test_each_trick_alone(recipe, digits, plain_snip):
     guard = ZerosStayZero()
     result = sk.train(model="resnet20", mask="snip", sparsity=0.95, recipe=recipe, callbacks=[guard],
                       data=digits, **TINY)
     assert guard.checks == 6 and result["finished"]
-    plain = sk.train(model="resnet20", mask="snip", sparsity=0.95, data=digits, **TINY)
+    plain = plain_snip
     assert not torch.equal(result.model.classifier.weight, plain.model.classifier.weight)  # it did something
 
 
@@ -134,15 +141,6 @@ def test_default_recipe_equals_no_recipe(digits):
     assert with_default["recipe"] == sk.Recipe.default().to_dict() and without["recipe"] is None
     a, b = with_default.model.state_dict(), without.model.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-
-class Interrupt(sk.Callback):
-    def __init__(self, after_epochs):
-        self.after_epochs = after_epochs
-
-    def on_epoch_start(self, state):
-        if state.epoch == self.after_epochs:
-            raise KeyboardInterrupt
 
 
 @pytest.mark.parametrize("after_epochs", [1, 3], ids=["during-early-phase", "after-early-phase"])

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import sparsekit as sk
+from helpers import Interrupt
 from sparsekit.training import Callback
 from sparsekit.training.schedules import learning_rate
 
@@ -61,15 +62,6 @@ def test_seeded_cpu_run_repeats_exactly():
     assert [e["train_loss"] for e in first["epochs"]] == [e["train_loss"] for e in second["epochs"]]
     third = sk.train(**SMALL, seed=4)
     assert not torch.equal(next(iter(first.model.parameters())), next(iter(third.model.parameters())))
-
-
-class Interrupt(Callback):
-    def __init__(self, at_epoch):
-        self.at_epoch = at_epoch
-
-    def on_epoch_start(self, state):
-        if state.epoch == self.at_epoch:
-            raise KeyboardInterrupt
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])

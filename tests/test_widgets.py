@@ -8,11 +8,10 @@ import torch
 
 matplotlib.use("Agg")  # this test process draws off-screen; notebooks keep their inline backend
 
-from sparsekit import models  # noqa: E402
+from helpers import prunable_weight_count  # noqa: E402
 from sparsekit.errors import SparsekitError  # noqa: E402
 from sparsekit.interactive import (TRICKS, ExperimentSettings, LiveReport, make_settings,  # noqa: E402
                                    recipe_for, recipe_from_toggles, run_experiment, run_variants)
-from sparsekit.prunable import prunable_parameters  # noqa: E402
 from sparsekit.results import notebook_result, recipe_flags, run_summary, write_result  # noqa: E402
 from sparsekit.run_plots import plot_accuracy_curves, plot_final_accuracy, plot_grouped_accuracy  # noqa: E402
 
@@ -22,8 +21,7 @@ TINY = dict(width=0.25, epochs=2, max_batches=3, batch_size=32)
 
 def uniform_random_kept(sparsity, width=0.25):
     """(kept, total) prunable weights of a global-scope mask: round-half-up of (1 - s) * N."""
-    model = models.build("resnet20", 10, in_channels=1, width=width, input_size=8)
-    total = sum(p.numel() for p in prunable_parameters(model).values())
+    total = prunable_weight_count(width)
     return int((1 - sparsity) * total + 0.5), total
 
 

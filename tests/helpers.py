@@ -1,0 +1,26 @@
+"""Pieces several test files share (imported like `fake_datasets`: tests/ is on sys.path)."""
+from torch import nn
+
+import sparsekit as sk
+from sparsekit import models
+
+# Command-line flags that make any `sparsekit train` a two-batch smoke run.
+QUICK_CLI = ["--epochs", "1", "--max-batches", "2", "--width", "0.25", "--no-progress"]
+
+
+class Interrupt(sk.Callback):
+    """Simulates a crash: raises KeyboardInterrupt as epoch `at_epoch` (0-based) starts."""
+
+    def __init__(self, at_epoch: int):
+        self.at_epoch = at_epoch
+
+    def on_epoch_start(self, state):
+        if state.epoch == self.at_epoch:
+            raise KeyboardInterrupt
+
+
+def prunable_weight_count(width: float) -> int:
+    """Conv and Linear weights of the digits ResNet-20, counted straight from its modules
+    (independently of sparsekit.prunable)."""
+    model = models.build("resnet20", 10, in_channels=1, width=width, input_size=8)
+    return sum(m.weight.numel() for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
