@@ -6,7 +6,7 @@ from typing import List, Optional
 
 from .errors import SparsekitError
 from .summary import format_run
-from .training.config import TrainConfig, config_fields, make_config
+from .training.config import config_fields, make_config
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,9 +30,11 @@ def _add_option(parser, name: str, kind, default, help_text: str, choices, shown
         parser.add_argument(flag, default=default, choices=choices, help=help_text)
 
 
-def _add_train_options(parser: argparse.ArgumentParser) -> None:
-    for name, default, help_text, choices in config_fields():
-        _add_option(parser, name, TrainConfig.__dataclass_fields__[name].type, default, help_text, choices)
+def _add_train_options(parser: argparse.ArgumentParser, only=None) -> None:
+    """One flag per `TrainConfig` setting (or per setting named in `only`)."""
+    for name, kind, default, help_text, choices in config_fields():
+        if only is None or name in only:
+            _add_option(parser, name, kind, default, help_text, choices)
 
 
 # The settings that decide a mask (model, its init seed, the data it sees, the method's options).
@@ -45,9 +47,7 @@ def _add_mask_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="file to write the mask to (e.g. masks/snip90.pt)")
     parser.add_argument("--overwrite", action=argparse.BooleanOptionalAction, default=False,
                         help="replace --out if it exists (default: False)")
-    for name, default, help_text, choices in config_fields():
-        if name in MASK_SETTINGS:
-            _add_option(parser, name, TrainConfig.__dataclass_fields__[name].type, default, help_text, choices)
+    _add_train_options(parser, only=MASK_SETTINGS)
 
 
 def _add_recipe_options(parser: argparse.ArgumentParser) -> None:

@@ -143,9 +143,6 @@ def _load_file(path, what: str):
     path = Path(path)
     if not path.is_file():
         raise SparsekitError(f"{what} file not found: {path}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a damaged file
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise SparsekitError(f"{path}: cannot read {what} file (corrupted or not a torch file: {reason[:120]})") from None
+    return atomic.torch_load(
+        path, lambda reason: f"{path}: cannot read {what} file (corrupted or not a torch file: {reason})")
 

@@ -296,3 +296,15 @@ def test_cli_mask_command_never_replaces_a_file_silently(tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err and target.read_bytes() == b"the user's own file"
     assert main(["mask", "--method", "random", "--width", "0.25", "--out", str(target), "--overwrite"]) == 0
     assert sk.Mask.load(target).num_total() > 0
+
+
+def test_damaged_lottery_state_is_a_one_line_error_unless_starting_over(tmp_path):
+    from sparsekit.masks.lottery import _RoundStore
+
+    store = _RoundStore(tmp_path / "lottery")
+    (tmp_path / "lottery").mkdir()
+    (tmp_path / "lottery" / "state.pt").write_bytes(b"\x00damaged")
+    with pytest.raises(SparsekitError, match="corrupted lottery state") as info:
+        store.load({"any": 1}, restart=False)
+    assert "\n" not in str(info.value)
+    assert store.load({"any": 1}, restart=True) is None and not (tmp_path / "lottery").exists()

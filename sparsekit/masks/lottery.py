@@ -158,8 +158,14 @@ class _RoundStore:
         path = self.directory / "state.pt" if self.directory else None
         if path is None or not path.is_file():
             return None
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        if saved.get("format") == STATE_FORMAT and saved.get("fingerprint") == fingerprint:
+        try:
+            saved = atomic.torch_load(path, lambda reason: f"{path}: corrupted lottery state ({reason}); pass "
+                                                           f"overwrite=True (--overwrite) to start over")
+        except SparsekitError:
+            if not restart:
+                raise
+            saved = None  # damaged, and the caller allows starting over
+        if isinstance(saved, dict) and saved.get("format") == STATE_FORMAT and saved.get("fingerprint") == fingerprint:
             return saved["state"]
         if not restart:
             raise SparsekitError(f"{self.directory} holds a lottery run with other settings; pass overwrite=True "

@@ -41,12 +41,9 @@ def load(run_dir) -> Dict[str, Any]:
     path = Path(run_dir) / FILENAME
     if not path.is_file():
         raise SparsekitError(f"nothing to resume: no {FILENAME} in {run_dir}")
-    try:
-        # Our own file: it holds numpy RNG state and Python objects, so full unpickling is needed.
-        data = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
-        raise SparsekitError(f"{path}: corrupted checkpoint, cannot resume ({reason})") from None
+    # Our own file: it holds numpy RNG state and Python objects, so full unpickling is needed.
+    data = atomic.torch_load(path, lambda reason: f"{path}: corrupted checkpoint, cannot resume ({reason})",
+                             weights_only=False)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise SparsekitError(f"{path}: not a sparsekit checkpoint (expected format {FORMAT})")
     return data

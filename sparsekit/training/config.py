@@ -100,7 +100,8 @@ def make_config(config: Optional[TrainConfig] = None, **overrides) -> TrainConfi
 
 
 def config_fields():
-    """(name, default, help, choices) for every setting, in declaration order."""
+    """(name, type, default, help, choices) for every setting, in declaration order (the
+    same shape as `recipe_fields`, so one function turns either into command-line flags)."""
     for f in fields(TrainConfig):
         default = f.default if f.default is not MISSING else None
-        yield f.name, default, f.metadata["help"], f.metadata.get("choices")
+        yield f.name, f.type, default, f.metadata["help"], f.metadata.get("choices")
