@@ -6,9 +6,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from helpers import FakeState
 from sparsekit import Mask, models
 from sparsekit.errors import SparsekitError
-from sparsekit.models.units import BasicBlock, ConvBN
+from sparsekit.models.units import BasicBlock, Bottleneck, ConvBN
 from sparsekit.prunable import prunable_parameters
 from sparsekit.recipe.ghost_neurons import GhostActivation, GhostNeurons, smooth_function
 from sparsekit.recipe.ghost_skip import GhostBranch, GhostSkip, ghost_sites
@@ -18,17 +19,6 @@ from sparsekit.recipe.phase import early_phase_steps, ghost_strength
 from sparsekit.recipe.scaled_init import scale_by_density
 
 torch.set_num_threads(1)
-
-
-class FakeState:
-    """The few TrainState fields the ghost callbacks read or call."""
-
-    def __init__(self, model, total_steps=8):
-        self.model, self.step, self.total_steps = model, 0, total_steps
-        self.forgotten = []
-
-    def forget_parameters(self, params):
-        self.forgotten += list(params)
 
 
 # ---- the early phase -------------------------------------------------------------------
@@ -114,6 +104,7 @@ def test_branch_adds_alpha_times_bn_of_a_constant_1x1_conv():
 @pytest.mark.parametrize("name, expected", [
     ("resnet20", 18),  # J1 and J2 in each of the 9 blocks
     ("resnet18", 16),
+    ("resnet104", 51),  # the 3x3 conv of each of the 3 x 17 bottlenecks
     ("vgg16", 12),  # every 3x3 conv but the stem
     ("mobilenetv2", 17),  # one per inverted residual's depthwise conv
 ])
@@ -123,6 +114,9 @@ def test_ghost_sites(name, expected):
     assert len(sites) == expected
     for block in (m for m in model.modules() if isinstance(m, BasicBlock)):
         assert block.conv_bn1 in sites and block.conv_bn2 in sites
+        assert all(block.shortcut is not s for s in sites)
+    for block in (m for m in model.modules() if isinstance(m, Bottleneck)):
+        assert block.conv_bn2 in sites and block.conv_bn1 not in sites and block.conv_bn3 not in sites
         assert all(block.shortcut is not s for s in sites)
     for unit in sites:
         assert unit.conv.kernel_size == (3, 3)
