@@ -56,6 +56,8 @@ class Recipe:
     init_lr: float = setting(1e-2, "gradinit: Adam learning rate of the scalars")
     init_eta: float = setting(0.1, "gradinit: look-ahead step length eta")
     init_gamma: float = setting(1.0, "gradinit: gradient-norm bound gamma")
+    init_batch_size: int = setting(0, "gradinit: examples per half-batch (the release's --gradinit-bsize); 0 = the "
+                                   "training batch size, as the release does by default")
     init_masked: bool = setting(False, "gradinit: restrict the gradient and the look-ahead step to the kept weights "
                                 "(a variant; the release masks neither)")
     # 4. label smoothing
@@ -83,6 +85,10 @@ class Recipe:
                 raise SparsekitError(f"recipe {name} must be a positive number, got {value!r}")
         if not isinstance(self.init_iterations, int):
             raise SparsekitError(f"recipe init_iterations must be a whole number, got {self.init_iterations!r}")
+        if isinstance(self.init_batch_size, bool) or not isinstance(self.init_batch_size, int) \
+                or self.init_batch_size < 0:
+            raise SparsekitError(f"recipe init_batch_size must be a whole number >= 0 (0 = the training batch "
+                                 f"size), got {self.init_batch_size!r}")
         if not _is_number(self.early_phase) or not 0 < self.early_phase <= 1:
             raise SparsekitError(f"recipe early_phase must be a fraction of the run in (0, 1], "
                                  f"got {self.early_phase!r}")
@@ -146,7 +152,7 @@ class Recipe:
             hooks.append(GhostSkip(self.ghost_skip_alpha, self.ghost_skip_mode, self.early_phase))
         if self.init == "gradinit":
             hooks.append(GradInit(self.init_iterations, self.init_lr, self.init_eta, self.init_gamma,
-                                  self.init_masked))
+                                  self.init_masked, self.init_batch_size))
         elif self.init == "scaled":
             hooks.append(ScaledInit())
         if self.label_smoothing > 0:
