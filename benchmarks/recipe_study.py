@@ -79,16 +79,15 @@ def recipes_for(preset: dict, init_iterations=None) -> dict:
 
 
 def cell_plan(preset: dict, seeds: int, trick_seeds, methods, sparsities):
-    """(method, sparsity, seed, [recipe labels]) per cell, seed-major so a partial study holds
-    whole seeds."""
-    plan = []
-    for seed in range(seeds):
-        for sparsity in sparsities:
-            for method in methods:
-                labels = ["default", "tost", "tost-release"]
-                if sparsity == preset["trick_sparsity"] and seed in trick_seeds:
-                    labels += list(TRICKS)
-                plan.append((method, sparsity, seed, labels))
+    """(method, sparsity, seed, [recipe labels]) per cell, in the order that makes a partial
+    study most useful: the headline sparsity first, all seeds, then the other sparsities,
+    then the tricks alone (their cells start by reading back the default run and its mask)."""
+    headline = preset["trick_sparsity"]
+    ordered = sorted(sparsities, key=lambda s: (s != headline, sparsities.index(s)))
+    plan = [(method, sparsity, seed, ["default", "tost", "tost-release"])
+            for sparsity in ordered for seed in range(seeds) for method in methods]
+    if headline in sparsities:
+        plan += [(method, headline, seed, ["default"] + list(TRICKS)) for seed in trick_seeds for method in methods]
     return plan
 
 
