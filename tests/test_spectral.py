@@ -1,0 +1,172 @@
+"""Mask anatomy: bipartite graphs of masks and their spectra, checked against dense numpy and
+against graphs whose spectra are known by hand."""
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse
+import torch
+from torch import nn
+
+import sparsekit as sk
+from sparsekit.analysis import spectral
+from sparsekit.analysis.bigraph import adjacency_spectrum, biadjacency, degrees, top_singular_values
+
+
+def dense_adjacency_eigenvalues(block: np.ndarray) -> np.ndarray:
+    """All eigenvalues of [[0, B], [B^T, 0]] by numpy, descending (independent of bigraph)."""
+    rows, cols = block.shape
+    full = np.zeros((rows + cols, rows + cols))
+    full[:rows, rows:] = block
+    full[rows:, :rows] = block.T
+    return np.sort(np.linalg.eigvalsh(full))[::-1]
+
+
+def random_layer(rows=70, cols=90, density=0.2, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    keep = torch.rand(rows, cols, generator=generator) < density
+    weight = torch.randn(rows, cols, generator=generator)
+    return keep, weight
+
+
+# ---- graphs with known spectra ---------------------------------------------------------
+@pytest.mark.parametrize("dense_up_to", [0, 1000])  # ARPACK path and dense path
+def test_complete_bipartite_has_eigenvalues_plus_minus_sqrt_mn_and_zeros(dense_up_to):
+    m, n = 70, 80
+    ones = scipy.sparse.csc_matrix(np.ones((m, n)))
+    top = top_singular_values(ones, dense_up_to=dense_up_to)
+    assert top == pytest.approx([math.sqrt(m * n), 0.0], abs=1e-6)
+    spectrum = adjacency_spectrum(scipy.sparse.csc_matrix(np.ones((4, 6))))
+    assert spectrum == pytest.approx([math.sqrt(24)] + [0.0] * 8 + [-math.sqrt(24)], abs=1e-9)
+
+
+def test_complete_bipartite_gaps_by_hand():
+    m, n, scale = 5, 7, 0.5
+    keep = torch.ones(m, n, dtype=torch.bool)
+    gaps = spectral.graph_gaps(biadjacency(keep), biadjacency(keep, torch.full((m, n), -scale)))
+    # input degree = m outputs, output degree = n inputs; s_2 = 0, so the gap is the whole bound
+    assert gaps["ramanujan_bound"] == pytest.approx(math.sqrt(m - 1) + math.sqrt(n - 1))
+    assert gaps["ramanujan_gap"] == pytest.approx(math.sqrt(m - 1) + math.sqrt(n - 1), abs=1e-9)
+    assert gaps["weighted_gap"] == pytest.approx(scale * math.sqrt(m * n), abs=1e-9)
+
+
+@pytest.mark.parametrize("dense_up_to", [0, 1000])
+def test_disjoint_union_spectrum_is_the_union_of_spectra(dense_up_to):
+    block = np.zeros((100, 110))
+    block[:30, :40] = 1.0  # K_{30,40}: sqrt(1200)
+    block[30:, 40:] = 1.0  # K_{70,70}: 70
+    top = top_singular_values(scipy.sparse.csc_matrix(block), dense_up_to=dense_up_to)
+    assert top == pytest.approx([70.0, math.sqrt(1200)], abs=1e-6)
+
+
+@pytest.mark.parametrize("dense_up_to", [0, 1000])
+def test_even_cycle_spectrum(dense_up_to):
+    n = 80  # C_{2n} as n inputs -> n outputs, input i joined to outputs i and i+1
+    block = np.zeros((n, n))
+    for i in range(n):
+        block[i, i] = block[(i + 1) % n, i] = 1.0
+    top = top_singular_values(scipy.sparse.csc_matrix(block), dense_up_to=dense_up_to)
+    assert top == pytest.approx([2.0, 2 * math.cos(math.pi / n)], abs=1e-6)
+    small = block[:6, :6] * 0
+    for i in range(6):
+        small[i, i] = small[(i + 1) % 6, i] = 1.0
+    expected = sorted((2 * math.cos(2 * math.pi * k / 12) for k in range(12)), reverse=True)
+    assert adjacency_spectrum(scipy.sparse.csc_matrix(small)) == pytest.approx(expected, abs=1e-9)
+    # degree 2 < 3: the reference does not measure such a graph
+    assert spectral.graph_gaps(scipy.sparse.csc_matrix(block), scipy.sparse.csc_matrix(block)) is None
+
+
+# ---- against dense numpy on random layers ------------------------------------------------
+@pytest.mark.parametrize("seed", [0, 1])
+def test_top_singular_values_match_dense_eigenvalues(seed):
+    keep, weight = random_layer(seed=seed)
+    for matrix, block in ((biadjacency(keep), keep.double().numpy()),
+                          (biadjacency(keep, weight), (weight.abs() * keep).double().numpy())):
+        expected = dense_adjacency_eigenvalues(block)[:2]
+        assert top_singular_values(matrix, dense_up_to=0) == pytest.approx(expected, rel=1e-8)
+        assert adjacency_spectrum(matrix) == pytest.approx(dense_adjacency_eigenvalues(block), abs=1e-8)
+
+
+def test_layer_row_gaps_match_an_independent_computation():
+    keep, weight = random_layer(seed=3)
+    row = spectral.layer_row("w", keep, weight)
+    block = keep.double().numpy()
+    d_in = block.sum(0)[block.sum(0) > 0].mean()
+    d_out = block.sum(1)[block.sum(1) > 0].mean()
+    s2 = dense_adjacency_eigenvalues(block)[1]
+    assert row["ramanujan_gap"] == pytest.approx(math.sqrt(d_in - 1) + math.sqrt(d_out - 1) - s2, rel=1e-8)
+    w = dense_adjacency_eigenvalues((weight.abs() * keep).double().numpy())
+    assert row["weighted_gap"] == pytest.approx(w[0] - w[1], rel=1e-8)
+    assert row["edges"] == int(keep.sum()) and row["in_degree_max"] == int(block.sum(0).max())
+
+
+def test_nested_regular_subgraphs_by_hand():
+    """Inputs of degree 3 (x6), 4 (x4, output 5 unused) and 5 (x2, too few): two subgraphs count."""
+    columns = [tuple((i + j) % 6 for j in range(3)) for i in range(6)]
+    columns += [(0, 1, 2, 3), (1, 2, 3, 4), (0, 2, 3, 4), (0, 1, 3, 4), (0, 1, 2, 3, 4), (1, 2, 3, 4, 5)]
+    keep = torch.zeros(6, len(columns), dtype=torch.bool)
+    for column, rows in enumerate(columns):
+        keep[list(rows), column] = True
+    weight = torch.arange(1, keep.numel() + 1, dtype=torch.float64).reshape(keep.shape) / 10
+    nested = spectral.regular_subgraph_gaps(biadjacency(keep), biadjacency(keep, weight))
+    assert [(g["degree"], g["inputs"]) for g in nested] == [(3, 6), (4, 4)]
+    for gaps, cols in zip(nested, (list(range(6)), [6, 7, 8, 9])):
+        block = keep[:, cols].double().numpy()
+        used = block[block.sum(1) > 0]  # isolated outputs dropped before averaging degrees
+        bound = math.sqrt(block.sum(0).mean() - 1) + math.sqrt(used.sum(1).mean() - 1)
+        assert gaps["ramanujan_gap"] == pytest.approx(bound - dense_adjacency_eigenvalues(block)[1], rel=1e-9)
+        w = dense_adjacency_eigenvalues((weight[:, cols] * keep[:, cols]).numpy())
+        assert gaps["weighted_gap"] == pytest.approx(w[0] - w[1], rel=1e-9)
+    row = spectral.layer_row("w", keep, weight)
+    assert row["ramanujan_gap_imdb"] == pytest.approx(np.mean([g["ramanujan_gap"] for g in nested]))
+    assert row["regular_subgraphs"] == 2
+
+
+# ---- how a conv kernel maps to edges -----------------------------------------------------
+def test_conv_kernel_taps_are_separate_input_nodes():
+    keep = torch.zeros(4, 2, 3, 3, dtype=torch.bool)
+    keep[1, 0, 2, 1] = True  # output 1 <- input channel 0, tap (2, 1): input node 0*9 + 2*3 + 1 = 7
+    keep[3, 1, 0, 0] = True  # output 3 <- input channel 1, tap (0, 0): input node 9
+    weight = torch.full((4, 2, 3, 3), -2.5)
+    matrix = biadjacency(keep, weight)
+    assert matrix.shape == (4, 18)
+    assert sorted(zip(*matrix.nonzero())) == [(1, 7), (3, 9)]
+    assert matrix[1, 7] == 2.5  # |theta|
+    in_degree, out_degree = degrees(biadjacency(keep))
+    assert in_degree.sum() == out_degree.sum() == 2 and out_degree.tolist() == [0, 1, 0, 1]
+
+
+# ---- the whole network ---------------------------------------------------------------------
+def small_net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.Conv2d(16, 16, 3), nn.Flatten(), nn.Linear(16 * 4, 10))
+
+
+def test_analyze_rows_network_coordinate_and_distance():
+    model = small_net()
+    mask = sk.masks.compute("random", model, 0.5, seed=0)
+    result = spectral.analyze(model, mask)
+    assert [row["name"] for row in result["layers"]] == list(mask)
+    measured = [row for row in result["layers"] if row["ramanujan_gap_imdb"] is not None]
+    assert result["network"]["layers_measured"] == len(measured) > 0
+    coordinate = result["network"]["coordinate"]
+    assert coordinate["weighted_gap_imdb"] == pytest.approx(np.mean([r["weighted_gap_imdb"] for r in measured]))
+    with torch.no_grad():
+        model[2].weight.mul_(3.0)  # scales that layer's weighted gaps by 3, leaves structure alone
+    after = spectral.analyze(model, mask)["network"]["coordinate"]
+    assert after["ramanujan_gap_imdb"] == pytest.approx(coordinate["ramanujan_gap_imdb"])
+    assert spectral.distance(coordinate, after) == pytest.approx(
+        abs(after["weighted_gap_imdb"] - coordinate["weighted_gap_imdb"]))
+    assert spectral.distance({"ramanujan_gap_imdb": 0.0, "weighted_gap_imdb": 3.0},
+                             {"ramanujan_gap_imdb": 4.0, "weighted_gap_imdb": 0.0}) == pytest.approx(5.0)
+    assert spectral.distance({"ramanujan_gap_imdb": None, "weighted_gap_imdb": 1.0}, after) is None
+
+
+def test_analyze_refuses_a_mask_of_another_model():
+    with pytest.raises(sk.SparsekitError, match="does not have"):
+        spectral.analyze(small_net(), {"nope.weight": torch.ones(2, 2, dtype=torch.bool)})
+
+
+def test_package_keeps_the_old_imports():
+    from sparsekit.analysis import summarize, warn_collapsed_layers  # noqa: F401
+    assert sk.analysis.summarize is summarize and callable(sk.analysis.spectral.analyze)
