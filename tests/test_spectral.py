@@ -35,7 +35,8 @@ def test_complete_bipartite_has_eigenvalues_plus_minus_sqrt_mn_and_zeros(dense_u
     m, n = 70, 80
     ones = scipy.sparse.csc_matrix(np.ones((m, n)))
     top = top_singular_values(ones, dense_up_to=dense_up_to)
-    assert top == pytest.approx([math.sqrt(m * n), 0.0], abs=1e-6)
+    # s_2 = 0 comes from the square root of a Gram eigenvalue: accurate to ~1e-7 * s_1
+    assert top == pytest.approx([math.sqrt(m * n), 0.0], abs=1e-5)
     spectrum = adjacency_spectrum(scipy.sparse.csc_matrix(np.ones((4, 6))))
     assert spectrum == pytest.approx([math.sqrt(24)] + [0.0] * 8 + [-math.sqrt(24)], abs=1e-9)
 
@@ -46,8 +47,8 @@ def test_complete_bipartite_gaps_by_hand():
     gaps = spectral.graph_gaps(biadjacency(keep), biadjacency(keep, torch.full((m, n), -scale)))
     # input degree = m outputs, output degree = n inputs; s_2 = 0, so the gap is the whole bound
     assert gaps["ramanujan_bound"] == pytest.approx(math.sqrt(m - 1) + math.sqrt(n - 1))
-    assert gaps["ramanujan_gap"] == pytest.approx(math.sqrt(m - 1) + math.sqrt(n - 1), abs=1e-9)
-    assert gaps["weighted_gap"] == pytest.approx(scale * math.sqrt(m * n), abs=1e-9)
+    assert gaps["ramanujan_gap"] == pytest.approx(math.sqrt(m - 1) + math.sqrt(n - 1), abs=1e-6)
+    assert gaps["weighted_gap"] == pytest.approx(scale * math.sqrt(m * n), abs=1e-6)
 
 
 @pytest.mark.parametrize("dense_up_to", [0, 1000])

@@ -27,6 +27,7 @@ from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 from ..mask import Mask
@@ -119,7 +120,10 @@ def analyze(model: nn.Module, mask: Mapping[str, torch.Tensor]) -> dict:
     """
     Mask(mask).check_matches(model)
     params = dict(model.named_parameters())
-    rows = [layer_row(name, keep, params[name]) for name, keep in mask.items()]
+    # Hundreds of small eigenproblems: threads cost more than they save there, and on a shared
+    # machine threaded LAPACK on 100x100 matrices runs ten times slower than one thread.
+    with threadpool_limits(limits=1):
+        rows = [layer_row(name, keep, params[name]) for name, keep in mask.items()]
     return {"layers": rows, "network": network_summary(rows)}
 
 
