@@ -171,3 +171,30 @@ def test_analyze_refuses_a_mask_of_another_model():
 def test_package_keeps_the_old_imports():
     from sparsekit.analysis import summarize, warn_collapsed_layers  # noqa: F401
     assert sk.analysis.summarize is summarize and callable(sk.analysis.spectral.analyze)
+
+
+# ---- in every run record -------------------------------------------------------------------
+RUN = dict(dataset="digits", model="resnet20", width=0.5, sparsity=0.5, epochs=2, max_batches=2, progress=False,
+           batch_size=64, lr=0.1)
+
+
+def test_every_run_records_the_coordinate_at_init_and_end_and_resumes_exactly(tmp_path):
+    import json
+
+    from helpers import Interrupt
+    from sparsekit.training.config import make_config
+    from sparsekit.training.trainer import prepare
+
+    with pytest.raises(KeyboardInterrupt):
+        sk.train(**RUN, out=str(tmp_path), callbacks=[Interrupt(1)])
+    partial = json.loads((tmp_path / "record.json").read_text())["spectral"]
+    _, model, mask, _ = prepare(make_config(**RUN))  # the run's start, rebuilt independently
+    mask.apply(model)
+    assert partial == {"init": spectral.coordinate_of(model, mask)}  # known from the start
+    assert partial["init"]["layers_measured"] > 0
+    resumed = sk.train(**RUN, out=str(tmp_path), resume=True)
+    record = json.loads((tmp_path / "record.json").read_text())["spectral"]
+    assert record == resumed["spectral"]
+    assert record["init"] == partial["init"]  # the true start, kept in the checkpoint
+    assert record["end"] == spectral.coordinate_of(resumed.model, resumed.mask)
+    assert record["distance"] == spectral.distance(record["init"]["coordinate"], record["end"]["coordinate"]) > 0
