@@ -198,3 +198,62 @@ def test_every_run_records_the_coordinate_at_init_and_end_and_resumes_exactly(tm
     assert record["init"] == partial["init"]  # the true start, kept in the checkpoint
     assert record["end"] == spectral.coordinate_of(resumed.model, resumed.mask)
     assert record["distance"] == spectral.distance(record["init"]["coordinate"], record["end"]["coordinate"]) > 0
+
+
+# ---- the correlation report ------------------------------------------------------------------
+def load_correlation_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "spectral_correlation.py"
+    spec = importlib.util.spec_from_file_location("spectral_correlation", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fake_record(directory, method, accuracy, distance, recipe=None, finished=True):
+    import json
+
+    point = {"coordinate": {"ramanujan_gap_imdb": 1.0, "weighted_gap_imdb": distance}}
+    directory.mkdir(parents=True)
+    (directory / "record.json").write_text(json.dumps({
+        "finished": finished, "config": {"mask": method, "sparsity": 0.9, "seed": 0}, "recipe": recipe,
+        "best_val_test_acc": accuracy, "spectral": {"init": point, "end": point, "distance": distance}}))
+
+
+def test_correlation_report_ranks_groups_and_skips(tmp_path):
+    script = load_correlation_script()
+    accuracies = [0.5, 0.6, 0.7, 0.8, 0.9]
+    for i, accuracy in enumerate(accuracies):  # snip: distance rises with accuracy; random: falls
+        fake_record(tmp_path / "a" / f"snip{i}", "snip", accuracy, distance=float(i))
+        fake_record(tmp_path / "b" / "deep" / f"random{i}", "random", accuracy, distance=float(-i),
+                    recipe={"label_smoothing": 0.1})
+    fake_record(tmp_path / "unfinished", "snip", 0.1, 9.0, finished=False)
+    out = tmp_path / "table.md"
+    result = script.main([str(tmp_path), "--out", str(out), "--resamples", "100"])
+    assert result["runs"] == 10 and result["skipped"] == 1
+    text = out.read_text()
+    assert "| snip | plain | distance | 5 | +1.00 | [+1.00, +1.00] |" in text
+    assert "| random | recipe | distance | 5 | -1.00 | [-1.00, -1.00] |" in text
+    assert "| snip | recipe |" not in text  # no snip run had the recipe
+    # pooled: distance 0..4 (snip) and 0..-4 (random) against the same accuracies, by scipy
+    from scipy.stats import spearmanr
+    expected = spearmanr(list(range(5)) + [-i for i in range(5)], accuracies * 2).statistic
+    assert f"| pooled | both | distance | 10 | {expected:+.2f} |" in text
+    assert "| pooled | both | init ramanujan_gap_imdb | 10 | - | - (too few runs, or a constant) |" in text
+    with pytest.raises(sk.SparsekitError, match="no finished run"):
+        script.main([str(tmp_path / "unfinished")])
+
+
+def test_bootstrap_draws_are_spearman_of_the_resamples():
+    script = load_correlation_script()
+    from scipy.stats import spearmanr
+    generator = np.random.default_rng(1)
+    x, y = generator.normal(size=12), generator.normal(size=12).round(1)  # ties in y
+    rho, low, high = script.spearman_with_interval(x, y, 300, seed=5)
+    pick = np.random.default_rng(5).integers(0, 12, (300, 12))
+    draws = [spearmanr(x[p], y[p]).statistic for p in pick]
+    draws = [d for d in draws if not np.isnan(d)]
+    assert rho == pytest.approx(spearmanr(x, y).statistic)
+    assert (low, high) == pytest.approx(tuple(np.percentile(draws, [2.5, 97.5])))
