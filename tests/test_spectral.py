@@ -257,3 +257,48 @@ def test_bootstrap_draws_are_spearman_of_the_resamples():
     draws = [d for d in draws if not np.isnan(d)]
     assert rho == pytest.approx(spearmanr(x, y).statistic)
     assert (low, high) == pytest.approx(tuple(np.percentile(draws, [2.5, 97.5])))
+
+
+# ---- the method: sampling masks by coordinate distance ----------------------------------------
+def conv_net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 24, 3, padding=1), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(24, 10))
+
+
+def fake_batches():
+    generator = torch.Generator().manual_seed(0)
+    return [(torch.randn(16, 1, 8, 8, generator=generator), torch.randint(0, 10, (16,), generator=generator))
+            for _ in range(2)]
+
+
+def test_ramanujan_method_keeps_the_farthest_moving_of_its_samples_with_exact_counts():
+    from sparsekit.masks.erk import erk_counts
+    from sparsekit.masks.ramanujan import sample_masks
+    from sparsekit.prunable import prunable_parameters
+
+    model, batches, options = conv_net(), fake_batches(), dict(samples=3, train_steps=3, lr=0.1)
+    before = {name: p.clone() for name, p in model.state_dict().items()}
+    mask = sk.masks.compute("ramanujan", model, 0.7, data=batches, seed=3, **options)
+    assert all(torch.equal(before[n], p) for n, p in model.state_dict().items())  # model left as it was
+    params = prunable_parameters(model)
+    counts = erk_counts([tuple(p.shape) for p in params.values()], 0.3)
+    assert [int(keep.sum()) for keep in mask.values()] == counts
+    assert sum(counts) == round(0.3 * sum(p.numel() for p in params.values()))
+    found = sample_masks(model, params, 0.3, batches, torch.Generator().manual_seed(3), densities="erk", **options)
+    distances = [distance for _, distance in found]
+    assert None not in distances and len(set(distances)) == 3
+    chosen = [i for i, (keep, _) in enumerate(found) if sk.Mask(keep).same_as(mask)]
+    assert chosen == [int(np.argmax(distances))]
+    assert sk.masks.compute("ramanujan", model, 0.7, data=batches, seed=3, **options).same_as(mask)
+    assert not sk.masks.compute("ramanujan", model, 0.7, data=batches, seed=4, **options).same_as(mask)
+
+
+def test_ramanujan_method_refuses_settings_it_cannot_honour():
+    model, batches = conv_net(), fake_batches()
+    with pytest.raises(sk.SparsekitError, match="train_steps >= 1"):
+        sk.masks.compute("ramanujan", model, 0.7, data=batches, train_steps=0)
+    with pytest.raises(sk.SparsekitError, match="scope='global'"):
+        sk.masks.compute("ramanujan", model, 0.7, data=batches, scope="layerwise")
+    with pytest.raises(sk.SparsekitError, match="no sampled mask has a measurable coordinate"):
+        sk.masks.compute("ramanujan", model, 0.999, data=batches, samples=1, train_steps=1)
