@@ -174,7 +174,7 @@ def test_package_keeps_the_old_imports():
 
 
 # ---- in every run record -------------------------------------------------------------------
-RUN = dict(dataset="digits", model="resnet20", width=0.5, sparsity=0.5, epochs=2, max_batches=2, progress=False,
+RUN = dict(dataset="digits", model="resnet20", width=0.25, sparsity=0.5, epochs=2, max_batches=1, progress=False,
            batch_size=64, lr=0.1)
 
 
@@ -302,3 +302,23 @@ def test_ramanujan_method_refuses_settings_it_cannot_honour():
         sk.masks.compute("ramanujan", model, 0.7, data=batches, scope="layerwise")
     with pytest.raises(sk.SparsekitError, match="no sampled mask has a measurable coordinate"):
         sk.masks.compute("ramanujan", model, 0.999, data=batches, samples=1, train_steps=1)
+
+
+def test_plots_draw_what_they_are_given():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sparsekit.analysis import spectral_plots
+
+    keep = torch.zeros(6, 2, 3, 3, dtype=torch.bool)
+    keep[:, 0, 1, 1] = True  # 6 edges from input node 4
+    keep[0, 1, 0, 0] = True  # and one from input node 9
+    ax = spectral_plots.draw_bipartite(keep, max_nodes=6)  # input node 9 is not shown
+    assert len(ax.lines) == 6
+    ax = spectral_plots.plot_spectrum(keep, label="mask")
+    # B^T B = [[6, 1], [1, 1]] (the two inputs share output 0): eigenvalues (7 +- sqrt(29)) / 2
+    assert ax.lines[0].get_ydata() == pytest.approx([math.sqrt((7 + math.sqrt(29)) / 2),
+                                                     math.sqrt((7 - math.sqrt(29)) / 2)])
+    runs = {"a": {"spectral": {"distance": 0.5}, "best_val_test_acc": 0.7}, "b": {"spectral": {"distance": None}}}
+    ax = spectral_plots.plot_distance_vs_accuracy(runs)
+    assert [tuple(c.get_offsets()[0]) for c in ax.collections] == [(0.5, 0.7)]

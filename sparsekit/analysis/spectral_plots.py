@@ -38,12 +38,14 @@ def draw_bipartite(keep: torch.Tensor, ax=None, max_nodes: int = 24, title: Opti
 
 def plot_spectrum(keep: torch.Tensor, weight: Optional[torch.Tensor] = None, ax=None, label: str = "",
                   top: int = 40):
-    """The largest `top` adjacency eigenvalues of the layer's graph (weighted by |theta| if a
-    weight is given), with the Ramanujan bound sqrt(d_in-1)+sqrt(d_out-1) dashed (unweighted,
-    where measurable): every eigenvalue after the first below it means a Ramanujan-like graph."""
+    """The largest `top` positive adjacency eigenvalues of the layer's graph (the spectrum is
+    symmetric about 0; weighted by |theta| if a weight is given), with the Ramanujan bound
+    sqrt(d_in-1)+sqrt(d_out-1) dashed (unweighted, where measurable): every eigenvalue after
+    the first below it means a Ramanujan-like graph."""
     ax = _axis(ax)
     matrix = biadjacency(keep, weight)
-    values = adjacency_spectrum(matrix)[:top]
+    values = adjacency_spectrum(matrix)
+    values = values[values > 1e-9 * max(1.0, values[0] if len(values) else 0.0)][:top]
     line, = ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label)
     gaps = graph_gaps(biadjacency(keep), matrix) if weight is None else None
     if gaps is not None:
