@@ -23,6 +23,7 @@ from .config import TrainConfig, make_config
 from .evaluate import evaluate
 from .progress import ProgressBar
 from .schedules import learning_rate
+from .spectral_probe import SpectralProbe
 from .state import TrainState
 from .step import train_step
 
@@ -64,7 +65,10 @@ def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Itera
 
     state = TrainState(config=config, model=model, mask=mask, data=data, device=device,
                        loss_fn=nn.CrossEntropyLoss())
-    hooks = CallbackList(list(recipe.callbacks() if recipe is not None else []) + list(callbacks))
+    # The probe sits between the recipe's callbacks and the caller's, so its place in a checkpoint's
+    # list of callback states does not depend on which extra callbacks a resumed call passes.
+    hooks = CallbackList(list(recipe.callbacks() if recipe is not None else []) + [SpectralProbe()]
+                         + list(callbacks))
     hooks.call("on_setup", state)
     # Counted once the recipe has built its architecture: in early mode the ghost branches are
     # gone by the end, so the record keeps what the network carried while training too.
