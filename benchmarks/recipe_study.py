@@ -41,7 +41,7 @@ PRESETS = {
     "fashion": {
         "train": dict(dataset="fashion_mnist", model="resnet20", width=0.5, train_examples=4000, batch_size=64,
                       epochs=2, prune_classifier=False),
-        "methods": ("random", "erk", "snip", "grasp", "synflow", "lottery"),
+        "methods": ("random", "erk", "snip", "grasp", "synflow", "lottery", "ramanujan"),
         "sparsities": (0.9, 0.98, 0.995),
         "trick_sparsity": 0.98,
         "init_batch_size": 16,
