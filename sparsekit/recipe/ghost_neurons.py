@@ -37,9 +37,11 @@ def smooth_function(kind: str, beta: float = 2.0) -> Callable[[torch.Tensor], to
 class GhostActivation(nn.Module):
     """A ReLU (or ReLU6) blended with a smooth function; `strength` 1 means purely smooth."""
 
-    def __init__(self, original: nn.Module, smooth: Callable, kind: str, strength: float = 1.0):
+    def __init__(self, original: nn.Module, smooth: Callable, kind: str, strength: float = 1.0,
+                 beta: float = 2.0):
         super().__init__()
-        self.smooth, self.kind, self.strength = smooth, kind, strength
+        # beta is kept beside the function it is baked into so an export can rebuild pswish.
+        self.smooth, self.kind, self.strength, self.beta = smooth, kind, strength, beta
         self.upper = 6.0 if isinstance(original, nn.ReLU6) else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -82,7 +84,8 @@ class GhostNeurons(EarlyPhaseTrick):
 
     def on_setup(self, state) -> None:
         smooth = smooth_function(self.kind, self.beta)
-        self.swapped = swap_activations(state.model, lambda relu: GhostActivation(relu, smooth, self.kind))
+        self.swapped = swap_activations(
+            state.model, lambda relu: GhostActivation(relu, smooth, self.kind, beta=self.beta))
         if not self.swapped:
             raise SparsekitError("ghost neurons need nn.ReLU / nn.ReLU6 modules, and this model has none")
 

@@ -1,0 +1,249 @@
+"""Run an exported sparse network: a plain `nn.Module` rebuilt from one file.
+
+This module imports only torch (no sparsekit), so an exported file can be served by copying
+this one file next to it:
+
+    net = load_exported("model.skx")          # nn.Module in eval mode
+    logits = net(images)
+
+The file holds a list of steps (conv, linear, activation, add, pooling, flatten), each reading
+earlier steps' outputs by index; slot 0 is the input. Weights are stored compressed (CSR or
+bitmask + values, whichever is smaller per tensor) and each conv/linear step names the kernel
+the exporter timed fastest for it: "dense" (torch's conv/matmul) or "sparse" (torch CSR times
+the im2col columns).
+"""
+import math
+from typing import Dict, List
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+FILE_FORMAT = "sparsekit.exported/1"
+
+
+# ---- weight storage ----------------------------------------------------------------------
+def decode_weight(stored: Dict) -> torch.Tensor:
+    """The dense float tensor an encoded weight describes (see `sparsekit.export.storage`)."""
+    shape = tuple(int(s) for s in stored["shape"])
+    encoding = stored["encoding"]
+    if encoding == "dense":
+        return stored["values"].float().reshape(shape)
+    rows = shape[0]
+    cols = math.prod(shape[1:])
+    if encoding == "csr":
+        matrix = torch.sparse_csr_tensor(stored["crow"].long(), stored["col"].long(), stored["values"].float(),
+                                         size=(rows, cols))
+        return matrix.to_dense().reshape(shape)
+    if encoding == "bitmask":
+        bits = stored["bits"].to(torch.uint8)
+        weights = 1 << torch.arange(8, dtype=torch.uint8)
+        kept = ((bits.unsqueeze(1) & weights) != 0).flatten()[: rows * cols]
+        dense = torch.zeros(rows * cols)
+        dense[kept] = stored["values"].float()
+        return dense.reshape(shape)
+    raise ValueError(f"unknown weight encoding {encoding!r}")
+
+
+# ---- steps -------------------------------------------------------------------------------
+class DenseConv(nn.Module):
+    """A folded conv (BN and ghost branches already inside weight and bias)."""
+
+    def __init__(self, weight, bias, stride: int, padding: int, groups: int, gather=None):
+        super().__init__()
+        self.register_buffer("weight", weight)
+        self.register_buffer("bias", bias)
+        self.stride, self.padding, self.groups = stride, padding, groups
+        # Depthwise convs whose input kept other channels than their output read a subset.
+        self.register_buffer("gather", gather)
+
+    def forward(self, x):
+        if self.gather is not None:
+            x = x.index_select(1, self.gather)
+        if self.weight.shape[0] == 0:  # every output channel was removed; torch rejects groups=0
+            size = [(d + 2 * self.padding - self.weight.shape[-1]) // self.stride + 1 for d in x.shape[2:]]
+            return x.new_zeros([x.shape[0], 0] + size)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, 1, self.groups)
+
+
+class SparseConv(nn.Module):
+    """conv2d as a CSR matrix times im2col columns. The columns are built from k*k strided
+    slices of the padded input (measured faster on CPU than F.unfold), laid out as
+    (channel, tap) rows x (batch, position) columns so one CSR matmul serves the batch."""
+
+    def __init__(self, weight, bias, stride: int, padding: int):
+        super().__init__()
+        self.out_channels, _, self.kernel, _ = weight.shape
+        self.register_buffer("matrix", weight.reshape(self.out_channels, -1).to_sparse_csr())
+        self.register_buffer("bias", bias.reshape(-1, 1))
+        self.stride, self.padding = stride, padding
+
+    def forward(self, x):
+        batch, _, height, width = x.shape
+        k, s = self.kernel, self.stride
+        out_h = (height + 2 * self.padding - k) // s + 1
+        out_w = (width + 2 * self.padding - k) // s + 1
+        padded = F.pad(x, [self.padding] * 4) if self.padding else x
+        by_channel = padded.transpose(0, 1)  # C, N, H, W
+        taps = [by_channel[:, :, i:i + s * (out_h - 1) + 1:s, j:j + s * (out_w - 1) + 1:s]
+                for i in range(k) for j in range(k)]
+        columns = torch.stack(taps, 1).reshape(-1, batch * out_h * out_w)
+        out = self.matrix @ columns + self.bias
+        return out.reshape(self.out_channels, batch, out_h, out_w).transpose(0, 1)
+
+
+class DenseLinear(nn.Module):
+    def __init__(self, weight, bias):
+        super().__init__()
+        self.register_buffer("weight", weight)
+        self.register_buffer("bias", bias)
+
+    def forward(self, x):
+        return F.linear(x, self.weight, self.bias)
+
+
+class SparseLinear(nn.Module):
+    def __init__(self, weight, bias):
+        super().__init__()
+        self.register_buffer("matrix", weight.to_sparse_csr())
+        self.register_buffer("bias", bias.reshape(-1, 1))
+
+    def forward(self, x):
+        return (self.matrix @ x.t() + self.bias).t()
+
+
+class Activation(nn.Module):
+    """relu, relu6, or a ghost neuron's smooth function (swish, pswish, mish), optionally
+    clipped at `upper` and blended with the ReLU by `strength` as in training."""
+
+    def __init__(self, kind: str, beta: float = 2.0, upper=None, strength: float = 1.0):
+        super().__init__()
+        self.kind, self.beta, self.upper, self.strength = kind, beta, upper, strength
+
+    def forward(self, x):
+        if self.kind == "relu":
+            return F.relu(x)
+        if self.kind == "relu6":
+            return F.relu6(x)
+        if self.kind == "swish":
+            smooth = F.silu(x)
+        elif self.kind == "pswish":
+            smooth = x * torch.sigmoid(self.beta * x)
+        elif self.kind == "mish":
+            smooth = F.mish(x)
+        else:
+            raise ValueError(f"unknown activation {self.kind!r}")
+        if self.upper is not None:
+            smooth = smooth.clamp(max=self.upper)
+        if self.strength >= 1.0:
+            return smooth
+        rectified = F.relu(x) if self.upper is None else F.relu6(x)
+        return self.strength * smooth + (1.0 - self.strength) * rectified
+
+
+class Add(nn.Module):
+    """a + b (+ the constants of operand channels that were folded away). When an operand
+    keeps exactly the output's channels it is added directly, otherwise scattered."""
+
+    def __init__(self, channels: int, places: List, bias):
+        super().__init__()
+        self.channels = channels
+        self.register_buffer("bias", bias.reshape(1, -1, 1, 1) if bias is not None else None)
+        # Per operand: (pick, place) index tensors, or (None, None) when it maps one to one.
+        for index, (pick, place) in enumerate(places):
+            self.register_buffer(f"pick{index}", pick)
+            self.register_buffer(f"place{index}", place)
+
+    def forward(self, a, b):
+        if self.pick0 is None and self.pick1 is None:
+            out = a + b
+        else:
+            out = a.new_zeros((a.shape[0], self.channels) + tuple(a.shape[2:]))
+            for operand, pick, place in ((a, self.pick0, self.place0), (b, self.pick1, self.place1)):
+                if pick is None:
+                    out = out + operand
+                elif pick.numel():
+                    out.index_add_(1, place, operand.index_select(1, pick))
+        return out + self.bias if self.bias is not None else out
+
+
+class MaxPool(nn.Module):
+    def __init__(self, kernel: int, stride: int, padding: int):
+        super().__init__()
+        self.kernel, self.stride, self.padding = kernel, stride, padding
+
+    def forward(self, x):
+        return F.max_pool2d(x, self.kernel, self.stride, self.padding)
+
+
+class GlobalAvgPool(nn.Module):
+    def forward(self, x):
+        return x.mean(dim=(2, 3), keepdim=True)
+
+
+class Flatten(nn.Module):
+    def forward(self, x):
+        return torch.flatten(x, 1)
+
+
+# ---- the network -------------------------------------------------------------------------
+def _optional(tensors: Dict, key):
+    return tensors[key] if key is not None else None
+
+
+def build_step(spec: Dict, tensors: Dict) -> nn.Module:
+    """One runnable step from its description; weights are decoded from `tensors`."""
+    op = spec["op"]
+    if op in ("conv", "linear"):
+        weight, bias = decode_weight(tensors[spec["weight"]]), tensors[spec["bias"]].float()
+        sparse = spec["kernel"] == "sparse"
+        if op == "linear":
+            return SparseLinear(weight, bias) if sparse else DenseLinear(weight, bias)
+        if sparse:
+            return SparseConv(weight, bias, spec["stride"], spec["padding"])
+        return DenseConv(weight, bias, spec["stride"], spec["padding"], spec["groups"],
+                         _optional(tensors, spec.get("gather")))
+    if op == "act":
+        return Activation(spec["kind"], spec.get("beta", 2.0), spec.get("upper"), spec.get("strength", 1.0))
+    if op == "add":
+        places = [(_optional(tensors, pick), _optional(tensors, place)) for pick, place in spec["places"]]
+        return Add(spec["channels"], places, _optional(tensors, spec.get("bias")))
+    if op == "maxpool":
+        return MaxPool(spec["kernel"], spec["stride"], spec["padding"])
+    if op == "gap":
+        return GlobalAvgPool()
+    if op == "flatten":
+        return Flatten()
+    raise ValueError(f"unknown step {op!r}")
+
+
+class ExportedNet(nn.Module):
+    """Runs the steps in order; step i reads the slots named in `inputs[i]` and writes slot i+1."""
+
+    def __init__(self, steps: List[Dict], tensors: Dict, output: int):
+        super().__init__()
+        self.specs = steps
+        self.steps = nn.ModuleList([build_step(spec, tensors) for spec in steps])
+        self.inputs = [list(spec["inputs"]) for spec in steps]
+        self.output = output
+        self.eval()
+
+    def forward(self, x):
+        slots = [x]
+        for step, inputs in zip(self.steps, self.inputs):
+            slots.append(step(*[slots[i] for i in inputs]))
+        return slots[self.output]
+
+
+def from_payload(payload: Dict, kernels=None) -> ExportedNet:
+    """The network an export payload describes; `kernels` ("dense"/"sparse") overrides every
+    step's kernel choice (the exporter's timing and the ONNX path use this)."""
+    if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
+        raise ValueError(f"not a sparsekit exported network (expected format {FILE_FORMAT})")
+    steps = [dict(spec, kernel=kernels) if kernels and "kernel" in spec else spec for spec in payload["steps"]]
+    return ExportedNet(steps, payload["tensors"], payload["output"])
+
+
+def load_exported(path, kernels=None) -> ExportedNet:
+    """Rebuild the exported network from its file (tensors and plain data only: safe to load)."""
+    return from_payload(torch.load(path, map_location="cpu", weights_only=True), kernels)
