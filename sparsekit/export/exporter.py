@@ -125,8 +125,7 @@ def export(model: nn.Module, mask=None, batch_size: int = 1, path=None,
     work = copy.deepcopy(model).cpu().float().eval()
     if mask is not None:
         mask.apply(work)
-    sample = torch.randn((batch_size,) + input_shape, generator=torch.Generator().manual_seed(0))
-    nodes = trace(work, sample)
+    nodes = trace(work, (batch_size,) + input_shape)
     _fold_units(nodes, {id(m): name for name, m in work.named_modules()})
     masked_nonzero = sum(int((n.module.weight != 0).sum()) for n in nodes if n.op == "linear") + sum(
         int((n.module.conv.weight != 0).sum()) for n in nodes if n.op == "conv")

@@ -3,7 +3,7 @@
 The trace stops at the units (`ConvBN`, `Linear`, activations, pooling), so any network built
 from them - basic blocks, bottleneck blocks, inverted residuals, plain stacks - becomes the
 same small vocabulary: conv, linear, act, add, maxpool, gap, flatten. Slot 0 is the input;
-node i writes slot i + 1. Shapes come from one forward pass of a sample input.
+node i writes slot i + 1. Shapes are computed from the layers' settings.
 """
 import operator
 from dataclasses import dataclass, field
@@ -24,7 +24,7 @@ class Node:
     op: str
     inputs: List[int]
     module: Optional[nn.Module] = None
-    shape: Tuple[int, ...] = ()  # the output's shape for the sample input
+    shape: Tuple[int, ...] = ()  # the output's shape for the export's input shape
     input_shape: Tuple[int, ...] = ()
     extra: dict = field(default_factory=dict)
 
@@ -55,8 +55,9 @@ def _module_node(module: nn.Module, inputs: List[int], name: str) -> Node:
                          f"models must be built from sparsekit's units (ConvBN, activations, pooling, Linear)")
 
 
-def trace(model: nn.Module, sample: torch.Tensor) -> List[Node]:
-    """The model's operations in execution order, with shapes from `sample`."""
+def trace(model: nn.Module, input_shape: Tuple[int, ...]) -> List[Node]:
+    """The model's operations in execution order, with shapes for an input of `input_shape`
+    (batch, channels, height, width)."""
     graph = _UnitTracer().trace(model)
     modules = dict(model.named_modules())
     slot_of, nodes, output = {}, [], None
@@ -81,26 +82,48 @@ def trace(model: nn.Module, sample: torch.Tensor) -> List[Node]:
             raise SparsekitError(f"export does not support the operation {fx_node.op} {fx_node.target}")
         nodes.append(node)
         slot_of[fx_node] = len(nodes)
-    _record_shapes(model, graph, nodes, sample)
+    _record_shapes(nodes, input_shape)
     nodes.append(Node("output", [output]))
     return nodes
 
 
-@torch.no_grad()
-def _record_shapes(model: nn.Module, graph: fx.Graph, nodes: List[Node], sample: torch.Tensor) -> None:
-    values = []
+def _window(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
 
-    class Recorder(fx.Interpreter):
-        def run_node(self, fx_node):
-            result = super().run_node(fx_node)
-            if fx_node.op not in ("placeholder", "output"):
-                values.append(tuple(result.shape))
-            return result
 
-    Recorder(fx.GraphModule(model, graph)).run(sample)
-    shapes = [tuple(sample.shape)] + values
-    for node, shape in zip(nodes, values):
-        node.shape, node.input_shape = shape, shapes[node.inputs[0]]
-        if node.op == "flatten" and (len(node.input_shape) != 4 or node.input_shape[2:] != (1, 1)):
-            raise SparsekitError("export: flatten must follow a global pool (a 1x1 map), "
-                                 f"got a map of shape {node.input_shape}")
+def _pair(value) -> int:
+    return int(value[0] if isinstance(value, tuple) else value)
+
+
+def _output_shape(node: Node, shapes: List[Tuple[int, ...]]) -> Tuple[int, ...]:
+    """Computed from the layer settings rather than by running the model: exporting stays
+    cheap, and the same code serves any input size."""
+    given = shapes[node.inputs[0]]
+    if node.op == "conv":
+        conv = node.module.conv
+        size = [_window(d, _pair(conv.kernel_size), _pair(conv.stride), _pair(conv.padding)) for d in given[2:]]
+        return (given[0], conv.out_channels, *size)
+    if node.op == "maxpool":
+        pool = node.module
+        stride = pool.stride if pool.stride is not None else pool.kernel_size
+        return given[:2] + tuple(_window(d, _pair(pool.kernel_size), _pair(stride), _pair(pool.padding))
+                                 for d in given[2:])
+    if node.op == "gap":
+        return given[:2] + (1, 1)
+    if node.op == "flatten":
+        if len(given) != 4 or given[2:] != (1, 1):
+            raise SparsekitError(f"export: flatten must follow a global pool (a 1x1 map), got a map of shape {given}")
+        return given[:2]
+    if node.op == "linear":
+        return (given[0], node.module.out_features)
+    if node.op == "add" and shapes[node.inputs[1]] != given:
+        raise SparsekitError(f"export: an addition of shapes {given} and {shapes[node.inputs[1]]}")
+    return given
+
+
+def _record_shapes(nodes: List[Node], input_shape: Tuple[int, ...]) -> None:
+    shapes = [tuple(input_shape)]
+    for node in nodes:
+        node.input_shape = shapes[node.inputs[0]]
+        node.shape = _output_shape(node, shapes)
+        shapes.append(node.shape)

@@ -163,7 +163,7 @@ class Add(nn.Module):
                 if pick is None:
                     out = out + operand
                 elif pick.numel():
-                    out.index_add_(1, place, operand.index_select(1, pick))
+                    out = out.index_add(1, place, operand.index_select(1, pick))
         return out + self.bias if self.bias is not None else out
 
 
