@@ -85,10 +85,13 @@ class SparseConv(nn.Module):
         out_w = (width + 2 * self.padding - k) // s + 1
         padded = F.pad(x, [self.padding] * 4) if self.padding else x
         by_channel = padded.transpose(0, 1)  # C, N, H, W
-        taps = [by_channel[:, :, i:i + s * (out_h - 1) + 1:s, j:j + s * (out_w - 1) + 1:s]
-                for i in range(k) for j in range(k)]
-        columns = torch.stack(taps, 1).reshape(-1, batch * out_h * out_w)
-        out = self.matrix @ columns + self.bias
+        if k == 1 and s == 1:  # a pointwise conv reads the input as it is
+            columns = by_channel.reshape(-1, batch * out_h * out_w)
+        else:
+            taps = [by_channel[:, :, i:i + s * (out_h - 1) + 1:s, j:j + s * (out_w - 1) + 1:s]
+                    for i in range(k) for j in range(k)]
+            columns = torch.stack(taps, 1).reshape(-1, batch * out_h * out_w)
+        out = torch.addmm(self.bias, self.matrix, columns)
         return out.reshape(self.out_channels, batch, out_h, out_w).transpose(0, 1)
 
 
