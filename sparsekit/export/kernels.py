@@ -3,7 +3,8 @@
 Measured, not predicted: the CSR route wins on small maps with many channels at batch 1 and
 loses on large maps or large batches (the im2col columns cost as much as the dense conv),
 and where the crossover lies depends on the machine. Each layer's two kernels are timed
-alternately on an input of the layer's real shape, and the median decides.
+alternately on an input of the layer's real shape, and the fastest call of each decides (on a
+shared machine the minimum is the estimate least disturbed by other work).
 """
 import time
 from typing import Dict, List
@@ -15,15 +16,10 @@ from .runtime import build_step
 ROUNDS = 7
 
 
-def _median_ms(samples: List[float]) -> float:
-    ordered = sorted(samples)
-    return ordered[len(ordered) // 2] * 1e3
-
-
 @torch.no_grad()
 def time_pair(first, second, sample: torch.Tensor, rounds: int = ROUNDS):
-    """Median milliseconds of two callables on one input, measured alternately (so a busy
-    moment on a shared machine hits both), after one warm-up call each."""
+    """Fastest-call milliseconds of two callables on one input, measured alternately (so a
+    busy moment on a shared machine hits both), after one warm-up call each."""
     first(sample), second(sample)
     times = ([], [])
     for _ in range(rounds):
@@ -31,7 +27,7 @@ def time_pair(first, second, sample: torch.Tensor, rounds: int = ROUNDS):
             began = time.perf_counter()
             fn(sample)
             bucket.append(time.perf_counter() - began)
-    return _median_ms(times[0]), _median_ms(times[1])
+    return min(times[0]) * 1e3, min(times[1]) * 1e3
 
 
 def choose(steps: List[Dict], tensors: Dict, input_shapes: Dict[int, tuple], mode: str = "auto") -> Dict[int, dict]:
