@@ -135,11 +135,16 @@ def positions(channels: torch.Tensor, within: torch.Tensor) -> torch.Tensor:
     return torch.searchsorted(within, channels)
 
 
-def shrink(nodes: List[Node], input_channels: int) -> Dict:
+def shrink(nodes: List[Node], input_channels: int, remove: bool = True) -> Dict:
     """Run both passes; returns the constants, the per-slot physical channels and a count of
-    what was removed per layer."""
+    what was removed per layer. `remove=False` keeps every channel (to measure what the
+    removal buys): no constants are known, so every channel is read."""
     values = constants(nodes, input_channels)
+    if not remove:
+        values = [torch.full_like(v, float("nan")) for v in values]
     need = needed(nodes, values)
+    if not remove:
+        need = [torch.ones_like(n) for n in need]
     kept = physical_channels(nodes, need)
     removed = []
     for index, node in enumerate(nodes[:-1]):

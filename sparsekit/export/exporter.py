@@ -116,10 +116,13 @@ def _emit(nodes: List[Node], plan: Dict):
 
 
 def export(model: nn.Module, mask=None, batch_size: int = 1, path=None,
-           input_shape: Sequence[int] = (3, 32, 32), kernels_mode: str = "auto") -> ExportedNet:
+           input_shape: Sequence[int] = (3, 32, 32), kernels_mode: str = "auto",
+           remove_dead: bool = True) -> ExportedNet:
     """Fold, shrink, compress and time `model` (with `mask` applied, in eval mode) for CPU
     inference at `batch_size`; the result computes the masked-dense model's function.
-    Written to `path` (one file, see `load_exported`) when given; `.report` says what changed."""
+    Written to `path` (one file, see `load_exported`) when given; `.report` says what changed.
+    `kernels_mode` "dense"/"sparse" forces one kernel everywhere; `remove_dead=False` keeps
+    every channel (both only to measure what each part buys)."""
     input_shape = tuple(input_shape)
     _check_arguments(batch_size, input_shape, kernels_mode)
     work = copy.deepcopy(model).cpu().float().eval()
@@ -131,7 +134,7 @@ def export(model: nn.Module, mask=None, batch_size: int = 1, path=None,
         int((n.module.conv.weight != 0).sum()) for n in nodes if n.op == "conv")
     total = sum(n.affine.weight.numel() for n in nodes if n.op in ("conv", "linear"))
     folded_nonzero = _nonzero(nodes)
-    plan = dead_units.shrink(nodes, input_shape[0])
+    plan = dead_units.shrink(nodes, input_shape[0], remove_dead)
     steps, tensors, output, input_shapes = _emit(nodes, plan)
     timings = kernels.choose(steps, tensors, input_shapes, kernels_mode)
     payload = {"format": FILE_FORMAT, "steps": steps, "tensors": tensors, "output": output,
