@@ -243,3 +243,13 @@ def test_cli_bad_input_is_one_line(kept_ghost_run, tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and expected in err and "\n" not in err
     assert existing.read_text() == "keep me" and not (tmp_path / "a.skx").exists()
+
+
+def test_latency_panel_measures_what_its_controls_say():
+    from sparsekit.widgets import latency_panel
+
+    panel = latency_panel(models=["resnet20"], width=0.25, input_size=8, rounds=1)
+    panel.method.value, panel.sparsity.value, panel.batch.value = "erk", 0.9, 8
+    row = panel.measure()
+    assert (row["model"], row["mask"], row["sparsity"], row["batch"], row["threads"]) == ("resnet20", "erk", 0.9, 8, 1)
+    assert row["max_diff"] <= TOLERANCE and f"{row['ratio']:.2f}x" in panel.status.value

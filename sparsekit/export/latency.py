@@ -59,7 +59,16 @@ def measure(name: str, method: str, sparsity: float, batch_size: int, threads: i
             width: float = 1.0, input_size: int = 32, with_unremoved: bool = False) -> Dict:
     """One row: latencies (ms), their ratios to dense, kernel choices and file sizes.
     `with_unremoved` also times an export that keeps dead units (what their removal buys)."""
+    previous = torch.get_num_threads()
     torch.set_num_threads(threads)
+    try:
+        return _measure(name, method, sparsity, batch_size, rounds, width, input_size, with_unremoved) | {
+            "threads": threads}
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _measure(name, method, sparsity, batch_size, rounds, width, input_size, with_unremoved) -> Dict:
     dense, masked, mask = masked_models(name, method, sparsity, width, input_size)
     shape = (3, input_size, input_size)
     with tempfile.TemporaryDirectory() as folder:
@@ -74,7 +83,7 @@ def measure(name: str, method: str, sparsity: float, batch_size: int, threads: i
         difference = (exported(sample) - masked(sample)).abs().max().item()
     times = alternating_ms(networks, sample, rounds)
     kernels = exported.report["kernels"].values()
-    row = {"model": name, "mask": method, "sparsity": sparsity, "batch": batch_size, "threads": threads,
+    row = {"model": name, "mask": method, "sparsity": sparsity, "batch": batch_size,
            "dense_ms": times[0], "masked_ms": times[1], "exported_ms": times[2], "ratio": times[2] / times[0],
            "sparse_layers": sum(k["kernel"] == "sparse" for k in kernels), "layers": len(kernels),
            "dense_bytes": checkpoint_bytes(dense), "file_bytes": file_bytes, "max_diff": difference}
