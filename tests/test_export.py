@@ -253,3 +253,19 @@ def test_latency_panel_measures_what_its_controls_say():
     row = panel.measure()
     assert (row["model"], row["mask"], row["sparsity"], row["batch"], row["threads"]) == ("resnet20", "erk", 0.9, 8, 1)
     assert row["max_diff"] <= TOLERANCE and f"{row['ratio']:.2f}x" in panel.status.value
+
+
+@pytest.mark.parametrize("kind", ["swish", "pswish", "mish"])
+@pytest.mark.parametrize("original", [nn.ReLU, nn.ReLU6])
+@pytest.mark.parametrize("strength", [1.0, 0.3])
+def test_runtime_activation_is_the_ghost_neuron(kind, original, strength):
+    """Ghost neurons export as their own smooth function (clipped for ReLU6), also part-way
+    through an early phase (strength < 1)."""
+    from sparsekit.export.fold import activation_spec
+    from sparsekit.export.runtime import Activation
+    from sparsekit.recipe.ghost_neurons import GhostActivation, smooth_function
+
+    ghost = GhostActivation(original(), smooth_function(kind, 1.5), kind, strength=strength, beta=1.5)
+    spec = activation_spec(ghost)
+    x = torch.linspace(-8, 8, 401)
+    assert (Activation(**spec)(x) - ghost(x)).abs().max() <= 1e-5

@@ -138,6 +138,9 @@ class SparseLinear(nn.Module):
         return (self.matrix @ x.t() + self.bias).t()
 
 
+SMOOTH = {"swish": F.silu, "mish": F.mish, "pswish": None}
+
+
 class Activation(nn.Module):
     """relu, relu6, or a ghost neuron's smooth function (swish, pswish, mish), optionally
     clipped at `upper` and blended with the ReLU by `strength` as in training."""
@@ -147,24 +150,17 @@ class Activation(nn.Module):
         self.kind, self.beta, self.upper, self.strength = kind, beta, upper, strength
 
     def forward(self, x):
-        if self.kind == "relu":
-            return F.relu(x)
-        if self.kind == "relu6":
-            return F.relu6(x)
-        if self.kind == "swish":
-            smooth = F.silu(x)
-        elif self.kind == "pswish":
-            smooth = x * torch.sigmoid(self.beta * x)
-        elif self.kind == "mish":
-            smooth = F.mish(x)
-        else:
+        if self.kind in ("relu", "relu6"):
+            return F.relu(x) if self.kind == "relu" else F.relu6(x)
+        if self.kind not in SMOOTH:
             raise ValueError(f"unknown activation {self.kind!r}")
-        if self.upper is not None:
-            smooth = smooth.clamp(max=self.upper)
-        if self.strength >= 1.0:
-            return smooth
-        rectified = F.relu(x) if self.upper is None else F.relu6(x)
-        return self.strength * smooth + (1.0 - self.strength) * rectified
+        smooth = x * torch.sigmoid(self.beta * x) if self.kind == "pswish" else SMOOTH[self.kind](x)
+        clipped = self.upper is not None
+        if clipped:
+            smooth = torch.clamp(smooth, max=self.upper)
+        if self.strength < 1.0:  # mid-way through an early phase: part ReLU, part smooth
+            smooth = torch.lerp(F.relu6(x) if clipped else F.relu(x), smooth, self.strength)
+        return smooth
 
 
 class Add(nn.Module):
