@@ -82,7 +82,7 @@ def _add_step(node: Node, key: str, kept: List[torch.Tensor], out_slot: int, con
         places.append((f"{key}.pick{position}", f"{key}.place{position}"))
     spec = {"op": "add", "channels": int(kept_out.numel()), "places": places, "bias": None}
     bias = node.extra["bias"][kept_out]
-    if bias.abs().max().item() if bias.numel() else 0:
+    if bool((bias != 0).any()):  # only where folded constants landed on this addition
         tensors[key + ".bias"], spec["bias"] = bias.float(), key + ".bias"
     return spec
 

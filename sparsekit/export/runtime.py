@@ -218,7 +218,8 @@ def build_step(spec: Dict, tensors: Dict) -> nn.Module:
     op = spec["op"]
     if op in ("conv", "linear"):
         weight, bias = decode_weight(tensors[spec["weight"]]), tensors[spec["bias"]].float()
-        sparse = spec["kernel"] == "sparse"
+        # A depthwise conv has one weight per channel and tap: nothing for a CSR matmul to skip.
+        sparse = spec["kernel"] == "sparse" and spec.get("groups", 1) == 1
         if op == "linear":
             return SparseLinear(weight, bias) if sparse else DenseLinear(weight, bias)
         if sparse:
