@@ -269,3 +269,11 @@ def test_runtime_activation_is_the_ghost_neuron(kind, original, strength):
     spec = activation_spec(ghost)
     x = torch.linspace(-8, 8, 401)
     assert (Activation(**spec)(x) - ghost(x)).abs().max() <= 1e-5
+
+
+def test_loading_a_missing_or_foreign_file_is_one_line(tmp_path):
+    with pytest.raises(sk.SparsekitError, match="not found"):
+        sk.load_exported(tmp_path / "missing.skx")
+    torch.save({"format": "something else"}, tmp_path / "foreign.pt")
+    with pytest.raises(sk.SparsekitError, match="not a usable sparsekit exported network"):
+        sk.load_exported(tmp_path / "foreign.pt")

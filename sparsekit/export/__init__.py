@@ -1,5 +1,4 @@
 """Export a trained sparse network for fast CPU inference: `export(model, mask)` and
 `load_exported(path)`. The runtime (`runtime.py`) imports only torch, so an exported file
-runs without sparsekit's training code."""
-from .exporter import export  # noqa: F401
-from .runtime import load_exported  # noqa: F401
+also runs without sparsekit: `runtime.load_exported(path)`."""
+from .exporter import export, load_exported  # noqa: F401

@@ -156,3 +156,16 @@ def _stored_nonzero(stored: Dict) -> int:
     if stored["encoding"] == "dense":
         return int((stored["values"] != 0).sum())
     return int(stored["values"].numel())
+
+
+def load_exported(path, kernels: Optional[str] = None) -> ExportedNet:
+    """`runtime.load_exported` with sparsekit's one-line errors for a missing or foreign file."""
+    from pathlib import Path
+
+    if not Path(path).is_file():
+        raise SparsekitError(f"exported network file not found: {path}")
+    payload = atomic.torch_load(path, lambda reason: f"{path}: cannot read the exported network ({reason})")
+    try:
+        return from_payload(payload, kernels)
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise SparsekitError(f"{path}: not a usable sparsekit exported network ({exc})") from None

@@ -13,6 +13,7 @@ the exporter timed fastest for it: "dense" (torch's conv/matmul) or "sparse" (to
 the im2col columns).
 """
 import math
+import warnings
 from typing import Dict, List
 
 import torch
@@ -23,6 +24,13 @@ FILE_FORMAT = "sparsekit.exported/1"
 
 
 # ---- weight storage ----------------------------------------------------------------------
+def to_csr(matrix: torch.Tensor) -> torch.Tensor:
+    """A CSR copy of a 2-D tensor, without torch's note that CSR support is in beta."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return matrix.to_sparse_csr()
+
+
 def decode_weight(stored: Dict) -> torch.Tensor:
     """The dense float tensor an encoded weight describes (see `sparsekit.export.storage`)."""
     shape = tuple(int(s) for s in stored["shape"])
@@ -32,8 +40,9 @@ def decode_weight(stored: Dict) -> torch.Tensor:
     rows = shape[0]
     cols = math.prod(shape[1:])
     if encoding == "csr":
+        # Invariants checked: a damaged file must fail here, not crash a later matmul.
         matrix = torch.sparse_csr_tensor(stored["crow"].long(), stored["col"].long(), stored["values"].float(),
-                                         size=(rows, cols))
+                                         size=(rows, cols), check_invariants=True)
         return matrix.to_dense().reshape(shape)
     if encoding == "bitmask":
         bits = stored["bits"].to(torch.uint8)
@@ -80,10 +89,10 @@ class SparseConv(nn.Module):
         self.stride, self.padding = stride, padding
         self.register_buffer("bias", bias.reshape(-1, 1))
         if stride == 1:
-            self.taps = [(i, j, weight[:, :, i, j].contiguous().to_sparse_csr())
+            self.taps = [(i, j, to_csr(weight[:, :, i, j].contiguous()))
                          for i in range(self.kernel) for j in range(self.kernel) if weight[:, :, i, j].any()]
         else:
-            self.register_buffer("matrix", weight.reshape(self.out_channels, -1).to_sparse_csr())
+            self.register_buffer("matrix", to_csr(weight.reshape(self.out_channels, -1)))
 
     def forward(self, x):
         return self._shifted(x) if self.stride == 1 else self._columns(x)
@@ -131,7 +140,7 @@ class DenseLinear(nn.Module):
 class SparseLinear(nn.Module):
     def __init__(self, weight, bias):
         super().__init__()
-        self.register_buffer("matrix", weight.to_sparse_csr())
+        self.register_buffer("matrix", to_csr(weight))
         self.register_buffer("bias", bias.reshape(-1, 1))
 
     def forward(self, x):

@@ -11,13 +11,15 @@ from typing import Dict
 
 import torch
 
+from .runtime import to_csr
+
 
 def _nbytes(stored: Dict) -> int:
     return sum(v.numel() * v.element_size() for v in stored.values() if isinstance(v, torch.Tensor))
 
 
 def _csr(matrix: torch.Tensor, shape) -> Dict:
-    csr = matrix.to_sparse_csr()
+    csr = to_csr(matrix)
     index_type = torch.int16 if matrix.shape[1] < 2 ** 15 else torch.int32
     pointer_type = torch.int32 if csr._nnz() < 2 ** 31 else torch.int64
     return {"encoding": "csr", "shape": list(shape), "crow": csr.crow_indices().to(pointer_type),
