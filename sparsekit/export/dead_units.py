@@ -9,8 +9,10 @@ constants stay constant). Two passes over the traced graph:
 2. backward: which channels some consumer must physically read. A consumer folds a constant
    input channel into its own bias instead of reading it - a 1x1 conv or linear layer always
    (c * sum of the column), a padded conv only when c == 0 (a non-zero constant meets the
-   zero padding, so its contribution varies near the border), an addition always (the add
-   gets a per-channel bias). The graph's output is read in full.
+   zero padding, so its contribution varies near the border). An addition reads both
+   operands on every channel it outputs, constants included: a constant channel then costs a
+   bias-only row of its producer, and the addition stays one plain sum (measured: scattering
+   mismatched channel sets cost more than the rows it saved). The output is read in full.
 
 Every channel left is computed exactly as before, so the shrunk network is the same function.
 Activations and pooling keep their input's channels (they are per-channel and cost little).
@@ -85,8 +87,7 @@ def _constant_outputs(node: Node, given: torch.Tensor) -> torch.Tensor:
 
 def needed(nodes: List[Node], values: List[torch.Tensor]) -> List[torch.Tensor]:
     """Per slot, the channels some consumer reads. Folds absorbed constants into the
-    consumers' biases (conv/linear weights and biases are changed in place; adds get
-    `extra["bias"]`)."""
+    consumers' biases (conv/linear weights and biases are changed in place)."""
     need = [torch.zeros(v.numel(), dtype=torch.bool) for v in values]
     need[0][:] = True  # the caller feeds whole images
     need[nodes[-1].inputs[0]][:] = True  # and reads every logit
@@ -96,14 +97,9 @@ def needed(nodes: List[Node], values: List[torch.Tensor]) -> List[torch.Tensor]:
         if node.op in ("conv", "linear") and not (node.op == "conv" and _is_depthwise(node)):
             _absorb_constants(node, values[source])
             need[source] |= _connections(node.affine.weight)[out].any(0)
-        elif node.op == "add":
-            node.extra["bias"] = torch.zeros(out.numel(), dtype=torch.float64)
+        else:  # additions, depthwise convs and per-channel ops read the channels they output
             for operand in node.inputs:
-                varies = torch.isnan(values[operand])
-                need[operand] |= out & varies
-                node.extra["bias"] += torch.where(out & ~varies, values[operand], torch.zeros_like(values[operand]))
-        else:  # depthwise convs read their own channel; per-channel ops pass the need on
-            need[source] |= out
+                need[operand] |= out
     return need
 
 

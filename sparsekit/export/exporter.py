@@ -69,27 +69,18 @@ def _layer_step(node: Node, key: str, kept_out, kept_in, tensors: Dict) -> Dict:
     return dict(spec, weight=key + ".weight", bias=key + ".bias")
 
 
-def _add_step(node: Node, key: str, kept: List[torch.Tensor], out_slot: int, constants, tensors: Dict) -> Dict:
-    kept_out = kept[out_slot]
-    places = []
+def _add_step(node: Node, key: str, kept: List[torch.Tensor], out_slot: int, tensors: Dict) -> Dict:
+    """An addition of the output's channels, picked from operands that hold more."""
+    kept_out, picks = kept[out_slot], []
     for position, operand in enumerate(node.inputs):
-        used = kept_out[torch.isnan(constants[operand][kept_out])]
-        if torch.equal(kept[operand], kept_out) and torch.equal(used, kept_out):
-            places.append((None, None))
-            continue
-        tensors[f"{key}.pick{position}"] = dead_units.positions(used, kept[operand])
-        tensors[f"{key}.place{position}"] = dead_units.positions(used, kept_out)
-        places.append((f"{key}.pick{position}", f"{key}.place{position}"))
-    spec = {"op": "add", "channels": int(kept_out.numel()), "places": places, "bias": None}
-    bias = node.extra["bias"][kept_out]
-    if bool((bias != 0).any()):  # only where folded constants landed on this addition
-        tensors[key + ".bias"], spec["bias"] = bias.float(), key + ".bias"
-    return spec
+        picks.append(_index_or_none(dead_units.positions(kept_out, kept[operand]), kept[operand].numel(),
+                                    tensors, f"{key}.pick{position}"))
+    return {"op": "add", "picks": picks}
 
 
 def _emit(nodes: List[Node], plan: Dict):
     """The runtime's steps and tensors; identity nodes vanish (their slot aliases the input)."""
-    kept, constants = plan["kept"], plan["constants"]
+    kept = plan["kept"]
     steps, tensors, slot, input_shapes = [], {}, {0: 0}, {}
     for index, node in enumerate(nodes[:-1]):
         out_slot, source = index + 1, node.inputs[0]
@@ -101,7 +92,7 @@ def _emit(nodes: List[Node], plan: Dict):
             spec = _layer_step(node, key, kept[out_slot], kept[source], tensors)
             input_shapes[len(steps)] = (node.input_shape[0], int(kept[source].numel())) + tuple(node.input_shape[2:])
         elif node.op == "add":
-            spec = _add_step(node, key, kept, out_slot, constants, tensors)
+            spec = _add_step(node, key, kept, out_slot, tensors)
         elif node.op == "act":
             spec = {"op": "act", **node.extra["act"]}
         elif node.op == "maxpool":

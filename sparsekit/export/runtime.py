@@ -173,29 +173,20 @@ class Activation(nn.Module):
 
 
 class Add(nn.Module):
-    """a + b (+ the constants of operand channels that were folded away). When an operand
-    keeps exactly the output's channels it is added directly, otherwise scattered."""
+    """a + b; an operand holding more channels than the sum keeps (other consumers read
+    them) gives only the sum's channels."""
 
-    def __init__(self, channels: int, places: List, bias):
+    def __init__(self, pick0=None, pick1=None):
         super().__init__()
-        self.channels = channels
-        self.register_buffer("bias", bias.reshape(1, -1, 1, 1) if bias is not None else None)
-        # Per operand: (pick, place) index tensors, or (None, None) when it maps one to one.
-        for index, (pick, place) in enumerate(places):
-            self.register_buffer(f"pick{index}", pick)
-            self.register_buffer(f"place{index}", place)
+        self.register_buffer("pick0", pick0)
+        self.register_buffer("pick1", pick1)
 
     def forward(self, a, b):
-        if self.pick0 is None and self.pick1 is None:
-            out = a + b
-        else:
-            out = a.new_zeros((a.shape[0], self.channels) + tuple(a.shape[2:]))
-            for operand, pick, place in ((a, self.pick0, self.place0), (b, self.pick1, self.place1)):
-                if pick is None:
-                    out = out + operand
-                elif pick.numel():
-                    out = out.index_add(1, place, operand.index_select(1, pick))
-        return out + self.bias if self.bias is not None else out
+        if self.pick0 is not None:
+            a = a.index_select(1, self.pick0)
+        if self.pick1 is not None:
+            b = b.index_select(1, self.pick1)
+        return a + b
 
 
 class MaxPool(nn.Module):
@@ -238,8 +229,7 @@ def build_step(spec: Dict, tensors: Dict) -> nn.Module:
     if op == "act":
         return Activation(spec["kind"], spec.get("beta", 2.0), spec.get("upper"), spec.get("strength", 1.0))
     if op == "add":
-        places = [(_optional(tensors, pick), _optional(tensors, place)) for pick, place in spec["places"]]
-        return Add(spec["channels"], places, _optional(tensors, spec.get("bias")))
+        return Add(*[_optional(tensors, pick) for pick in spec["picks"]])
     if op == "maxpool":
         return MaxPool(spec["kernel"], spec["stride"], spec["padding"])
     if op == "gap":
