@@ -15,7 +15,7 @@ from sparsekit import masks, models
 from sparsekit.export import export, load_exported
 from sparsekit.export import storage
 from sparsekit.export.runtime import decode_weight
-from sparsekit.models.units import ConvBN, PooledClassifier
+from sparsekit.models.units import Bottleneck, ConvBN, PooledClassifier
 from sparsekit.recipe.ghost_neurons import GhostNeurons
 from sparsekit.recipe.ghost_skip import GhostBranch, GhostSkip
 
@@ -24,24 +24,10 @@ SIZE = 8
 RUNTIME = Path(sk.__file__).parent / "export" / "runtime.py"
 
 
-class Bottleneck(nn.Module):
-    """1x1 -> 3x3 -> 1x1 (expansion 4) from the units, as a deep ResNet's block."""
-
-    def __init__(self, in_planes: int, planes: int, stride: int):
-        super().__init__()
-        self.conv_bn1, self.act1 = ConvBN(in_planes, planes, 1), nn.ReLU()
-        self.conv_bn2, self.act2 = ConvBN(planes, planes, 3, stride=stride, padding=1), nn.ReLU()
-        self.conv_bn3 = ConvBN(planes, planes * 4, 1)
-        changes = stride != 1 or in_planes != planes * 4
-        self.shortcut = ConvBN(in_planes, planes * 4, 1, stride=stride) if changes else nn.Identity()
-        self.act3 = nn.ReLU()
-
-    def forward(self, x):
-        h = self.act2(self.conv_bn2(self.act1(self.conv_bn1(x))))
-        return self.act3(self.conv_bn3(h) + self.shortcut(x))
-
-
 class TinyBottleneckNet(PooledClassifier):
+    """Bottleneck blocks (1x1 -> 3x3 -> 1x1, expansion 4) with identity and projection
+    shortcuts, small enough to export in a blink."""
+
     def __init__(self, num_classes: int = 10):
         super().__init__()
         self.stem, self.stem_act = ConvBN(3, 8, 3, padding=1), nn.ReLU()

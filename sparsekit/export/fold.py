@@ -87,8 +87,8 @@ def activation_spec(module: nn.Module) -> dict:
     if isinstance(module, nn.ReLU):
         return {"kind": "relu"}
     if isinstance(module, GhostActivation):
-        if module.kind not in ("swish", "pswish", "mish"):
-            raise SparsekitError(f"export: unknown ghost activation kind {module.kind!r}")
-        return {"kind": module.kind, "beta": float(module.beta), "upper": module.upper,
+        if module.function not in ("swish", "pswish", "mish"):
+            raise SparsekitError(f"export: unknown ghost activation function {module.function!r}")
+        return {"kind": module.function, "beta": float(module.beta), "upper": module.upper,
                 "strength": float(module.strength)}
     raise SparsekitError(f"export does not support activation {type(module).__name__}")
