@@ -28,7 +28,7 @@ def row_hashes(inputs):
 # ---- the public surface --------------------------------------------------------------
 
 def test_available_lists_every_dataset():
-    assert data.available() == ["cifar10", "cifar100", "digits", "tinyimagenet"]
+    assert data.available() == ["cifar10", "cifar100", "digits", "fashion_mnist", "tinyimagenet"]
 
 
 def test_unknown_dataset_lists_the_valid_names():
