@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from . import data as datasets, masks
+from .checks import whole_number
 from .recipe import Recipe
 from .summary import format_table
 
@@ -39,7 +40,7 @@ def run_demo(out="runs/demo", epochs: Optional[int] = None, progress: bool = Fal
     from .training import train
 
     out = Path(out)
-    epochs = epochs or DEMO_EPOCHS
+    epochs = DEMO_EPOCHS if epochs is None else whole_number("epochs", epochs, 1)  # 0 is an error, not "default"
     methods = [m for m in (methods or DEMO_METHODS) if m in masks.available()]
     bundle = datasets.load(DEMO_SETTINGS["dataset"], batch_size=DEMO_SETTINGS["batch_size"],
                            seed=DEMO_SETTINGS["seed"])

@@ -14,6 +14,7 @@ for the whole run; `*_mode="keep"` reproduces that.
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Dict, List, Mapping
 
+from ..checks import finite_number, whole_number
 from ..errors import SparsekitError
 from ..training.callbacks import Callback
 from ..training.config import setting
@@ -68,11 +69,9 @@ class Recipe:
         positive = {"ghost_neurons_beta": self.ghost_neurons_beta, "ghost_skip_alpha": self.ghost_skip_alpha,
                     "init_iterations": self.init_iterations, "init_lr": self.init_lr, "init_eta": self.init_eta,
                     "init_gamma": self.init_gamma}
-        for name, value in positive.items():
-            if not _is_number(value) or not value > 0:
-                raise SparsekitError(f"recipe {name} must be a positive number, got {value!r}")
-        if not isinstance(self.init_iterations, int):
-            raise SparsekitError(f"recipe init_iterations must be a whole number, got {self.init_iterations!r}")
+        for name, value in positive.items():  # finite too: an infinite alpha or lr trains to NaN
+            finite_number(f"recipe {name}", value, 0, low_open=True)
+        whole_number("recipe init_iterations", self.init_iterations, 1)
         if not _is_number(self.early_phase) or not 0 < self.early_phase <= 1:
             raise SparsekitError(f"recipe early_phase must be a fraction of the run in (0, 1], "
                                  f"got {self.early_phase!r}")
