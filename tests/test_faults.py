@@ -187,7 +187,7 @@ def test_huge_learning_rate_exits_non_zero(tmp_path, capsys):
 def test_files_are_weights_only_and_follow_the_umask(tmp_path):
     old = os.umask(0o022)
     try:
-        sk.train(**TINY, mask="lottery", mask_options="round_epochs=1", sparsity=0.3, out=str(tmp_path))
+        sk.train(**{**TINY, "sparsity": 0.3}, mask="lottery", mask_options="round_epochs=1", out=str(tmp_path))
     finally:
         os.umask(old)
     for path in [tmp_path / "checkpoint.pt", tmp_path / "mask.pt", tmp_path / "model.pt",
