@@ -4,6 +4,7 @@ A mask is a plain mapping, as in open_lth: it knows how to describe itself (dens
 layer), check that it fits a model, apply itself, and round-trip through a file. Where it
 came from (any pruning method, any checkpoint's zeros) does not matter to the trainer.
 """
+import os
 from pathlib import Path
 from typing import List, Mapping
 
@@ -175,6 +176,8 @@ def _keep_tensor(name, keep) -> torch.Tensor:
 
 def _load_file(path, what: str):
     """torch.load with one-line errors for a missing or unreadable file."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise SparsekitError(f"{what} file must be a path, got {type(path).__name__}")
     path = Path(path)
     if not path.is_file():
         raise SparsekitError(f"{what} file not found: {path}")

@@ -183,6 +183,21 @@ def test_huge_learning_rate_exits_non_zero(tmp_path, capsys):
     assert err.startswith("error: training diverged") and "step" in err and err.count("\n") == 1
 
 
+def test_divergence_found_at_the_epoch_end_on_a_gpu_names_the_first_bad_step():
+    """The GPU path (no per-step host read) exercised on the CPU: the first bad step is kept."""
+    from types import SimpleNamespace
+
+    from sparsekit.training.divergence import Diverged, DivergenceWatch
+
+    watch = DivergenceWatch(torch.device("cpu"))
+    watch.every_step = False
+    state = SimpleNamespace(steps_per_epoch=4, lr=0.1, epoch=1)
+    for step, loss in enumerate([1.0, 2.0, float("nan"), float("inf")], start=5):
+        watch.observe(torch.tensor(loss), step, state)
+    with pytest.raises(Diverged, match=r"loss became nan at step 7 \(epoch 2\)"):
+        watch.check(state)
+
+
 # ---- safe to share ---------------------------------------------------------------------
 def test_files_are_weights_only_and_follow_the_umask(tmp_path):
     old = os.umask(0o022)
@@ -213,6 +228,11 @@ def test_no_recipe_and_default_recipe_are_the_same_run(tmp_path):
     assert main(["train", *QUICK_CLI, "--epochs", "2", "--sparsity", "0.9", "--batch-size", "64", "--resume",
                  "--out", str(tmp_path), "--recipe", "default"]) == 0
     assert json.loads((tmp_path / "record.json").read_text())["finished"] is True
+
+
+def test_mask_load_of_a_non_path():
+    with pytest.raises(sk.SparsekitError, match="must be a path"):
+        sk.Mask.load(3)
 
 
 def test_atomic_write_failure_removes_the_temporary(tmp_path, monkeypatch):
