@@ -38,6 +38,8 @@ def finite_number(name: str, value, low: float = -math.inf, high: float = math.i
     """An int or float, finite, in the interval given by low/high (open or closed at each end)."""
     left, right = "(" if low_open else "[", ")" if high_open else "]"
     interval = f"{left}{low:g}, {high:g}{right}".replace("inf", "infinity")
+    if low == 0 and low_open and high == math.inf:
+        interval += ", i.e. positive"
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise SparsekitError(f"{name} must be a finite number in {interval}, got {value!r}")
     too_low = value <= low if low_open else value < low
