@@ -38,8 +38,9 @@ def _add_train_options(parser: argparse.ArgumentParser, only=None) -> None:
 
 
 # The settings that decide a mask (model, its init seed, the data it sees, the method's options).
-MASK_SETTINGS = ("dataset", "data_root", "download", "model", "width", "sparsity", "scope", "prune_first_layer",
-                 "prune_classifier", "mask_batches", "mask_options", "batch_size", "seed")
+MASK_SETTINGS = ("dataset", "data_root", "download", "model", "width", "train_examples", "sparsity", "scope",
+                 "prune_first_layer", "prune_classifier", "mask_examples_per_class", "mask_batches", "mask_options",
+                 "batch_size", "seed")
 
 
 def _add_mask_options(parser: argparse.ArgumentParser) -> None:
@@ -55,7 +56,9 @@ def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
     from .recipe.settings import PRESETS, recipe_fields
 
     parser.add_argument("--recipe", default="default", choices=PRESETS,
-                        help="ToST recipe preset: 'default' (no tricks) or 'tost' (all four) (default: default)")
+                        help="ToST recipe preset: 'default' (no tricks), 'tost' (all four, ghosts in the early phase: "
+                             "the abstract) or 'tost-release' (all four, ghosts all run: the public release) "
+                             "(default: default)")
     for name, kind, _, help_text, choices in recipe_fields():
         _add_option(parser, name, kind, None, help_text, choices, shown_default="from --recipe")
 

@@ -34,6 +34,7 @@ SMOKE_PARAMETERS = {"EPOCHS": 5, "WIDTH": 0.25, "SPARSITY": 0.5, "SEED": 0}
 SMOKE_OVERRIDES: Dict[str, Dict] = {
     "02_magnitude_and_lottery_ticket": {"ROUND_EPOCHS": 1, "REWIND_STEPS": 2},
     "05_synflow": {"ROUNDS": 10},
+    "09_mask_graphs": {"ROUND_EPOCHS": 1, "SPARSITIES": [0.5, 0.9]},
     "12_modified_initialization": {"INIT_ITERATIONS": 10},
     "14_any_mask_full_recipe": {"METHODS": ["random", "snip"], "INIT_ITERATIONS": 10},
 }

@@ -13,13 +13,13 @@ from torch import nn
 PRUNABLE_LAYER_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
 
-def _dense_prefixes(model: nn.Module) -> List[str]:
+def dense_prefixes(model: nn.Module) -> List[str]:
     return [name + "." for name, module in model.named_modules() if getattr(module, "sparsekit_dense", False)]
 
 
 def prunable_layers(model: nn.Module) -> Dict[str, nn.Module]:
     """Module name -> Conv/Linear module whose weight may be pruned, in registration order."""
-    skip = _dense_prefixes(model)
+    skip = dense_prefixes(model)
     return {
         name: module
         for name, module in model.named_modules()

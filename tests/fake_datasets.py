@@ -115,3 +115,27 @@ def write_tinyimagenet(root: str, wnids=("n01443537", "n01629819", "n01641577"),
     with open(os.path.join(folder, "val", "val_annotations.txt"), "w") as handle:
         handle.write("".join(lines))
     return labels
+
+
+def _write_idx(path: str, array: np.ndarray, magic: int) -> None:
+    """An IDX file as Fashion-MNIST publishes them: big-endian magic, sizes, then bytes."""
+    import gzip
+
+    header = magic.to_bytes(4, "big") + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "wb") as handle:
+        handle.write(header + array.astype(np.uint8).tobytes())
+
+
+def write_fashion_mnist(folder: str, train_count: int = 200, test_count: int = 50, gzipped: bool = True,
+                        seed: int = 0) -> str:
+    """The four Fashion-MNIST IDX files (28x28, 10 classes cycling) in `folder`."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(folder, exist_ok=True)
+    suffix = ".gz" if gzipped else ""
+    for split, count in (("train", train_count), ("t10k", test_count)):
+        images = rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
+        labels = np.array(_cycling_labels(0, count, 10), dtype=np.uint8)
+        _write_idx(os.path.join(folder, f"{split}-images-idx3-ubyte{suffix}"), images, 2051)
+        _write_idx(os.path.join(folder, f"{split}-labels-idx1-ubyte{suffix}"), labels, 2049)
+    return folder

@@ -8,6 +8,17 @@ from sparsekit import models
 QUICK_CLI = ["--epochs", "1", "--max-batches", "2", "--width", "0.25", "--no-progress"]
 
 
+class FakeState:
+    """The few TrainState fields the ghost callbacks read or call."""
+
+    def __init__(self, model, total_steps=8):
+        self.model, self.step, self.total_steps = model, 0, total_steps
+        self.forgotten = []
+
+    def forget_parameters(self, params):
+        self.forgotten += list(params)
+
+
 class Interrupt(sk.Callback):
     """Simulates a crash: raises KeyboardInterrupt as epoch `at_epoch` (0-based) starts."""
 

@@ -126,6 +126,9 @@ def test_notebook_runs_with_smoke_parameters(name, smoke_out, capsys):
         assert summary["epochs"] == parameters["EPOCHS"]
         on = {trick for trick, flag in summary["recipe"].items() if flag}
         assert set(summary["recipe"]) == TRICKS
+        if name == "09_mask_graphs":  # every run recorded where its coordinate started and ended
+            spectral = result["spectral"][label]
+            assert spectral["distance"] is not None and spectral["init"]["layers_measured"] > 0, label
         if name == "14_any_mask_full_recipe":
             assert on == (TRICKS if label.endswith("/ ToST recipe") else set()), label
         else:

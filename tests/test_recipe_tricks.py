@@ -6,29 +6,18 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from helpers import FakeState
 from sparsekit import Mask, models
 from sparsekit.errors import SparsekitError
-from sparsekit.models.units import BasicBlock, ConvBN
+from sparsekit.models.units import BasicBlock, Bottleneck, ConvBN
 from sparsekit.prunable import prunable_parameters
 from sparsekit.recipe.ghost_neurons import GhostActivation, GhostNeurons, smooth_function
 from sparsekit.recipe.ghost_skip import GhostBranch, GhostSkip, ghost_sites
-from sparsekit.recipe.gradinit import gradinit
 from sparsekit.recipe.label_smoothing import SmoothedCrossEntropy
 from sparsekit.recipe.phase import early_phase_steps, ghost_strength
 from sparsekit.recipe.scaled_init import scale_by_density
 
 torch.set_num_threads(1)
-
-
-class FakeState:
-    """The few TrainState fields the ghost callbacks read or call."""
-
-    def __init__(self, model, total_steps=8):
-        self.model, self.step, self.total_steps = model, 0, total_steps
-        self.forgotten = []
-
-    def forget_parameters(self, params):
-        self.forgotten += list(params)
 
 
 # ---- the early phase -------------------------------------------------------------------
@@ -114,6 +103,7 @@ def test_branch_adds_alpha_times_bn_of_a_constant_1x1_conv():
 @pytest.mark.parametrize("name, expected", [
     ("resnet20", 18),  # J1 and J2 in each of the 9 blocks
     ("resnet18", 16),
+    ("resnet104", 51),  # the 3x3 conv of each of the 3 x 17 bottlenecks
     ("vgg16", 12),  # every 3x3 conv but the stem
     ("mobilenetv2", 17),  # one per inverted residual's depthwise conv
 ])
@@ -123,6 +113,9 @@ def test_ghost_sites(name, expected):
     assert len(sites) == expected
     for block in (m for m in model.modules() if isinstance(m, BasicBlock)):
         assert block.conv_bn1 in sites and block.conv_bn2 in sites
+        assert all(block.shortcut is not s for s in sites)
+    for block in (m for m in model.modules() if isinstance(m, Bottleneck)):
+        assert block.conv_bn2 in sites and block.conv_bn1 not in sites and block.conv_bn3 not in sites
         assert all(block.shortcut is not s for s in sites)
     for unit in sites:
         assert unit.conv.kernel_size == (3, 3)
@@ -192,82 +185,4 @@ def test_label_smoothing_uses_the_papers_target():
     assert SmoothedCrossEntropy(0.0)(logits, labels).item() == pytest.approx(F.cross_entropy(logits, labels).item())
 
 
-# ---- gradinit --------------------------------------------------------------------------
-class Batches:
-    """A fixed list of batches with the `set_epoch` of sparsekit's batch iterables."""
-
-    def __init__(self, batches):
-        self.batches = batches
-
-    def set_epoch(self, epoch):
-        pass
-
-    def __iter__(self):
-        return iter(self.batches)
-
-
-def _linear_problem(seed=0):
-    torch.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(6, 3))
-    keep = torch.rand(3, 6) < 0.5
-    mask = Mask({"0.weight": keep})
-    mask.apply(model)
-    batches = [(torch.randn(16, 6), torch.randint(0, 3, (16,))) for _ in range(2)]
-    return model, mask, batches
-
-
-def _objective_reference(a_weight, a_bias, weight, bias, keep, batches, eta, gamma):
-    """The gradinit objective for a linear model, with its gradient written out by hand:
-    dL/dW = (softmax - onehot)^T x / n, dL/db = mean(softmax - onehot)."""
-    (x1, y1), (x2, y2) = batches
-    w, b = a_weight * weight, a_bias * bias
-    error = torch.softmax(x1 @ w.T + b, 1) - F.one_hot(y1, 3).double()
-    g_w, g_b = (error.T @ x1) / len(y1) * keep, error.mean(0)
-    norm = torch.sqrt((g_w ** 2).sum() + (g_b ** 2).sum())
-    if norm > gamma:
-        return norm
-    w2, b2 = w - eta * g_w / norm, b - eta * g_b / norm
-    return F.cross_entropy(x2 @ w2.T + b2, y2)
-
-
-@pytest.mark.parametrize("gamma", [1e-6, 1e6])  # always the norm step / always the look-ahead step
-def test_one_gradinit_iteration_moves_each_scale_against_its_gradient(gamma):
-    model, mask, batches = _linear_problem()
-    weight, bias = model[0].weight.detach().double().clone(), model[0].bias.detach().double().clone()
-    keep = mask["0.weight"].double()
-    batches64 = [(x.double(), y) for x, y in batches]
-    # reference gradient of the objective w.r.t. each scalar, by central differences
-    h = 1e-6
-    def obj(aw, ab):  # noqa: E306
-        return float(_objective_reference(aw, ab, weight, bias, keep, batches64, 0.1, gamma))
-    d_weight = (obj(1 + h, 1.0) - obj(1 - h, 1.0)) / (2 * h)
-    d_bias = (obj(1.0, 1 + h) - obj(1.0, 1 - h)) / (2 * h)
-    log = gradinit(model, mask, Batches(batches), nn.CrossEntropyLoss(), torch.device("cpu"), iterations=1,
-                   lr=0.01, eta=0.1, gamma=gamma)
-    # the logged objective is the reference's (so the masked gradient and the branch match)
-    assert log["history"][0]["value"] == pytest.approx(obj(1.0, 1.0), rel=1e-4)
-    # Adam's first step moves every scalar by lr against the sign of its gradient
-    assert log["scales"]["0.weight"] == pytest.approx(1 - 0.01 * math.copysign(1, d_weight), abs=1e-6)
-    assert log["scales"]["0.bias"] == pytest.approx(1 - 0.01 * math.copysign(1, d_bias), abs=1e-6)
-    assert log["steps_by_objective"] == ({"grad_norm": 1, "lookahead": 0} if gamma < 1 else
-                                         {"grad_norm": 0, "lookahead": 1})
-    assert torch.allclose(model[0].weight.double(), weight * log["scales"]["0.weight"], atol=1e-7)
-
-
-def test_gradinit_keeps_zeros_zero_respects_floors_and_restores_bn_stats():
-    torch.manual_seed(0)
-    model = models.build("resnet20", 10, in_channels=1, width=0.25)
-    mask = Mask({n: torch.rand(p.shape) < 0.2 for n, p in prunable_parameters(model).items()})
-    mask.apply(model)
-    buffers = {n: b.clone() for n, b in model.named_buffers()}
-    batches = [(torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,))) for _ in range(3)]
-    log = gradinit(model, mask, Batches(batches), nn.CrossEntropyLoss(), torch.device("cpu"), iterations=12,
-                   lr=0.05)
-    params = dict(model.named_parameters())
-    assert all(torch.all(params[n][~keep] == 0) for n, keep in mask.items())
-    scales = log["scales"]
-    assert scales.keys() == params.keys() and any(abs(s - 1) > 0.1 for s in scales.values())
-    assert all(s >= 0.01 - 1e-7 for n, s in scales.items() if not n.endswith("bias"))
-    assert all(s >= 0 for s in scales.values())
-    assert all(torch.equal(b, buffers[n]) for n, b in model.named_buffers())
-    assert [h["iteration"] for h in log["history"]] == [1, 11, 12]
+# GradInit: tests/test_gradinit_release.py

@@ -13,13 +13,14 @@ edits this file beyond the import that registers it.
 import os
 from typing import List
 
-from . import cifar, digits, tinyimagenet  # noqa: F401  (importing registers them)
+from . import cifar, digits, fashion_mnist, tinyimagenet  # noqa: F401  (importing registers them)
 from .batches import Batches
-from .bundle import DataBundle, first_batches, is_bundle
+from .bundle import DataBundle, balanced_examples, first_batches, is_bundle
 from .options import LoadOptions
 from .registry import datasets
 
-__all__ = ["Batches", "DataBundle", "LoadOptions", "available", "first_batches", "is_bundle", "load"]
+__all__ = ["Batches", "DataBundle", "LoadOptions", "available", "balanced_examples", "first_batches", "is_bundle",
+           "load"]
 
 
 def available() -> List[str]:
@@ -28,15 +29,17 @@ def available() -> List[str]:
 
 def load(name: str, root="data", download: bool = False, batch_size: int = 128,
          eval_batch_size: int = 512, seed: int = 0, augment: bool = True,
-         num_workers: int = 0) -> DataBundle:
+         num_workers: int = 0, train_examples=None) -> DataBundle:
     """Build the named dataset's train/val/test batches.
 
     `root` is the folder with the dataset files (digits needs none); `download` fetches
     missing files from the official source. The validation and test examples never depend
-    on `seed`; only the training order (with the epoch) and augmentation do.
+    on `seed`; only the training order (with the epoch) and augmentation do. `train_examples`
+    keeps a fixed class-balanced subset of the training split (datasets held in memory).
     """
     builder = datasets.get(name)
     options = LoadOptions(root=os.fspath(root), download=bool(download),
                           batch_size=batch_size, eval_batch_size=eval_batch_size,
-                          seed=seed, augment=bool(augment), num_workers=num_workers)
+                          seed=seed, augment=bool(augment), num_workers=num_workers,
+                          train_examples=train_examples)
     return builder(options)

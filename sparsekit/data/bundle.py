@@ -28,3 +28,22 @@ def first_batches(batches: Batches, count: int) -> list:
     """The first `count` training batches of epoch 0 (what data-driven mask methods see)."""
     batches.set_epoch(0)
     return list(islice(batches, count))
+
+
+def balanced_examples(batches: Batches, per_class: int, num_classes: int) -> list:
+    """One batch holding the first `per_class` examples of every class in epoch 0's training
+    order (the references score SNIP and GraSP on 10 per class); a class with fewer examples
+    gives all it has."""
+    import torch  # here, like the rest of this module, kept free of heavy imports at load
+
+    batches.set_epoch(0)
+    chosen_x, chosen_y, counts = [], [], [0] * num_classes
+    for x, y in batches:
+        for row, label in enumerate(y.tolist()):
+            if counts[label] < per_class:
+                counts[label] += 1
+                chosen_x.append(x[row])
+                chosen_y.append(label)
+        if all(count >= per_class for count in counts):
+            break
+    return [(torch.stack(chosen_x), torch.tensor(chosen_y, dtype=torch.long))]

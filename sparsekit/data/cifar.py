@@ -110,6 +110,7 @@ def _dataset_folder(root: str, spec: CifarSpec, base_folder: str) -> str:
 
 
 def load_cifar(spec: CifarSpec, options: LoadOptions) -> DataBundle:
+    options.refuse_train_subset(spec.title)
     # Imported here so `import sparsekit.data` (and the digits path) skips torchvision.
     from torchvision import datasets as torchvision_datasets
     from torchvision.datasets.utils import download_and_extract_archive

@@ -14,7 +14,7 @@ from .batches import EpochOrder, TensorBatches
 from .bundle import DataBundle
 from .options import LoadOptions
 from .registry import datasets
-from .splits import SPLIT_SEED
+from .splits import SPLIT_SEED, balanced_subset
 
 TEST_FRACTION = 0.2  # of all 1797 images
 VALIDATION_FRACTION = 0.1  # of all 1797 images, not of what is left after the test split
@@ -44,6 +44,8 @@ def build_digits(options: LoadOptions) -> DataBundle:
     images = torch.from_numpy(raw.images.astype(np.float32) / PIXEL_MAX).unsqueeze(1)
     labels = torch.from_numpy(raw.target.astype(np.int64))
     train, validation, test = _stratified_split(raw.target)
+    if options.train_examples is not None:
+        train = balanced_subset(train, raw.target[train], options.train_examples)
 
     # Statistics of the training split only, so nothing about validation/test leaks in.
     mean = images[train].mean()

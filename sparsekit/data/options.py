@@ -1,5 +1,6 @@
 """The arguments of `sparsekit.data.load`, checked once so every builder can trust them."""
 from dataclasses import dataclass
+from typing import Optional
 
 from ..errors import SparsekitError
 
@@ -19,6 +20,7 @@ class LoadOptions:
     seed: int  # decides the training order, together with the epoch
     augment: bool  # random crops and flips on training images (where the dataset has them)
     num_workers: int  # DataLoader worker processes for the image datasets
+    train_examples: Optional[int] = None  # a class-balanced subset of the training split (None: all)
 
     def __post_init__(self):
         _require_int("batch_size", self.batch_size, 1)
@@ -26,3 +28,11 @@ class LoadOptions:
         _require_int("num_workers", self.num_workers, 0)
         # Seeds feed numpy's SeedSequence, which only takes non-negative integers.
         _require_int("seed", self.seed, 0)
+        if self.train_examples is not None:
+            _require_int("train_examples", self.train_examples, 1)
+
+    def refuse_train_subset(self, title: str) -> None:
+        """For datasets read through a DataLoader, which do not take a training subset."""
+        if self.train_examples is not None:
+            raise SparsekitError(f"train_examples is not supported for {title}; it works for the datasets "
+                                 "held in memory (digits, fashion_mnist)")

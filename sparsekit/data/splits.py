@@ -39,3 +39,24 @@ def per_class_holdout(labels: np.ndarray, per_class: int,
     held = np.sort(np.concatenate(held))
     kept = np.setdiff1d(np.arange(len(labels)), held)
     return kept, held
+
+
+def balanced_subset(indices: np.ndarray, labels: np.ndarray, count: int,
+                    split_seed: int = SPLIT_SEED) -> np.ndarray:
+    """`count` of `indices`, as equal a share of every class as the counts allow, chosen at
+    random with a fixed seed (so every training seed sees the same subset); sorted."""
+    indices, labels = np.asarray(indices), np.asarray(labels)
+    classes = np.unique(labels)
+    if count < len(classes) or count > len(indices):
+        raise SparsekitError(f"train_examples must be between {len(classes)} (one per class) and "
+                             f"{len(indices)} (all training examples), got {count}")
+    rng = np.random.default_rng(split_seed)
+    shuffled = [rng.permutation(indices[labels == label]) for label in classes]
+    # Round-robin over the classes, so each class gives count // C (and the first count % C one more).
+    chosen, depth = [], 0
+    while len(chosen) < count:
+        for members in shuffled:
+            if depth < len(members) and len(chosen) < count:
+                chosen.append(members[depth])
+        depth += 1
+    return np.sort(np.asarray(chosen))

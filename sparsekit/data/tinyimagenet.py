@@ -99,6 +99,7 @@ def _val_samples(folder: str, wnids: List[str]) -> List[Sample]:
 
 @datasets.register("tinyimagenet")
 def build_tinyimagenet(options: LoadOptions) -> DataBundle:
+    options.refuse_train_subset("Tiny ImageNet")
     folder = _find_folder(options.root)
     if not os.path.isdir(folder) and options.download:
         # Imported here so `import sparsekit.data` skips torchvision.

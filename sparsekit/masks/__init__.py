@@ -4,4 +4,4 @@ Each method is one file that registers itself; importing it here is all it takes
 """
 from .registry import METHODS, available, compute, describe, scores  # noqa: F401
 from . import random_uniform  # noqa: F401  (registers "random")
-from . import erk, grasp, lottery, magnitude, snip, synflow  # noqa: F401  (each registers itself)
+from . import erk, grasp, lottery, magnitude, ramanujan, snip, synflow  # noqa: F401  (each registers itself)

@@ -46,7 +46,7 @@ from .registry import register_mask
 STATE_FORMAT = "sparsekit.lottery/1"
 # Settings that do not change what the lottery computes; anything else must match to continue.
 _IRRELEVANT_SETTINGS = {"out", "resume", "overwrite", "progress", "device", "data_root", "download", "mask",
-                        "mask_file", "mask_options", "mask_batches"}
+                        "mask_file", "mask_options", "mask_batches", "mask_examples_per_class"}
 
 
 @register_mask("lottery", "|theta| after training, pruned 20% per round with rewinding (iterative magnitude pruning)",

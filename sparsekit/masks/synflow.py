@@ -23,6 +23,7 @@ from torch import nn
 
 from ..errors import SparsekitError
 from ..topk import keep_count, top_k_flat
+from .gradients import scoring_batches
 from .registry import register_mask
 
 
@@ -34,7 +35,7 @@ def synflow(model, params, sparsity, data, scope, generator, *, rounds: int = 10
         raise SparsekitError(f"synflow rounds must be a positive integer, got {rounds!r}")
     if scope not in ("global", "layerwise"):
         raise SparsekitError(f"unknown scope {scope!r}; choose one of: global, layerwise")
-    shape = _input_shape(model, input_shape, input_size, bundle)
+    shape = _input_shape(model, input_shape, input_size, data, bundle)
     probe, weights, flat = _linearized_copy(model, list(params), float64)
     sizes = [w.numel() for w in weights]
     starts = [0] + torch.tensor(sizes).cumsum(0).tolist()
@@ -75,12 +76,18 @@ def _gather(grad: Optional[torch.Tensor], positions: torch.Tensor, count: int) -
     return grad.reshape(-1).index_select(0, positions)
 
 
-def _input_shape(model: nn.Module, given, input_size: int, bundle) -> tuple:
-    """(C, H, W) of the all-ones input: given, the data's, or read off the first layer."""
+def _input_shape(model: nn.Module, given, input_size: int, data, bundle) -> tuple:
+    """(C, H, W) of the all-ones input: given; else the shape of the data's inputs; else the
+    shape the model was built for (`models.build` records it); else read off the first layer."""
     if given is not None:
         return tuple(int(v) for v in given)
     if bundle is not None:
         return (bundle.in_channels, bundle.image_size, bundle.image_size)
+    if data is not None:
+        inputs = scoring_batches(data)[0][0]
+        return tuple(int(v) for v in inputs.shape[1:])
+    if getattr(model, "input_shape", None) is not None:
+        return tuple(int(v) for v in model.input_shape)
     first = next((m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))), None)
     if isinstance(first, nn.Conv2d):
         return (first.in_channels, int(input_size), int(input_size))

@@ -31,10 +31,13 @@ def build(name: str, num_classes: int, in_channels: int = 3, width: float = 1.0,
           input_size: int = 32) -> nn.Module:
     """A freshly initialised model; seed with `torch.manual_seed` first for repeatable weights."""
     builder = MODELS.get(name)
-    return builder(num_classes=_positive_int("num_classes", num_classes),
-                   in_channels=_positive_int("in_channels", in_channels),
-                   width=_positive_width(width),
-                   input_size=_positive_int("input_size", input_size))
+    model = builder(num_classes=_positive_int("num_classes", num_classes),
+                    in_channels=_positive_int("in_channels", in_channels),
+                    width=_positive_width(width),
+                    input_size=_positive_int("input_size", input_size))
+    # What the model was built for, so data-free methods (SynFlow) can make a matching input.
+    model.input_shape = (int(in_channels), int(input_size), int(input_size))
+    return model
 
 
 def available() -> List[str]:

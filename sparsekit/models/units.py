@@ -5,7 +5,7 @@ Two conventions here are relied on by the recipe code:
   dense side branch can be attached later without knowing which model it sits in;
 - every activation is its own module instance, so a recipe can swap it by replacing a child.
 """
-from typing import Sequence
+from typing import Sequence, Type
 
 import torch
 from torch import nn
@@ -39,6 +39,14 @@ class ConvBN(nn.Module):
         return out
 
 
+def residual_shortcut(in_planes: int, out_planes: int, stride: int) -> nn.Module:
+    """Identity where the block keeps the shape, else a 1x1 projection (option B of the ResNet
+    paper, and the ToST release's choice); a ConvBN so every conv in a model can carry ghosts."""
+    if stride != 1 or in_planes != out_planes:
+        return ConvBN(in_planes, out_planes, 1, stride=stride)
+    return nn.Identity()
+
+
 class BasicBlock(nn.Module):
     """The two-conv residual block of ResNet (He et al., 2016), shared by every ResNet here.
 
@@ -47,17 +55,14 @@ class BasicBlock(nn.Module):
     first activation's output, so a branch there is J2 (h -> second conv output).
     """
 
+    expansion = 1  # output channels per `planes`
+
     def __init__(self, in_planes: int, planes: int, stride: int):
         super().__init__()
         self.conv_bn1 = ConvBN(in_planes, planes, 3, stride=stride, padding=1)
         self.act1 = nn.ReLU()
         self.conv_bn2 = ConvBN(planes, planes, 3, stride=1, padding=1)
-        # A projection only where the shape changes (option B of the ResNet paper); it is a
-        # ConvBN too so that every conv in a model can carry ghosts.
-        if stride != 1 or in_planes != planes:
-            self.shortcut = ConvBN(in_planes, planes, 1, stride=stride)
-        else:
-            self.shortcut = nn.Identity()
+        self.shortcut = residual_shortcut(in_planes, planes, stride)
         self.act2 = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -65,17 +70,46 @@ class BasicBlock(nn.Module):
         return self.act2(self.conv_bn2(h) + self.shortcut(x))
 
 
+class Bottleneck(nn.Module):
+    """The three-conv residual block of deeper ResNets (He et al., 2016): 1x1 reduce to
+    `planes`, 3x3 (carrying the stride), 1x1 expand to 4 * `planes`.
+
+    The stride sits on the 3x3 conv and shape-changing shortcuts are 1x1 ConvBN projections,
+    as in the ToST release. Only `conv_bn2` is spatial, so it is the block's one ghost site:
+    a branch there skips the 3x3 filter (its input is the first activation's output).
+    """
+
+    expansion = 4
+
+    def __init__(self, in_planes: int, planes: int, stride: int):
+        super().__init__()
+        out_planes = planes * self.expansion
+        self.conv_bn1 = ConvBN(in_planes, planes, 1)
+        self.act1 = nn.ReLU()
+        self.conv_bn2 = ConvBN(planes, planes, 3, stride=stride, padding=1)
+        self.act2 = nn.ReLU()
+        self.conv_bn3 = ConvBN(planes, out_planes, 1)
+        self.shortcut = residual_shortcut(in_planes, out_planes, stride)
+        self.act3 = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.act2(self.conv_bn2(self.act1(self.conv_bn1(x))))
+        return self.act3(self.conv_bn3(h) + self.shortcut(x))
+
+
 class PooledClassifier(nn.Module):
     """The ending every model here shares: global average pooling, then one linear layer.
 
     Subclasses build their body, call `_add_head(channels, num_classes)` LAST (so the
     classifier is the last Linear registered, as mask code expects) and define `body(x)`.
+    `kaiming_init=False` keeps PyTorch's default init for models whose reference keeps it.
     """
 
-    def _add_head(self, channels: int, num_classes: int) -> None:
+    def _add_head(self, channels: int, num_classes: int, kaiming_init: bool = True) -> None:
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(channels, num_classes)
-        init_weights(self)
+        if kaiming_init:
+            init_weights(self)
 
     def body(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -84,15 +118,18 @@ class PooledClassifier(nn.Module):
         return self.classifier(torch.flatten(self.pool(self.body(x)), 1))
 
 
-class BasicBlockResNet(PooledClassifier):
-    """A 3x3-stem ResNet of basic-block stages without max-pool, the CIFAR-style layout.
+class StagedResNet(PooledClassifier):
+    """A 3x3-stem ResNet of residual stages without max-pool, the CIFAR-style layout.
 
-    Stage i has `blocks_per_stage[i]` blocks of width `stage_widths[i]`; every stage after the
-    first halves the resolution in its first block. Subclasses only pick the configuration.
+    Stage i has `blocks_per_stage[i]` blocks (`BasicBlock` or `Bottleneck`) of width
+    `stage_widths[i]`, each putting out `block.expansion` times that many channels; every
+    stage after the first halves the resolution in its first block. The stem puts out
+    `stage_widths[0]` channels. Subclasses only pick the configuration.
     """
 
     def __init__(self, stage_widths: Sequence[int], blocks_per_stage: Sequence[int],
-                 num_classes: int, in_channels: int):
+                 num_classes: int, in_channels: int, block: Type[nn.Module] = BasicBlock,
+                 kaiming_init: bool = True):
         super().__init__()
         self.stem = ConvBN(in_channels, stage_widths[0], 3, stride=1, padding=1)
         self.stem_act = nn.ReLU()
@@ -102,18 +139,19 @@ class BasicBlockResNet(PooledClassifier):
             first_stride = 1 if index == 0 else 2
             blocks = []
             for block_index in range(num_blocks):
-                blocks.append(BasicBlock(in_planes, planes, first_stride if block_index == 0 else 1))
-                in_planes = planes
+                blocks.append(block(in_planes, planes, first_stride if block_index == 0 else 1))
+                in_planes = planes * block.expansion
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
-        self._add_head(in_planes, num_classes)
+        self._add_head(in_planes, num_classes, kaiming_init)
 
     def body(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.stem_act(self.stem(x)))
 
 
 def init_weights(model: nn.Module) -> None:
-    """Kaiming-normal convs (fan_out, as in torchvision's ResNet), BatchNorm as identity.
+    """Kaiming-normal convs (fan_out, as in torchvision's ResNet and the ToST release's CIFAR
+    ResNets: normal with std sqrt(2 / (k * k * out_channels))), BatchNorm as identity.
 
     Linear layers keep PyTorch's default init. Everything draws from the global generator, so
     `torch.manual_seed` before building gives identical weights.

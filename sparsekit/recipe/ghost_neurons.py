@@ -82,7 +82,9 @@ class GhostNeurons(EarlyPhaseTrick):
 
     def on_setup(self, state) -> None:
         smooth = smooth_function(self.kind, self.beta)
-        self.swapped = swap_activations(state.model, lambda relu: GhostActivation(relu, smooth, self.kind))
+        # The label names beta too, so two networks differing only in beta print differently.
+        label = f"pswish(beta={self.beta:g})" if self.kind == "pswish" else self.kind
+        self.swapped = swap_activations(state.model, lambda relu: GhostActivation(relu, smooth, label))
         if not self.swapped:
             raise SparsekitError("ghost neurons need nn.ReLU / nn.ReLU6 modules, and this model has none")
 

@@ -5,8 +5,10 @@ Where: beside every `ConvBN` whose conv is spatial (kernel > 1), except the mode
 conv (the stem). In a residual `BasicBlock` these are exactly the paper's two branches,
     h = act(BN(W1 x) + alpha * BN(J1 x))          J1 on conv_bn1: block input -> first conv
     y = act(BN(W2 h) + shortcut(x) + alpha * BN(J2 h))   J2 on conv_bn2: h -> second conv
-(the 1x1 projection shortcuts get none). The same rule gives the plain networks their
-equivalent: VGG-16 gets a branch beside each 3x3 conv after the first; MobileNetV2 gets one
+(the 1x1 projection shortcuts get none). In a `Bottleneck` (ResNet-104) only the middle 3x3
+conv is spatial, so each block gets one branch, beside it (the release defines ghost skips for
+basic blocks only; this is the same rule carried over). The same rule gives the plain networks
+their equivalent: VGG-16 gets a branch beside each 3x3 conv after the first; MobileNetV2 gets one
 beside each 3x3 depthwise conv, with the conv's groups, i.e. a per-channel 1x1 + BN - a
 skip around the depthwise filter. A 1x1 branch beside a 1x1 conv would be a dense copy of
 the pruned layer rather than a skip, so pointwise convs get none. Every branch has 1/k^2

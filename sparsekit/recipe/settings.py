@@ -5,11 +5,18 @@
     sk.train(mask="snip", sparsity=0.95, recipe=sk.Recipe(label_smoothing=0.1))
 
 Each field is declared once with its help text (as in `TrainConfig`); the CLI's recipe flags
-are generated from them. `Recipe.tost()` turns on all four tricks with the paper's values.
-Its ghost tricks use the "early" mode: the abstract introduces them "at the early stage of
-training", and early mode leaves exactly the masked original network at the end, so the
-accuracy it reports belongs to a network with the mask's sparsity. The release keeps them
-for the whole run; `*_mode="keep"` reproduces that.
+are generated from them. Two presets turn on all four tricks, and differ in one thing:
+
+- `Recipe.release()` (`--recipe tost-release`): what the public release (VITA-Group/ToST)
+  runs. Ghost neurons (pswish, beta 2) and ghost skip branches (alpha 1) stay for the whole
+  run, so the trained network carries dense ghost-branch weights beside the mask (the run
+  record counts them apart: `parameters`); GradInit as released; label smoothing 0.1.
+  With the trainer's default prunable set (convolutions only, dense classifier) this is the
+  release's set-up.
+- `Recipe.tost()` (`--recipe tost`): the abstract's reading, which introduces the ghosts "at
+  the early stage of training": both anneal away over the first 25% of steps, leaving
+  exactly the masked original network, so its accuracy belongs to a network with the mask's
+  sparsity and nothing else.
 """
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Dict, List, Mapping
@@ -27,7 +34,7 @@ from .scaled_init import ScaledInit
 GHOST_NEURON_KINDS = ("off", "swish", "pswish", "mish")
 GHOST_MODES = ("early", "keep")
 INIT_KINDS = ("none", "gradinit", "scaled")
-PRESETS = ("default", "tost")
+PRESETS = ("default", "tost", "tost-release")
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,10 @@ class Recipe:
     init_lr: float = setting(1e-2, "gradinit: Adam learning rate of the scalars")
     init_eta: float = setting(0.1, "gradinit: look-ahead step length eta")
     init_gamma: float = setting(1.0, "gradinit: gradient-norm bound gamma")
+    init_batch_size: int = setting(0, "gradinit: examples per half-batch (the release's --gradinit-bsize); 0 = the "
+                                   "training batch size, as the release does by default")
+    init_masked: bool = setting(False, "gradinit: restrict the gradient and the look-ahead step to the kept weights "
+                                "(a variant; the release masks neither)")
     # 4. label smoothing
     label_smoothing: float = setting(0.0, "label smoothing a: target 1-a on the true class, a/(C-1) elsewhere; 0 = off")
 
@@ -64,14 +75,16 @@ class Recipe:
             if choices and getattr(self, f.name) not in choices:
                 raise SparsekitError(f"recipe {f.name} must be one of: {', '.join(choices)} "
                                      f"(got {getattr(self, f.name)!r})")
-        if not isinstance(self.ghost_skip, bool):
-            raise SparsekitError(f"recipe ghost_skip must be True or False, got {self.ghost_skip!r}")
+        for name in ("ghost_skip", "init_masked"):
+            if not isinstance(getattr(self, name), bool):
+                raise SparsekitError(f"recipe {name} must be True or False, got {getattr(self, name)!r}")
         positive = {"ghost_neurons_beta": self.ghost_neurons_beta, "ghost_skip_alpha": self.ghost_skip_alpha,
                     "init_iterations": self.init_iterations, "init_lr": self.init_lr, "init_eta": self.init_eta,
                     "init_gamma": self.init_gamma}
         for name, value in positive.items():  # finite too: an infinite alpha or lr trains to NaN
             finite_number(f"recipe {name}", value, 0, low_open=True)
         whole_number("recipe init_iterations", self.init_iterations, 1)
+        whole_number("recipe init_batch_size", self.init_batch_size, 0, accepted=">= 0 (0 = the training batch size)")
         if not _is_number(self.early_phase) or not 0 < self.early_phase <= 1:
             raise SparsekitError(f"recipe early_phase must be a fraction of the run in (0, 1], "
                                  f"got {self.early_phase!r}")
@@ -86,14 +99,24 @@ class Recipe:
 
     @classmethod
     def tost(cls) -> "Recipe":
-        """All four tricks with the paper's values (ghosts in early mode, see the module doc)."""
+        """The abstract's reading: all four tricks, ghosts in the early phase only."""
         return cls(ghost_neurons="pswish", ghost_skip=True, init="gradinit", label_smoothing=0.1)
 
     @classmethod
+    def release(cls) -> "Recipe":
+        """What the public release runs: all four tricks, ghosts kept all run."""
+        return cls.tost().with_changes(ghost_neurons_mode="keep", ghost_skip_mode="keep")
+
+    @classmethod
     def preset(cls, name: str) -> "Recipe":
-        if name not in PRESETS:
+        builders = {"default": cls.default, "tost": cls.tost, "tost-release": cls.release}
+        if name not in builders:
             raise SparsekitError(f"unknown recipe {name!r}; choose one of: {', '.join(PRESETS)}")
-        return getattr(cls, name)()
+        return builders[name]()
+
+    def preset_name(self) -> str:
+        """The preset this recipe equals, or "custom"."""
+        return next((name for name in PRESETS if Recipe.preset(name) == self), "custom")
 
     def with_changes(self, **changes) -> "Recipe":
         """This recipe with some fields changed (validated)."""
@@ -124,7 +147,8 @@ class Recipe:
         if self.ghost_skip:
             hooks.append(GhostSkip(self.ghost_skip_alpha, self.ghost_skip_mode, self.early_phase))
         if self.init == "gradinit":
-            hooks.append(GradInit(self.init_iterations, self.init_lr, self.init_eta, self.init_gamma))
+            hooks.append(GradInit(self.init_iterations, self.init_lr, self.init_eta, self.init_gamma,
+                                  self.init_masked, self.init_batch_size))
         elif self.init == "scaled":
             hooks.append(ScaledInit())
         if self.label_smoothing > 0:
@@ -140,7 +164,8 @@ class Recipe:
         if self.ghost_skip:
             parts.append(f"ghost skip alpha={self.ghost_skip_alpha:g} {self._mode(self.ghost_skip_mode)}")
         if self.init == "gradinit":
-            parts.append(f"gradinit ({self.init_iterations} iterations)")
+            masked = ", masked" if self.init_masked else ""
+            parts.append(f"gradinit ({self.init_iterations} iterations{masked})")
         elif self.init == "scaled":
             parts.append("init scaled by 1/sqrt(density)")
         if self.label_smoothing > 0:

@@ -24,14 +24,19 @@ class TrainConfig:
     download: bool = setting(False, "download the dataset if it is missing")
     model: str = setting("resnet20", "model name (see `sparsekit list`)")
     width: float = setting(1.0, "channel-width multiplier of the model")
+    train_examples: Optional[int] = setting(None, "train on a fixed class-balanced subset of this many training "
+                                                  "examples (datasets held in memory: digits, fashion_mnist)")
     # mask
     mask: str = setting("random", "mask method (see `sparsekit list`); --sparsity 0 trains the dense network")
     mask_file: Optional[str] = setting(None, "use this saved mask, or the zeros of this checkpoint, instead of --mask")
     sparsity: float = setting(0.9, "fraction of prunable weights removed, in [0, 1)")
     scope: str = setting("global", "rank scores over all layers or per layer", choices=("global", "layerwise"))
     prune_first_layer: bool = setting(True, "let the mask prune the first conv layer")
-    prune_classifier: bool = setting(True, "let the mask prune the final linear classifier")
-    mask_batches: int = setting(1, "training batches shown to data-driven mask methods (SNIP, GraSP)")
+    prune_classifier: bool = setting(False, "let the mask prune the final linear classifier (the ToST release "
+                                            "keeps it dense; Synaptic-Flow prunes it)")
+    mask_examples_per_class: int = setting(10, "data-driven mask methods (SNIP, GraSP) score on this many training "
+                                               "examples of every class (the references' 10); 0 = use --mask-batches")
+    mask_batches: int = setting(1, "with --mask-examples-per-class 0: training batches shown to SNIP and GraSP")
     mask_options: str = setting("", "options of the mask method as 'name=value, ...', e.g. 'rounds=10' (synflow), "
                                     "'shuffle=true' or 'invert=true' (ablations), 'round_epochs=2, rewind_steps=50' (lottery)")
     # optimisation
@@ -61,8 +66,10 @@ class TrainConfig:
         whole_number("epochs", self.epochs, 1)
         whole_number("batch_size", self.batch_size, 1)
         whole_number("mask_batches", self.mask_batches, 1)
-        if self.max_batches is not None:
-            whole_number("max_batches", self.max_batches, 1)
+        whole_number("mask_examples_per_class", self.mask_examples_per_class, 0)
+        for name in ("max_batches", "train_examples"):
+            if getattr(self, name) is not None:
+                whole_number(name, getattr(self, name), 1)
         # torch.manual_seed takes at most 64 bits; larger seeds would fail after the run started.
         whole_number("seed", self.seed, 0, 2**64 - 1, accepted="in [0, 2**64)")
         finite_number("width", self.width, 0, low_open=True)

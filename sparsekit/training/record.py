@@ -7,6 +7,7 @@ import torch
 
 from .. import __version__
 from ..analysis import summarize
+from ..prunable import dense_prefixes
 from .state import TrainState
 
 FORMAT = "sparsekit.record/1"
@@ -33,6 +34,23 @@ def nonzero_density(state: TrainState) -> float:
     return nonzero / total if total else 1.0
 
 
+def parameter_counts(model, mask) -> Dict[str, int]:
+    """Where the network's parameters are: the weights the mask covers (total and kept), the
+    dense ghost branches the recipe adds beside it, and every other parameter (BatchNorm,
+    biases, layers outside the prunable set such as a dense classifier). `in_use` is what
+    the trained network computes with, so no comparison hides extra weights."""
+    ghost_prefixes = dense_prefixes(model)
+    counts = {"masked_total": sum(k.numel() for k in mask.values()),
+              "masked_kept": sum(int(k.sum()) for k in mask.values()), "ghost_branches": 0, "other_dense": 0}
+    for name, param in model.named_parameters():
+        if name in mask:
+            continue
+        key = "ghost_branches" if any(name.startswith(p) for p in ghost_prefixes) else "other_dense"
+        counts[key] += param.numel()
+    counts["in_use"] = counts["masked_kept"] + counts["ghost_branches"] + counts["other_dense"]
+    return counts
+
+
 def build(state: TrainState, epochs: List[Dict[str, Any]], mask_source: Dict[str, Any],
           recipe: Dict[str, Any], seconds: float, finished: bool) -> RunRecord:
     record = RunRecord(
@@ -45,6 +63,7 @@ def build(state: TrainState, epochs: List[Dict[str, Any]], mask_source: Dict[str
         density=state.mask.density(),
         sparsity=state.mask.sparsity(),
         nonzero_density=nonzero_density(state),
+        parameters=parameter_counts(state.model, state.mask),
         layers=[{k: row[k] for k in ("name", "shape", "density", "kept", "total")} for row in state.mask.layer_table()],
         seconds=seconds,
         analysis=summarize(state.model, state.mask),

@@ -27,6 +27,7 @@ from .evaluate import evaluate
 from .progress import ProgressBar
 from .run_dir import RunDirectory
 from .schedules import learning_rate
+from .spectral_probe import SpectralProbe
 from .state import TrainState
 from .step import train_step
 
@@ -80,8 +81,15 @@ def _train(config: TrainConfig, recipe, callbacks, model, mask, data, device, be
 
     state = TrainState(config=config, model=model, mask=mask, data=data, device=device,
                        loss_fn=nn.CrossEntropyLoss())
-    hooks = CallbackList(list(recipe.callbacks()) + list(callbacks))
+    # The probe sits between the recipe's callbacks and the caller's, so its place in a checkpoint's
+    # list of callback states does not depend on which extra callbacks a resumed call passes.
+    hooks = CallbackList(list(recipe.callbacks()) + [SpectralProbe()] + list(callbacks))
     hooks.call("on_setup", state)
+    # Counted once the recipe has built its architecture: in early mode the ghost branches are
+    # gone by the end, so the record keeps what the network carried while training too.
+    state.extras["parameters_at_start"] = run_record.parameter_counts(model, mask)
+    if hasattr(recipe, "preset_name"):
+        state.extras["recipe_preset"] = recipe.preset_name()
     state.optimizer = _optimizer(config, model)
     state.set_mask(mask)
     state.steps_per_epoch = config.steps_per_epoch(len(data.train))
@@ -180,7 +188,7 @@ def prepare(config: TrainConfig, model: Optional[nn.Module] = None, mask: Option
     _seed_everything(config.seed)
     data = data if data is not None else datasets.load(
         config.dataset, root=config.data_root, download=config.download, batch_size=config.batch_size,
-        seed=config.seed)
+        seed=config.seed, train_examples=config.train_examples)
     if model is None:
         model = models.build(config.model, data.num_classes, in_channels=data.in_channels,
                              width=config.width, input_size=data.image_size)
@@ -197,7 +205,10 @@ def _make_mask(config: TrainConfig, model: nn.Module, data, given: Optional[Mask
     if config.mask_file:
         mask = Mask.from_file(config.mask_file, model, config.prune_first_layer, config.prune_classifier)
         return mask, {"method": "file", "path": str(config.mask_file)}
-    batches = datasets.first_batches(data.train, config.mask_batches)
+    if config.mask_examples_per_class:
+        batches = datasets.balanced_examples(data.train, config.mask_examples_per_class, data.num_classes)
+    else:
+        batches = datasets.first_batches(data.train, config.mask_batches)
     # The training context is offered to every method; only those naming it (lottery) get it.
     mask = masks.compute(config.mask, model, config.sparsity, data=batches, scope=config.scope,
                          prune_first_layer=config.prune_first_layer, prune_classifier=config.prune_classifier,

@@ -15,7 +15,7 @@ from typing import Dict, List, Mapping
 import torch
 from torch import nn
 
-from .mask import Mask
+from ..mask import Mask
 
 
 def layer_density_table(mask: Mapping[str, torch.Tensor]) -> List[dict]:

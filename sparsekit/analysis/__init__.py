@@ -1,0 +1,10 @@
+"""Looking at masks: what a pruning method actually chose.
+
+- `masks`: densities, overlaps, dead units and collapsed layers (`summarize` goes into every
+  run record under "analysis");
+- `spectral`: each layer's mask as a bipartite graph, its Ramanujan and weighted spectral
+  gaps, and the network's full-spectrum coordinate (`spectral.analyze(model, mask)`).
+"""
+from . import spectral  # noqa: F401  (sk.analysis.spectral.analyze)
+from .masks import (collapsed_layers, dead_units, jaccard, layer_density_table, plot_layer_densities,  # noqa: F401
+                    summarize, warn_collapsed_layers)

@@ -1,0 +1,188 @@
+"""GradInit as the ToST release runs it, checked against an independent computation of the
+release's rule in parameter space (its `sum(p.grad * p) * init_norm / curr_norm`, with the
+look-ahead made by swapping module attributes as the release does)."""
+import copy
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from sparsekit import Mask, models
+from sparsekit.prunable import prunable_parameters
+from sparsekit.recipe import gradinit as gradinit_module
+from sparsekit.recipe.gradinit import endless_batches, gradinit
+from sparsekit.recipe.gradinit_rule import CONSTRAINT, LOOKAHEAD, RescaleAdam, scale_gradient
+
+torch.set_num_threads(1)
+
+
+class Batches:
+    """A fixed list of batches with the `set_epoch` of sparsekit's batch iterables."""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def set_epoch(self, epoch):
+        pass
+
+    def __iter__(self):
+        return iter(self.batches)
+
+
+def _toy(seed=0):
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(4 * 5 * 5, 3)).double()
+    batches = [(torch.randn(6, 2, 5, 5, dtype=torch.float64), torch.randint(0, 3, (6,))) for _ in range(3)]
+    return model, batches
+
+
+def _release_scale_gradient(model, originals, scales, batches, eta, gamma):
+    """The release's computation: parameters p = a * theta0 set in the model, gradients in
+    parameter space, the look-ahead by replacing each parameter attribute by p - eta*g/|g|."""
+    model = copy.deepcopy(model)
+    names = list(originals)
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for i, name in enumerate(names):
+            params[name].copy_(scales[i] * originals[name])
+    (x0, y0), (x1, y1), (x2, y2) = batches
+    plist = [params[n] for n in names]
+    loss = F.cross_entropy(model(torch.cat([x0, x1])), torch.cat([y0, y1]))
+    grads = torch.autograd.grad(loss, plist, create_graph=True)
+    norm = torch.sqrt(sum(g.square().sum() for g in grads))
+    if norm.item() > gamma:
+        branch = CONSTRAINT
+        norm.backward()
+    else:
+        branch = LOOKAHEAD
+        modules = dict(model.named_modules())
+        swapped = []
+        for name, g in zip(names, grads):
+            module_name, attribute = name.rsplit(".", 1)
+            module = modules[module_name]
+            weight = module._parameters.pop(attribute)
+            setattr(module, attribute, weight - (eta * g / norm).data)
+            swapped.append((module, attribute, weight))
+        objective = F.cross_entropy(model(torch.cat([x0, x2])), torch.cat([y0, y2])) / eta
+        objective.backward()
+    # A tensor of norm 0 (a zero-initialised bias) is skipped by the release: no scale gradient.
+    grad = [float((p.grad * p.detach()).sum()) * float(originals[n].norm()) / float(p.detach().norm())
+            if float(p.detach().norm()) > 0 else 0.0 for n, p in zip(names, plist)]
+    return branch, torch.tensor(grad, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("gamma", [1e-9, 1e9], ids=["norm branch", "look-ahead branch"])
+def test_scale_gradient_matches_the_release_rule(gamma):
+    model, batches = _toy()
+    model.train()
+    originals = {n: p.detach().clone() for n, p in model.named_parameters()}
+    torch.manual_seed(1)
+    scales = (0.5 + torch.rand(len(originals), dtype=torch.float64))
+    result = scale_gradient(model, originals, scales, tuple(batches[:2]), lambda: batches[2], 0.1, gamma)
+    branch, expected = _release_scale_gradient(model, originals, scales, batches, 0.1, gamma)
+    assert result.branch == branch
+    assert torch.allclose(result.scale_grad, expected, atol=1e-6, rtol=0)
+
+
+def test_look_ahead_is_first_order():
+    """Differentiating through the step would add a second-order term; the release's rule
+    (and ours) gives the gradient of L(theta - eta*g_fixed)/eta only."""
+    model, batches = _toy(3)
+    model.train()
+    originals = {n: p.detach().clone() for n, p in model.named_parameters()}
+    scales = torch.ones(len(originals), dtype=torch.float64)
+    first_order = scale_gradient(model, originals, scales, tuple(batches[:2]), lambda: batches[2], 0.1, 1e9)
+    from torch.func import functional_call
+
+    a = scales.clone().requires_grad_(True)
+    scaled = {n: a[i] * originals[n] for i, n in enumerate(originals)}
+    (x0, y0), (x1, y1), (x2, y2) = batches
+    loss = F.cross_entropy(functional_call(model, scaled, (torch.cat([x0, x1]),)), torch.cat([y0, y1]))
+    g = torch.autograd.grad(loss, list(scaled.values()), create_graph=True)
+    norm = torch.sqrt(sum(v.square().sum() for v in g))
+    ahead = {n: scaled[n] - 0.1 * v / norm for n, v in zip(scaled, g)}
+    second = F.cross_entropy(functional_call(model, ahead, (torch.cat([x0, x2]),)), torch.cat([y0, y2])) / 0.1
+    (second_order,) = torch.autograd.grad(second, a)
+    assert not torch.allclose(first_order.scale_grad, second_order, atol=1e-6)
+
+
+def test_rescale_adam_keeps_one_first_moment_per_branch():
+    floors = torch.tensor([0.01, 0.0], dtype=torch.float64)
+    adam = RescaleAdam(floors, lr=0.1, clip=1.0)
+    active = torch.tensor([True, True])
+    scales = torch.ones(2, dtype=torch.float64)
+    g1, g2 = torch.tensor([0.5, 3.0], dtype=torch.float64), torch.tensor([-0.2, 0.4], dtype=torch.float64)
+    scales = adam.step(scales, g1, CONSTRAINT, active)
+    scales = adam.step(scales, g2, LOOKAHEAD, active)
+    # by hand: g1 clipped to [0.5, 1.0]; after step 2 the look-ahead moment holds g2 alone
+    clipped = torch.tensor([0.5, 1.0], dtype=torch.float64)
+    v1 = 0.001 * clipped ** 2
+    s1 = 1 - 0.1 * (0.1 * clipped / 0.1) / ((v1 / 0.001).sqrt() + 1e-8)
+    v2 = 0.999 * v1 + 0.001 * g2 ** 2
+    s2 = s1 - 0.1 * (0.1 * g2 / 0.1) / ((v2 / (1 - 0.999 ** 2)).sqrt() + 1e-8)
+    assert torch.allclose(scales, torch.maximum(s2, floors), atol=1e-12)
+    # floors hold, and an inactive entry never moves
+    pushed = adam.step(torch.tensor([0.011, 0.5], dtype=torch.float64), torch.tensor([1.0, 1.0], dtype=torch.float64),
+                       CONSTRAINT, torch.tensor([True, False]))
+    assert pushed[0] == pytest.approx(0.01) and pushed[1] == 0.5
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["release (unmasked)", "masked variant"])
+def test_pruned_weights_stay_zero_and_bn_statistics_are_restored(masked):
+    torch.manual_seed(0)
+    model = models.build("resnet20", 10, in_channels=1, width=0.25, input_size=8)
+    mask = Mask({n: torch.rand(p.shape) < 0.2 for n, p in prunable_parameters(model).items()})
+    mask.apply(model)
+    buffers = {n: b.clone() for n, b in model.named_buffers()}
+    batches = [(torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,))) for _ in range(3)]
+    log = gradinit(model, mask, Batches(batches), torch.device("cpu"), iterations=12, lr=0.05, masked=masked)
+    params = dict(model.named_parameters())
+    assert all(torch.all(params[n][~keep] == 0) for n, keep in mask.items())
+    scales = log["scales"]
+    assert scales.keys() == params.keys() and any(abs(s - 1) > 0.1 for s in scales.values())
+    assert all(s >= 0.01 - 1e-7 for n, s in scales.items() if not n.endswith("bias"))
+    assert all(torch.equal(b, buffers[n]) for n, b in model.named_buffers())
+    assert log["masked"] is masked and sum(log["steps_by_objective"].values()) == 12
+
+
+def test_masking_the_gradient_changes_its_norm():
+    torch.manual_seed(0)
+    model = models.build("resnet20", 10, in_channels=1, width=0.25, input_size=8)
+    mask = Mask({n: torch.rand(p.shape) < 0.1 for n, p in prunable_parameters(model).items()})
+    mask.apply(model)
+    model.train()
+    originals = {n: p.detach().clone() for n, p in model.named_parameters()}
+    batches = [(torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,))) for _ in range(3)]
+    scales = torch.ones(len(originals))
+    keep = {n: k.float() for n, k in mask.items()}
+    full = scale_gradient(model, originals, scales, tuple(batches[:2]), lambda: batches[2], 0.1, 1e9)
+    masked = scale_gradient(model, originals, scales, tuple(batches[:2]), lambda: batches[2], 0.1, 1e9, keep)
+    assert masked.grad_norm < full.grad_norm
+
+
+def test_an_identical_search_is_read_back_not_repeated(monkeypatch):
+    torch.manual_seed(0)
+    model = models.build("resnet20", 10, in_channels=1, width=0.25, input_size=8)
+    mask = Mask({n: torch.rand(p.shape) < 0.3 for n, p in prunable_parameters(model).items()})
+    mask.apply(model)
+    twin = copy.deepcopy(model)
+    batches = Batches([(torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,))) for _ in range(3)])
+    first = gradinit(model, mask, batches, torch.device("cpu"), iterations=3)
+    monkeypatch.setattr(gradinit_module, "_search", lambda *a, **k: pytest.fail("searched again"))
+    second = gradinit(twin, mask, batches, torch.device("cpu"), iterations=3)
+    assert second["reused"] and second["scales"] == first["scales"]
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), twin.state_dict().values()))
+    with pytest.raises(pytest.fail.Exception):  # other settings: a new search
+        gradinit(copy.deepcopy(twin), mask, batches, torch.device("cpu"), iterations=4)
+
+
+def test_half_batches_are_recut_to_the_asked_size():
+    batches = Batches([(torch.arange(5.0).view(5, 1), torch.arange(5)) for _ in range(2)])
+    stream = endless_batches(batches, batch_size=3)
+    sizes = [len(next(stream)[1]) for _ in range(4)]
+    assert sizes == [3, 3, 3, 3]
+    first = next(endless_batches(batches, batch_size=0))
+    assert len(first[1]) == 5 and not math.isnan(float(first[0].sum()))
