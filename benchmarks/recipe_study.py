@@ -1,6 +1,6 @@
 """Does the ToST recipe train a sparse mask better? A seeded grid, run in parallel, resumable.
 
-    python benchmarks/recipe_study.py                       # the Fashion-MNIST study (README)
+    python benchmarks/recipe_study.py --out benchmarks/results/study-fashion   # the README study
     python benchmarks/recipe_study.py --preset digits       # the older, smaller study on digits
     python benchmarks/recipe_study.py --report-only         # tables and figure from what is there
 

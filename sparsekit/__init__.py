@@ -10,4 +10,5 @@ from .errors import SparsekitError  # noqa: E402,F401
 from .mask import Mask  # noqa: E402,F401
 from .training import Callback, RunRecord, TrainConfig, TrainState, train  # noqa: E402,F401
 from .recipe import Recipe  # noqa: E402,F401
+from .export import export, load_exported  # noqa: E402,F401
 from . import analysis, data, masks, models  # noqa: E402,F401  (sk.masks.compute, sk.models.build, ...)

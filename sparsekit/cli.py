@@ -91,6 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
                                description="Compute a mask as `sparsekit train` would, save it (use it "
                                            "with train --mask-file FILE) and print its layer table.")
     _add_mask_options(mask)
+
+    export = commands.add_parser("export", help="export a finished run for fast CPU inference",
+                                 description="Fold BN and kept ghosts, remove dead units, store the weights "
+                                             "sparse and pick dense or sparse kernels per layer by timing them; "
+                                             "load the file with sparsekit.load_exported(FILE).")
+    export.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory (record.json, model.pt, mask.pt)")
+    export.add_argument("--out", required=True, help="file to write the exported network to (e.g. model.skx)")
+    export.add_argument("--batch-size", type=int, default=1, help="batch size to time the kernels at (default: 1)")
+    export.add_argument("--onnx", default=None, help="also write the dense-equivalent network as ONNX, checked "
+                                                     "with onnxruntime (default: no ONNX file)")
+    export.add_argument("--overwrite", action=argparse.BooleanOptionalAction, default=False,
+                        help="replace --out / --onnx if they exist (default: False)")
     return parser
 
 
@@ -139,6 +151,30 @@ def _mask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .export import export
+    from .export.onnx_check import write_onnx
+    from .export.run_dir import load_run
+
+    for target in (args.out, args.onnx):
+        if target and Path(target).exists() and not args.overwrite:
+            raise SparsekitError(f"{target} already exists; pass --overwrite to replace it, or choose another file")
+    model, mask, input_shape = load_run(args.run_dir)
+    net = export(model, mask, batch_size=args.batch_size, path=args.out, input_shape=input_shape)
+    report = net.report
+    sparse = sum(1 for row in report["kernels"].values() if row["kernel"] == "sparse")
+    print(f"weights: {report['nonzero_masked']} kept by the mask, {report['nonzero_after_fold']} after folding "
+          f"ghost skips, {report['nonzero_stored']} stored after removing dead units ({report['weights_total']} dense)")
+    print(f"kernels at batch {args.batch_size}: {sparse} sparse, {len(report['kernels']) - sparse} dense")
+    print(f"exported: {args.out} ({Path(args.out).stat().st_size} bytes)")
+    if args.onnx:
+        difference = write_onnx(net.payload, args.onnx, args.batch_size)
+        print(f"onnx: {args.onnx} (onnxruntime vs PyTorch max |logit difference| {difference:.2g})")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -146,7 +182,7 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "list": _list, "demo": _demo, "mask": _mask}
+COMMANDS = {"train": _train, "list": _list, "demo": _demo, "mask": _mask, "export": _export}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

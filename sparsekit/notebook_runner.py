@@ -37,6 +37,8 @@ SMOKE_OVERRIDES: Dict[str, Dict] = {
     "09_mask_graphs": {"ROUND_EPOCHS": 1, "SPARSITIES": [0.5, 0.9]},
     "12_modified_initialization": {"INIT_ITERATIONS": 10},
     "14_any_mask_full_recipe": {"METHODS": ["random", "snip"], "INIT_ITERATIONS": 10},
+    "15_is_it_faster": {"CURVE_MODEL": "resnet20", "CURVE_WIDTH": 0.25, "CURVE_INPUT": 16,
+                        "CURVE_SPARSITIES": [0.5, 0.95], "BATCH_SIZES": [1, 4], "ROUNDS": 2},
 }
 HEADLESS = {"INTERACTIVE": False, "PROGRESS": False}
 # Smoke runs train on one thread: on a small, shared CPU two torch threads of these tiny

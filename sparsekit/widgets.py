@@ -1,5 +1,5 @@
 """The notebooks' "try it yourself" panel: pick a mask method, a sparsity and recipe tricks,
-press Run, and watch a progress bar and a live accuracy plot.
+press Run, and watch a progress bar and a live accuracy plot; and notebook 15's latency panel.
 
 The panel only gathers settings and draws; the run itself is a plain function
 (`sparsekit.interactive.run_experiment` unless `run_fn` says otherwise), called with an
@@ -132,3 +132,48 @@ def panel(run_fn: Optional[Callable] = None, methods: Optional[Sequence[str]] = 
     `run_experiment`); `methods` and `tricks` limit the choices; `settings` (an
     `ExperimentSettings` or dict) sets the starting values and everything the panel does not show."""
     return ExperimentPanel(run_fn=run_fn, methods=methods, tricks=tricks, settings=settings, max_epochs=max_epochs)
+
+
+class LatencyPanel(widgets.VBox):
+    """Notebook 15's panel: pick a network, a mask, a sparsity, a batch size and threads, press
+    Measure, and read dense vs masked-dense vs exported latency (`sparsekit.export.latency`)."""
+
+    def __init__(self, models: Sequence[str] = ("resnet20", "resnet18", "vgg16"), width: float = 1.0,
+                 input_size: int = 32, rounds: int = 7, measure_fn: Optional[Callable] = None):
+        from .export.latency import measure
+
+        self.measure_fn = measure_fn or measure
+        self.width, self.input_size, self.rounds = width, input_size, rounds
+        self.model = widgets.Dropdown(options=list(models), description="network")
+        self.method = widgets.Dropdown(options=["random", "erk", "snip"], description="mask")
+        self.sparsity = widgets.FloatSlider(value=0.98, min=0.5, max=0.99, step=0.01, description="sparsity",
+                                            readout_format=".2f", continuous_update=False)
+        self.batch = widgets.Dropdown(options=[1, 8, 64], value=1, description="batch")
+        self.threads = widgets.BoundedIntText(value=1, min=1, max=64, description="threads")
+        self.measure_button = widgets.Button(description="Measure", button_style="primary", icon="clock-o")
+        self.status = widgets.HTML(value="Choose settings and press <b>Measure</b>.")
+        self.row = None
+        self.measure_button.on_click(lambda _button: self.measure())
+        super().__init__([widgets.HBox([self.model, self.method, self.sparsity]),
+                          widgets.HBox([self.batch, self.threads, self.measure_button]), self.status])
+
+    def measure(self) -> dict:
+        """What pressing Measure does; returns the measured row."""
+        self.measure_button.disabled = True
+        self.status.value = "exporting and timing..."
+        try:
+            self.row = self.measure_fn(self.model.value, self.method.value, float(self.sparsity.value),
+                                       int(self.batch.value), int(self.threads.value), self.rounds,
+                                       width=self.width, input_size=self.input_size)
+        finally:
+            self.measure_button.disabled = False
+        r = self.row
+        self.status.value = (f"dense {r['dense_ms']:.2f} ms, masked-dense {r['masked_ms']:.2f} ms, exported "
+                             f"{r['exported_ms']:.2f} ms (<b>{r['ratio']:.2f}x</b> dense; {r['sparse_layers']} of "
+                             f"{r['layers']} layers sparse); file {r['dense_bytes'] / r['file_bytes']:.1f}x smaller")
+        return self.row
+
+
+def latency_panel(**options) -> LatencyPanel:
+    """Notebook 15's latency panel (options: models, width, input_size, rounds, measure_fn)."""
+    return LatencyPanel(**options)

@@ -37,9 +37,13 @@ def smooth_function(kind: str, beta: float = 2.0) -> Callable[[torch.Tensor], to
 class GhostActivation(nn.Module):
     """A ReLU (or ReLU6) blended with a smooth function; `strength` 1 means purely smooth."""
 
-    def __init__(self, original: nn.Module, smooth: Callable, kind: str, strength: float = 1.0):
+    def __init__(self, original: nn.Module, smooth: Callable, kind: str, strength: float = 1.0,
+                 beta: float = 2.0, function: str = ""):
         super().__init__()
         self.smooth, self.kind, self.strength = smooth, kind, strength
+        # `kind` is a label (it may name beta); `function` and `beta` say which smooth function
+        # `smooth` is, so an export can rebuild it without the training code.
+        self.function, self.beta = function or kind, beta
         self.upper = 6.0 if isinstance(original, nn.ReLU6) else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -84,7 +88,8 @@ class GhostNeurons(EarlyPhaseTrick):
         smooth = smooth_function(self.kind, self.beta)
         # The label names beta too, so two networks differing only in beta print differently.
         label = f"pswish(beta={self.beta:g})" if self.kind == "pswish" else self.kind
-        self.swapped = swap_activations(state.model, lambda relu: GhostActivation(relu, smooth, label))
+        self.swapped = swap_activations(
+            state.model, lambda relu: GhostActivation(relu, smooth, label, beta=self.beta, function=self.kind))
         if not self.swapped:
             raise SparsekitError("ghost neurons need nn.ReLU / nn.ReLU6 modules, and this model has none")
 

@@ -1,0 +1,94 @@
+"""Fold each unit into one affine layer: conv + BN (+ kept ghost skip branches) -> conv with
+bias; and describe each activation module as data the runtime understands.
+
+Ghost branch: alpha * BN_g(conv1x1_g(x)) with the stride and groups of the 3x3 conv beside
+it. A 1x1 conv at stride s reads x[s*i, s*j], exactly the input the centre tap of a k x k conv
+with padding k//2 reads, so the branch adds its per-(out, in) scale to the centre tap. Those
+taps become non-zero where the mask had pruned them: the exported layer is denser than the
+mask by at most out*in/groups weights (one per centre tap), which `report` counts.
+"""
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..errors import SparsekitError
+from ..recipe.ghost_neurons import GhostActivation
+from ..recipe.ghost_skip import GhostBranch
+
+
+@dataclass
+class Affine:
+    """A folded conv or linear layer, in float64 while the exporter works on it."""
+
+    weight: torch.Tensor  # (out, in / groups, k, k) or (out, in)
+    bias: torch.Tensor
+    stride: int = 1
+    padding: int = 0
+    groups: int = 1
+    centre_taps_added: int = 0  # pruned weights the ghost fold made non-zero
+
+
+def _bn_scale_shift(bn: nn.BatchNorm2d):
+    scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+    return scale, bn.bias.double() - bn.running_mean.double() * scale
+
+
+def _square(value, what: str, name: str) -> int:
+    values = value if isinstance(value, tuple) else (value, value)
+    if values[0] != values[1]:
+        raise SparsekitError(f"export: {name} has a non-square {what} {values}")
+    return int(values[0])
+
+
+@torch.no_grad()
+def fold_conv_bn(unit, name: str = "conv") -> Affine:
+    """One `ConvBN` (whose weights are already masked) as a single biased conv."""
+    conv = unit.conv
+    if conv.dilation not in (1, (1, 1)) or conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+        raise SparsekitError(f"export: {name} uses dilation, non-zero padding mode or string padding")
+    scale, shift = _bn_scale_shift(unit.bn)
+    weight = conv.weight.double() * scale.reshape(-1, 1, 1, 1)
+    bias = shift + (conv.bias.double() * scale if conv.bias is not None else 0)
+    kernel = _square(conv.kernel_size, "kernel", name)
+    folded = Affine(weight, bias, _square(conv.stride, "stride", name), _square(conv.padding, "padding", name),
+                    conv.groups)
+    for ghost in unit.ghosts:
+        _fold_ghost(folded, ghost, kernel, name)
+    return folded
+
+
+def _fold_ghost(folded: Affine, ghost: nn.Module, kernel: int, name: str) -> None:
+    if not isinstance(ghost, GhostBranch):
+        raise SparsekitError(f"export: {name} carries a ghost of type {type(ghost).__name__}; only ghost skip "
+                             f"branches (GhostBranch) can be folded")
+    if (kernel % 2 == 0 or folded.padding != kernel // 2 or _square(ghost.conv.stride, "stride", name) != folded.stride
+            or ghost.conv.groups != folded.groups):
+        raise SparsekitError(f"export: the ghost branch of {name} does not line up with its conv's centre tap")
+    scale, shift = _bn_scale_shift(ghost.bn)
+    alpha = float(ghost.alpha)
+    branch = ghost.conv.weight.double()[:, :, 0, 0] * (alpha * scale).reshape(-1, 1)
+    centre = folded.weight[:, :, kernel // 2, kernel // 2]
+    folded.centre_taps_added += int(((centre == 0) & (branch != 0)).sum())
+    centre += branch
+    folded.bias = folded.bias + alpha * shift
+
+
+@torch.no_grad()
+def fold_linear(linear: nn.Linear) -> Affine:
+    bias = linear.bias.double() if linear.bias is not None else torch.zeros(linear.out_features, dtype=torch.float64)
+    return Affine(linear.weight.double().clone(), bias.clone())
+
+
+def activation_spec(module: nn.Module) -> dict:
+    """The runtime's description of an activation: a ghost neuron keeps its smooth function."""
+    if isinstance(module, nn.ReLU6):
+        return {"kind": "relu6"}
+    if isinstance(module, nn.ReLU):
+        return {"kind": "relu"}
+    if isinstance(module, GhostActivation):
+        if module.function not in ("swish", "pswish", "mish"):
+            raise SparsekitError(f"export: unknown ghost activation function {module.function!r}")
+        return {"kind": module.function, "beta": float(module.beta), "upper": module.upper,
+                "strength": float(module.strength)}
+    raise SparsekitError(f"export does not support activation {type(module).__name__}")

@@ -1,0 +1,68 @@
+"""The trained network of a finished run directory, rebuilt as the trainer left it.
+
+A run directory holds `record.json` (config and recipe), `model.pt` (the final state dict,
+pruned weights exactly zero) and `mask.pt`. The architecture is the registry's model plus the
+recipe's ghosts that stay in the trained network: ghosts in "keep" mode (the release); in
+"early" mode they were removed before the run ended, leaving the plain model.
+"""
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Tuple
+
+from torch import nn
+
+from .. import atomic, data, models
+from ..errors import SparsekitError
+from ..mask import Mask
+from ..recipe import Recipe
+from ..recipe.ghost_neurons import GhostNeurons
+from ..recipe.ghost_skip import GhostSkip
+
+
+def read_record(run_dir: Path) -> dict:
+    if not run_dir.is_dir():
+        raise SparsekitError(f"run directory not found: {run_dir}")
+    path = run_dir / "record.json"
+    if not path.is_file():
+        raise SparsekitError(f"{run_dir} is not a run directory (no record.json)")
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SparsekitError(f"{path}: cannot read the run record ({exc})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+        raise SparsekitError(f"{path}: not a sparsekit run record")
+    if not record.get("finished") or not (run_dir / "model.pt").is_file():
+        raise SparsekitError(f"the run in {run_dir} is unfinished (no final model.pt); finish it with "
+                             f"`sparsekit train --resume --out {run_dir}` first")
+    return record
+
+
+def kept_ghosts(model: nn.Module, recipe: Recipe) -> nn.Module:
+    """Add the recipe's ghosts that a finished run still has (keep mode) to a fresh model."""
+    holder = SimpleNamespace(model=model)
+    if recipe.ghost_neurons != "off" and recipe.ghost_neurons_mode == "keep":
+        GhostNeurons(recipe.ghost_neurons, recipe.ghost_neurons_beta, "keep").on_setup(holder)
+    if recipe.ghost_skip and recipe.ghost_skip_mode == "keep":
+        GhostSkip(recipe.ghost_skip_alpha, "keep").on_setup(holder)
+    return model
+
+
+def load_run(run_dir) -> Tuple[nn.Module, Mask, Tuple[int, int, int]]:
+    """(trained model in eval mode, its mask, the input shape (C, H, W)) of a finished run."""
+    run_dir = Path(run_dir)
+    record = read_record(run_dir)
+    config = record["config"]
+    bundle = data.load(config["dataset"], root=config.get("data_root", "data"), batch_size=1)
+    model = models.build(config["model"], bundle.num_classes, in_channels=bundle.in_channels,
+                         width=config.get("width", 1.0), input_size=bundle.image_size)
+    kept_ghosts(model, Recipe.from_dict(record.get("recipe") or {}))
+    state = atomic.torch_load(run_dir / "model.pt", lambda reason: f"{run_dir}/model.pt: cannot read ({reason})")
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError) as exc:
+        first = (str(exc).splitlines() or [""])[0]
+        raise SparsekitError(f"{run_dir}/model.pt does not fit the recorded model and recipe ({first})") from None
+    mask = Mask.load(run_dir / "mask.pt")
+    mask.check_matches(model)
+    return model.eval(), mask, (bundle.in_channels, bundle.image_size, bundle.image_size)

@@ -1,0 +1,271 @@
+"""Run an exported sparse network: a plain `nn.Module` rebuilt from one file.
+
+This module imports only torch (no sparsekit), so an exported file can be served by copying
+this one file next to it:
+
+    net = load_exported("model.skx")          # nn.Module in eval mode
+    logits = net(images)
+
+The file holds a list of steps (conv, linear, activation, add, pooling, flatten), each reading
+earlier steps' outputs by index; slot 0 is the input. Weights are stored compressed (CSR or
+bitmask + values, whichever is smaller per tensor) and each conv/linear step names the kernel
+the exporter timed fastest for it: "dense" (torch's conv/matmul) or "sparse" (torch CSR times
+the im2col columns).
+"""
+import math
+import warnings
+from typing import Dict, List
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+FILE_FORMAT = "sparsekit.exported/1"
+
+
+# ---- weight storage ----------------------------------------------------------------------
+def to_csr(matrix: torch.Tensor) -> torch.Tensor:
+    """A CSR copy of a 2-D tensor, without torch's note that CSR support is in beta."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return matrix.to_sparse_csr()
+
+
+def decode_weight(stored: Dict) -> torch.Tensor:
+    """The dense float tensor an encoded weight describes (see `sparsekit.export.storage`)."""
+    shape = tuple(int(s) for s in stored["shape"])
+    encoding = stored["encoding"]
+    if encoding == "dense":
+        return stored["values"].float().reshape(shape)
+    rows = shape[0]
+    cols = math.prod(shape[1:])
+    if encoding == "csr":
+        # Invariants checked: a damaged file must fail here, not crash a later matmul.
+        matrix = torch.sparse_csr_tensor(stored["crow"].long(), stored["col"].long(), stored["values"].float(),
+                                         size=(rows, cols), check_invariants=True)
+        return matrix.to_dense().reshape(shape)
+    if encoding == "bitmask":
+        bits = stored["bits"].to(torch.uint8)
+        weights = 1 << torch.arange(8, dtype=torch.uint8)
+        kept = ((bits.unsqueeze(1) & weights) != 0).flatten()[: rows * cols]
+        dense = torch.zeros(rows * cols)
+        dense[kept] = stored["values"].float()
+        return dense.reshape(shape)
+    raise ValueError(f"unknown weight encoding {encoding!r}")
+
+
+# ---- steps -------------------------------------------------------------------------------
+class DenseConv(nn.Module):
+    """A folded conv (BN and ghost branches already inside weight and bias)."""
+
+    def __init__(self, weight, bias, stride: int, padding: int, groups: int, gather=None):
+        super().__init__()
+        self.register_buffer("weight", weight)
+        self.register_buffer("bias", bias)
+        self.stride, self.padding, self.groups = stride, padding, groups
+        # Depthwise convs whose input kept other channels than their output read a subset.
+        self.register_buffer("gather", gather)
+
+    def forward(self, x):
+        if self.gather is not None:
+            x = x.index_select(1, self.gather)
+        if self.weight.shape[0] == 0:  # every output channel was removed; torch rejects groups=0
+            size = [(d + 2 * self.padding - self.weight.shape[-1]) // self.stride + 1 for d in x.shape[2:]]
+            return x.new_zeros([x.shape[0], 0] + size)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, 1, self.groups)
+
+
+class SparseConv(nn.Module):
+    """conv2d with CSR weights, two ways (each measured faster on CPU than F.unfold):
+    - stride 1: one CSR matrix per kernel tap times a *shifted view* of the padded input,
+      flattened row by row: on the padded width every tap's input is one contiguous slice, so
+      no im2col copy is made; the k-1 extra columns per output row are cropped at the end;
+    - strided: im2col columns from k*k strided slices, (channel, tap) rows x (batch,
+      position) columns, times the whole CSR matrix."""
+
+    def __init__(self, weight, bias, stride: int, padding: int):
+        super().__init__()
+        self.out_channels, _, self.kernel, _ = weight.shape
+        self.stride, self.padding = stride, padding
+        self.register_buffer("bias", bias.reshape(-1, 1))
+        if stride == 1:
+            self.taps = [(i, j, to_csr(weight[:, :, i, j].contiguous()))
+                         for i in range(self.kernel) for j in range(self.kernel) if weight[:, :, i, j].any()]
+        else:
+            self.register_buffer("matrix", to_csr(weight.reshape(self.out_channels, -1)))
+
+    def forward(self, x):
+        return self._shifted(x) if self.stride == 1 else self._columns(x)
+
+    def _shifted(self, x):
+        batch, channels, height, width = x.shape
+        k, p = self.kernel, self.padding
+        wide = width + 2 * p
+        out_h, out_w = height + 2 * p - k + 1, wide - k + 1
+        # One spare zero row at the bottom keeps the last tap's slice inside the plane.
+        padded = F.pad(x, [p, p, p, p + 1]).transpose(0, 1).reshape(channels, -1)
+        plane = (height + 2 * p + 1) * wide
+        length = (batch - 1) * plane + out_h * wide
+        out = self.bias.expand(self.out_channels, length).clone()
+        for i, j, matrix in self.taps:
+            offset = i * wide + j
+            out.addmm_(matrix, padded[:, offset:offset + length])
+        out = F.pad(out, [0, batch * plane - length]).reshape(self.out_channels, batch, -1, wide)
+        return out[:, :, :out_h, :out_w].transpose(0, 1)
+
+    def _columns(self, x):
+        batch, _, height, width = x.shape
+        k, s = self.kernel, self.stride
+        out_h = (height + 2 * self.padding - k) // s + 1
+        out_w = (width + 2 * self.padding - k) // s + 1
+        padded = F.pad(x, [self.padding] * 4) if self.padding else x
+        by_channel = padded.transpose(0, 1)  # C, N, H, W
+        taps = [by_channel[:, :, i:i + s * (out_h - 1) + 1:s, j:j + s * (out_w - 1) + 1:s]
+                for i in range(k) for j in range(k)]
+        columns = torch.stack(taps, 1).reshape(-1, batch * out_h * out_w)
+        out = torch.addmm(self.bias, self.matrix, columns)
+        return out.reshape(self.out_channels, batch, out_h, out_w).transpose(0, 1)
+
+
+class DenseLinear(nn.Module):
+    def __init__(self, weight, bias):
+        super().__init__()
+        self.register_buffer("weight", weight)
+        self.register_buffer("bias", bias)
+
+    def forward(self, x):
+        return F.linear(x, self.weight, self.bias)
+
+
+class SparseLinear(nn.Module):
+    def __init__(self, weight, bias):
+        super().__init__()
+        self.register_buffer("matrix", to_csr(weight))
+        self.register_buffer("bias", bias.reshape(-1, 1))
+
+    def forward(self, x):
+        return (self.matrix @ x.t() + self.bias).t()
+
+
+SMOOTH = {"swish": F.silu, "mish": F.mish, "pswish": None}
+
+
+class Activation(nn.Module):
+    """relu, relu6, or a ghost neuron's smooth function (swish, pswish, mish), optionally
+    clipped at `upper` and blended with the ReLU by `strength` as in training."""
+
+    def __init__(self, kind: str, beta: float = 2.0, upper=None, strength: float = 1.0):
+        super().__init__()
+        self.kind, self.beta, self.upper, self.strength = kind, beta, upper, strength
+
+    def forward(self, x):
+        if self.kind in ("relu", "relu6"):
+            return F.relu(x) if self.kind == "relu" else F.relu6(x)
+        if self.kind not in SMOOTH:
+            raise ValueError(f"unknown activation {self.kind!r}")
+        smooth = x * torch.sigmoid(self.beta * x) if self.kind == "pswish" else SMOOTH[self.kind](x)
+        clipped = self.upper is not None
+        if clipped:
+            smooth = torch.clamp(smooth, max=self.upper)
+        if self.strength < 1.0:  # mid-way through an early phase: part ReLU, part smooth
+            smooth = torch.lerp(F.relu6(x) if clipped else F.relu(x), smooth, self.strength)
+        return smooth
+
+
+class Add(nn.Module):
+    """a + b; an operand holding more channels than the sum keeps (other consumers read
+    them) gives only the sum's channels."""
+
+    def __init__(self, pick0=None, pick1=None):
+        super().__init__()
+        self.register_buffer("pick0", pick0)
+        self.register_buffer("pick1", pick1)
+
+    def forward(self, a, b):
+        if self.pick0 is not None:
+            a = a.index_select(1, self.pick0)
+        if self.pick1 is not None:
+            b = b.index_select(1, self.pick1)
+        return a + b
+
+
+class MaxPool(nn.Module):
+    def __init__(self, kernel: int, stride: int, padding: int):
+        super().__init__()
+        self.kernel, self.stride, self.padding = kernel, stride, padding
+
+    def forward(self, x):
+        return F.max_pool2d(x, self.kernel, self.stride, self.padding)
+
+
+class GlobalAvgPool(nn.Module):
+    def forward(self, x):
+        return x.mean(dim=(2, 3), keepdim=True)
+
+
+class Flatten(nn.Module):
+    def forward(self, x):
+        return torch.flatten(x, 1)
+
+
+# ---- the network -------------------------------------------------------------------------
+def _optional(tensors: Dict, key):
+    return tensors[key] if key is not None else None
+
+
+def build_step(spec: Dict, tensors: Dict) -> nn.Module:
+    """One runnable step from its description; weights are decoded from `tensors`."""
+    op = spec["op"]
+    if op in ("conv", "linear"):
+        weight, bias = decode_weight(tensors[spec["weight"]]), tensors[spec["bias"]].float()
+        # A depthwise conv has one weight per channel and tap: nothing for a CSR matmul to skip.
+        sparse = spec["kernel"] == "sparse" and spec.get("groups", 1) == 1
+        if op == "linear":
+            return SparseLinear(weight, bias) if sparse else DenseLinear(weight, bias)
+        if sparse:
+            return SparseConv(weight, bias, spec["stride"], spec["padding"])
+        return DenseConv(weight, bias, spec["stride"], spec["padding"], spec["groups"],
+                         _optional(tensors, spec.get("gather")))
+    if op == "act":
+        return Activation(spec["kind"], spec.get("beta", 2.0), spec.get("upper"), spec.get("strength", 1.0))
+    if op == "add":
+        return Add(*[_optional(tensors, pick) for pick in spec["picks"]])
+    if op == "maxpool":
+        return MaxPool(spec["kernel"], spec["stride"], spec["padding"])
+    if op == "gap":
+        return GlobalAvgPool()
+    if op == "flatten":
+        return Flatten()
+    raise ValueError(f"unknown step {op!r}")
+
+
+class ExportedNet(nn.Module):
+    """Runs the steps in order; step i reads the slots named in `inputs[i]` and writes slot i+1."""
+
+    def __init__(self, steps: List[Dict], tensors: Dict, output: int):
+        super().__init__()
+        self.specs = steps
+        self.steps = nn.ModuleList([build_step(spec, tensors) for spec in steps])
+        self.inputs = [list(spec["inputs"]) for spec in steps]
+        self.output = output
+        self.eval()
+
+    def forward(self, x):
+        slots = [x]
+        for step, inputs in zip(self.steps, self.inputs):
+            slots.append(step(*[slots[i] for i in inputs]))
+        return slots[self.output]
+
+
+def from_payload(payload: Dict, kernels=None) -> ExportedNet:
+    """The network an export payload describes; `kernels` ("dense"/"sparse") overrides every
+    step's kernel choice (the exporter's timing and the ONNX path use this)."""
+    if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
+        raise ValueError(f"not a sparsekit exported network (expected format {FILE_FORMAT})")
+    steps = [dict(spec, kernel=kernels) if kernels and "kernel" in spec else spec for spec in payload["steps"]]
+    return ExportedNet(steps, payload["tensors"], payload["output"])
+
+
+def load_exported(path, kernels=None) -> ExportedNet:
+    """Rebuild the exported network from its file (tensors and plain data only: safe to load)."""
+    return from_payload(torch.load(path, map_location="cpu", weights_only=True), kernels)
