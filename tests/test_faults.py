@@ -15,7 +15,7 @@ from helpers import QUICK_CLI, Interrupt
 from sparsekit import atomic
 from sparsekit.cli import main
 
-TINY = dict(dataset="digits", model="resnet20", width=0.25, epochs=2, max_batches=2, progress=False, batch_size=64,
+TINY = dict(dataset="digits", model="resnet20", width=0.25, epochs=2, max_batches=1, progress=False, batch_size=64,
             sparsity=0.9)
 
 
@@ -161,17 +161,17 @@ def test_live_lock_from_another_process(tmp_path, capsys):
 # ---- divergence --------------------------------------------------------------------------
 def test_divergence_stops_the_run_and_marks_the_record(tmp_path, capsys):
     class Explode(sk.Callback):
-        def on_step(self, state):
-            if state.step == 3:  # epoch 2's first step: scale every weight to infinity
+        def on_epoch_start(self, state):
+            if state.epoch == 1:  # as epoch 2 starts: scale every weight to infinity
                 with torch.no_grad():
                     for p in state.model.parameters():
                         p.mul_(float("inf"))
 
     out = tmp_path / "run"
-    with pytest.raises(sk.SparsekitError, match=r"diverged.*step 4 \(epoch 2\)"):
-        sk.train(**{**TINY, "epochs": 3}, out=str(out), callbacks=[Explode()])
+    with pytest.raises(sk.SparsekitError, match=r"diverged.*step 3 \(epoch 2\)"):
+        sk.train(**{**TINY, "epochs": 3, "max_batches": 2}, out=str(out), callbacks=[Explode()])
     record = json.loads((out / "record.json").read_text())
-    assert record["finished"] is False and record["diverged"]["step"] == 4 and record["diverged"]["epoch"] == 2
+    assert record["finished"] is False and record["diverged"]["step"] == 3 and record["diverged"]["epoch"] == 2
     assert len(record["epochs"]) == 1
     good = torch.load(out / "checkpoint.pt", weights_only=True)
     assert good["epoch"] == 1 and all(torch.isfinite(v).all() for v in good["model"].values() if v.is_floating_point())
@@ -225,7 +225,7 @@ def test_checkpoint_is_read_weights_only(tmp_path, monkeypatch):
 def test_no_recipe_and_default_recipe_are_the_same_run(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         sk.train(**TINY, out=str(tmp_path), callbacks=[Interrupt(1)])
-    assert main(["train", *QUICK_CLI, "--epochs", "2", "--sparsity", "0.9", "--batch-size", "64", "--resume",
+    assert main(["train", *QUICK_CLI, "--epochs", "2", "--max-batches", "1", "--sparsity", "0.9", "--batch-size", "64", "--resume",
                  "--out", str(tmp_path), "--recipe", "default"]) == 0
     assert json.loads((tmp_path / "record.json").read_text())["finished"] is True
 
