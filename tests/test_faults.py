@@ -225,8 +225,8 @@ def test_checkpoint_is_read_weights_only(tmp_path, monkeypatch):
 def test_no_recipe_and_default_recipe_are_the_same_run(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         sk.train(**TINY, out=str(tmp_path), callbacks=[Interrupt(1)])
-    assert main(["train", *QUICK_CLI, "--epochs", "2", "--max-batches", "1", "--sparsity", "0.9", "--batch-size", "64", "--resume",
-                 "--out", str(tmp_path), "--recipe", "default"]) == 0
+    assert main(["train", *QUICK_CLI, "--epochs", "2", "--max-batches", "1", "--sparsity", "0.9", "--batch-size", "64",
+                 "--resume", "--out", str(tmp_path), "--recipe", "default"]) == 0
     assert json.loads((tmp_path / "record.json").read_text())["finished"] is True
 
 
