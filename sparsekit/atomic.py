@@ -4,9 +4,10 @@ with a one-line error when they are damaged.
 Each writer writes to a temporary file in the same directory and renames it over the target:
 a rename within one filesystem is atomic, so readers see the old file or the new one.
 """
+import contextlib
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,20 +16,46 @@ import torch
 from .errors import SparsekitError
 
 
+TEMPORARY_SUFFIX = ".tmp"
+
+
 def _atomic_write(path, write: Callable[[Any], None], mode: str) -> Path:
+    """Write through a temporary file renamed over `path`. An OSError (a full disk, a lost
+    permission) becomes one `SparsekitError` line, and the temporary file is removed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temporary = path.parent / f".{path.name}.{secrets.token_hex(6)}{TEMPORARY_SUFFIX}"
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # os.open with 0o666 applies the umask, as open() would (mkstemp would force 0600,
+        # making every result unreadable to colleagues sharing the folder).
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(handle, mode) as stream:
             write(stream)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        if isinstance(exc, OSError):
+            raise SparsekitError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
     return path
+
+
+def remove_stale_temporaries(directory) -> None:
+    """Remove what a killed write left behind (`.NAME.XXXX.tmp`); call only while holding the
+    directory's lock, so no live writer's temporary file is touched."""
+    directory = Path(directory)
+    if directory.is_dir():
+        for entry in directory.iterdir():
+            if is_temporary(entry.name) and entry.is_file():
+                with contextlib.suppress(FileNotFoundError):
+                    entry.unlink()
+
+
+def is_temporary(name: str) -> bool:
+    return name.startswith(".") and name.endswith(TEMPORARY_SUFFIX)
 
 
 def write_json(data: Any, path) -> Path:
@@ -39,11 +66,12 @@ def torch_save(obj: Any, path) -> Path:
     return _atomic_write(path, lambda s: torch.save(obj, s), "wb")
 
 
-def torch_load(path, damaged: Callable[[str], str], weights_only: bool = True) -> Any:
-    """torch.load onto the CPU; a file torch cannot read becomes one `SparsekitError` line,
+def torch_load(path, damaged: Callable[[str], str]) -> Any:
+    """torch.load onto the CPU, always with weights_only=True: loading a file someone shared
+    can never run code. A file torch cannot read becomes one `SparsekitError` line,
     `damaged(reason)`, where reason is the first line of torch's own complaint."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=weights_only)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged file
         reason = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
         raise SparsekitError(damaged(reason)) from None

@@ -134,11 +134,16 @@ def _list(args: argparse.Namespace) -> int:
 def _mask(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from .masks.options import parse_options
+    from .masks.registry import check_options
+    from .training.run_dir import check_file_location
     from .training.trainer import prepare
 
+    config = make_config(mask=args.method, progress=False, **{name: getattr(args, name) for name in MASK_SETTINGS})
+    check_options(config.mask, parse_options(config.mask_options))
+    check_file_location(args.out)
     if Path(args.out).exists() and not args.overwrite:
         raise SparsekitError(f"{args.out} already exists; pass --overwrite to replace it, or choose another --out")
-    config = make_config(mask=args.method, progress=False, **{name: getattr(args, name) for name in MASK_SETTINGS})
     _, _, mask, _ = prepare(config)
     mask.save(args.out)
     print(mask.format_table())

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from . import data as datasets, masks
+from .checks import whole_number
 from .recipe import Recipe
 from .summary import format_table
 
@@ -40,7 +41,7 @@ def run_demo(out="runs/demo", epochs: Optional[int] = None, progress: bool = Fal
     from .training import train
 
     out = Path(out)
-    epochs = epochs or DEMO_EPOCHS
+    epochs = DEMO_EPOCHS if epochs is None else whole_number("epochs", epochs, 1)  # 0 is an error, not "default"
     methods = [m for m in (methods or DEMO_METHODS) if m in masks.available()]
     print(f"ToST in miniature: {DEMO_SETTINGS['model']} (width {DEMO_SETTINGS['width']}) on digits, {epochs} epochs, "
           f"{seeds} seeds; tost = {DEMO_RECIPES['tost'].describe()}", flush=True)

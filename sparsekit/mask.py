@@ -4,6 +4,7 @@ A mask is a plain mapping, as in open_lth: it knows how to describe itself (dens
 layer), check that it fits a model, apply itself, and round-trip through a file. Where it
 came from (any pruning method, any checkpoint's zeros) does not matter to the trainer.
 """
+import os
 from pathlib import Path
 from typing import List, Mapping
 
@@ -22,8 +23,10 @@ class Mask(dict):
 
     def __init__(self, entries: Mapping[str, torch.Tensor] = ()):
         super().__init__()
+        if not isinstance(entries, (Mapping, tuple)):
+            raise SparsekitError(f"a mask is a mapping of parameter name -> bool tensor, got {type(entries).__name__}")
         for name, keep in dict(entries).items():
-            self[name] = torch.as_tensor(keep).detach().to("cpu", torch.bool)
+            self[name] = _keep_tensor(name, keep)
 
     # ---- building -------------------------------------------------------------------
     @classmethod
@@ -43,6 +46,13 @@ class Mask(dict):
         missing = [name for name in params if name not in state]
         if missing:
             raise SparsekitError(f"checkpoint lacks weight {missing[0]!r} of the model ({len(missing)} missing)")
+        # A deeper model's checkpoint holds every name of a shallower one: extra entries mean it is
+        # not this model's. (Ghost branches kept all run are the recipe's extra layers: allowed.)
+        known = set(model.state_dict())
+        extra = [name for name in state if name not in known and ".ghosts." not in str(name)]
+        if extra:
+            raise SparsekitError(f"checkpoint holds {extra[0]!r}, which the model does not have ({len(extra)} "
+                                 f"such entries): it is a checkpoint of a larger or different model")
         mask = cls({name: torch.as_tensor(state[name]) != 0 for name in params})
         mask.check_matches(model)
         return mask
@@ -55,7 +65,7 @@ class Mask(dict):
         data = _load_file(path, "mask or checkpoint")
         if isinstance(data, dict) and data.get("format") == FILE_FORMAT:
             mask = cls._from_saved(data, path)
-            mask.check_matches(model)
+            mask.check_covers(model, prune_first_layer, prune_classifier, path)
             return mask
         for key in ("model", "state_dict", "model_state"):
             if isinstance(data, dict) and isinstance(data.get(key), dict):
@@ -111,6 +121,18 @@ class Mask(dict):
                 raise SparsekitError(f"mask shape {tuple(keep.shape)} for {name!r} does not match "
                                      f"the model's {tuple(params[name].shape)}")
 
+    def check_covers(self, model: nn.Module, prune_first_layer: bool, prune_classifier: bool, source) -> None:
+        """Raise unless the mask names exactly the weights these settings let a mask prune."""
+        self.check_matches(model)
+        expected = prunable_parameters(model, prune_first_layer, prune_classifier)
+        missing = [name for name in expected if name not in self]
+        extra = [name for name in self if name not in expected]
+        if missing or extra:
+            problem = f"lacks {missing[0]!r}" if missing else f"also covers {extra[0]!r}"
+            raise SparsekitError(f"{source}: the mask {problem}; a mask file must cover exactly the prunable weights "
+                                 f"(made with the same prune_first_layer={prune_first_layer} and "
+                                 f"prune_classifier={prune_classifier} settings)")
+
     @torch.no_grad()
     def apply(self, model: nn.Module) -> nn.Module:
         """Zero the pruned weights of `model` in place (after checking the mask fits)."""
@@ -138,8 +160,24 @@ class Mask(dict):
             raise SparsekitError(f"{path}: not a sparsekit mask file (expected format {FILE_FORMAT})")
         return cls(data["mask"])
 
+def _keep_tensor(name, keep) -> torch.Tensor:
+    """A mask entry as a CPU bool tensor; anything but booleans or exact 0/1 values is refused
+    (a float in (0, 1) would otherwise read as "kept")."""
+    try:
+        tensor = torch.as_tensor(keep).detach()
+    except (TypeError, ValueError, RuntimeError):
+        raise SparsekitError(f"mask entry {name!r} must be a bool tensor, got {type(keep).__name__}") from None
+    if tensor.dtype != torch.bool:
+        if tensor.is_complex() or not bool(((tensor == 0) | (tensor == 1)).all()):
+            raise SparsekitError(f"mask entry {name!r} must hold only 0 and 1 (or True/False), "
+                                 f"found other values ({tensor.dtype})")
+    return tensor.to("cpu", torch.bool)
+
+
 def _load_file(path, what: str):
     """torch.load with one-line errors for a missing or unreadable file."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise SparsekitError(f"{what} file must be a path, got {type(path).__name__}")
     path = Path(path)
     if not path.is_file():
         raise SparsekitError(f"{what} file not found: {path}")

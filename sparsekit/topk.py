@@ -1,6 +1,7 @@
 """Exact top-k selection: the step every mask method ends with.
 
-A target sparsity s over N weights keeps exactly round((1 - s) * N) of them. Scores often tie
+A target sparsity s over N weights keeps exactly (1 - s) * N rounded half up (floor(x + 1/2); not
+Python's round(), which rounds halves to even). Scores often tie
 (zeros, equal magnitudes, float32 saturation in SynFlow); ties are broken by position (the
 earlier flat index wins), so the count is exact and the mask repeatable.
 """
@@ -14,6 +15,8 @@ from .errors import SparsekitError
 def check_sparsity(sparsity: float) -> float:
     """Return `sparsity` as a float, or raise if it is outside [0, 1)."""
     try:
+        if isinstance(sparsity, (str, bool)):  # "0.9" or True would be read as numbers otherwise
+            raise TypeError
         value = float(sparsity)
     except (TypeError, ValueError):
         raise SparsekitError(f"sparsity must be a number in [0, 1), got {sparsity!r}") from None

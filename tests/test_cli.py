@@ -32,7 +32,7 @@ def test_train_writes_record_and_prints_summary(tmp_path):
     (["train", "--model", "resnet7"], "unknown model 'resnet7'; choose one of:"),
     (["train", "--mask", "psychic"], "unknown mask method 'psychic'; choose one of:"),
     (["train", "--dataset", "cifar10", "--data-root", "/nonexistent/dir"], "pass download=True (CLI: --download)"),
-    (["train", "--epochs", "0"], "epochs must be positive"),
+    (["train", "--epochs", "0"], "epochs must be a whole number >= 1, got 0"),
     (["train", "--sparsity", "lots"], "invalid float value"),
     (["train", "--resume"], "resume needs the run's directory"),
     (["frobnicate"], "invalid choice"),

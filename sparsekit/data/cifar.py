@@ -124,7 +124,7 @@ def load_cifar(spec: CifarSpec, options: LoadOptions) -> DataBundle:
                 if not os.path.isfile(os.path.join(directory, name))]
 
     if missing() and options.download:
-        with downloading(spec.title, dataset_class.url):
+        with downloading(spec.title, dataset_class.url, folder):
             download_and_extract_archive(dataset_class.url, folder,
                                          filename=dataset_class.filename,
                                          md5=dataset_class.tgz_md5)

@@ -105,7 +105,7 @@ def build_tinyimagenet(options: LoadOptions) -> DataBundle:
         # Imported here so `import sparsekit.data` skips torchvision.
         from torchvision.datasets.utils import download_and_extract_archive
 
-        with downloading("Tiny ImageNet", URL):
+        with downloading("Tiny ImageNet", URL, options.root):
             download_and_extract_archive(URL, options.root, md5=ARCHIVE_MD5)
     if not os.path.isfile(os.path.join(folder, "wnids.txt")):
         raise not_found("Tiny ImageNet", options.root,

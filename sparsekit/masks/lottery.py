@@ -156,6 +156,8 @@ class _RoundStore:
 
     def load(self, fingerprint, restart: bool):
         path = self.directory / "state.pt" if self.directory else None
+        if self.directory is not None:  # the run holds its out's lock: no live writer here
+            atomic.remove_stale_temporaries(self.directory)
         if path is None or not path.is_file():
             return None
         try:

@@ -17,11 +17,12 @@ from typing import Callable, Dict, Iterable, Optional, Tuple
 import torch
 from torch import nn
 
+from .. import checks
 from ..errors import SparsekitError
 from ..mask import Mask
 from ..prunable import prunable_parameters
 from ..registry import Registry
-from ..topk import check_sparsity, keep_top
+from ..topk import check_sparsity, keep_count, keep_top
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ def scores(method: str, model: nn.Module, data: Optional[Iterable] = None, prune
            prune_classifier: bool = True, **options) -> Dict[str, torch.Tensor]:
     """Per-weight scores of a score-based method (higher = more worth keeping)."""
     entry = METHODS.get(method)
+    _check_model(model)
     if entry.kind != "score":
         raise SparsekitError(f"mask method {method!r} builds masks directly and has no scores; "
                              f"score methods: {', '.join(n for n in available() if METHODS.get(n).kind == 'score')}")
@@ -102,6 +104,11 @@ def compute(method: str, model: nn.Module, sparsity: float, data: Optional[Itera
 
     sparsity = check_sparsity(sparsity)
     entry = METHODS.get(method)
+    _check_model(model)
+    for name, flag in (("shuffle", shuffle), ("invert", invert), ("prune_first_layer", prune_first_layer),
+                       ("prune_classifier", prune_classifier)):
+        checks.boolean(name, flag)
+    checks.whole_number("seed", seed, 0)
     if invert and entry.kind != "score":
         raise SparsekitError(f"invert=True needs a score method; {method!r} builds its mask directly")
     method_options = _method_options(entry, options, ABLATION_OPTIONS if entry.kind == "score" else ("shuffle",))
@@ -109,6 +116,7 @@ def compute(method: str, model: nn.Module, sparsity: float, data: Optional[Itera
     params = prunable_parameters(model, prune_first_layer, prune_classifier)
     if not params:
         raise SparsekitError("the model has no prunable Conv or Linear weights")
+    check_keeps_some(sum(p.numel() for p in params.values()), sparsity)
     generator = _generator(seed)
     if entry.kind == "mask":
         keep = entry.build(model, params, sparsity, data, scope, generator, **method_options)
@@ -127,7 +135,40 @@ def _method_options(entry: MaskMethod, options: dict, allowed: Tuple[str, ...]) 
         accepted = [n for n in entry.options if n not in CONTEXT_OPTIONS] + list(allowed)
         raise SparsekitError(f"mask method {entry.name!r} has no option {unknown[0]!r}; it accepts: "
                              f"{', '.join(accepted) or 'no options'}")
+    signature = inspect.signature(entry.build).parameters
+    for name, value in options.items():
+        if name in entry.options and name not in CONTEXT_OPTIONS:
+            kind = signature[name].annotation
+            if kind in _CHECKED_TYPES:  # text where a number is wanted fails here, not mid-run
+                checks.of_type(f"mask method {entry.name!r} option {name}", value, kind)
     return {name: value for name, value in options.items() if name in entry.options}
+
+
+_CHECKED_TYPES = (bool, int, float, Optional[int], Optional[float], Optional[bool])
+
+
+def check_options(method: str, options: dict) -> None:
+    """Check a method's options (names and types) before any work: what `compute` will do."""
+    entry = METHODS.get(method)
+    ablations = {name: options[name] for name in ABLATION_OPTIONS if name in options}
+    for name, flag in ablations.items():
+        checks.boolean(name, flag)
+    rest = {name: value for name, value in options.items() if name not in ablations}
+    _method_options(entry, rest, ABLATION_OPTIONS if entry.kind == "score" else ("shuffle",))
+
+
+def check_keeps_some(total: int, sparsity: float) -> None:
+    """A sparsity that keeps no weight of the `total` leaves nothing to train: refuse it.
+    (One that empties only some layers is allowed, with a warning: see analysis.)"""
+    if total and keep_count(total, 1.0 - sparsity) == 0:
+        raise SparsekitError(f"sparsity {sparsity} keeps no weight at all: (1 - s) * N rounds (half up) to 0 of the model's "
+                             f"N = {total} prunable weights; use a sparsity below {1 - 0.5 / total:.10g}")
+
+
+def _check_model(model) -> None:
+    if not isinstance(model, nn.Module):
+        raise SparsekitError(f"model must be a torch nn.Module (see sparsekit.models.build), got "
+                             f"{type(model).__name__}")
 
 
 def _check_data(entry: MaskMethod, data) -> None:

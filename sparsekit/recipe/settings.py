@@ -21,6 +21,7 @@ are generated from them. Two presets turn on all four tricks, and differ in one 
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Dict, List, Mapping
 
+from ..checks import finite_number, whole_number
 from ..errors import SparsekitError
 from ..training.callbacks import Callback
 from ..training.config import setting
@@ -80,15 +81,10 @@ class Recipe:
         positive = {"ghost_neurons_beta": self.ghost_neurons_beta, "ghost_skip_alpha": self.ghost_skip_alpha,
                     "init_iterations": self.init_iterations, "init_lr": self.init_lr, "init_eta": self.init_eta,
                     "init_gamma": self.init_gamma}
-        for name, value in positive.items():
-            if not _is_number(value) or not value > 0:
-                raise SparsekitError(f"recipe {name} must be a positive number, got {value!r}")
-        if not isinstance(self.init_iterations, int):
-            raise SparsekitError(f"recipe init_iterations must be a whole number, got {self.init_iterations!r}")
-        if isinstance(self.init_batch_size, bool) or not isinstance(self.init_batch_size, int) \
-                or self.init_batch_size < 0:
-            raise SparsekitError(f"recipe init_batch_size must be a whole number >= 0 (0 = the training batch "
-                                 f"size), got {self.init_batch_size!r}")
+        for name, value in positive.items():  # finite too: an infinite alpha or lr trains to NaN
+            finite_number(f"recipe {name}", value, 0, low_open=True)
+        whole_number("recipe init_iterations", self.init_iterations, 1)
+        whole_number("recipe init_batch_size", self.init_batch_size, 0, accepted=">= 0 (0 = the training batch size)")
         if not _is_number(self.early_phase) or not 0 < self.early_phase <= 1:
             raise SparsekitError(f"recipe early_phase must be a fraction of the run in (0, 1], "
                                  f"got {self.early_phase!r}")

@@ -19,7 +19,16 @@ FILENAME = "checkpoint.pt"
 
 
 def capture_rng() -> Dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """The generators' states as tensors and plain numbers, so the checkpoint loads with
+    torch.load(weights_only=True) (numpy's state is a tuple holding an array; Python's a tuple
+    of 625 ints)."""
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    state = {"torch": torch.get_rng_state(),
+             "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
+                       "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+             "python": {"version": version, "internal": torch.tensor(internal, dtype=torch.int64),
+                        "gauss_next": gauss_next}}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -27,8 +36,11 @@ def capture_rng() -> Dict[str, Any]:
 
 def restore_rng(state: Dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    saved = state["numpy"]
+    np.random.set_state((saved["kind"], saved["keys"].numpy().astype(np.uint32), saved["position"],
+                         saved["has_gauss"], saved["cached_gaussian"]))
+    python = state["python"]
+    random.setstate((python["version"], tuple(int(v) for v in python["internal"].tolist()), python["gauss_next"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -41,9 +53,7 @@ def load(run_dir) -> Dict[str, Any]:
     path = Path(run_dir) / FILENAME
     if not path.is_file():
         raise SparsekitError(f"nothing to resume: no {FILENAME} in {run_dir}")
-    # Our own file: it holds numpy RNG state and Python objects, so full unpickling is needed.
-    data = atomic.torch_load(path, lambda reason: f"{path}: corrupted checkpoint, cannot resume ({reason})",
-                             weights_only=False)
+    data = atomic.torch_load(path, lambda reason: f"{path}: corrupted checkpoint, cannot resume ({reason})")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise SparsekitError(f"{path}: not a sparsekit checkpoint (expected format {FORMAT})")
     return data

@@ -3,9 +3,11 @@
 The CLI is generated from these fields (see `sparsekit.cli`), and the run record stores them
 all, so a run can be repeated from its record alone.
 """
+import os
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any, Dict, Optional
 
+from ..checks import finite_number, of_type, whole_number
 from ..errors import SparsekitError
 from ..topk import check_sparsity
 
@@ -59,24 +61,33 @@ class TrainConfig:
     progress: bool = setting(True, "show progress bars")
 
     def validated(self) -> "TrainConfig":
+        """This config, or one `SparsekitError` line naming the first setting that is wrong."""
         check_sparsity(self.sparsity)
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "width": self.width,
-                    "mask_batches": self.mask_batches}
-        for name, value in positive.items():
-            if not value > 0:
-                raise SparsekitError(f"{name} must be positive, got {value}")
-        if self.mask_examples_per_class < 0:
-            raise SparsekitError(f"mask_examples_per_class must be >= 0, got {self.mask_examples_per_class}")
-        if self.train_examples is not None and self.train_examples <= 0:
-            raise SparsekitError(f"train_examples must be positive, got {self.train_examples}")
-        if self.max_batches is not None and self.max_batches <= 0:
-            raise SparsekitError(f"max_batches must be positive, got {self.max_batches}")
-        if self.weight_decay < 0 or self.warmup_epochs < 0 or self.momentum < 0:
-            raise SparsekitError("weight_decay, warmup_epochs and momentum must be >= 0")
-        for f in fields(self):
+        whole_number("epochs", self.epochs, 1)
+        whole_number("batch_size", self.batch_size, 1)
+        whole_number("mask_batches", self.mask_batches, 1)
+        whole_number("mask_examples_per_class", self.mask_examples_per_class, 0)
+        for name in ("max_batches", "train_examples"):
+            if getattr(self, name) is not None:
+                whole_number(name, getattr(self, name), 1)
+        # torch.manual_seed takes at most 64 bits; larger seeds would fail after the run started.
+        whole_number("seed", self.seed, 0, 2**64 - 1, accepted="in [0, 2**64)")
+        finite_number("width", self.width, 0, low_open=True)
+        finite_number("lr", self.lr, 0, low_open=True)
+        finite_number("momentum", self.momentum, 0, 1, high_open=True)
+        finite_number("weight_decay", self.weight_decay, 0)
+        finite_number("warmup_epochs", self.warmup_epochs, 0)
+        finite_number("lr_drop", self.lr_drop, 0, 1, low_open=True)  # a drop: a negative lr makes no sense
+        for f in fields(self):  # the rest by declared type: text, True/False, optional text
+            if f.type not in (int, float, Optional[int]):
+                of_type(f.name, getattr(self, f.name), f.type)
             choices = f.metadata.get("choices")
             if choices and getattr(self, f.name) not in choices:
                 raise SparsekitError(f"{f.name} must be one of: {', '.join(choices)} (got {getattr(self, f.name)!r})")
+        if self.nesterov and self.optimizer != "sgd":
+            raise SparsekitError(f"nesterov applies to optimizer 'sgd' only (got optimizer {self.optimizer!r})")
+        if self.nesterov and self.momentum <= 0:
+            raise SparsekitError("nesterov needs momentum > 0 (torch's SGD refuses Nesterov without momentum)")
         self.milestone_fractions()
         if self.resume and not self.out:
             raise SparsekitError("resume needs the run's directory: pass out= (CLI: --out DIR)")
@@ -105,6 +116,11 @@ def make_config(config: Optional[TrainConfig] = None, **overrides) -> TrainConfi
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise SparsekitError(f"unknown setting {unknown[0]!r}; settings are: {', '.join(sorted(known))}")
+    if config is not None and not isinstance(config, TrainConfig):
+        raise SparsekitError(f"config must be a TrainConfig (or None), got {type(config).__name__}")
+    # Paths read naturally as pathlib.Path; the config stores them as text (it goes into JSON).
+    overrides = {name: os.fspath(value) if isinstance(value, os.PathLike) else value
+                 for name, value in overrides.items()}
     return replace(config or TrainConfig(), **overrides).validated()
 
 

@@ -3,6 +3,7 @@
 Pruned weights stay exactly zero (see `masking`), every epoch ends with a checkpoint and an
 atomically rewritten `record.json`, and a seeded CPU run repeats exactly, resumed or not.
 """
+import json
 import random
 import time
 from pathlib import Path
@@ -19,9 +20,12 @@ from ..mask import Mask
 from ..masks.options import parse_options
 from . import checkpoint, record as run_record
 from .callbacks import Callback, CallbackList
+from . import inputs
 from .config import TrainConfig, make_config
+from .divergence import DivergenceWatch, Diverged
 from .evaluate import evaluate
 from .progress import ProgressBar
+from .run_dir import RunDirectory
 from .schedules import learning_rate
 from .spectral_probe import SpectralProbe
 from .state import TrainState
@@ -38,8 +42,11 @@ def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Itera
 
     Settings come from `config` and keyword `overrides` (see `TrainConfig`). `model`, `mask`
     and `data` objects replace what the config would build; `model` and `mask` given as
-    names are settings. `recipe` is anything with
-    `callbacks()` and `to_dict()` (a `sparsekit.Recipe`).
+    names are settings. `recipe` is a `sparsekit.Recipe`, a preset name ("tost", ...), or
+    None (the same run as `Recipe.default()`).
+
+    Everything is checked before any work or write; a run that fails before its first
+    checkpoint leaves `out` as it was; a non-finite loss stops the run (`SparsekitError`).
     """
     # `model="resnet20"` and `mask="snip"` read naturally: a name is a setting, an object is used as is.
     if isinstance(model, str):
@@ -48,18 +55,27 @@ def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Itera
         overrides["mask"], mask = mask, None
     config = make_config(config, **overrides)
     began = time.perf_counter()  # the record's seconds cover everything: mask, recipe setup, epochs
-    if mask is None and not config.mask_file:
-        masks.METHODS.get(config.mask)  # an unknown name fails now, before any work is done
-    run_dir = Path(config.out) if config.out else None
-    resumed = checkpoint.load(run_dir) if config.resume else None
-    recipe_dict = recipe.to_dict() if recipe is not None else None
-    if resumed is not None:
-        _check_same_run(resumed, config, recipe_dict)
-    elif run_dir is not None:
-        _refuse_to_overwrite(run_dir, config)
-
+    recipe = inputs.resolve_recipe(recipe)
+    callbacks = inputs.check_callbacks(callbacks)
+    inputs.check_objects(model, mask, data)
+    inputs.check_mask_settings(config, mask_given=mask is not None)
     device = _device(config.device)
+    if not config.out:
+        return _train(config, recipe, callbacks, model, mask, data, device, began, None)
+    with RunDirectory(config.out, resume=config.resume, overwrite=config.overwrite) as run:
+        return _train(config, recipe, callbacks, model, mask, data, device, began, run)
+
+
+def _train(config: TrainConfig, recipe, callbacks, model, mask, data, device, began, run: Optional[RunDirectory]):
+    run_dir = run.path if run is not None else None
+    recipe_dict = recipe.to_dict()
+    resumed = checkpoint.load(run_dir) if config.resume else None
+    if resumed is not None:
+        _check_same_run(resumed, config, recipe_dict, run_dir)
+
     data, model, mask, mask_source = prepare(config, model=model, mask=mask, data=data, device=device)
+    if mask.num_total() and not mask.num_kept():
+        raise SparsekitError(f"the mask keeps no weight at all ({mask.num_total()} pruned): nothing would train")
     warn_collapsed_layers(mask)
     mask.apply(model)
 
@@ -67,8 +83,7 @@ def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Itera
                        loss_fn=nn.CrossEntropyLoss())
     # The probe sits between the recipe's callbacks and the caller's, so its place in a checkpoint's
     # list of callback states does not depend on which extra callbacks a resumed call passes.
-    hooks = CallbackList(list(recipe.callbacks() if recipe is not None else []) + [SpectralProbe()]
-                         + list(callbacks))
+    hooks = CallbackList(list(recipe.callbacks()) + [SpectralProbe()] + list(callbacks))
     hooks.call("on_setup", state)
     # Counted once the recipe has built its architecture: in early mode the ghost branches are
     # gone by the end, so the record keeps what the network carried while training too.
@@ -93,16 +108,27 @@ def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Itera
 
     started = began - seconds_before
     hooks.call("on_run_start", state)
-    with ProgressBar(config.progress, total=state.total_steps, initial=state.step) as bar:
-        while state.epoch < config.epochs:
-            epochs.append(_run_epoch(state, hooks, bar))
-            elapsed = time.perf_counter() - started
-            if run_dir is not None:
-                checkpoint.save(run_dir, {
-                    "epoch": state.epoch, "step": state.step, "model": model.state_dict(),
-                    "optimizer": state.optimizer.state_dict(), "callbacks": hooks.state_dict(),
-                    "epochs": epochs, "seconds": elapsed, "config": config.to_dict(), "recipe": recipe_dict})
-                _write(run_record.build(state, epochs, mask_source, recipe_dict, elapsed, finished=False), run_dir)
+    # What the record says if the run diverges: the state after the last good epoch.
+    last_good = run_record.build(state, epochs, mask_source, recipe_dict, time.perf_counter() - started, False)
+    watch = DivergenceWatch(device)
+    try:
+        with ProgressBar(config.progress, total=state.total_steps, initial=state.step) as bar:
+            while state.epoch < config.epochs:
+                epochs.append(_run_epoch(state, hooks, bar, watch))
+                elapsed = time.perf_counter() - started
+                last_good = run_record.build(state, epochs, mask_source, recipe_dict, elapsed, finished=False)
+                if run_dir is not None:
+                    checkpoint.save(run_dir, {
+                        "epoch": state.epoch, "step": state.step, "model": model.state_dict(),
+                        "optimizer": state.optimizer.state_dict(), "callbacks": hooks.state_dict(),
+                        "epochs": epochs, "seconds": elapsed, "config": config.to_dict(), "recipe": recipe_dict})
+                    run.commit()
+                    _write(last_good, run_dir)
+    except Diverged as diverged:
+        if run_dir is not None:
+            _write(run_record.RunRecord(last_good, diverged=diverged.to_dict()), run_dir)
+            run.commit()  # the diverged record (and the last good checkpoint) are the run's outcome
+        raise
     hooks.call("on_run_end", state)
 
     result = run_record.build(state, epochs, mask_source, recipe_dict, time.perf_counter() - started, finished=True)
@@ -113,7 +139,7 @@ def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Itera
     return result
 
 
-def _run_epoch(state: TrainState, hooks: CallbackList, bar) -> dict:
+def _run_epoch(state: TrainState, hooks: CallbackList, bar, watch: DivergenceWatch) -> dict:
     config, model = state.config, state.model
     state.data.train.set_epoch(state.epoch)
     hooks.call("on_epoch_start", state)
@@ -136,11 +162,13 @@ def _run_epoch(state: TrainState, hooks: CallbackList, bar) -> dict:
             group["lr"] = state.lr
         loss, logits = train_step(model, state.optimizer, state.loss_fn, x, y, state.enforcer)
         state.step += 1
+        watch.observe(loss, state.step, state)
         loss_sum += loss * len(y)
         correct += (logits.argmax(1) == y).sum()
         seen += len(y)
         hooks.call("on_step", state)
         bar.update(1)
+    watch.check(state)
     val_acc, val_loss = evaluate(model, state.data.val, state.device)
     test_acc, _ = evaluate(model, state.data.test, state.device)
     state.epoch += 1
@@ -164,6 +192,7 @@ def prepare(config: TrainConfig, model: Optional[nn.Module] = None, mask: Option
     if model is None:
         model = models.build(config.model, data.num_classes, in_channels=data.in_channels,
                              width=config.width, input_size=data.image_size)
+    inputs.check_model_fits_data(model, data)
     model.to(device)
     mask, mask_source = _make_mask(config, model, data, mask)
     return data, model, mask, mask_source
@@ -217,21 +246,26 @@ def _device(name: str) -> torch.device:
     return device
 
 
-def _check_same_run(resumed: dict, config: TrainConfig, recipe_dict) -> None:
+def _check_same_run(resumed: dict, config: TrainConfig, recipe_dict, run_dir: Path) -> None:
     before = resumed["config"]
     for name, value in config.to_dict().items():
         if name not in RESUMABLE_CHANGES and before.get(name) != value:
             raise SparsekitError(f"cannot resume: setting {name!r} was {before.get(name)!r} in the interrupted "
                                  f"run, now {value!r}")
-    if resumed.get("recipe") != recipe_dict:
+    # Runs from before recipes were always stored hold None: the default recipe, the same run.
+    if (resumed.get("recipe") or inputs.default_recipe_dict()) != recipe_dict:
         raise SparsekitError("cannot resume: the recipe differs from the interrupted run's")
+    diverged = _previous_record(run_dir).get("diverged")
+    if diverged:
+        raise SparsekitError(f"cannot resume: the run in {run_dir} diverged at step {diverged['step']} and would "
+                             f"diverge again; start it anew with other settings (overwrite=True, --overwrite)")
 
 
-def _refuse_to_overwrite(run_dir: Path, config: TrainConfig) -> None:
-    previous = [name for name in ("record.json", checkpoint.FILENAME) if (run_dir / name).exists()]
-    if previous and not config.overwrite:
-        raise SparsekitError(f"{run_dir} already holds a run ({previous[0]}); pass resume=True (--resume) to "
-                             f"continue it, overwrite=True (--overwrite) to replace it, or choose another out")
+def _previous_record(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "record.json").read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def _write(result: run_record.RunRecord, run_dir: Path) -> None:
