@@ -30,14 +30,14 @@ class Mask(dict):
 
     # ---- building -------------------------------------------------------------------
     @classmethod
-    def dense(cls, model: nn.Module, prune_first_layer: bool = True, prune_classifier: bool = True) -> "Mask":
+    def dense(cls, model: nn.Module, prune_first_layer: bool = True, prune_classifier: bool = False) -> "Mask":
         """Every prunable weight kept: the mask of a dense network."""
         params = prunable_parameters(model, prune_first_layer, prune_classifier)
         return cls({name: torch.ones(p.shape, dtype=torch.bool) for name, p in params.items()})
 
     @classmethod
     def from_zeros(cls, state: Mapping[str, torch.Tensor], model: nn.Module,
-                   prune_first_layer: bool = True, prune_classifier: bool = True) -> "Mask":
+                   prune_first_layer: bool = True, prune_classifier: bool = False) -> "Mask":
         """The mask of "any" sparse network: its exact zeros are the pruned weights.
 
         `state` is a state dict holding (at least) the model's prunable weights.
@@ -59,7 +59,7 @@ class Mask(dict):
 
     @classmethod
     def from_file(cls, path, model: nn.Module, prune_first_layer: bool = True,
-                  prune_classifier: bool = True) -> "Mask":
+                  prune_classifier: bool = False) -> "Mask":
         """A saved sparsekit mask, or the zero pattern of any checkpoint file (a state dict,
         or a dict holding one under 'model', 'state_dict' or 'model_state')."""
         data = _load_file(path, "mask or checkpoint")

@@ -28,7 +28,7 @@ def prunable_layers(model: nn.Module) -> Dict[str, nn.Module]:
 
 
 def prunable_parameters(model: nn.Module, prune_first_layer: bool = True,
-                        prune_classifier: bool = True) -> Dict[str, torch.nn.Parameter]:
+                        prune_classifier: bool = False) -> Dict[str, torch.nn.Parameter]:
     """Parameter name -> weight tensor that a mask covers.
 
     The first layer is the first Conv/Linear in registration order and the classifier the

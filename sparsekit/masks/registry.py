@@ -79,7 +79,7 @@ def _generator(seed: int) -> torch.Generator:
 
 
 def scores(method: str, model: nn.Module, data: Optional[Iterable] = None, prune_first_layer: bool = True,
-           prune_classifier: bool = True, **options) -> Dict[str, torch.Tensor]:
+           prune_classifier: bool = False, **options) -> Dict[str, torch.Tensor]:
     """Per-weight scores of a score-based method (higher = more worth keeping)."""
     entry = METHODS.get(method)
     _check_model(model)
@@ -92,7 +92,7 @@ def scores(method: str, model: nn.Module, data: Optional[Iterable] = None, prune
 
 
 def compute(method: str, model: nn.Module, sparsity: float, data: Optional[Iterable] = None,
-            scope: str = "global", prune_first_layer: bool = True, prune_classifier: bool = True,
+            scope: str = "global", prune_first_layer: bool = True, prune_classifier: bool = False,
             seed: int = 0, shuffle: bool = False, invert: bool = False, **options) -> Mask:
     """Build a mask with `method` keeping exactly round((1 - sparsity) * N) prunable weights.
 
