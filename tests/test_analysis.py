@@ -64,7 +64,7 @@ def test_layer_density_table_rows():
 
 
 def test_plot_layer_densities_draws_one_bar_per_layer_and_mask():
-    masks_by_name = {"hand": hand_mask(), "dense": sk.Mask.dense(net())}
+    masks_by_name = {"hand": hand_mask(), "dense": sk.Mask.dense(net(), prune_classifier=True)}
     ax = analysis.plot_layer_densities(masks_by_name)
     heights = sorted(round(bar.get_height(), 6) for bar in ax.patches)
     assert heights == sorted([round(18 / 27, 6), round(1 / 432, 6), 1.0, 1.0])
@@ -73,10 +73,11 @@ def test_plot_layer_densities_draws_one_bar_per_layer_and_mask():
 
 def test_training_warns_on_collapse_and_records_the_analysis():
     model = _digits_net()
-    mask = sk.Mask.dense(model)
+    mask = sk.Mask.dense(model, prune_classifier=True)
     mask["3.weight"][:] = False
     with pytest.warns(RuntimeWarning, match=r"layer collapse: .*3\.weight"):
-        run = sk.train(dataset="digits", model=model, mask=mask, epochs=1, max_batches=1, progress=False)
+        run = sk.train(dataset="digits", model=model, mask=mask, epochs=1, max_batches=1, progress=False,
+                       prune_classifier=True)
     assert run["analysis"]["collapsed_layers"] == ["3.weight"]
     assert run["analysis"]["dead_units"]["3.weight"] == 10
 

@@ -34,7 +34,7 @@ def test_available_lists_every_dataset():
 def test_unknown_dataset_lists_the_valid_names():
     with pytest.raises(SparsekitError) as error:
         data.load("mnist")
-    assert "mnist" in str(error.value) and "cifar10, cifar100, digits, tinyimagenet" in str(
+    assert "mnist" in str(error.value) and "cifar10, cifar100, digits, fashion_mnist, tinyimagenet" in str(
         error.value)
 
 

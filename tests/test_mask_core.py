@@ -18,15 +18,15 @@ def tiny_net():
 
 def test_prunable_set_is_conv_and_linear_weights_with_options():
     net = tiny_net()
-    assert list(prunable_parameters(net)) == ["0.weight", "4.weight"]
-    assert list(prunable_parameters(net, prune_first_layer=False)) == ["4.weight"]
-    assert list(prunable_parameters(net, prune_classifier=False)) == ["0.weight"]
+    assert list(prunable_parameters(net)) == ["0.weight"]  # the classifier stays dense by default
+    assert list(prunable_parameters(net, prune_classifier=True)) == ["0.weight", "4.weight"]
+    assert list(prunable_parameters(net, prune_first_layer=False, prune_classifier=True)) == ["4.weight"]
 
 
 def test_modules_flagged_dense_are_never_prunable():
     net = tiny_net()
     net[0].sparsekit_dense = True
-    assert list(prunable_parameters(net)) == ["4.weight"]
+    assert list(prunable_parameters(net, prune_classifier=True)) == ["4.weight"]
 
 
 @pytest.mark.parametrize("sparsity", [0.0, 0.5, 0.9, 0.98, 0.99, 0.999])
@@ -74,7 +74,7 @@ def test_sparsity_outside_range_is_rejected(bad):
 
 def test_density_table_and_apply():
     net = tiny_net()
-    mask = Mask.dense(net)
+    mask = Mask.dense(net, prune_classifier=True)
     mask["4.weight"][:, :72] = False
     assert mask.num_total() == 36 + 432
     assert mask.num_kept() == 36 + 432 - 3 * 72
@@ -105,7 +105,7 @@ def test_any_checkpoint_zero_pattern_becomes_the_mask(tmp_path):
     with torch.no_grad():
         net[4].weight[0].zero_()
     torch.save({"state_dict": net.state_dict()}, tmp_path / "ckpt.pt")
-    mask = Mask.from_file(tmp_path / "ckpt.pt", tiny_net())
+    mask = Mask.from_file(tmp_path / "ckpt.pt", tiny_net(), prune_classifier=True)
     assert mask["4.weight"][0].sum() == 0 and mask["4.weight"][1:].all() and mask["0.weight"].all()
 
 

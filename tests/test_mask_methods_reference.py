@@ -60,7 +60,7 @@ def test_snip_equals_hand_computed_connection_sensitivity():
     g1, g2 = summed_gradient(params, data, "relu")
     s1, s2 = np.abs(params[0] * g1), np.abs(params[2] * g2)
     total = s1.sum() + s2.sum()
-    scores = masks.scores("snip", net, data=data)
+    scores = masks.scores("snip", net, data=data, prune_classifier=True)
     np.testing.assert_allclose(scores["0.weight"].double().numpy(), s1 / total, rtol=1e-4, atol=1e-9)
     np.testing.assert_allclose(scores["2.weight"].double().numpy(), s2 / total, rtol=1e-4, atol=1e-9)
 
@@ -70,7 +70,7 @@ def test_snip_leaves_model_grads_bn_statistics_and_modes_alone():
     net = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 3))
     net[3].eval()  # a mixed-mode model: each module's own mode must come back
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    masks.compute("snip", net, 0.5, data=batches())
+    masks.compute("snip", net, 0.5, data=batches(, prune_classifier=True))
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     assert all(p.grad is None for p in net.parameters())
     assert net.training and net[1].training and not net[3].training
@@ -94,7 +94,7 @@ def test_snip_scores_in_eval_mode_batchnorm_uses_running_statistics():
     g1 = g1_folded * scale[:, None]  # chain rule back through the folding
     s1, s2 = np.abs(w1 * g1), np.abs(folded[2] * g2)
     total = s1.sum() + s2.sum()
-    scores = masks.scores("snip", net, data=data)
+    scores = masks.scores("snip", net, data=data, prune_classifier=True)
     np.testing.assert_allclose(scores["0.weight"].double().numpy(), s1 / total, rtol=1e-4, atol=1e-9)
     np.testing.assert_allclose(scores["3.weight"].double().numpy(), s2 / total, rtol=1e-4, atol=1e-9)
 
@@ -118,7 +118,7 @@ def test_grasp_equals_theta_times_hessian_gradient_by_finite_differences():
     net, data = mlp(nn.Tanh, seed=3), batches(seed=4)
     r1, r2 = grasp_reference(net, data)
     norm = abs(r1.sum() + r2.sum())
-    scores = masks.scores("grasp", net, data=data)
+    scores = masks.scores("grasp", net, data=data, prune_classifier=True)
     np.testing.assert_allclose(scores["0.weight"].double().numpy(), r1 / norm, rtol=1e-3, atol=1e-6)
     np.testing.assert_allclose(scores["2.weight"].double().numpy(), r2 / norm, rtol=1e-3, atol=1e-6)
 
@@ -132,11 +132,11 @@ def test_grasp_keeps_the_largest_theta_hg_not_the_smallest_nor_the_largest_magni
     largest = set(np.argsort(-reference)[:keep])
     smallest = set(np.argsort(reference)[:keep])
     by_magnitude = set(np.argsort(-np.abs(reference))[:keep])
-    mask = masks.compute("grasp", net, 0.7, data=data)
+    mask = masks.compute("grasp", net, 0.7, data=data, prune_classifier=True)
     kept = set(np.flatnonzero(torch.cat([mask["0.weight"].reshape(-1), mask["2.weight"].reshape(-1)]).numpy()))
     assert kept == largest
     assert kept != smallest and kept != by_magnitude
-    inverted = masks.compute("grasp", net, 0.7, data=data, invert=True)
+    inverted = masks.compute("grasp", net, 0.7, data=data, invert=True, prune_classifier=True)
     kept_inverted = set(np.flatnonzero(torch.cat([inverted[n].reshape(-1) for n in ("0.weight", "2.weight")]).numpy()))
     assert kept_inverted == smallest
 
@@ -144,7 +144,7 @@ def test_grasp_keeps_the_largest_theta_hg_not_the_smallest_nor_the_largest_magni
 def test_grasp_does_not_modify_the_model():
     net, data = mlp(nn.Tanh, seed=3), batches(seed=4)
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    masks.scores("grasp", net, data=data)
+    masks.scores("grasp", net, data=data, prune_classifier=True)
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     assert all(p.grad is None for p in net.parameters())
 
@@ -173,7 +173,7 @@ def test_synflow_equals_hand_computed_flow_on_a_two_layer_linear_net(rounds):
     net = nn.Sequential(nn.Linear(6, 8), nn.Identity(), nn.Linear(8, 4))
     w1, b1, w2, b2 = numpy_params(net)
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    mask = masks.compute("synflow", net, 0.8, rounds=rounds)
+    mask = masks.compute("synflow", net, 0.8, rounds=rounds, prune_classifier=True)
     keep1, keep2 = synflow_reference(w1, b1, w2, b2, 0.2, rounds)
     assert np.array_equal(mask["0.weight"].numpy(), keep1) and np.array_equal(mask["2.weight"].numpy(), keep2)
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items()), "signs restored / model untouched"
@@ -184,8 +184,8 @@ def test_synflow_iterative_differs_from_one_shot_and_avoids_collapse():
     # larger) and empties the first: layer collapse. Iterating re-balances the flow.
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(64, 64), nn.Identity(), nn.Linear(64, 2))
-    one_shot = masks.compute("synflow", net, 0.99, rounds=1)
-    iterative = masks.compute("synflow", net, 0.99, rounds=100)
+    one_shot = masks.compute("synflow", net, 0.99, rounds=1, prune_classifier=True)
+    iterative = masks.compute("synflow", net, 0.99, rounds=100, prune_classifier=True)
     assert one_shot.num_kept() == iterative.num_kept() == keep_count(64 * 64 + 128, 0.01)
     assert int(one_shot["0.weight"].sum()) == 0
     assert int(iterative["2.weight"].sum()) > 0 and int(iterative["0.weight"].sum()) > 0
@@ -198,7 +198,7 @@ def test_synflow_leaves_batchnorm_conv_model_untouched():
         net[1].running_mean.uniform_(-1, 1)
         net[1].bias.uniform_(-1, 1)
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    mask = masks.compute("synflow", net, 0.9, rounds=5, input_size=8)
+    mask = masks.compute("synflow", net, 0.9, rounds=5, input_size=8, prune_classifier=True)
     assert mask.num_kept() == keep_count(mask.num_total(), 0.1)
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items()) and net.training
 
@@ -219,9 +219,9 @@ def test_synflow_fast_selection_matches_a_stable_sort_with_ties():
 # ---- magnitude and ERK -----------------------------------------------------------------
 def test_magnitude_scores_are_absolute_weights():
     net = mlp()
-    scores = masks.scores("magnitude", net)
+    scores = masks.scores("magnitude", net, prune_classifier=True)
     assert torch.equal(scores["0.weight"], net[0].weight.detach().abs())
-    kept = masks.compute("magnitude", net, 0.5)
+    kept = masks.compute("magnitude", net, 0.5, prune_classifier=True)
     flat = torch.cat([net[0].weight.detach().abs().reshape(-1), net[2].weight.detach().abs().reshape(-1)])
     threshold = flat.sort(descending=True).values[keep_count(flat.numel(), 0.5) - 1]
     assert bool((net[0].weight.detach().abs()[kept["0.weight"]] >= threshold).all())

@@ -10,6 +10,7 @@ cross-entropy even when the run uses label smoothing (the release's GradInit bui
 as they were, like the release's `track_running_stats=False`. At the end the weights are
 multiplied by their scales in place: pruned weights stay exactly zero.
 """
+import copy
 import hashlib
 import itertools
 from collections import OrderedDict
@@ -75,8 +76,9 @@ def _summary(scales: torch.Tensor) -> Dict[str, float]:
 def gradinit(model: nn.Module, mask, batches, device, iterations: int = 180, lr: float = 1e-2, eta: float = 0.1,
              gamma: float = 1.0, clip: float = 1.0, masked: bool = False, batch_size: int = 0,
              progress: bool = False) -> Dict[str, object]:
-    """Rescale `model`'s parameters in place; returns a log of how the scales moved (with
-    `"reused": True` when an identical search earlier in this process supplied the scales)."""
+    """Rescale `model`'s parameters in place; returns a log of how the scales moved. An
+    identical search earlier in this process supplies the scales and the log, so a record
+    never shows whether the search ran or was read back."""
     settings = dict(iterations=iterations, lr=lr, eta=eta, gamma=gamma, clip=clip, masked=masked,
                     batch_size=batch_size)
     key = fingerprint(model, mask, batches, {**settings, "device": str(device)})
@@ -86,12 +88,12 @@ def gradinit(model: nn.Module, mask, batches, device, iterations: int = 180, lr:
         _RECENT[key] = log
         while len(_RECENT) > RECENT_SIZE:
             _RECENT.popitem(last=False)
-        return log
+        return copy.deepcopy(log)
     with torch.no_grad():
         params = dict(model.named_parameters())
         for name, scale in log["scales"].items():
             params[name].mul_(scale)
-    return {**log, "reused": True}
+    return copy.deepcopy(log)
 
 
 def _search(model: nn.Module, mask, batches, device, progress: bool, iterations: int, lr: float, eta: float,
