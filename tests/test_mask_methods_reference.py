@@ -70,7 +70,7 @@ def test_snip_leaves_model_grads_bn_statistics_and_modes_alone():
     net = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 3))
     net[3].eval()  # a mixed-mode model: each module's own mode must come back
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    masks.compute("snip", net, 0.5, data=batches(, prune_classifier=True))
+    masks.compute("snip", net, 0.5, data=batches(), prune_classifier=True)
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     assert all(p.grad is None for p in net.parameters())
     assert net.training and net[1].training and not net[3].training
