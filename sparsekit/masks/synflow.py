@@ -30,7 +30,7 @@ from .registry import register_mask
 @register_mask("synflow", "|theta * dR/dtheta|, R = sum of a linearized net's outputs on all-ones; "
                           "iterative, data-free")
 def synflow(model, params, sparsity, data, scope, generator, *, rounds: int = 100, float64: bool = False,
-            input_shape: Optional[Sequence[int]] = None, input_size: int = 32, bundle=None):
+            input_shape: Optional[Sequence[int]] = None, input_size: Optional[int] = None, bundle=None):
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise SparsekitError(f"synflow rounds must be a positive integer, got {rounds!r}")
     if scope not in ("global", "layerwise"):
@@ -76,11 +76,15 @@ def _gather(grad: Optional[torch.Tensor], positions: torch.Tensor, count: int) -
     return grad.reshape(-1).index_select(0, positions)
 
 
-def _input_shape(model: nn.Module, given, input_size: int, data, bundle) -> tuple:
-    """(C, H, W) of the all-ones input: given; else the shape of the data's inputs; else the
-    shape the model was built for (`models.build` records it); else read off the first layer."""
+def _input_shape(model: nn.Module, given, input_size: Optional[int], data, bundle) -> tuple:
+    """(C, H, W) of the all-ones input: given (`input_shape`, or `input_size` with the first
+    layer's channels); else the shape of the data's inputs; else the shape the model was built
+    for (`models.build` records it); else the first layer's channels at 32x32."""
+    first = next((m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))), None)
     if given is not None:
         return tuple(int(v) for v in given)
+    if input_size is not None and isinstance(first, nn.Conv2d):
+        return (first.in_channels, int(input_size), int(input_size))
     if bundle is not None:
         return (bundle.in_channels, bundle.image_size, bundle.image_size)
     if data is not None:
@@ -88,9 +92,8 @@ def _input_shape(model: nn.Module, given, input_size: int, data, bundle) -> tupl
         return tuple(int(v) for v in inputs.shape[1:])
     if getattr(model, "input_shape", None) is not None:
         return tuple(int(v) for v in model.input_shape)
-    first = next((m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))), None)
     if isinstance(first, nn.Conv2d):
-        return (first.in_channels, int(input_size), int(input_size))
+        return (first.in_channels, 32, 32)
     if isinstance(first, nn.Linear):
         return (first.in_features,)
     raise SparsekitError("synflow cannot infer the model's input shape (its first layer is neither Conv2d "
