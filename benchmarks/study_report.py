@@ -138,7 +138,7 @@ def verdict(rows: List[dict]) -> List[str]:
                      f"masks and seeds, by sparsity: {per_sparsity}.")
     claim = pooled(rows, "tost-release", sparsities[-1]) if sparsities else None
     low_claim = pooled(rows, "tost-release", sparsities[0]) if sparsities else None
-    if claim and low_claim and len(sparsities) > 1:
+    if claim and low_claim and len(sparsities) > 1 and min(claim["n"], low_claim["n"]) > 1:
         grows = claim["mean"] > low_claim["mean"]
         lines.append(f"- The paper's claim that gains are largest at high sparsity: the release recipe's mean gain is "
                      f"{claim['mean']:+.4f} at {sparsities[-1]:g} against {low_claim['mean']:+.4f} at "
@@ -188,7 +188,8 @@ def report(rows: List[dict], out: Path, headline: float, title: str = "study") -
         text = (f"# {title}\n\n{len(rows)} finished runs; {seconds / 3600:.2f} hours of wall-clock time summed over "
                 f"the runs' records (masks and GradInit included; runs in parallel workers overlap).\n\n## Accuracy and paired differences\n\n"
                 + markdown(*main_table(rows)) + f"\n## Each trick alone (paired with default)\n\n"
-                + markdown(*tricks_table(rows, headline)) + "\n## Verdict\n\n" + "\n".join(verdict(rows)) + "\n")
+                + (markdown(*tricks_table(rows, headline)) if tricks_table(rows, headline)[1] else "No runs yet.\n")
+                + "\n## Verdict\n\n" + "\n".join(verdict(rows)) + "\n")
         plot(rows, out / "study.png")
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.md").write_text(text)
