@@ -212,14 +212,14 @@ def load_correlation_script():
     return module
 
 
-def fake_record(directory, method, accuracy, distance, recipe=None, finished=True):
+def fake_record(directory, method, accuracy, distance, recipe=None, finished=True, sparsity=0.9):
     import json
 
     point = {"coordinate": {"ramanujan_gap_imdb": 1.0, "weighted_gap_imdb": distance}}
     directory.mkdir(parents=True)
     (directory / "record.json").write_text(json.dumps({
-        "finished": finished, "config": {"mask": method, "sparsity": 0.9, "seed": 0}, "recipe": recipe,
-        "best_val_test_acc": accuracy, "spectral": {"init": point, "end": point, "distance": distance}}))
+        "finished": finished, "config": {"mask": method, "sparsity": sparsity, "seed": 0}, "sparsity": sparsity,
+        "recipe": recipe, "best_val_test_acc": accuracy, "spectral": {"init": point, "end": point, "distance": distance}}))
 
 
 def test_correlation_report_ranks_groups_and_skips(tmp_path):
@@ -227,23 +227,38 @@ def test_correlation_report_ranks_groups_and_skips(tmp_path):
     accuracies = [0.5, 0.6, 0.7, 0.8, 0.9]
     for i, accuracy in enumerate(accuracies):  # snip: distance rises with accuracy; random: falls
         fake_record(tmp_path / "a" / f"snip{i}", "snip", accuracy, distance=float(i))
-        fake_record(tmp_path / "b" / "deep" / f"random{i}", "random", accuracy, distance=float(-i),
+        # a study's recipe run trains the default run's mask: its record says "random" (the
+        # setting's default) and its directory name says grasp
+        fake_record(tmp_path / "b" / "runs" / f"grasp-0.9-seed{i}-tost", "random", accuracy, distance=float(-i),
                     recipe={"label_smoothing": 0.1})
+    fake_record(tmp_path / "a" / "snip0" / "lottery" / "round_1", "snip", 0.1, 9.0)  # part of a run, not a run
     fake_record(tmp_path / "unfinished", "snip", 0.1, 9.0, finished=False)
     out = tmp_path / "table.md"
     result = script.main([str(tmp_path), "--out", str(out), "--resamples", "100"])
     assert result["runs"] == 10 and result["skipped"] == 1
     text = out.read_text()
-    assert "| snip | plain | distance | 5 | +1.00 | [+1.00, +1.00] |" in text
-    assert "| random | recipe | distance | 5 | -1.00 | [-1.00, -1.00] |" in text
-    assert "| snip | recipe |" not in text  # no snip run had the recipe
-    # pooled: distance 0..4 (snip) and 0..-4 (random) against the same accuracies, by scipy
+    assert "| snip | plain | distance | +1.00 [+1.00, +1.00] (5) |" in text
+    assert "| grasp | recipe | distance | -1.00 [-1.00, -1.00] (5) |" in text
+    assert "| random |" not in text and "| snip | recipe |" not in text
+    # pooled: distance 0..4 (snip) and 0..-4 (grasp) against the same accuracies, by scipy
     from scipy.stats import spearmanr
     expected = spearmanr(list(range(5)) + [-i for i in range(5)], accuracies * 2).statistic
-    assert f"| pooled | both | distance | 10 | {expected:+.2f} |" in text
-    assert "| pooled | both | init ramanujan_gap_imdb | 10 | - | - (too few runs, or a constant) |" in text
+    assert f"| pooled | both | distance | {expected:+.2f} [" in text
+    assert "| pooled | both | init ramanujan_gap_imdb | - (10) |" in text
     with pytest.raises(sk.SparsekitError, match="no finished run"):
         script.main([str(tmp_path / "unfinished")])
+
+
+def test_correlation_report_has_a_column_per_sparsity_and_one_across(tmp_path):
+    script = load_correlation_script()
+    for i in range(4):
+        fake_record(tmp_path / f"dense{i}", "snip", 0.5 + i / 10, distance=float(i), sparsity=0.9)
+        fake_record(tmp_path / f"sparse{i}", "snip", 0.1 + i / 10, distance=float(-i), sparsity=0.98)
+    text = script.main([str(tmp_path), "--resamples", "50"])["text"]
+    assert "sparsity 0.9: rho" in text and "sparsity 0.98: rho" in text and "sparsity all: rho" in text
+    row = next(line for line in text.splitlines() if line.startswith("| snip | plain | distance |"))
+    assert row.split(" | ")[3:5] == ["+1.00 [+1.00, +1.00] (4)", "-1.00 [-1.00, -1.00] (4)"]
+    assert row.endswith("(8) |")
 
 
 def test_bootstrap_draws_are_spearman_of_the_resamples():
