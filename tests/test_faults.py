@@ -145,6 +145,21 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
     assert "record.json" in names(tmp_path) and ".sparsekit.lock" not in names(tmp_path)
 
 
+def test_a_run_killed_before_its_first_checkpoint_is_a_run_not_a_stranger(tmp_path):
+    # A SIGKILL leaves the lock of a dead process and the mask written before training.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / ".sparsekit.lock").write_text(f"{dead.pid}\n")
+    (tmp_path / "mask.pt").write_bytes(b"left by a killed run")
+    with pytest.raises(sk.SparsekitError, match="already holds a run"):
+        sk.train(**TINY, out=str(tmp_path))
+    sk.train(**TINY, out=str(tmp_path), overwrite=True)
+    assert json.loads((tmp_path / "record.json").read_text())["finished"] is True
+    (tmp_path / "stranger.txt").write_text("mine")
+    with pytest.raises(sk.SparsekitError, match="not a sparsekit run"):  # a user's file still stops it
+        sk.train(**TINY, out=str(tmp_path), overwrite=True)
+
+
 def test_live_lock_from_another_process(tmp_path, capsys):
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:

@@ -93,7 +93,10 @@ class RunDirectory:
 
     def _refuse_foreign_files(self) -> None:
         entries = self._entries()
-        is_run = any(name in entries for name in MARKERS)
+        # A run killed before its first checkpoint leaves its lock beside the files it had
+        # written (mask.pt): with the lock there, those are a run's, not a stranger's.
+        killed_early = (self.path / LOCK).exists() and bool(entries) and set(entries) <= set(RUN_FILES)
+        is_run = killed_early or any(name in entries for name in MARKERS)
         allowed = set(PROGRESS) | (set(RUN_FILES) if is_run else set())
         foreign = [name for name in entries if name not in allowed]
         if foreign:
@@ -101,7 +104,7 @@ class RunDirectory:
                                  f"{f' and {len(foreign) - 1} more' if len(foreign) > 1 else ''}); "
                                  f"choose a new or empty directory for out")
         if is_run and not self.resume and not self.overwrite:
-            marker = next(name for name in MARKERS if name in entries)
+            marker = next((name for name in MARKERS if name in entries), LOCK)
             raise SparsekitError(f"{self.path} already holds a run ({marker}); pass resume=True (--resume) to "
                                  f"continue it, overwrite=True (--overwrite) to replace it, or choose another out")
 
