@@ -68,7 +68,8 @@ def read_runs(study: Path) -> Tuple[List[dict], int]:
             skipped += 1
             continue
         runs.append({"method": mask_method(path.parent, record),
-                     "sparsity": record.get("sparsity", record["config"].get("sparsity")),
+                     # the measured sparsity, to the precision a grid names it (0.899997 is 0.9)
+                     "sparsity": round(record.get("sparsity", record["config"].get("sparsity")), 3),
                      "recipe": "recipe" if Recipe.from_dict(record.get("recipe") or {}).callbacks() else "plain",
                      "accuracy": record["best_val_test_acc"],
                      **{name: quantity(record["spectral"], name) for name in QUANTITIES}})
