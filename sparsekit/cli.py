@@ -167,11 +167,17 @@ def _train(args: argparse.Namespace) -> int:
     settings = {name: getattr(args, name) for name, *_ in config_fields()}
     config = make_config(**settings)
     recipe = _recipe_from_args(args)
-    result = train(config, recipe=recipe)
-    print(f"recipe: {recipe.describe()}")
-    print(format_run(result))
-    if config.out:
-        print(f"record: {config.out}/record.json")
+    from .training import distributed
+
+    try:
+        result = train(config, recipe=recipe)
+        if distributed.is_main():  # under torchrun, one rank reports
+            print(f"recipe: {recipe.describe()}")
+            print(format_run(result))
+            if config.out:
+                print(f"record: {config.out}/record.json")
+    finally:
+        distributed.leave()
     return 0
 
 

@@ -69,6 +69,12 @@ class Batches:
         self.num_examples = num_examples
         self.batch_size = batch_size
         self.order = order
+        self.rank, self.world_size = 0, 1  # data-parallel: this process reads rows rank::world_size
+
+    def shard(self, rank: int, world_size: int) -> None:
+        """Read only rows rank, rank + world_size, ... of every batch (data-parallel training):
+        the ranks together see exactly the batches, in the order, of one process."""
+        self.rank, self.world_size = rank, world_size
 
     def __len__(self) -> int:
         # The last partial batch is kept: no example is ever dropped.
@@ -106,20 +112,27 @@ class TensorBatches(Batches):
                 rows = slice(start, start + self.batch_size)
             else:
                 rows = permutation[start:start + self.batch_size]
-            yield self.inputs[rows], self.labels[rows]
+            x, y = self.inputs[rows], self.labels[rows]
+            if self.world_size > 1:
+                x, y = x[self.rank::self.world_size], y[self.rank::self.world_size]
+            yield x, y
 
 
-class PresetOrder(Sampler):
-    """A DataLoader sampler that replays the permutation `LoaderBatches` drew for the epoch."""
+class PresetBatches(Sampler):
+    """A DataLoader batch sampler that replays the permutation `LoaderBatches` drew for the
+    epoch, cut into batches, each reduced to this rank's rows when data-parallel."""
 
-    def __init__(self, num_examples: int):
+    def __init__(self, num_examples: int, batch_size: int):
         self.indices = list(range(num_examples))
+        self.batch_size = batch_size
+        self.rank, self.world_size = 0, 1
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.indices)
+    def __iter__(self) -> Iterator[list]:
+        for start in range(0, len(self.indices), self.batch_size):
+            yield self.indices[start:start + self.batch_size][self.rank::self.world_size]
 
     def __len__(self) -> int:
-        return len(self.indices)
+        return math.ceil(len(self.indices) / self.batch_size)
 
 
 class LoaderBatches(Batches):
@@ -134,10 +147,13 @@ class LoaderBatches(Batches):
                  order: Optional[EpochOrder] = None):
         super().__init__(len(dataset), batch_size, order)
         self._worker_seeds = torch.Generator()
-        self._sampler = PresetOrder(len(dataset))
-        self.loader = DataLoader(dataset, batch_size=batch_size, sampler=self._sampler,
-                                 drop_last=False, num_workers=num_workers,
+        self._sampler = PresetBatches(len(dataset), batch_size)
+        self.loader = DataLoader(dataset, batch_sampler=self._sampler, num_workers=num_workers,
                                  generator=self._worker_seeds)
+
+    def shard(self, rank: int, world_size: int) -> None:
+        super().shard(rank, world_size)
+        self._sampler.rank, self._sampler.world_size = rank, world_size
 
     def __iter__(self) -> Iterator[Batch]:
         if self.order is not None:

@@ -18,7 +18,7 @@ from ..errors import SparsekitError
 from ..analysis import warn_collapsed_layers
 from ..mask import Mask
 from ..masks.options import parse_options
-from . import checkpoint, record as run_record
+from . import checkpoint, distributed, record as run_record
 from .callbacks import Callback, CallbackList
 from . import inputs
 from .config import TrainConfig, make_config
@@ -59,8 +59,9 @@ def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Itera
     callbacks = inputs.check_callbacks(callbacks)
     inputs.check_objects(model, mask, data)
     inputs.check_mask_settings(config, mask_given=mask is not None)
-    device = _device(config.device)
-    if not config.out:
+    distributed.setup(config.device)  # under torchrun: join the ranks
+    device = distributed.local_device(_device(config.device))
+    if not config.out or not distributed.is_main():  # only rank 0 writes
         return _train(config, recipe, callbacks, model, mask, data, device, began, None)
     with RunDirectory(config.out, resume=config.resume, overwrite=config.overwrite) as run:
         return _train(config, recipe, callbacks, model, mask, data, device, began, run)
@@ -69,9 +70,10 @@ def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Itera
 def _train(config: TrainConfig, recipe, callbacks, model, mask, data, device, began, run: Optional[RunDirectory]):
     run_dir = run.path if run is not None else None
     recipe_dict = recipe.to_dict()
-    resumed = checkpoint.load(run_dir) if config.resume else None
+    distributed.barrier()  # rank 0 holds the run directory (its leftovers cleaned) before any rank reads it
+    resumed = checkpoint.load(config.out) if config.resume else None
     if resumed is not None:
-        _check_same_run(resumed, config, recipe_dict, run_dir)
+        _check_same_run(resumed, config, recipe_dict, Path(config.out))
 
     data, model, mask, mask_source = prepare(config, model=model, mask=mask, data=data, device=device)
     if mask.num_total() and not mask.num_kept():
@@ -90,8 +92,11 @@ def _train(config: TrainConfig, recipe, callbacks, model, mask, data, device, be
     state.extras["parameters_at_start"] = run_record.parameter_counts(model, mask)
     if hasattr(recipe, "preset_name"):
         state.extras["recipe_preset"] = recipe.preset_name()
+    distributed.broadcast_model(model)  # an init that read data: rank 0's weights everywhere
     state.optimizer = _optimizer(config, model)
     state.set_mask(mask)
+    distributed.check_same_mask(mask)
+    distributed.shard_batches(data)  # after the mask and the init, which see what one process sees
     state.steps_per_epoch = config.steps_per_epoch(len(data.train))
     state.total_steps = state.steps_per_epoch * config.epochs
     epochs, seconds_before = [], 0.0
@@ -112,7 +117,7 @@ def _train(config: TrainConfig, recipe, callbacks, model, mask, data, device, be
     last_good = run_record.build(state, epochs, mask_source, recipe_dict, time.perf_counter() - started, False)
     watch = DivergenceWatch(device)
     try:
-        with ProgressBar(config.progress, total=state.total_steps, initial=state.step) as bar:
+        with ProgressBar(config.progress and distributed.is_main(), total=state.total_steps, initial=state.step) as bar:
             while state.epoch < config.epochs:
                 epochs.append(_run_epoch(state, hooks, bar, watch))
                 elapsed = time.perf_counter() - started
@@ -152,6 +157,7 @@ def _run_epoch(state: TrainState, hooks: CallbackList, bar, watch: DivergenceWat
     seen = 0
     milestones = config.milestone_fractions()
     warmup_steps = round(config.warmup_epochs * state.steps_per_epoch)
+    sync = distributed.gradient_sync()
     for batch_index, (x, y) in enumerate(state.data.train):
         if batch_index >= state.steps_per_epoch:
             break
@@ -160,7 +166,7 @@ def _run_epoch(state: TrainState, hooks: CallbackList, bar, watch: DivergenceWat
                                  milestones, config.lr_drop)
         for group in state.optimizer.param_groups:
             group["lr"] = state.lr
-        loss, logits = train_step(model, state.optimizer, state.loss_fn, x, y, state.enforcer)
+        loss, logits = train_step(model, state.optimizer, state.loss_fn, x, y, state.enforcer, sync)
         state.step += 1
         watch.observe(loss, state.step, state)
         loss_sum += loss * len(y)
@@ -169,6 +175,9 @@ def _run_epoch(state: TrainState, hooks: CallbackList, bar, watch: DivergenceWat
         hooks.call("on_step", state)
         bar.update(1)
     watch.check(state)
+    loss_sum, correct, seen = distributed.sum_over_ranks(loss_sum, correct, seen)  # the global batch's
+    seen = int(seen)
+    distributed.broadcast_model(model, buffers_only=True)  # rank 0's BatchNorm statistics evaluate
     val_acc, val_loss = evaluate(model, state.data.val, state.device)
     test_acc, _ = evaluate(model, state.data.test, state.device)
     state.epoch += 1
@@ -194,7 +203,8 @@ def prepare(config: TrainConfig, model: Optional[nn.Module] = None, mask: Option
                              width=config.width, input_size=data.image_size)
     inputs.check_model_fits_data(model, data)
     model.to(device)
-    mask, mask_source = _make_mask(config, model, data, mask)
+    # Computed once, on rank 0, and sent to the others (a lottery mask costs whole trainings).
+    mask, mask_source = distributed.from_main(lambda: _make_mask(config, model, data, mask))
     return data, model, mask, mask_source
 
 
