@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                                description="Train a few masks on digits and print the results.")
     demo.add_argument("--epochs", type=int, default=None, help="epochs per run (default: the demo's own)")
     demo.add_argument("--out", default="runs/demo", help="where the runs' records go (default: runs/demo)")
-    demo.add_argument("--progress", action=argparse.BooleanOptionalAction, default=False, help="progress bars")
+    demo.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                      help="a progress bar over the runs")
     mask = commands.add_parser("mask", help="compute a mask and save it to a file",
                                description="Compute a mask as `sparsekit train` would, save it (use it "
                                            "with train --mask-file FILE) and print its layer table.")
@@ -122,6 +123,7 @@ def _add_scale_commands(commands) -> None:
     sweep.add_argument("--address", default=None, help="ray: the address of an existing cluster, e.g. auto")
     sweep.add_argument("--cpus-per-run", type=float, default=None, help="ray: CPUs each run asks for (default: 1)")
     sweep.add_argument("--gpus-per-run", type=float, default=None, help="ray: GPUs each run asks for (default: 0)")
+    sweep.add_argument("--overwrite", action="store_true", help="train every run anew, finished or not")
     sweep.add_argument("--dry-run", action="store_true", help="list the runs and their directories; train nothing")
     sweep.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar")
     report = commands.add_parser("report", help="tables and figures of the runs under a folder",
@@ -147,7 +149,7 @@ def _sweep(args: argparse.Namespace) -> int:
         for point in expand(spec["grid"], spec["fixed"], spec.get("name")):
             print(Path(spec["out"]) / point.name)
         return 0
-    result = sweep(progress=args.progress, **spec)
+    result = sweep(progress=args.progress, overwrite=args.overwrite, **spec)
     print(result.summary())
     print(f"runs: {result.out}/*/record.json; tables: sparsekit report {result.out}")
     return 1 if result.failures else 0

@@ -118,6 +118,11 @@ class TensorBatches(Batches):
             yield x, y
 
 
+def _cuda() -> bool:
+    """Pinning pays (and works) only with a GPU to copy to."""
+    return torch.cuda.is_available()
+
+
 class PresetBatches(Sampler):
     """A DataLoader batch sampler that replays the permutation `LoaderBatches` drew for the
     epoch, cut into batches, each reduced to this rank's rows when data-parallel."""
@@ -144,12 +149,15 @@ class LoaderBatches(Batches):
     """
 
     def __init__(self, dataset: Dataset, batch_size: int, num_workers: int,
-                 order: Optional[EpochOrder] = None):
+                 order: Optional[EpochOrder] = None, pin_memory: bool = False, persistent_workers: bool = False):
         super().__init__(len(dataset), batch_size, order)
         self._worker_seeds = torch.Generator()
         self._sampler = PresetBatches(len(dataset), batch_size)
+        # Workers that persist keep their seeds from the first epoch: the augmentation is then
+        # seeded once per run, not per (seed, epoch), which is why it is an option.
         self.loader = DataLoader(dataset, batch_sampler=self._sampler, num_workers=num_workers,
-                                 generator=self._worker_seeds)
+                                 generator=self._worker_seeds, pin_memory=pin_memory and _cuda(),
+                                 persistent_workers=persistent_workers and num_workers > 0)
 
     def shard(self, rank: int, world_size: int) -> None:
         super().shard(rank, world_size)

@@ -44,7 +44,7 @@ class SweepResult:
 
 def sweep(grid=None, fixed=None, out=None, *, backend: str = "local", workers: Optional[int] = None,
           name: Optional[str] = None, address: Optional[str] = None, cpus_per_run: float = 1,
-          gpus_per_run: float = 0, progress: bool = True) -> SweepResult:
+          gpus_per_run: float = 0, progress: bool = True, overwrite: bool = False) -> SweepResult:
     """Train every point of `grid` (a table of setting -> list of values, crossed; or a list
     of points) with the `fixed` settings, one run directory per point under `out`.
 
@@ -56,7 +56,8 @@ def sweep(grid=None, fixed=None, out=None, *, backend: str = "local", workers: O
     "ray" (Ray tasks; `address` joins a cluster; each run asks for `cpus_per_run` CPUs and
     `gpus_per_run` GPUs) or "inline" (here, one by one; the only backend that takes out=None,
     and whose records keep .model and .mask). A failed run never stops the others: its error
-    is in its `error.txt` and in the result's `failures`.
+    is in its `error.txt` and in the result's `failures`. A finished run is reused only if
+    its settings are the point's; `overwrite=True` trains every point anew.
     """
     if backend not in backends.BACKENDS:
         raise SparsekitError(f"unknown sweep backend {backend!r}; choose one of: {', '.join(backends.BACKENDS)}")
@@ -68,7 +69,8 @@ def sweep(grid=None, fixed=None, out=None, *, backend: str = "local", workers: O
     if out is not None:
         check_location(out)
     tasks = [dict(run_dir=None if out is None else str(Path(out) / point.name), name=point.name,
-                  settings=point.settings, recipe=point.recipe, labels=point.labels) for point in points]
+                  settings=point.settings, recipe=point.recipe, labels=point.labels, overwrite=overwrite)
+             for point in points]
     started = time.perf_counter()
     outcomes = _collect(_execute(tasks, backend, workers, address, cpus_per_run, gpus_per_run), len(tasks), progress)
     order = {point.name: index for index, point in enumerate(points)}

@@ -89,8 +89,8 @@ def labelled_values(name: str, values) -> List[Tuple[str, Any]]:
 def expand(grid=None, fixed: Optional[Mapping] = None, name: Optional[str] = None) -> List[Point]:
     """The points of a sweep, checked: `grid` is a mapping (its values crossed) or a list
     of mappings (one run each); `fixed` settings are shared by every run; `name` is a
-    format string over the settings (e.g. "{mask}-{sparsity:g}-seed{seed}") or None for
-    "key=label,key=label" over the grid's keys."""
+    format string over the settings (e.g. "{mask}-{sparsity:g}-seed{seed}"), a list of
+    names (one per point) or None for "key=label,key=label" over the grid's keys."""
     fixed = _named(fixed or {}, "fixed")
     if grid is None or isinstance(grid, Mapping):
         grid = _named(grid or {}, "grid")
@@ -113,7 +113,12 @@ def expand(grid=None, fixed: Optional[Mapping] = None, name: Optional[str] = Non
     clash = sorted(set(fixed) & {key for combo in combos for key, *_ in combo})
     if clash:
         raise SparsekitError(f"{clash[0]!r} is both in the grid and fixed; keep it in one place")
-    points = [_point(combo, fixed, name) for combo in combos]
+    if isinstance(name, (list, tuple)):
+        if len(name) != len(combos):
+            raise SparsekitError(f"{len(name)} run names for {len(combos)} runs; give one name per run")
+        points = [_point(combo, fixed, None, given) for combo, given in zip(combos, name)]
+    else:
+        points = [_point(combo, fixed, name) for combo in combos]
     names = [point.name for point in points]
     repeated = next((n for n in names if names.count(n) > 1), None)
     if repeated is not None:
@@ -132,7 +137,7 @@ def _named(table: Mapping, where: str) -> Dict[str, Any]:
     return {normalise_name(key, where): value for key, value in table.items()}
 
 
-def _point(combo, fixed: Mapping, template: Optional[str]) -> Point:
+def _point(combo, fixed: Mapping, template: Optional[str], given_name: Optional[str] = None) -> Point:
     from ..recipe.settings import Recipe, recipe_fields
 
     values = {**fixed, **{key: value for key, _, _, value in combo}}
@@ -145,7 +150,8 @@ def _point(combo, fixed: Mapping, template: Optional[str]) -> Point:
     config = make_config(**settings)  # every setting checked now, before anything runs
     if not config.mask_file:  # a mask file may be written by an earlier sweep; options can be checked now
         masks.registry.check_options(config.mask, parse_options(config.mask_options))
-    return Point(name=_name(template, labels, template_fields), settings=settings, recipe=recipe.to_dict(), labels=labels)
+    name = str(given_name) if given_name is not None else _name(template, labels, template_fields)
+    return Point(name=name, settings=settings, recipe=recipe.to_dict(), labels=labels)
 
 
 def _recipe(value, recipe_class):

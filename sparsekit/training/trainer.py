@@ -24,6 +24,7 @@ from . import inputs
 from .config import TrainConfig, make_config
 from .divergence import DivergenceWatch, Diverged
 from .evaluate import evaluate
+from .precision import Precision, layout
 from .progress import ProgressBar
 from .run_dir import RunDirectory
 from .schedules import learning_rate
@@ -32,7 +33,8 @@ from .state import TrainState
 from .step import train_step
 
 # Settings that may differ between an interrupted run and its resumption.
-RESUMABLE_CHANGES = {"resume", "progress", "device", "overwrite", "data_root", "download"}
+RESUMABLE_CHANGES = {"resume", "progress", "device", "overwrite", "data_root", "download", "pin_memory",
+                     "persistent_workers", "compile", "channels_last"}
 
 
 def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Iterable[Callback] = (),
@@ -93,6 +95,11 @@ def _train(config: TrainConfig, recipe, callbacks, model, mask, data, device, be
     if hasattr(recipe, "preset_name"):
         state.extras["recipe_preset"] = recipe.preset_name()
     distributed.broadcast_model(model)  # an init that read data: rank 0's weights everywhere
+    layout(model, config.channels_last)
+    if config.amp != "none":
+        state.precision = Precision(config.amp, device)
+    if config.compile:
+        state.forward = torch.compile(model)
     state.optimizer = _optimizer(config, model)
     state.set_mask(mask)
     distributed.check_same_mask(mask)
@@ -107,6 +114,8 @@ def _train(config: TrainConfig, recipe, callbacks, model, mask, data, device, be
         state.optimizer.load_state_dict(resumed["optimizer"])
         hooks.load_state_dict(resumed["callbacks"])
         epochs, seconds_before = resumed["epochs"], resumed["seconds"]
+        if state.precision is not None:
+            state.precision.load_state_dict(resumed.get("precision"))
         checkpoint.restore_rng(resumed["rng"])
     if run_dir is not None:
         mask.save(run_dir / "mask.pt")
@@ -126,7 +135,8 @@ def _train(config: TrainConfig, recipe, callbacks, model, mask, data, device, be
                     checkpoint.save(run_dir, {
                         "epoch": state.epoch, "step": state.step, "model": model.state_dict(),
                         "optimizer": state.optimizer.state_dict(), "callbacks": hooks.state_dict(),
-                        "epochs": epochs, "seconds": elapsed, "config": config.to_dict(), "recipe": recipe_dict})
+                        "epochs": epochs, "seconds": elapsed, "config": config.to_dict(), "recipe": recipe_dict,
+                        "precision": state.precision.state_dict() if state.precision is not None else None})
                     run.commit()
                     _write(last_good, run_dir)
     except Diverged as diverged:
@@ -158,15 +168,21 @@ def _run_epoch(state: TrainState, hooks: CallbackList, bar, watch: DivergenceWat
     milestones = config.milestone_fractions()
     warmup_steps = round(config.warmup_epochs * state.steps_per_epoch)
     sync = distributed.gradient_sync()
+    # Pinned batches copy while the GPU computes; channels-last images match channels-last weights.
+    non_blocking = state.device.type == "cuda"
+    forward = state.forward or model
     for batch_index, (x, y) in enumerate(state.data.train):
         if batch_index >= state.steps_per_epoch:
             break
-        x, y = x.to(state.device), y.to(state.device)
+        x, y = x.to(state.device, non_blocking=non_blocking), y.to(state.device, non_blocking=non_blocking)
+        if config.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
         state.lr = learning_rate(state.step, state.total_steps, config.lr, config.schedule, warmup_steps,
                                  milestones, config.lr_drop)
         for group in state.optimizer.param_groups:
             group["lr"] = state.lr
-        loss, logits = train_step(model, state.optimizer, state.loss_fn, x, y, state.enforcer, sync)
+        loss, logits = train_step(forward, state.optimizer, state.loss_fn, x, y, state.enforcer, sync,
+                                  state.precision)
         state.step += 1
         watch.observe(loss, state.step, state)
         loss_sum += loss * len(y)
@@ -197,7 +213,8 @@ def prepare(config: TrainConfig, model: Optional[nn.Module] = None, mask: Option
     _seed_everything(config.seed)
     data = data if data is not None else datasets.load(
         config.dataset, root=config.data_root, download=config.download, batch_size=config.batch_size,
-        seed=config.seed, train_examples=config.train_examples)
+        seed=config.seed, train_examples=config.train_examples, num_workers=config.num_workers,
+        pin_memory=config.pin_memory, persistent_workers=config.persistent_workers)
     if model is None:
         model = models.build(config.model, data.num_classes, in_channels=data.in_channels,
                              width=config.width, input_size=data.image_size)
@@ -257,7 +274,8 @@ def _device(name: str) -> torch.device:
 
 
 def _check_same_run(resumed: dict, config: TrainConfig, recipe_dict, run_dir: Path) -> None:
-    before = resumed["config"]
+    # A setting added after the interrupted run was written had its default value there.
+    before = {**TrainConfig().to_dict(), **resumed["config"]}
     for name, value in config.to_dict().items():
         if name not in RESUMABLE_CHANGES and before.get(name) != value:
             raise SparsekitError(f"cannot resume: setting {name!r} was {before.get(name)!r} in the interrupted "
