@@ -57,7 +57,9 @@ def sweep(grid=None, fixed=None, out=None, *, backend: str = "local", workers: O
     `gpus_per_run` GPUs) or "inline" (here, one by one; the only backend that takes out=None,
     and whose records keep .model and .mask). A failed run never stops the others: its error
     is in its `error.txt` and in the result's `failures`. A finished run is reused only if
-    its settings are the point's; `overwrite=True` trains every point anew.
+    its settings are the point's; `overwrite=True` trains every point anew. In a script, call
+    it under `if __name__ == "__main__":` (the local workers are spawned processes, which
+    import the script).
     """
     if backend not in backends.BACKENDS:
         raise SparsekitError(f"unknown sweep backend {backend!r}; choose one of: {', '.join(backends.BACKENDS)}")

@@ -63,6 +63,7 @@ def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Itera
     inputs.check_mask_settings(config, mask_given=mask is not None)
     distributed.setup(config.device)  # under torchrun: join the ranks
     device = distributed.local_device(_device(config.device))
+    distributed.check_supported(config, mask_given=mask is not None)
     if not config.out or not distributed.is_main():  # only rank 0 writes
         return _train(config, recipe, callbacks, model, mask, data, device, began, None)
     with RunDirectory(config.out, resume=config.resume, overwrite=config.overwrite) as run:
