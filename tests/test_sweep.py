@@ -61,7 +61,7 @@ def test_bad_spec_is_one_error_line_and_nothing_written(tmp_path, capsys, spec, 
 def test_ray_sweep_resumes_a_killed_run_keeps_a_failure_and_reruns_only_what_is_missing(tmp_path):
     pytest.importorskip("ray")
     out = tmp_path / "runs"
-    killed = subprocess.run([sys.executable, "-c", KILLED_RUN, str(out / "dataset=digits,seed=1")], timeout=120)
+    killed = subprocess.run([sys.executable, "-c", KILLED_RUN, str(out / "dataset=digits,seed=1")], timeout=300)
     assert killed.returncode == -signal.SIGKILL
     assert (out / "dataset=digits,seed=1" / "checkpoint.pt").is_file()
     assert not json.loads((out / "dataset=digits,seed=1" / "record.json").read_text())["finished"]
