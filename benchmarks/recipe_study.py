@@ -11,17 +11,17 @@ default run computes the mask (for lottery: iterative pruning with rewinding to 
 and the other recipes reuse it. Nothing here is tuned toward the recipe: the recipes are the
 presets, at their published values, except GradInit's half-batch (see the presets below).
 
-Runs land in OUT/runs/<mask>-<sparsity>-seed<seed>-<recipe>/; a run whose record says
-finished is read back, so a killed study resumes where it stopped (cells run in parallel
-worker processes; one thread each). `study_report.py` turns the records into tables, paired
+Runs land in OUT/runs/<mask>-<sparsity>-seed<seed>-<recipe>/, trained by `sparsekit.sweep`
+(worker processes, the cores divided among them): first every cell's default run, then the
+other recipes on the masks those saved. A finished run is read back and an interrupted one
+resumes, so a killed study completes only what is missing. `study_report.py` turns the records into tables, paired
 differences with 95% intervals, a figure and a verdict (OUT/report.md, OUT/study.png).
 """
 import argparse
 import json
+import shutil
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -92,41 +92,40 @@ def cell_plan(preset: dict, seeds: int, trick_seeds, methods, sparsities):
     return plan
 
 
-def run_cell(out: str, preset_name: str, method: str, sparsity: float, seed: int, labels, recipes: dict,
-             progress: bool = False) -> list:
-    """Train (or read back) every run of one cell; returns their rows. Runs in a worker."""
-    import torch
-
-    from sparsekit import Mask, Recipe, data as datasets, train
-
-    torch.set_num_threads(1)
-    preset = PRESETS[preset_name]
-    settings = dict(preset["train"], seed=seed, sparsity=sparsity, progress=progress,
-                    mask_options=", ".join(f"{k}={v}" for k, v in preset["mask_options"].get(method, {}).items()))
-    bundle = None
-    mask, rows = method, []
-    for label in labels:
-        run_dir = Path(out) / "runs" / f"{method}-{sparsity:g}-seed{seed}-{label}"
-        record = _finished_record(run_dir)
-        if record is None:
-            if bundle is None:
-                bundle = datasets.load(settings["dataset"], batch_size=settings["batch_size"], seed=seed,
-                                       train_examples=settings.get("train_examples"))
-            record = dict(train(recipe=Recipe.from_dict(recipes[label]), mask=mask, data=bundle, out=str(run_dir),
-                                overwrite=True, **settings))
-        if label == "default":
-            mask = Mask.load(run_dir / "mask.pt")  # the cell's mask, trained by every other recipe
-        rows.append(study_report.row_of(record, method, sparsity, seed, label))
-    return rows
+def run_name(method: str, sparsity: float, seed: int, label: str) -> str:
+    return f"{method}-{sparsity:g}-seed{seed}-{label}"
 
 
-def _finished_record(run_dir: Path):
-    path = run_dir / "record.json"
-    if path.is_file():
-        record = json.loads(path.read_text())
-        if record.get("finished"):
-            return record
-    return None
+def plan_points(preset: dict, plan, recipes: dict, runs: Path, masks_from_defaults: bool):
+    """(names, points) for `sk.sweep`: the cells' default runs, or (masks_from_defaults) the
+    other recipes of every cell whose default run finished, each reading that run's mask.pt."""
+    names, points = [], []
+    for method, sparsity, seed, labels in plan:
+        options = ", ".join(f"{k}={v}" for k, v in preset["mask_options"].get(method, {}).items())
+        base = dict(preset["train"], mask=method, sparsity=sparsity, seed=seed, mask_options=options)
+        default_mask = runs / run_name(method, sparsity, seed, "default") / "mask.pt"
+        for label in labels:
+            if (label == "default") == masks_from_defaults or run_name(method, sparsity, seed, label) in names:
+                continue
+            if masks_from_defaults:
+                if not default_mask.is_file():
+                    continue  # its default run failed: reported there
+                base = dict(base, mask_file=str(default_mask))
+            names.append(run_name(method, sparsity, seed, label))
+            points.append(dict(base, recipe=recipes[label]))
+    return names, points
+
+
+def restart_runs_of_the_old_runner(runs: Path, names) -> None:
+    """Unfinished runs the hand-written runner left (their record has no "sweep" entry) cannot
+    resume under the sweep (it trains the cell's mask from its file); that runner restarted
+    them, and so do we."""
+    for name in names:
+        path = runs / name / "record.json"
+        if path.is_file():
+            record = json.loads(path.read_text())
+            if not record.get("finished") and "sweep" not in record:
+                shutil.rmtree(runs / name)
 
 
 def main(argv=None) -> int:
@@ -146,7 +145,7 @@ def main(argv=None) -> int:
     preset = dict(PRESETS[args.preset])
     preset["train"] = dict(preset["train"], **({"epochs": args.epochs} if args.epochs else {}),
                            **({"max_batches": args.max_batches} if args.max_batches else {}))
-    PRESETS[args.preset] = preset  # workers read the preset by name (fork keeps this; see _pool)
+    PRESETS[args.preset] = preset
     methods = args.methods.split(",") if args.methods else list(preset["methods"])
     sparsities = [float(s) for s in args.sparsities.split(",")] if args.sparsities else list(preset["sparsities"])
     out = Path(args.out or f"build/study-{args.preset}")
@@ -156,7 +155,7 @@ def main(argv=None) -> int:
     if not args.report_only:
         failures = _run_plan(out, args.preset, plan, recipes, args.workers)
         if failures:
-            print(f"{len(failures)} cells failed: " + "; ".join(failures), file=sys.stderr)
+            print(f"{len(failures)} runs failed: " + "; ".join(failures), file=sys.stderr)
     rows = study_report.collect(out)
     study_report.report(rows, out, headline=preset["trick_sparsity"], title=f"{args.preset} study")
     print(f"{len(rows)} runs reported in {time.perf_counter() - started:.0f} s; {out}/report.md, study.png")
@@ -164,23 +163,22 @@ def main(argv=None) -> int:
 
 
 def _run_plan(out: Path, preset_name: str, plan, recipes: dict, workers: int) -> list:
+    """Two sweeps: every cell's default run (it computes the cell's mask), then the other
+    recipes on those masks. A failed run never stops the others; finished runs are read back."""
+    import sparsekit as sk
+
     out.mkdir(parents=True, exist_ok=True)
     (out / "plan.json").write_text(json.dumps({"preset": PRESETS[preset_name], "recipes": recipes, "cells": plan},
                                               indent=1, default=str))
     failures = []
-    # fork: the workers inherit the preset as edited by the command line.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
-        futures = {pool.submit(run_cell, str(out), preset_name, m, s, seed, labels, recipes): (m, s, seed)
-                   for m, s, seed, labels in plan}
-        for done, future in enumerate(as_completed(futures), 1):
-            method, sparsity, seed = futures[future]
-            try:
-                rows = future.result()
-                print(f"[{done}/{len(plan)}] {method} {sparsity:g} seed {seed}: " +
-                      ", ".join(f"{r['recipe']} {r['accuracy']:.4f}" for r in rows), flush=True)
-            except Exception as error:  # one failed cell never stops the others
-                failures.append(f"{method} {sparsity:g} seed {seed}: {type(error).__name__}: {error}")
-                print(f"[{done}/{len(plan)}] FAILED {failures[-1]}", flush=True)
+    for masks_from_defaults in (False, True):
+        names, points = plan_points(PRESETS[preset_name], plan, recipes, out / "runs", masks_from_defaults)
+        if not points:
+            continue
+        restart_runs_of_the_old_runner(out / "runs", names)
+        result = sk.sweep(points, out=out / "runs", name=names, workers=workers)
+        print(result.summary(), flush=True)
+        failures += [f"{f['name']}: {f['error']}" for f in result.failures]
     return failures
 
 

@@ -12,3 +12,5 @@ from .training import Callback, RunRecord, TrainConfig, TrainState, train  # noq
 from .recipe import Recipe  # noqa: E402,F401
 from .export import export, load_exported  # noqa: E402,F401
 from . import analysis, data, masks, models  # noqa: E402,F401  (sk.masks.compute, sk.models.build, ...)
+from .sweeps import sweep  # noqa: E402,F401  (sk.sweep(grid=..., fixed=..., out=...))
+from . import results  # noqa: E402,F401  (sk.results.load(dir) -> DataFrame)

@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                                description="Train a few masks on digits and print the results.")
     demo.add_argument("--epochs", type=int, default=None, help="epochs per run (default: the demo's own)")
     demo.add_argument("--out", default="runs/demo", help="where the runs' records go (default: runs/demo)")
-    demo.add_argument("--progress", action=argparse.BooleanOptionalAction, default=False, help="progress bars")
+    demo.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                      help="a progress bar over the runs")
     mask = commands.add_parser("mask", help="compute a mask and save it to a file",
                                description="Compute a mask as `sparsekit train` would, save it (use it "
                                            "with train --mask-file FILE) and print its layer table.")
@@ -103,7 +104,63 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "with onnxruntime (default: no ONNX file)")
     export.add_argument("--overwrite", action=argparse.BooleanOptionalAction, default=False,
                         help="replace --out / --onnx if they exist (default: False)")
+    _add_scale_commands(commands)
     return parser
+
+
+def _add_scale_commands(commands) -> None:
+    from .sweeps.backends import BACKENDS
+
+    sweep = commands.add_parser("sweep", help="train every point of a grid (a TOML file), resumably",
+                                description="Train every point of SPEC.toml's [grid] (lists crossed) with its "
+                                            "[fixed] settings, one run directory per point; rerunning skips "
+                                            "finished runs and resumes interrupted ones.")
+    sweep.add_argument("spec", metavar="SPEC.toml", help="the sweep file ([grid], [fixed], optional [sweep])")
+    sweep.add_argument("--out", default=None, help="folder for the runs (default: [sweep] out, else runs/SPEC)")
+    sweep.add_argument("--backend", default=None, choices=BACKENDS, help="where runs execute (default: local)")
+    sweep.add_argument("--workers", type=int, default=None, help="local: worker processes (default: one per "
+                                                                 "core); ray: CPUs of a Ray started here")
+    sweep.add_argument("--address", default=None, help="ray: the address of an existing cluster, e.g. auto")
+    sweep.add_argument("--cpus-per-run", type=float, default=None, help="ray: CPUs each run asks for (default: 1)")
+    sweep.add_argument("--gpus-per-run", type=float, default=None, help="ray: GPUs each run asks for (default: 0)")
+    sweep.add_argument("--overwrite", action="store_true", help="train every run anew, finished or not")
+    sweep.add_argument("--dry-run", action="store_true", help="list the runs and their directories; train nothing")
+    sweep.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar")
+    report = commands.add_parser("report", help="tables and figures of the runs under a folder",
+                                 description="Write DIR/report.md (mean ± std over seeds, recipe − default "
+                                             "paired by seed), DIR/results.csv and the figures; print the table.")
+    report.add_argument("directory", metavar="DIR", help="a folder of runs (a sweep's out)")
+    report.add_argument("--out", default=None, help="where to write the report (default: DIR)")
+    report.add_argument("--metric", default="best_val_test_acc", help="the accuracy compared (default: "
+                                                                      "best_val_test_acc)")
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .sweeps import expand, read_spec, sweep
+
+    spec = read_spec(args.spec)
+    given = {"out": args.out, "backend": args.backend, "workers": args.workers, "address": args.address,
+             "cpus_per_run": args.cpus_per_run, "gpus_per_run": args.gpus_per_run}
+    spec.update({key: value for key, value in given.items() if value is not None})
+    spec.setdefault("out", str(Path("runs") / Path(args.spec).stem))
+    if args.dry_run:
+        for point in expand(spec["grid"], spec["fixed"], spec.get("name")):
+            print(Path(spec["out"]) / point.name)
+        return 0
+    result = sweep(progress=args.progress, overwrite=args.overwrite, **spec)
+    print(result.summary())
+    print(f"runs: {result.out}/*/record.json; tables: sparsekit report {result.out}")
+    return 1 if result.failures else 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    print(write_report(args.directory, out=args.out, metric=args.metric), end="")
+    print(f"written: {args.out or args.directory}/report.md, results.csv and figures")
+    return 0
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -112,11 +169,17 @@ def _train(args: argparse.Namespace) -> int:
     settings = {name: getattr(args, name) for name, *_ in config_fields()}
     config = make_config(**settings)
     recipe = _recipe_from_args(args)
-    result = train(config, recipe=recipe)
-    print(f"recipe: {recipe.describe()}")
-    print(format_run(result))
-    if config.out:
-        print(f"record: {config.out}/record.json")
+    from .training import distributed
+
+    try:
+        result = train(config, recipe=recipe)
+        if distributed.is_main():  # under torchrun, one rank reports
+            print(f"recipe: {recipe.describe()}")
+            print(format_run(result))
+            if config.out:
+                print(f"record: {config.out}/record.json")
+    finally:
+        distributed.leave()
     return 0
 
 
@@ -182,7 +245,8 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "list": _list, "demo": _demo, "mask": _mask, "export": _export}
+COMMANDS = {"train": _train, "list": _list, "demo": _demo, "mask": _mask, "export": _export, "sweep": _sweep,
+            "report": _report}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from . import data as datasets, masks
+from . import masks
 from .checks import whole_number
+from .errors import SparsekitError
 from .recipe import Recipe
 from .summary import format_table
 
@@ -34,12 +35,13 @@ DEMO_RECIPES = {
 METRIC = "best_val_test_acc"  # test accuracy at the best validation epoch, as the release reports
 
 
-def run_demo(out="runs/demo", epochs: Optional[int] = None, progress: bool = False, *,
+def run_demo(out="runs/demo", epochs: Optional[int] = None, progress: bool = True, *,
              methods: Optional[Sequence[str]] = None, sparsities: Sequence[float] = DEMO_SPARSITIES,
              seeds: int = DEMO_SEEDS, max_batches: Optional[int] = None) -> List[Dict[str, object]]:
-    """Train every (method, sparsity, seed) with each recipe; print the table, save the figure
-    and each run's record under `out`; return the table's rows (means over seeds)."""
-    from .training import train
+    """Train every (method, sparsity, seed) with each recipe (a sweep over this machine's
+    cores); print the table, save the figure and each run's record under `out`; return the
+    table's rows (means over seeds)."""
+    from .sweeps import sweep
 
     out = Path(out)
     epochs = DEMO_EPOCHS if epochs is None else whole_number("epochs", epochs, 1)  # 0 is an error, not "default"
@@ -47,18 +49,18 @@ def run_demo(out="runs/demo", epochs: Optional[int] = None, progress: bool = Fal
     print(f"ToST in miniature: {DEMO_SETTINGS['model']} (width {DEMO_SETTINGS['width']}) on digits, {epochs} epochs, "
           f"{seeds} seeds; tost = {DEMO_RECIPES['tost'].describe()}", flush=True)
     started = time.perf_counter()
+    # The demo always trains afresh (overwrite): its table is of this call's runs.
+    result = sweep(grid={"seed": list(range(seeds)), "sparsity": list(sparsities), "mask": methods,
+                         "recipe": dict(DEMO_RECIPES)},
+                   fixed=dict(DEMO_SETTINGS, epochs=epochs, max_batches=max_batches), out=out,
+                   name="{mask}-{sparsity:g}-seed{seed}-{recipe}", progress=progress, overwrite=True)
+    if result.failures:
+        raise SparsekitError(result.summary())
     accuracy: Dict[tuple, List[float]] = {}
-    for seed in range(seeds):
-        bundle = datasets.load(DEMO_SETTINGS["dataset"], batch_size=DEMO_SETTINGS["batch_size"], seed=seed)
-        for sparsity in sparsities:
-            for method in methods:
-                for label, recipe in DEMO_RECIPES.items():
-                    result = train(recipe=recipe, mask=method, sparsity=sparsity, epochs=epochs, seed=seed,
-                                   max_batches=max_batches, data=bundle, progress=progress, overwrite=True,
-                                   out=str(out / f"{method}-{sparsity:g}-seed{seed}-{label}"), **DEMO_SETTINGS)
-                    accuracy.setdefault((method, sparsity, label), []).append(result[METRIC])
-                print(f"  seed {seed}  {method:<8} sparsity {sparsity:g}  " + "  ".join(
-                    f"{label} {accuracy[(method, sparsity, label)][-1]:.4f}" for label in DEMO_RECIPES), flush=True)
+    for outcome in result.outcomes:  # in grid order: seeds outermost, as the paired differences need
+        config = outcome["record"]["config"]
+        key = (config["mask"], config["sparsity"], outcome["record"]["sweep"]["labels"]["recipe"])
+        accuracy.setdefault(key, []).append(outcome["record"][METRIC])
     rows = [_row(accuracy, method, sparsity) for sparsity in sparsities for method in methods]
     arms = [label for label in DEMO_RECIPES if label != "default"]
     print(format_table(["method", "sparsity", "default"] + [h for a in arms for h in (a, f"{a} − default")],

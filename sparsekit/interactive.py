@@ -136,19 +136,25 @@ def run_experiment(settings: Optional[SettingsLike] = None, on_epoch: Optional[E
     optimizer step; `changes` override single settings (`run_experiment(s, sparsity=0.5)`).
     """
     settings = make_settings(settings, **changes)
-    return train(dataset=settings.dataset, model=settings.model, width=settings.width, mask=settings.method,
-                 mask_options=settings.mask_options, sparsity=settings.sparsity, epochs=settings.epochs,
-                 seed=settings.seed, batch_size=settings.batch_size, max_batches=settings.max_batches,
-                 progress=settings.progress, recipe=recipe_for(settings.tricks, settings.recipe_options),
-                 callbacks=[LiveReport(on_epoch, on_step), *callbacks], data=data)
+    return train(progress=settings.progress, recipe=recipe_for(settings.tricks, settings.recipe_options),
+                 callbacks=[LiveReport(on_epoch, on_step), *callbacks], data=data, **train_settings(settings))
+
+
+def train_settings(settings: ExperimentSettings) -> Dict[str, Any]:
+    """The `train` settings an experiment stands for (the recipe apart)."""
+    return dict(dataset=settings.dataset, model=settings.model, width=settings.width, mask=settings.method,
+                mask_options=settings.mask_options, sparsity=settings.sparsity, epochs=settings.epochs,
+                seed=settings.seed, batch_size=settings.batch_size, max_batches=settings.max_batches)
 
 
 def run_grid(settings: SettingsLike, rows: Mapping[str, Mapping],
              columns: Mapping[str, Mapping]) -> Dict[str, Dict[str, RunRecord]]:
     """{row: {column: record}}: every row's changes combined with every column's (the column's
     win where both set the same name), e.g. rows = masks, columns = default vs. recipe."""
-    return {row: run_variants(make_settings(settings, **dict(row_changes)), columns)
-            for row, row_changes in rows.items()}
+    cells = {(row, column): make_settings(make_settings(settings, **dict(row_changes)), **dict(changes))
+             for row, row_changes in rows.items() for column, changes in columns.items()}
+    records = _sweep_here(cells)
+    return {row: {column: records[(row, column)] for column in columns} for row in rows}
 
 
 def run_variants(settings: SettingsLike, variants: Mapping[str, Mapping]) -> Dict[str, RunRecord]:
@@ -157,4 +163,21 @@ def run_variants(settings: SettingsLike, variants: Mapping[str, Mapping]) -> Dic
         run_variants(base, {"dense": {"sparsity": 0.0}, "random": {}, "ERK": {"method": "erk"}})
     """
     base = make_settings(settings)
-    return {label: run_experiment(base, **dict(changes)) for label, changes in variants.items()}
+    records = _sweep_here({label: make_settings(base, **dict(changes)) for label, changes in variants.items()})
+    return {label: records[label] for label in variants}
+
+
+def _sweep_here(cells: Mapping[Any, ExperimentSettings]) -> Dict[Any, RunRecord]:
+    """Each experiment trained through the sweep engine, in this process (the records keep
+    their model and mask for the notebook's figures); the first failure is raised."""
+    from .sweeps import sweep
+
+    keys = list(cells)
+    points = [dict(train_settings(cells[key]), recipe=recipe_for(cells[key].tricks, cells[key].recipe_options))
+              for key in keys]
+    names = [" / ".join(map(str, key)) if isinstance(key, tuple) else str(key) for key in keys]
+    result = sweep(points, backend="inline", name=names, progress=False)
+    if result.failures:
+        raise SparsekitError(f"run {result.failures[0]['name']!r} failed: {result.failures[0]['error']}")
+    by_name = result.records
+    return {key: by_name[name] for key, name in zip(keys, names)}

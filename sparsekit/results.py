@@ -71,3 +71,7 @@ def comparison_table(runs: Mapping[str, Mapping]) -> str:
         rows.append([label, summary["method"], summary["sparsity"], summary["test_acc"],
                      summary["best_val_test_acc"]])
     return format_table(headers, rows)
+
+
+# Run records as tables (pandas), beside the notebook summaries above.
+from .result_tables import load, mean_std, paired_differences  # noqa: E402,F401

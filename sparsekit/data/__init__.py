@@ -29,17 +29,21 @@ def available() -> List[str]:
 
 def load(name: str, root="data", download: bool = False, batch_size: int = 128,
          eval_batch_size: int = 512, seed: int = 0, augment: bool = True,
-         num_workers: int = 0, train_examples=None) -> DataBundle:
+         num_workers: int = 0, train_examples=None, pin_memory: bool = False,
+         persistent_workers: bool = False) -> DataBundle:
     """Build the named dataset's train/val/test batches.
 
     `root` is the folder with the dataset files (digits needs none); `download` fetches
     missing files from the official source. The validation and test examples never depend
     on `seed`; only the training order (with the epoch) and augmentation do. `train_examples`
     keeps a fixed class-balanced subset of the training split (datasets held in memory).
+    `num_workers`, `pin_memory` and `persistent_workers` go to the DataLoader of the image
+    datasets (datasets held in memory slice tensors and need none of them).
     """
     builder = datasets.get(name)
     options = LoadOptions(root=os.fspath(root), download=bool(download),
                           batch_size=batch_size, eval_batch_size=eval_batch_size,
                           seed=seed, augment=bool(augment), num_workers=num_workers,
-                          train_examples=train_examples)
+                          train_examples=train_examples, pin_memory=bool(pin_memory),
+                          persistent_workers=bool(persistent_workers))
     return builder(options)

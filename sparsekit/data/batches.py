@@ -69,6 +69,12 @@ class Batches:
         self.num_examples = num_examples
         self.batch_size = batch_size
         self.order = order
+        self.rank, self.world_size = 0, 1  # data-parallel: this process reads rows rank::world_size
+
+    def shard(self, rank: int, world_size: int) -> None:
+        """Read only rows rank, rank + world_size, ... of every batch (data-parallel training):
+        the ranks together see exactly the batches, in the order, of one process."""
+        self.rank, self.world_size = rank, world_size
 
     def __len__(self) -> int:
         # The last partial batch is kept: no example is ever dropped.
@@ -106,20 +112,32 @@ class TensorBatches(Batches):
                 rows = slice(start, start + self.batch_size)
             else:
                 rows = permutation[start:start + self.batch_size]
-            yield self.inputs[rows], self.labels[rows]
+            x, y = self.inputs[rows], self.labels[rows]
+            if self.world_size > 1:
+                x, y = x[self.rank::self.world_size], y[self.rank::self.world_size]
+            yield x, y
 
 
-class PresetOrder(Sampler):
-    """A DataLoader sampler that replays the permutation `LoaderBatches` drew for the epoch."""
+def _cuda() -> bool:
+    """Pinning pays (and works) only with a GPU to copy to."""
+    return torch.cuda.is_available()
 
-    def __init__(self, num_examples: int):
+
+class PresetBatches(Sampler):
+    """A DataLoader batch sampler that replays the permutation `LoaderBatches` drew for the
+    epoch, cut into batches, each reduced to this rank's rows when data-parallel."""
+
+    def __init__(self, num_examples: int, batch_size: int):
         self.indices = list(range(num_examples))
+        self.batch_size = batch_size
+        self.rank, self.world_size = 0, 1
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.indices)
+    def __iter__(self) -> Iterator[list]:
+        for start in range(0, len(self.indices), self.batch_size):
+            yield self.indices[start:start + self.batch_size][self.rank::self.world_size]
 
     def __len__(self) -> int:
-        return len(self.indices)
+        return math.ceil(len(self.indices) / self.batch_size)
 
 
 class LoaderBatches(Batches):
@@ -131,13 +149,19 @@ class LoaderBatches(Batches):
     """
 
     def __init__(self, dataset: Dataset, batch_size: int, num_workers: int,
-                 order: Optional[EpochOrder] = None):
+                 order: Optional[EpochOrder] = None, pin_memory: bool = False, persistent_workers: bool = False):
         super().__init__(len(dataset), batch_size, order)
         self._worker_seeds = torch.Generator()
-        self._sampler = PresetOrder(len(dataset))
-        self.loader = DataLoader(dataset, batch_size=batch_size, sampler=self._sampler,
-                                 drop_last=False, num_workers=num_workers,
-                                 generator=self._worker_seeds)
+        self._sampler = PresetBatches(len(dataset), batch_size)
+        # Workers that persist keep their seeds from the first epoch: the augmentation is then
+        # seeded once per run, not per (seed, epoch), which is why it is an option.
+        self.loader = DataLoader(dataset, batch_sampler=self._sampler, num_workers=num_workers,
+                                 generator=self._worker_seeds, pin_memory=pin_memory and _cuda(),
+                                 persistent_workers=persistent_workers and num_workers > 0)
+
+    def shard(self, rank: int, world_size: int) -> None:
+        super().shard(rank, world_size)
+        self._sampler.rank, self._sampler.world_size = rank, world_size
 
     def __iter__(self) -> Iterator[Batch]:
         if self.order is not None:

@@ -60,7 +60,8 @@ def image_splits(official_train: Dataset, train_indices: Sequence[int],
 
     def batches(dataset, indices, transform, batch_size, order=None):
         return LoaderBatches(TransformedSubset(dataset, indices, transform), batch_size,
-                             options.num_workers, order)
+                             options.num_workers, order, pin_memory=options.pin_memory,
+                             persistent_workers=options.persistent_workers)
 
     return (
         batches(official_train, train_indices, train_transform, options.batch_size,

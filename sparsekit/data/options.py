@@ -21,6 +21,8 @@ class LoadOptions:
     augment: bool  # random crops and flips on training images (where the dataset has them)
     num_workers: int  # DataLoader worker processes for the image datasets
     train_examples: Optional[int] = None  # a class-balanced subset of the training split (None: all)
+    pin_memory: bool = False  # page-locked batches, for non-blocking copies to a GPU
+    persistent_workers: bool = False  # DataLoader workers survive from one epoch to the next
 
     def __post_init__(self):
         _require_int("batch_size", self.batch_size, 1)

@@ -52,6 +52,17 @@ class TrainConfig:
     lr_drop: float = setting(0.1, "multistep: factor applied at each milestone")
     warmup_epochs: float = setting(0.0, "linear learning-rate warm-up length in epochs")
     max_batches: Optional[int] = setting(None, "cap on training batches per epoch (quick smoke runs)")
+    # input pipeline and step on a GPU (see README "Scale out")
+    num_workers: int = setting(0, "DataLoader worker processes decoding and augmenting images (cifar10/100, "
+                                  "tinyimagenet; datasets held in memory need none)")
+    pin_memory: bool = setting(False, "page-locked host batches, copied to the GPU without blocking")
+    persistent_workers: bool = setting(False, "keep DataLoader workers alive between epochs (with --num-workers)")
+    amp: str = setting("none", "mixed precision of forward and loss: bf16, or fp16 (with a gradient scaler)",
+                       choices=("none", "bf16", "fp16"))
+    channels_last: bool = setting(False, "channels-last memory layout for model and images (faster convolutions "
+                                         "on recent GPUs)")
+    compile: bool = setting(False, "torch.compile the model's training forward (CUDA; on a CPU it needs a C++ "
+                                   "compiler)")
     # bookkeeping
     seed: int = setting(0, "seed for initialisation, mask and data order (CPU runs repeat exactly)")
     device: str = setting("cpu", "torch device: cpu, cuda, or auto")
@@ -67,6 +78,7 @@ class TrainConfig:
         whole_number("batch_size", self.batch_size, 1)
         whole_number("mask_batches", self.mask_batches, 1)
         whole_number("mask_examples_per_class", self.mask_examples_per_class, 0)
+        whole_number("num_workers", self.num_workers, 0)
         for name in ("max_batches", "train_examples"):
             if getattr(self, name) is not None:
                 whole_number(name, getattr(self, name), 1)

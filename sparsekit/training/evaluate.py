@@ -5,6 +5,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import distributed
+
 
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Iterable, device: torch.device) -> Tuple[float, float]:
@@ -19,4 +21,6 @@ def evaluate(model: nn.Module, batches: Iterable, device: torch.device) -> Tuple
         correct += int((logits.argmax(1) == y).sum())
         count += len(y)
     model.train(was_training)
+    correct, loss_sum, count = distributed.sum_over_ranks(correct, loss_sum, count)  # data-parallel: all rows
+    correct, loss_sum, count = int(correct), float(loss_sum), int(count)
     return (correct / count, loss_sum / count) if count else (float("nan"), float("nan"))

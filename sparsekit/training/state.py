@@ -28,6 +28,8 @@ class TrainState:
     epoch_record: Dict[str, Any] = field(default_factory=dict)
     # Run-level facts a callback wants in the record (e.g. how init scales moved).
     extras: Dict[str, Any] = field(default_factory=dict)
+    precision: Any = None  # a `Precision` when --amp is on
+    forward: Optional[nn.Module] = None  # the compiled model (--compile), sharing the model's weights
 
     def set_mask(self, mask: Mask) -> None:
         """Install a new mask mid-run (dynamic sparsity): zero weights and optimizer state."""

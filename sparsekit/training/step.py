@@ -9,18 +9,37 @@ from .masking import MaskEnforcer
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable, x: torch.Tensor,
-               y: torch.Tensor, enforcer: Optional[MaskEnforcer]):
+               y: torch.Tensor, enforcer: Optional[MaskEnforcer], sync: Optional[Callable] = None,
+               precision=None):
     """Forward, backward, masked update. Returns (loss, logits), both detached.
 
-    `enforcer=None` is a plain dense step (what the overhead benchmark compares against).
+    `enforcer=None` is a plain dense step (what the overhead benchmark compares against);
+    `sync(model, rows)` turns this rank's gradients into the global batch's (data-parallel);
+    `precision` (a `Precision`) runs the forward under autocast, fp16 with a gradient scaler.
+    Masking only multiplies on the device: nothing here waits for the GPU.
     """
-    logits = model(x)
-    loss = loss_fn(logits, y)
+    if precision is None:
+        logits = model(x)
+        loss = loss_fn(logits, y)
+    else:
+        with precision.autocast():
+            logits = model(x)
+            loss = loss_fn(logits, y)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    if precision is None:
+        loss.backward()
+    else:
+        precision.backward(loss)
+    if sync is not None:
+        sync(model, len(y))
+    if precision is not None:
+        precision.unscale(optimizer)
     if enforcer is not None:
         enforcer.mask_gradients()
-    optimizer.step()
+    if precision is None:
+        optimizer.step()
+    else:
+        precision.step(optimizer)
     if enforcer is not None:
         enforcer.mask_weights()
     return loss.detach(), logits.detach()

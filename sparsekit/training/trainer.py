@@ -18,12 +18,13 @@ from ..errors import SparsekitError
 from ..analysis import warn_collapsed_layers
 from ..mask import Mask
 from ..masks.options import parse_options
-from . import checkpoint, record as run_record
+from . import checkpoint, distributed, record as run_record
 from .callbacks import Callback, CallbackList
 from . import inputs
 from .config import TrainConfig, make_config
 from .divergence import DivergenceWatch, Diverged
 from .evaluate import evaluate
+from .precision import Precision, layout
 from .progress import ProgressBar
 from .run_dir import RunDirectory
 from .schedules import learning_rate
@@ -32,7 +33,8 @@ from .state import TrainState
 from .step import train_step
 
 # Settings that may differ between an interrupted run and its resumption.
-RESUMABLE_CHANGES = {"resume", "progress", "device", "overwrite", "data_root", "download"}
+RESUMABLE_CHANGES = {"resume", "progress", "device", "overwrite", "data_root", "download", "pin_memory",
+                     "persistent_workers", "compile", "channels_last"}
 
 
 def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Iterable[Callback] = (),
@@ -59,8 +61,10 @@ def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Itera
     callbacks = inputs.check_callbacks(callbacks)
     inputs.check_objects(model, mask, data)
     inputs.check_mask_settings(config, mask_given=mask is not None)
-    device = _device(config.device)
-    if not config.out:
+    distributed.setup(config.device)  # under torchrun: join the ranks
+    device = distributed.local_device(_device(config.device))
+    distributed.check_supported(config, mask_given=mask is not None)
+    if not config.out or not distributed.is_main():  # only rank 0 writes
         return _train(config, recipe, callbacks, model, mask, data, device, began, None)
     with RunDirectory(config.out, resume=config.resume, overwrite=config.overwrite) as run:
         return _train(config, recipe, callbacks, model, mask, data, device, began, run)
@@ -69,9 +73,10 @@ def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Itera
 def _train(config: TrainConfig, recipe, callbacks, model, mask, data, device, began, run: Optional[RunDirectory]):
     run_dir = run.path if run is not None else None
     recipe_dict = recipe.to_dict()
-    resumed = checkpoint.load(run_dir) if config.resume else None
+    distributed.barrier()  # rank 0 holds the run directory (its leftovers cleaned) before any rank reads it
+    resumed = checkpoint.load(config.out) if config.resume else None
     if resumed is not None:
-        _check_same_run(resumed, config, recipe_dict, run_dir)
+        _check_same_run(resumed, config, recipe_dict, Path(config.out))
 
     data, model, mask, mask_source = prepare(config, model=model, mask=mask, data=data, device=device)
     if mask.num_total() and not mask.num_kept():
@@ -90,8 +95,16 @@ def _train(config: TrainConfig, recipe, callbacks, model, mask, data, device, be
     state.extras["parameters_at_start"] = run_record.parameter_counts(model, mask)
     if hasattr(recipe, "preset_name"):
         state.extras["recipe_preset"] = recipe.preset_name()
+    distributed.broadcast_model(model)  # an init that read data: rank 0's weights everywhere
+    layout(model, config.channels_last)
+    if config.amp != "none":
+        state.precision = Precision(config.amp, device)
+    if config.compile:
+        state.forward = torch.compile(model)
     state.optimizer = _optimizer(config, model)
     state.set_mask(mask)
+    distributed.check_same_mask(mask)
+    distributed.shard_batches(data)  # after the mask and the init, which see what one process sees
     state.steps_per_epoch = config.steps_per_epoch(len(data.train))
     state.total_steps = state.steps_per_epoch * config.epochs
     epochs, seconds_before = [], 0.0
@@ -102,6 +115,8 @@ def _train(config: TrainConfig, recipe, callbacks, model, mask, data, device, be
         state.optimizer.load_state_dict(resumed["optimizer"])
         hooks.load_state_dict(resumed["callbacks"])
         epochs, seconds_before = resumed["epochs"], resumed["seconds"]
+        if state.precision is not None:
+            state.precision.load_state_dict(resumed.get("precision"))
         checkpoint.restore_rng(resumed["rng"])
     if run_dir is not None:
         mask.save(run_dir / "mask.pt")
@@ -112,7 +127,7 @@ def _train(config: TrainConfig, recipe, callbacks, model, mask, data, device, be
     last_good = run_record.build(state, epochs, mask_source, recipe_dict, time.perf_counter() - started, False)
     watch = DivergenceWatch(device)
     try:
-        with ProgressBar(config.progress, total=state.total_steps, initial=state.step) as bar:
+        with ProgressBar(config.progress and distributed.is_main(), total=state.total_steps, initial=state.step) as bar:
             while state.epoch < config.epochs:
                 epochs.append(_run_epoch(state, hooks, bar, watch))
                 elapsed = time.perf_counter() - started
@@ -121,7 +136,8 @@ def _train(config: TrainConfig, recipe, callbacks, model, mask, data, device, be
                     checkpoint.save(run_dir, {
                         "epoch": state.epoch, "step": state.step, "model": model.state_dict(),
                         "optimizer": state.optimizer.state_dict(), "callbacks": hooks.state_dict(),
-                        "epochs": epochs, "seconds": elapsed, "config": config.to_dict(), "recipe": recipe_dict})
+                        "epochs": epochs, "seconds": elapsed, "config": config.to_dict(), "recipe": recipe_dict,
+                        "precision": state.precision.state_dict() if state.precision is not None else None})
                     run.commit()
                     _write(last_good, run_dir)
     except Diverged as diverged:
@@ -152,15 +168,22 @@ def _run_epoch(state: TrainState, hooks: CallbackList, bar, watch: DivergenceWat
     seen = 0
     milestones = config.milestone_fractions()
     warmup_steps = round(config.warmup_epochs * state.steps_per_epoch)
+    sync = distributed.gradient_sync()
+    # Pinned batches copy while the GPU computes; channels-last images match channels-last weights.
+    non_blocking = state.device.type == "cuda"
+    forward = state.forward or model
     for batch_index, (x, y) in enumerate(state.data.train):
         if batch_index >= state.steps_per_epoch:
             break
-        x, y = x.to(state.device), y.to(state.device)
+        x, y = x.to(state.device, non_blocking=non_blocking), y.to(state.device, non_blocking=non_blocking)
+        if config.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
         state.lr = learning_rate(state.step, state.total_steps, config.lr, config.schedule, warmup_steps,
                                  milestones, config.lr_drop)
         for group in state.optimizer.param_groups:
             group["lr"] = state.lr
-        loss, logits = train_step(model, state.optimizer, state.loss_fn, x, y, state.enforcer)
+        loss, logits = train_step(forward, state.optimizer, state.loss_fn, x, y, state.enforcer, sync,
+                                  state.precision)
         state.step += 1
         watch.observe(loss, state.step, state)
         loss_sum += loss * len(y)
@@ -169,6 +192,9 @@ def _run_epoch(state: TrainState, hooks: CallbackList, bar, watch: DivergenceWat
         hooks.call("on_step", state)
         bar.update(1)
     watch.check(state)
+    loss_sum, correct, seen = distributed.sum_over_ranks(loss_sum, correct, seen)  # the global batch's
+    seen = int(seen)
+    distributed.broadcast_model(model, buffers_only=True)  # rank 0's BatchNorm statistics evaluate
     val_acc, val_loss = evaluate(model, state.data.val, state.device)
     test_acc, _ = evaluate(model, state.data.test, state.device)
     state.epoch += 1
@@ -188,13 +214,15 @@ def prepare(config: TrainConfig, model: Optional[nn.Module] = None, mask: Option
     _seed_everything(config.seed)
     data = data if data is not None else datasets.load(
         config.dataset, root=config.data_root, download=config.download, batch_size=config.batch_size,
-        seed=config.seed, train_examples=config.train_examples)
+        seed=config.seed, train_examples=config.train_examples, num_workers=config.num_workers,
+        pin_memory=config.pin_memory, persistent_workers=config.persistent_workers)
     if model is None:
         model = models.build(config.model, data.num_classes, in_channels=data.in_channels,
                              width=config.width, input_size=data.image_size)
     inputs.check_model_fits_data(model, data)
     model.to(device)
-    mask, mask_source = _make_mask(config, model, data, mask)
+    # Computed once, on rank 0, and sent to the others (a lottery mask costs whole trainings).
+    mask, mask_source = distributed.from_main(lambda: _make_mask(config, model, data, mask))
     return data, model, mask, mask_source
 
 
@@ -247,7 +275,8 @@ def _device(name: str) -> torch.device:
 
 
 def _check_same_run(resumed: dict, config: TrainConfig, recipe_dict, run_dir: Path) -> None:
-    before = resumed["config"]
+    # A setting added after the interrupted run was written had its default value there.
+    before = {**TrainConfig().to_dict(), **resumed["config"]}
     for name, value in config.to_dict().items():
         if name not in RESUMABLE_CHANGES and before.get(name) != value:
             raise SparsekitError(f"cannot resume: setting {name!r} was {before.get(name)!r} in the interrupted "

@@ -1,0 +1,87 @@
+"""Sweeps: a grid checked before anything runs, and a real Ray sweep in which one run was
+killed mid-way, one fails, and a rerun completes only what is missing."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import sparsekit as sk
+from sparsekit.cli import main
+from sparsekit.sweeps import expand
+
+TINY = dict(dataset="digits", width=0.25, epochs=2, max_batches=2, batch_size=64)
+
+# Trains one run like the sweep's point seed=1, and kills its own process (SIGKILL: no clean-up
+# at all) as epoch 2 starts, after the checkpoint of epoch 1.
+KILLED_RUN = textwrap.dedent("""
+    import os, signal, sys
+    import sparsekit as sk
+
+    class Kill(sk.Callback):
+        def on_epoch_start(self, state):
+            if state.epoch == 1:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    sk.train(out=sys.argv[1], seed=1, progress=False, callbacks=[Kill()], **{TINY!r})
+""").replace("{TINY!r}", repr(TINY))
+
+
+def test_grid_crosses_values_into_named_points():
+    points = expand({"mask": ["random", "snip"], "sparsity": [0.9, 0.98], "recipe": ["default", "tost"]},
+                    {"epochs": 1, "label-smoothing": 0.1}, name="{mask}-{sparsity:g}-{recipe}")
+    assert len(points) == 8 and points[0].name == "random-0.9-default"
+    assert points[0].settings == {"epochs": 1, "mask": "random", "sparsity": 0.9}
+    assert points[0].recipe["label_smoothing"] == 0.1 and points[-1].recipe["ghost_skip"]
+    assert expand({"seed": [0, 1]})[1].name == "seed=1"
+
+
+@pytest.mark.parametrize("spec,expected", [
+    ("[grid]\nmask = [\"snip\"\n", "is not valid TOML"),
+    ("[grid]\nmask = \"snip\"\n", "'mask' must be a list of values"),
+    ("[grid]\nsparsty = [0.9]\n", "unknown setting 'sparsty'"),
+    ("[grid]\nsparsity = [1.5]\n", "sparsity must be in [0, 1)"),
+    ("[grid]\nseed = [0]\n[fixed]\nout = \"x\"\n", "'out' is set by the sweep itself"),
+    ("[grid]\nseed = [0]\n[fixed]\nseed = 1\n", "both in the grid and fixed"),
+    ("[grdi]\nseed = [0]\n", "unknown table or key 'grdi'"),
+    ("[grid]\nmask = [\"snip\"]\nmask-options = [\"bogus=1\"]\n", "has no option 'bogus'"),
+])
+def test_bad_spec_is_one_error_line_and_nothing_written(tmp_path, capsys, spec, expected):
+    (tmp_path / "spec.toml").write_text(spec)
+    assert main(["sweep", str(tmp_path / "spec.toml"), "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and expected in err, err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_ray_sweep_resumes_a_killed_run_keeps_a_failure_and_reruns_only_what_is_missing(tmp_path):
+    pytest.importorskip("ray")
+    out = tmp_path / "runs"
+    killed = subprocess.run([sys.executable, "-c", KILLED_RUN, str(out / "dataset=digits,seed=1")], timeout=300)
+    assert killed.returncode == -signal.SIGKILL
+    assert (out / "dataset=digits,seed=1" / "checkpoint.pt").is_file()
+    assert not json.loads((out / "dataset=digits,seed=1" / "record.json").read_text())["finished"]
+    # A CIFAR-10 point with no data: it fails when it loads its data, and must not stop the others.
+    points = [{"seed": 0}, {"seed": 1}, {"seed": 2}, {"seed": 0, "dataset": "cifar10", "model": "vgg11",
+                                                     "data_root": str(tmp_path / "no-data")}]
+    fixed = {k: v for k, v in TINY.items() if k != "dataset"}
+    grid = [{"dataset": "digits", **p} if "dataset" not in p else p for p in points]
+    first = sk.sweep(grid, fixed, out, backend="ray", workers=2, progress=False)
+    status = {o["name"]: o["status"] for o in first.outcomes}
+    assert status["dataset=digits,seed=1"] == "resumed", status
+    assert sorted(status.values()) == ["failed", "resumed", "trained", "trained"]
+    failed = first.failures[0]
+    assert "cifar" in failed["name"] and "download" in failed["error"]
+    assert "Traceback" in (out / failed["name"] / "error.txt").read_text()
+    assert "FAILED" in first.summary()
+    for name in status:
+        if name != failed["name"]:
+            record = json.loads((out / name / "record.json").read_text())
+            assert record["finished"] and len(record["epochs"]) == 2 and record["sweep"]["name"] == name
+    again = sk.sweep(grid, fixed, out, backend="inline", progress=False)
+    assert sorted(o["status"] for o in again.outcomes) == ["failed", "skipped", "skipped", "skipped"]
+    assert not [p for p in os.listdir(out) if p.startswith(".")]
