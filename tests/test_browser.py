@@ -1,7 +1,8 @@
 """The widget panel in a real browser: JupyterLab on localhost, driven through Debian's
 Chromium with Playwright. Opens a copy of the course index with tiny parameters, runs all
-cells, moves the sparsity slider, presses Run and waits for the live plot to change.
-A screenshot goes to build/browser/panel.png."""
+cells, moves the sparsity slider, presses Run and waits for the live plot to change, then
+presses Run again and checks that both runs are on the plot, and that Clear empties it.
+A screenshot (taken with the two runs) goes to build/browser/panel.png."""
 import os
 import secrets
 import socket
@@ -156,6 +157,17 @@ def _drive_panel(page, url):
     progress = panel.locator(".widget-hprogress .progress-bar")
     assert progress.get_attribute("style") and "100%" in progress.get_attribute("style")
 
+    # A second press adds a second run: both are listed beside the plot, and the plot changed.
+    runs = panel.locator(".sparsekit-run")
+    expect(runs).to_have_count(1)
+    panel.locator("button", has_text="Run").click()
+    expect(runs).to_have_count(2, timeout=90_000)
+    expect(runs.nth(0)).to_contain_text(f"random {0.5 + SLIDER_STEPS / 100:.2f}")
+    expect(runs.nth(1)).to_contain_text("#2")  # the same settings again: a numbered second curve
+    assert plot.get_attribute("src") != final, "the second run was not drawn"
     panel.scroll_into_view_if_needed()
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     panel.screenshot(path=str(SCREENSHOT))
+
+    panel.locator("button", has_text="Clear").click()
+    expect(runs).to_have_count(0)
