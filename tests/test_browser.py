@@ -148,7 +148,7 @@ def _drive_panel(page, url):
     panel.locator("button", has_text="Run").click()
     expect(plot).to_have_count(1, timeout=60_000)
     first = plot.get_attribute("src")
-    status = panel.locator(".widget-html")
+    status = panel.locator(".widget-html").first  # the status line; the list of runs follows it
     expect(status).to_contain_text("done", timeout=90_000)
     final = plot.get_attribute("src")
     assert final != first, "the live plot did not change while training"
