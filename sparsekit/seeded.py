@@ -61,3 +61,9 @@ def flatten_seeded(grid: Mapping[str, Mapping[str, Sequence]]) -> Dict[str, Mapp
     """{method: {recipe: [records]}} as {"method / recipe / seed N": record} for the JSON result."""
     return {f"{method} / {recipe} / seed {record['config']['seed']}": record
             for method, row in grid.items() for recipe, records in row.items() for record in records}
+
+
+def flatten_variants(seeded: Mapping[str, Sequence]) -> Dict[str, Mapping]:
+    """{label: [records]} as {"label / seed N": record} for tables and the JSON result."""
+    return {f"{label} / seed {record['config']['seed']}": record for label, records in seeded.items()
+            for record in records}

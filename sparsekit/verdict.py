@@ -29,6 +29,7 @@ class Verdict:
     mean: float
     low: Optional[float]  # None with fewer than two seeds
     high: Optional[float]
+    unit: str = "seeds"  # what one difference is: a seed, or a (mask, seed) pair when pooled
 
     @property
     def seeds(self) -> int:
@@ -48,21 +49,22 @@ class Verdict:
         if self.low is None:
             return f"{self.label}: {self.word} (difference {self.mean:+.4f}; run 3 seeds for a verdict)"
         return (f"{self.label}: {self.word} (mean {self.mean:+.4f}, 95% interval [{self.low:+.4f}, "
-                f"{self.high:+.4f}], {self.seeds} seeds)")
+                f"{self.high:+.4f}], {self.seeds} {self.unit})")
 
     def to_dict(self) -> Dict:
         return {"label": self.label, "verdict": self.word, "mean": self.mean, "low": self.low, "high": self.high,
-                "differences": list(self.differences)}
+                "differences": list(self.differences), "unit": self.unit}
 
 
-def paired_verdict(differences: Sequence[float], label: str) -> Verdict:
-    """The verdict on paired differences (one per seed, same mask and initialisation)."""
+def paired_verdict(differences: Sequence[float], label: str, unit: str = "seeds") -> Verdict:
+    """The verdict on paired differences (one per seed, same mask and initialisation; or one
+    per (mask, seed) pair when pooled, `unit="mask-seed pairs"`)."""
     values = tuple(float(d) for d in differences)
     mean = statistics.fmean(values)
     if len(values) < 2:
-        return Verdict(label, values, mean, None, None)
+        return Verdict(label, values, mean, None, None, unit)
     half = t_quantile(len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
-    return Verdict(label, values, mean, mean - half, mean + half)
+    return Verdict(label, values, mean, mean - half, mean + half, unit)
 
 
 def accuracies(records: Sequence, metric: str = "best_val_test_acc") -> List[float]:
