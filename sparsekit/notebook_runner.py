@@ -39,7 +39,7 @@ SMOKE_OVERRIDES: Dict[str, Dict] = {
     "11_ghost_skip_connections": {"SEEDS": 1},
     "12_modified_initialization": {"INIT_ITERATIONS": 10, "SEEDS": 1},
     "13_label_smoothing": {"SEEDS": 1},
-    "14_any_mask_full_recipe": {"METHODS": ["random", "snip"], "INIT_ITERATIONS": 10, "SEEDS": 1},
+    "14_any_mask_full_recipe": {"METHODS": ["random", "snip"], "INIT_ITERATIONS": 10, "SEEDS": 1, "EPOCHS": 3},
     "15_is_it_faster": {"CURVE_MODEL": "resnet20", "CURVE_WIDTH": 0.25, "CURVE_INPUT": 16,
                         "CURVE_SPARSITIES": [0.5, 0.95], "BATCH_SIZES": [1, 4], "ROUNDS": 2},
 }
