@@ -133,3 +133,15 @@ def test_regenerate_rewrites_badges(tmp_path, monkeypatch):
     monkeypatch.setattr(badges, "ROOT", tmp_path)
     assert badges.regenerate("me/kit") == {"03_x.ipynb": 1}
     assert badges.links_in(notebook) == [badges.badge_link("03_x", "me/kit")]
+
+
+def test_epoch_table_says_when_it_skips_rows():
+    from sparsekit.summary import format_run
+
+    epochs = [{"epoch": k, "train_loss": 1.0, "train_acc": 0.5, "val_acc": 0.5, "test_acc": 0.5, "lr": 0.1,
+               "seconds": 1.0} for k in range(1, 13)]
+    record = {"config": {"model": "m", "dataset": "d"}, "epochs": epochs, "mask_source": {"method": "x"},
+              "density": 0.1, "sparsity": 0.9, "test_acc": 0.5, "best_val_epoch": 1, "best_val_test_acc": 0.5,
+              "seconds": 12.0}
+    assert "10 of 12 epochs shown" in format_run(record)
+    assert "epochs shown" not in format_run(dict(record, epochs=epochs[:5]))
