@@ -19,10 +19,10 @@ from . import masks
 from .errors import SparsekitError
 from .interactive import TRICKS, ExperimentSettings, make_settings, run_experiment
 from .panel_runs import GHOST_TRICKS, RunBook, run_label
+from .recipe.settings import GHOST_MODES
 from .run_plots import plot_accuracy_curves
 
 PLOTTED_METRIC = "test_acc"
-GHOST_MODES = ("early", "keep")
 MAX_SEEDS = 5
 
 
