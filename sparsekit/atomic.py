@@ -62,6 +62,10 @@ def write_json(data: Any, path) -> Path:
     return _atomic_write(path, lambda s: s.write(json.dumps(data, indent=2) + "\n"), "w")
 
 
+def write_text(text: str, path) -> Path:
+    return _atomic_write(path, lambda s: s.write(text), "w")
+
+
 def torch_save(obj: Any, path) -> Path:
     return _atomic_write(path, lambda s: torch.save(obj, s), "wb")
 

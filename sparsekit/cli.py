@@ -257,8 +257,25 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("error: interrupted (resume with --resume --out DIR)", file=sys.stderr)
+        print(f"error: interrupted{_resume_hint(argv)}", file=sys.stderr)
         return 130
+
+
+def _resume_hint(argv: Optional[List[str]]) -> str:
+    """How to continue, but only when the run saved a checkpoint: before its first epoch ends
+    there is nothing to resume, and --resume would fail."""
+    from pathlib import Path
+
+    from .training.checkpoint import FILENAME as CHECKPOINT
+
+    try:
+        args = build_parser().parse_args(argv)
+    except SparsekitError:
+        return ""
+    out = getattr(args, "out", None) if args.command == "train" else None
+    if out and (Path(out) / CHECKPOINT).exists():
+        return f" (continue it with the same command plus --resume; the checkpoint is in {out})"
+    return ""
 
 
 if __name__ == "__main__":

@@ -35,8 +35,11 @@ SMOKE_OVERRIDES: Dict[str, Dict] = {
     "02_magnitude_and_lottery_ticket": {"ROUND_EPOCHS": 1, "REWIND_STEPS": 2},
     "05_synflow": {"ROUNDS": 10},
     "09_mask_graphs": {"ROUND_EPOCHS": 1, "SPARSITIES": [0.5, 0.9]},
-    "12_modified_initialization": {"INIT_ITERATIONS": 10},
-    "14_any_mask_full_recipe": {"METHODS": ["random", "snip"], "INIT_ITERATIONS": 10},
+    "10_ghost_neurons": {"SEEDS": 1},
+    "11_ghost_skip_connections": {"SEEDS": 1},
+    "12_modified_initialization": {"INIT_ITERATIONS": 10, "SEEDS": 1},
+    "13_label_smoothing": {"SEEDS": 1},
+    "14_any_mask_full_recipe": {"METHODS": ["random", "snip"], "INIT_ITERATIONS": 10, "SEEDS": 1, "EPOCHS": 3},
     "15_is_it_faster": {"CURVE_MODEL": "resnet20", "CURVE_WIDTH": 0.25, "CURVE_INPUT": 16,
                         "CURVE_SPARSITIES": [0.5, 0.95], "BATCH_SIZES": [1, 4], "ROUNDS": 2},
 }

@@ -5,6 +5,7 @@ The JSON a notebook writes to its RESULTS_PATH is `notebook_result(...)`: the re
 sparsity, and per run the achieved density and sparsity (from the mask the run trained
 with), accuracies, and which recipe tricks were on.
 """
+from pathlib import Path
 from typing import Any, Dict, Mapping
 
 from . import atomic
@@ -60,6 +61,19 @@ def flatten_grid(grid: Mapping[str, Mapping[str, Mapping]]) -> Dict[str, Mapping
 def write_result(result: Mapping, path) -> str:
     """Write (atomically, creating folders) and return the path as text for the notebook to show."""
     return str(atomic.write_json(dict(result), path))
+
+
+def figure_path(results_path) -> Path:
+    """Where a notebook's figure goes: beside its results JSON, same name, .png."""
+    return Path(results_path).with_suffix(".png")
+
+
+def save_figure(figure, results_path) -> str:
+    """Save `figure` beside the results JSON (creating folders); returns the path as text."""
+    path = figure_path(results_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    return str(path)
 
 
 def comparison_table(runs: Mapping[str, Mapping]) -> str:

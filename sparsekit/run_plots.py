@@ -89,3 +89,32 @@ def plot_grouped_accuracy(grid: Mapping[str, Mapping[str, Mapping]], metric: str
     if title:
         ax.set_title(title)
     return ax
+
+
+def plot_seeded_accuracy(grid: Mapping[str, Mapping[str, Sequence[Mapping]]], metric: str = "best_val_test_acc",
+                         ax=None, title: Optional[str] = None):
+    """Grouped bars of the mean over seeds, {group: {column: [record per seed]}}, with error
+    bars of one standard deviation and every seed drawn as a dot (so 3 seeds look like 3)."""
+    import statistics
+
+    ax = _axis(ax)
+    groups = list(grid)
+    columns = list(dict.fromkeys(column for row in grid.values() for column in row))
+    bar_width = 0.8 / max(len(columns), 1)
+    for index, column in enumerate(columns):
+        for g, group in enumerate(groups):
+            values = [record[metric] for record in grid[group].get(column, [])]
+            if not values:
+                continue
+            x = g + (index - (len(columns) - 1) / 2) * bar_width
+            spread = statistics.stdev(values) if len(values) > 1 else 0.0
+            ax.bar(x, statistics.fmean(values), width=bar_width, color=f"C{index}", yerr=spread, capsize=3,
+                   label=column if g == 0 else None)
+            ax.plot([x] * len(values), values, "k.", markersize=4)
+    ax.set_xticks(range(len(groups)), groups)
+    ax.set_ylabel("test accuracy" if "test" in metric else metric)
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
+    return ax

@@ -31,6 +31,10 @@ def format_run(record: dict) -> str:
     head = (f"{config['model']} on {config['dataset']}, mask {record['mask_source']['method']}, "
             f"density {record['density']:.4f} (sparsity {record['sparsity']:.4f})")
     table = format_table(["epoch", "train_loss", "train_acc", "val_acc", "test_acc", "lr", "sec"], rows)
+    shown = len(_shown_epochs(len(epochs)))
+    if shown < len(epochs):  # say so: a table that silently skips rows reads as a bug
+        table += (f"\n({shown} of {len(epochs)} epochs shown, evenly spread; all are in record['epochs'], "
+                  f"and in epochs.csv of a run with out=)")
     tail = (f"final test acc {record['test_acc']:.4f}; test acc at best validation epoch "
             f"{record['best_val_epoch']}: {record['best_val_test_acc']:.4f}; {record['seconds']:.1f} s")
     return "\n".join([head, table, tail])

@@ -1,5 +1,6 @@
-"""The notebooks' "try it yourself" panel: pick a mask method, a sparsity and recipe tricks,
-press Run, and watch a progress bar and a live accuracy plot; and notebook 15's latency panel.
+"""The notebooks' "try it yourself" panel: pick a mask method, a sparsity, recipe tricks, the
+ghosts' mode and a number of seeds, press Run, and watch a progress bar and a live accuracy
+plot on which every run stays, labelled, until Clear; and notebook 15's latency panel.
 
 The panel only gathers settings and draws; the run itself is a plain function
 (`sparsekit.interactive.run_experiment` unless `run_fn` says otherwise), called with an
@@ -7,6 +8,7 @@ The panel only gathers settings and draws; the run itself is a plain function
 only module that imports ipywidgets.
 """
 import io
+from html import escape
 from typing import Callable, Optional, Sequence
 
 import ipywidgets as widgets
@@ -16,22 +18,27 @@ from IPython.display import Image, clear_output, display
 from . import masks
 from .errors import SparsekitError
 from .interactive import TRICKS, ExperimentSettings, make_settings, run_experiment
+from .panel_runs import GHOST_TRICKS, RunBook, run_label
+from .recipe.settings import GHOST_MODES
 from .run_plots import plot_accuracy_curves
 
-PLOTTED_METRICS = ("val_acc", "test_acc")
+PLOTTED_METRIC = "test_acc"
+MAX_SEEDS = 5
 
 
-def accuracy_png(history: list, title: str) -> bytes:
-    """The live plot as PNG bytes: drawn off-screen (no pyplot), so no figure is left for
-    `%matplotlib inline` to display a second time at the end of the cell."""
+def accuracy_png(curves: dict, title: str) -> bytes:
+    """The live plot as PNG bytes, one test-accuracy curve per run ({label: epoch rows}): drawn
+    off-screen (no pyplot), so no figure is left for `%matplotlib inline` to display a second
+    time at the end of the cell."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(6, 3.2), dpi=80)
+    figure = Figure(figsize=(7, 3.6), dpi=80)
     ax = figure.add_subplot()
-    plot_accuracy_curves({"this run": history}, metrics=PLOTTED_METRICS, ax=ax, title=title)
+    plot_accuracy_curves(curves, metrics=(PLOTTED_METRIC,), ax=ax, title=title)
     ax.set_ylim(0, 1.02)
-    if history:
-        ax.set_xlim(0.5, max(len(history), 1) + 0.5)
+    longest = max((len(rows) for rows in curves.values()), default=0)
+    if longest:
+        ax.set_xlim(0.5, longest + 0.5)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
@@ -39,12 +46,14 @@ def accuracy_png(history: list, title: str) -> bytes:
 
 
 class ExperimentPanel(widgets.VBox):
-    """Controls (`sparsity`, `method`, `toggles`, `epochs`, `run_button`), a `progress`
-    bar, a `status` line and the `plot` output. `history` holds the epoch rows of the
-    latest run, `record` its run record, `redraws` how often the plot was drawn."""
+    """Controls (`sparsity`, `method`, `toggles`, `ghost_mode`, `epochs`, `seeds`, `run_button`,
+    `clear_button`), a `progress` bar, a `status` line, the `plot` and the `legend` listing the
+    runs on it, and a `run_output` that catches whatever a run prints. Runs accumulate (`book`) until
+    Clear; `history` holds the epoch rows of the latest seed, `record` its run record,
+    `redraws` how often the plot was drawn."""
 
     def __init__(self, run_fn: Optional[Callable] = None, methods: Optional[Sequence[str]] = None,
-                 tricks: Optional[Sequence[str]] = None, settings=None, max_epochs: int = 100):
+                 tricks: Optional[Sequence[str]] = None, settings=None, max_epochs: int = 100, seeds: int = 1):
         self.run_fn = run_fn or run_experiment
         self.base = make_settings(settings)
         methods = list(methods) if methods is not None else masks.available()
@@ -53,6 +62,7 @@ class ExperimentPanel(widgets.VBox):
         # ExperimentSettings validates trick names; the panel offers all of them by default.
         trick_names = list(make_settings(tricks=tricks).tricks) if tricks is not None else list(TRICKS)
         method = self.base.method if self.base.method in methods else methods[0]
+        ghost_mode = self.base.recipe_options.get("ghost_neurons_mode", "early")
 
         self.sparsity = widgets.FloatSlider(value=self.base.sparsity, min=0.0, max=0.99, step=0.01,
                                             description="sparsity", readout_format=".2f",
@@ -62,47 +72,82 @@ class ExperimentPanel(widgets.VBox):
                                                    tooltip=f"recipe trick: {TRICKS[name]}",
                                                    layout=widgets.Layout(width="auto"))
                         for name in trick_names}
+        self.ghost_mode = widgets.Dropdown(options=GHOST_MODES, value=ghost_mode, description="ghosts",
+                                           tooltip="early: ghosts fade out over the early phase; keep: all run")
         self.epochs = widgets.BoundedIntText(value=self.base.epochs, min=1, max=max_epochs, description="epochs")
+        self.seeds = widgets.BoundedIntText(value=min(max(seeds, 1), MAX_SEEDS), min=1, max=MAX_SEEDS,
+                                            description="seeds")
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
+        self.clear_button = widgets.Button(description="Clear", icon="trash",
+                                           tooltip="remove every run from the plot")
         self.progress = widgets.IntProgress(value=0, min=0, max=1, description="training")
-        self.status = widgets.HTML(value="Choose settings and press <b>Run</b>.")
+        self.status = widgets.HTML(value="Choose settings and press <b>Run</b>; runs add up on the plot.")
         self.plot = widgets.Output()
+        self.legend = widgets.HTML(value="")
+        self.run_output = widgets.Output(layout=widgets.Layout(max_height="8em", overflow="auto"))
+        self.book = RunBook()
         self.history: list = []
         self.record = None
         self.redraws = 0
         self.run_button.on_click(self._run_clicked)
+        self.clear_button.on_click(lambda _button: self.clear())
         super().__init__([
             widgets.HBox([self.method, self.sparsity]),
-            widgets.HBox(list(self.toggles.values())),
-            widgets.HBox([self.epochs, self.run_button]),
-            self.progress, self.status, self.plot,
+            widgets.HBox(list(self.toggles.values()) + [self.ghost_mode]),
+            widgets.HBox([self.epochs, self.seeds, self.run_button, self.clear_button]),
+            self.progress, self.status, self.plot, self.legend, self.run_output,
         ])
 
     def settings(self) -> ExperimentSettings:
-        """The run the controls describe (the panel's base settings for everything else)."""
+        """The run the controls describe (the panel's base settings for everything else). The
+        panel shows its own bar, so the run prints none."""
         tricks = tuple(name for name, toggle in self.toggles.items() if toggle.value)
+        options = dict(self.base.recipe_options)
+        for trick in GHOST_TRICKS:
+            options.pop(f"{trick}_mode", None)
+            if trick in tricks:
+                options[f"{trick}_mode"] = self.ghost_mode.value
         return make_settings(self.base, method=self.method.value, sparsity=float(self.sparsity.value),
-                             epochs=int(self.epochs.value), tricks=tricks)
+                             epochs=int(self.epochs.value), tricks=tricks, recipe_options=options, progress=False)
 
     def run(self):
-        """What pressing Run does; returns the run record (None if the settings were refused)."""
+        """What pressing Run does: one run per seed, added to the plot; returns the last run
+        record (None if the settings were refused)."""
         settings = self.settings()
+        seeds = [self.base.seed + k for k in range(int(self.seeds.value))]
+        run = self.book.start(run_label(settings))
         self.history, self.record = [], None
-        self.progress.value, self.progress.max = 0, 1
-        self.run_button.disabled = True
-        self.status.value = (f"training {settings.model} with a {settings.method} mask at sparsity "
-                             f"{settings.sparsity:.2f}...")
+        self.run_button.disabled = self.clear_button.disabled = True
         self._draw()
         try:
-            self.record = self.run_fn(settings, on_epoch=self._epoch_done, on_step=self._step_done)
+            for index, seed in enumerate(seeds):
+                self.progress.value, self.progress.max = 0, 1
+                self.status.value = f"training {escape(run.label)}, seed {seed} ({index + 1} of {len(seeds)})..."
+                run.seeds.append([])
+                with self.run_output:  # whatever the run prints (a warning) stays inside the panel
+                    self.record = self.run_fn(make_settings(settings, seed=seed), on_epoch=self._epoch_done,
+                                              on_step=self._step_done)
+                run.records.append(self.record)
         except SparsekitError as exc:  # a refused setting is shown, not thrown into the widget log
-            self.status.value = f"<span style='color:#b00'>error: {exc}</span>"
+            if not run.records:
+                self.book.runs.pop(run.label, None)
+            self.status.value = f"<span style='color:#b00'>error: {escape(str(exc))}</span>"
+            self._show_legend()
             return None
         finally:
-            self.run_button.disabled = False
-        self.status.value = (f"done: density {self.record['density']:.4f}, test accuracy at the best "
-                             f"validation epoch {self.record['best_val_test_acc']:.3f}")
+            self.run_button.disabled = self.clear_button.disabled = False
+        self._show_legend()
+        self.status.value = (f"done: {escape(run.label)}: density {self.record['density']:.4f}, test accuracy at the "
+                             f"best validation epoch {run.summary().split(': ')[-1]}")
         return self.record
+
+    def clear(self) -> None:
+        """What pressing Clear does: an empty plot, the controls as they are."""
+        self.book.clear()
+        self.history, self.record = [], None
+        self._show_legend()
+        self._draw()
+        self.status.value = "Cleared. Choose settings and press <b>Run</b>."
 
     def _run_clicked(self, _button) -> None:
         self.run()
@@ -113,25 +158,36 @@ class ExperimentPanel(widgets.VBox):
 
     def _epoch_done(self, row: dict, history: list) -> None:
         self.history = list(history)
+        run = self.book.latest()
+        if run is not None and run.seeds:
+            run.seeds[-1] = list(history)
         self._draw()
+
+    def _show_legend(self) -> None:
+        items = "".join(f"<li class='sparsekit-run'>{escape(run.summary())}</li>" for run in self.book.runs.values())
+        self.legend.value = (f"<b>runs on the plot</b> (test accuracy at the best validation epoch)"
+                             f"<ol class='sparsekit-runs'>{items}</ol>" if items else "")
 
     def _draw(self) -> None:
         self.redraws += 1
         if get_ipython() is None:  # headless (scripts, tests): nothing could show the image
             return
-        settings = self.settings()
-        png = accuracy_png(self.history, f"{settings.method}, sparsity {settings.sparsity:.2f}")
+        png = accuracy_png(self.book.curves(PLOTTED_METRIC), "test accuracy per epoch (mean over seeds)")
         with self.plot:
             clear_output(wait=True)
             display(Image(png))
 
 
 def panel(run_fn: Optional[Callable] = None, methods: Optional[Sequence[str]] = None,
-          tricks: Optional[Sequence[str]] = None, settings=None, max_epochs: int = 100) -> ExperimentPanel:
-    """The experiment panel. `run_fn(settings, on_epoch=..., on_step=...)` trains (default:
+          tricks: Optional[Sequence[str]] = None, settings=None, max_epochs: int = 100,
+          seeds: int = 1) -> ExperimentPanel:
+    """The comparing panel. `run_fn(settings, on_epoch=..., on_step=...)` trains (default:
     `run_experiment`); `methods` and `tricks` limit the choices; `settings` (an
-    `ExperimentSettings` or dict) sets the starting values and everything the panel does not show."""
-    return ExperimentPanel(run_fn=run_fn, methods=methods, tricks=tricks, settings=settings, max_epochs=max_epochs)
+    `ExperimentSettings` or dict) sets the starting values, tricks and ghost mode included, and
+    everything the panel does not show; `seeds` starts the seeds control (seeds are
+    settings.seed, settings.seed + 1, ...)."""
+    return ExperimentPanel(run_fn=run_fn, methods=methods, tricks=tricks, settings=settings, max_epochs=max_epochs,
+                           seeds=seeds)
 
 
 class LatencyPanel(widgets.VBox):

@@ -12,7 +12,7 @@ import nbformat
 import papermill
 import pytest
 from helpers import prunable_weight_count
-from sparsekit import notebook_runner as runner
+from sparsekit import badges, notebook_runner as runner
 from sparsekit.errors import SparsekitError
 
 NOTEBOOKS = sorted(runner.NOTEBOOK_DIR.glob("*.ipynb"))
@@ -20,7 +20,9 @@ NAMES = [path.stem for path in NOTEBOOKS]
 REQUIRED_PARAMETERS = {"DATASET", "MODEL", "WIDTH", "METHOD", "SPARSITY", "EPOCHS", "SEED", "INTERACTIVE",
                        "PROGRESS", "RESULTS_PATH"}
 SECTION_ORDER = ["## The idea", "## Run", "## Figure", "## What to look for", "## Result", "## Try it yourself"]
-BADGE = "https://mybinder.org/v2/gh/OWNER/sparsekit/HEAD?urlpath=lab/tree/notebooks/{name}.ipynb"
+# Notebooks that put a claim of the paper to the numbers: seeds, and a verdict from them.
+CLAIM_NOTEBOOKS = ["10_ghost_neurons", "11_ghost_skip_connections", "12_modified_initialization",
+                   "13_label_smoothing", "14_any_mask_full_recipe"]
 TRICKS = {"ghost_neurons", "ghost_skip", "modified_init", "label_smoothing"}
 # Measured with the smoke settings (width 0.25, 5 epochs, sparsity 0.5): runs reach 0.4-0.9
 # test accuracy; chance on the ten digits is 0.1.
@@ -56,7 +58,11 @@ def test_committed_notebook_is_clean_and_in_course_order(path):
             assert cell.outputs == [] and cell.execution_count is None, "outputs committed: run `make strip`"
     title, parameters, imports = notebook.cells[:3]
     assert title.cell_type == "markdown" and title.source.startswith("# ")
-    assert BADGE.format(name=path.stem) in title.source
+    assert badges.badge_link(path.stem) in title.source
+    assert "**Runtime**" in title.source and "smoke parameters" in title.source
+    position = NAMES.index(path.stem)
+    for neighbour in (NAMES[position - 1] if position else None, NAMES[position + 1] if position + 1 < len(NAMES) else None):
+        assert neighbour is None or f"({neighbour}.ipynb)" in title.source, f"no link to {neighbour}"
     assert parameters.cell_type == "code" and "parameters" in parameters.metadata.get("tags", [])
     assert REQUIRED_PARAMETERS <= set(papermill.inspect_notebook(str(path)))
     assert "%matplotlib inline" in imports.source and "import sparsekit" in imports.source
@@ -65,6 +71,14 @@ def test_committed_notebook_is_clean_and_in_course_order(path):
     assert headers == SECTION_ORDER
     code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
     assert code[-1].startswith("if INTERACTIVE:") and "panel(" in code[-1]
+    assert "notebook_warnings.one_line()" in imports.source
+    answers = [cell for cell in notebook.cells if "answer" in cell.metadata.get("tags", [])]
+    assert 2 <= len(answers) <= 3 and all(cell.metadata["jupyter"]["source_hidden"] for cell in answers)
+    assert any(cell.source.startswith("### Exercises") for cell in notebook.cells)
+    assert any("save_figure(" in source for source in code)
+    if path.stem in CLAIM_NOTEBOOKS:
+        assert "SEEDS" in papermill.inspect_notebook(str(path))
+        assert any("claim_and_measurement(" in source for source in code)
     assert any("write_result(" in source and "RESULTS_PATH" in source for source in code)
     assert "MPLBACKEND" not in path.read_text()
 
@@ -129,16 +143,25 @@ def test_notebook_runs_with_smoke_parameters(name, smoke_out, capsys):
         if name == "09_mask_graphs":  # every run recorded where its coordinate started and ended
             spectral = result["spectral"][label]
             assert spectral["distance"] is not None and spectral["init"]["layers_measured"] > 0, label
-        if name == "14_any_mask_full_recipe":
-            assert on == (TRICKS if label.endswith("/ ToST recipe") else set()), label
-        else:
-            assert on == EXPECTED_TRICKS.get(name, {}).get(label, set()), label
+        if name == "14_any_mask_full_recipe":  # labels "mask / recipe / seed N"
+            assert on == (TRICKS if label.split(" / ")[1] in ("tost", "tost-release") else set()), label
+        else:  # labels "variant" or "variant / seed N"
+            assert on == EXPECTED_TRICKS.get(name, {}).get(label.split(" / seed ")[0], set()), label
+    assert runner_figure(run).is_file(), "the figure was not saved beside the results"
+    if name in CLAIM_NOTEBOOKS:
+        assert result["verdicts"] and "claim" in result
     executed = nbformat.read(run.output_path, as_version=4)
     figure_at = next(i for i, c in enumerate(executed.cells) if c.cell_type == "markdown"
                      and c.source.startswith("## Figure"))
     figure_outputs = [o for c in executed.cells[figure_at:] for o in c.get("outputs", [])]
     assert any("image/png" in o.get("data", {}) for o in figure_outputs), "the figure was not drawn inline"
     assert not any(o.get("output_type") == "error" for c in executed.cells for o in c.get("outputs", []))
+
+
+def runner_figure(run):
+    from sparsekit.results import figure_path
+
+    return figure_path(run.results_path)
 
 
 def test_executed_parameters_cell_is_followed_by_injected_values(smoke_out):

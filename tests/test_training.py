@@ -104,7 +104,7 @@ def test_record_has_every_field_and_is_written(tmp_path):
     best = max(range(2), key=lambda i: (on_disk["epochs"][i]["val_acc"], -i))
     assert on_disk["best_val_test_acc"] == on_disk["epochs"][best]["test_acc"]
     assert on_disk["finished"] is True and result["test_acc"] == on_disk["test_acc"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "mask.pt", "model.pt", "record.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "epochs.csv", "mask.pt", "model.pt", "record.json"]
 
 
 def test_training_learns_digits():

@@ -189,4 +189,49 @@ def test_panel_runs_a_real_experiment():
     assert box.record is not None and box.record["epochs"] == box.history
     assert (box.progress.value, box.progress.max) == (6, 6)
     assert box.record["config"]["sparsity"] == 0.5
-    assert accuracy_png(box.history, "t").startswith(b"\x89PNG")
+    assert accuracy_png(box.book.curves(), "t").startswith(b"\x89PNG")
+
+
+def test_panel_runs_accumulate_with_labels_until_clear():
+    from sparsekit.widgets import panel
+
+    fake = FakeRun()
+    box = panel(run_fn=fake, methods=["random", "snip"], settings={"sparsity": 0.5})
+    box.run_button.click()
+    box.method.value = "snip"
+    for name in TRICKS:
+        box.toggles[name].value = True
+    box.ghost_mode.value = "keep"
+    box.run_button.click()
+    assert list(box.book.curves()) == ["random 0.50 · default", "snip 0.50 · tost-release"]
+    assert box.legend.value.count("class='sparsekit-run'") == 2
+    assert fake.calls[1].recipe_options == {"ghost_neurons_mode": "keep", "ghost_skip_mode": "keep"}
+    assert not fake.calls[1].progress  # the panel's own bar; nothing printed outside it
+    box.run_button.click()  # the same settings again: a second, numbered curve
+    assert list(box.book.runs)[-1] == "snip 0.50 · tost-release #2"
+    box.clear_button.click()
+    assert box.book.curves() == {} and box.legend.value == ""
+
+
+def test_panel_seeds_control_runs_every_seed_and_averages():
+    from sparsekit.widgets import panel
+
+    fake = FakeRun()
+    box = panel(run_fn=fake, methods=["random"], settings={"seed": 4}, seeds=3)
+    assert box.seeds.value == 3
+    box.run_button.click()
+    assert [settings.seed for settings in fake.calls] == [4, 5, 6]
+    (run,) = box.book.runs.values()
+    assert len(run.records) == 3 and run.mean_rows()[1]["test_acc"] == pytest.approx(0.5)
+    assert "3 seeds" in box.legend.value
+
+
+def test_panel_starts_from_the_notebooks_parameters():
+    from sparsekit.widgets import panel
+
+    settings = ExperimentSettings(method="snip", sparsity=0.95, tricks=tuple(TRICKS),
+                                  recipe_options={"init_iterations": 10, "ghost_neurons_mode": "keep"})
+    box = panel(settings=settings, methods=["random", "snip"])
+    assert box.method.value == "snip" and box.sparsity.value == 0.95
+    assert all(toggle.value for toggle in box.toggles.values()) and box.ghost_mode.value == "keep"
+    assert box.settings().recipe_options["init_iterations"] == 10

@@ -10,12 +10,13 @@
   run record under "analysis".
 """
 import warnings
-from typing import Dict, List, Mapping
+from typing import Dict, List, Mapping, Optional
 
 import torch
 from torch import nn
 
 from ..mask import Mask
+from .mask_summary import MaskSummary
 
 
 def layer_density_table(mask: Mapping[str, torch.Tensor]) -> List[dict]:
@@ -86,21 +87,33 @@ def collapsed_layers(mask: Mapping[str, torch.Tensor]) -> List[str]:
     return [name for name, keep in mask.items() if keep.numel() and not bool(keep.any())]
 
 
-def summarize(model: nn.Module, mask: Mapping[str, torch.Tensor]) -> dict:
+def summarize(model: nn.Module, mask: Mapping[str, torch.Tensor]) -> MaskSummary:
     """{"dead_units": {layer: count}, "dead_units_total": int, "units_total": int,
-    "collapsed_layers": [names]} — what goes into every run record."""
+    "collapsed_layers": [names]} — what goes into every run record; a notebook shows it as a table."""
     dead = dead_units(model, mask)
-    return {"dead_units": {name: row["dead"] for name, row in dead.items()},
+    return MaskSummary({"dead_units": {name: row["dead"] for name, row in dead.items()},
             "dead_units_total": sum(row["dead"] for row in dead.values()),
             "units_total": sum(row["units"] for row in dead.values()),
-            "collapsed_layers": collapsed_layers(mask)}
+            "collapsed_layers": collapsed_layers(mask)})
 
 
-def warn_collapsed_layers(mask: Mapping[str, torch.Tensor]) -> None:
-    """A warning naming every layer the mask empties (the network is cut there)."""
+def collapse_advice(method: Optional[str]) -> str:
+    """What to try against a collapse, for the method that produced it (advising SynFlow to
+    someone whose SynFlow mask collapsed helps nobody)."""
+    if method == "synflow":
+        return ("SynFlow's known weak spot: at extreme sparsity it can empty a thin layer such as a ResNet "
+                "shortcut conv. Lower the sparsity, use more rounds (mask_options='rounds=...'), or "
+                "scope='layerwise'")
+    if method == "lottery":
+        return "Lower the sparsity, prune less per round, or use scope='layerwise'"
+    return "Lower the sparsity, use scope='layerwise', or an iterative method (synflow)"
+
+
+def warn_collapsed_layers(mask: Mapping[str, torch.Tensor], method: Optional[str] = None) -> None:
+    """A warning naming every layer the mask empties (the network is cut there), with advice
+    that fits `method` (the mask method's name, when known)."""
     collapsed = collapsed_layers(mask)
     if collapsed:
         warnings.warn(f"layer collapse: the mask keeps no weight in {len(collapsed)} layer(s) "
                       f"({', '.join(collapsed[:5])}{', ...' if len(collapsed) > 5 else ''}); no signal flows "
-                      f"through them. Lower the sparsity, use scope='layerwise', or an iterative method "
-                      f"(synflow)", RuntimeWarning, stacklevel=3)
+                      f"through them. {collapse_advice(method)}", RuntimeWarning, stacklevel=3)

@@ -70,6 +70,8 @@ class TrainConfig:
     resume: bool = setting(False, "continue the interrupted run found in --out")
     overwrite: bool = setting(False, "replace a previous run found in --out")
     progress: bool = setting(True, "show progress bars")
+    tensorboard: Optional[str] = setting(None, "also log every epoch's numbers for TensorBoard in this directory "
+                                               "(needs the tensorboard package)")
 
     def validated(self) -> "TrainConfig":
         """This config, or one `SparsekitError` line naming the first setting that is wrong."""

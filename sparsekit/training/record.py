@@ -68,7 +68,9 @@ def build(state: TrainState, epochs: List[Dict[str, Any]], mask_source: Dict[str
         seconds=seconds,
         analysis=summarize(state.model, state.mask),
         environment={"sparsekit": __version__, "torch": torch.__version__, "python": platform.python_version(),
-                     "device": str(state.device), "written": time.strftime("%Y-%m-%dT%H:%M:%S")},
+                     "device": str(state.device),
+                     # CPU results depend on it: torch splits sums over threads in a different order.
+                     "torch_threads": torch.get_num_threads(), "written": time.strftime("%Y-%m-%dT%H:%M:%S")},
         **state.extras,
     )
     if epochs:

@@ -20,7 +20,7 @@ from ..errors import SparsekitError
 LOCK = ".sparsekit.lock"
 # Files a run writes; record.json or checkpoint.pt is what makes a folder a run.
 MARKERS = ("record.json", "checkpoint.pt")
-RUN_FILES = MARKERS + ("mask.pt", "model.pt")
+RUN_FILES = MARKERS + ("mask.pt", "model.pt", "epochs.csv")
 # A lottery's state may stand alone: its rounds finished before the run's first epoch.
 PROGRESS = ("lottery",)
 

@@ -18,7 +18,7 @@ from ..errors import SparsekitError
 from ..analysis import warn_collapsed_layers
 from ..mask import Mask
 from ..masks.options import parse_options
-from . import checkpoint, distributed, record as run_record
+from . import checkpoint, distributed, epoch_csv, record as run_record
 from .callbacks import Callback, CallbackList
 from . import inputs
 from .config import TrainConfig, make_config
@@ -31,16 +31,18 @@ from .schedules import learning_rate
 from .spectral_probe import SpectralProbe
 from .state import TrainState
 from .step import train_step
+from .tensorboard_log import TensorBoardLog
 
 # Settings that may differ between an interrupted run and its resumption.
 RESUMABLE_CHANGES = {"resume", "progress", "device", "overwrite", "data_root", "download", "pin_memory",
-                     "persistent_workers", "compile", "channels_last"}
+                     "persistent_workers", "compile", "channels_last", "tensorboard"}
 
 
 def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Iterable[Callback] = (),
           model: Optional[nn.Module] = None, mask: Optional[Mask] = None, data=None,
           **overrides) -> run_record.RunRecord:
-    """Train a masked network and return its run record (also written to `out/record.json`).
+    """Train a masked network and return its run record (written to `out/record.json` and
+    `out/epochs.csv` when `out` is set; nothing is written without it).
 
     Settings come from `config` and keyword `overrides` (see `TrainConfig`). `model`, `mask`
     and `data` objects replace what the config would build; `model` and `mask` given as
@@ -62,6 +64,8 @@ def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Itera
     inputs.check_objects(model, mask, data)
     inputs.check_mask_settings(config, mask_given=mask is not None)
     distributed.setup(config.device)  # under torchrun: join the ranks
+    if config.tensorboard and distributed.is_main():  # one log, like every other file of the run
+        callbacks.append(TensorBoardLog(config.tensorboard))  # checks the package before any work
     device = distributed.local_device(_device(config.device))
     distributed.check_supported(config, mask_given=mask is not None)
     if not config.out or not distributed.is_main():  # only rank 0 writes
@@ -81,7 +85,7 @@ def _train(config: TrainConfig, recipe, callbacks, model, mask, data, device, be
     data, model, mask, mask_source = prepare(config, model=model, mask=mask, data=data, device=device)
     if mask.num_total() and not mask.num_kept():
         raise SparsekitError(f"the mask keeps no weight at all ({mask.num_total()} pruned): nothing would train")
-    warn_collapsed_layers(mask)
+    warn_collapsed_layers(mask, mask_source.get("method"))
     mask.apply(model)
 
     state = TrainState(config=config, model=model, mask=mask, data=data, device=device,
@@ -299,3 +303,4 @@ def _previous_record(run_dir: Path) -> dict:
 
 def _write(result: run_record.RunRecord, run_dir: Path) -> None:
     atomic.write_json(dict(result), run_dir / "record.json")
+    epoch_csv.write_epoch_csv(result["epochs"], run_dir)

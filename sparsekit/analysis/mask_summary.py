@@ -1,0 +1,27 @@
+"""What `analysis.summarize` returns: still the plain dict every run record stores under
+"analysis" (it goes into JSON as is), but shown as a small table in a notebook (`_repr_html_`)
+and as a few readable lines by `print`, rather than one long dict."""
+from html import escape
+from typing import List, Tuple
+
+
+class MaskSummary(dict):
+    """{"dead_units": {layer: count}, "dead_units_total", "units_total", "collapsed_layers"}."""
+
+    def _rows(self) -> List[Tuple[str, str]]:
+        dead = {name: count for name, count in self.get("dead_units", {}).items() if count}
+        collapsed = self.get("collapsed_layers", [])
+        rows = [("dead units", f"{self.get('dead_units_total', 0)} of {self.get('units_total', 0)}"),
+                ("collapsed layers", ", ".join(collapsed) if collapsed else "none")]
+        rows += [(f"dead in {name}", str(count)) for name, count in dead.items()]
+        return rows
+
+    def __str__(self) -> str:
+        rows = self._rows()
+        width = max(len(label) for label, _ in rows)
+        return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
+
+    def _repr_html_(self) -> str:
+        body = "".join(f"<tr><th style='text-align:left'>{escape(label)}</th><td style='text-align:left'>"
+                       f"{escape(value)}</td></tr>" for label, value in self._rows())
+        return f"<table>{body}</table>"

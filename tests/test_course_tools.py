@@ -1,0 +1,147 @@
+"""What a learner meets around the runs: the epoch table as CSV and the optional TensorBoard
+log in a run, the thread count in the record, the resume hint, collapse advice that fits the
+method, `summarize` as a table, one-line warnings, the measured verdicts, and Binder badges
+that all agree with one setting."""
+import csv
+import warnings
+
+import pytest
+import torch
+
+import sparsekit as sk
+from sparsekit import badges, cli
+from sparsekit.analysis.masks import collapse_advice
+from sparsekit.errors import SparsekitError
+from sparsekit.verdict import paired_verdict, verdict_against
+
+SMALL = dict(dataset="digits", model="resnet20", width=0.25, sparsity=0.9, epochs=2, max_batches=2,
+             progress=False, batch_size=64)
+
+
+# ---- run directory: CSV, TensorBoard, threads ---------------------------------------------------------
+def test_run_directory_holds_the_epoch_table_as_csv(tmp_path):
+    record = sk.train(out=str(tmp_path / "run"), **SMALL)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "epochs.csv")))
+    assert [int(row["epoch"]) for row in rows] == [1, 2]
+    assert [float(row["test_acc"]) for row in rows] == [row["test_acc"] for row in record["epochs"]]
+    assert record["environment"]["torch_threads"] == torch.get_num_threads()
+
+
+def test_tensorboard_log_has_every_epoch(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    sk.train(tensorboard=str(tmp_path / "tb"), **SMALL)
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    assert [event.step for event in events.Scalars("test_acc")] == [1, 2]
+    assert {"train_loss", "val_acc", "lr"} <= set(events.Tags()["scalars"])
+
+
+def test_tensorboard_flag_on_the_command_line(tmp_path):
+    pytest.importorskip("tensorboard")
+    status = cli.main(["train", "--epochs", "1", "--max-batches", "1", "--width", "0.25", "--no-progress",
+                       "--tensorboard", str(tmp_path / "tb")])
+    assert status == 0 and any((tmp_path / "tb").iterdir())
+
+
+def test_tensorboard_missing_is_one_line(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import fails as when absent
+    with pytest.raises(SparsekitError, match="pip install tensorboard") as info:
+        sk.train(tensorboard="tb", **SMALL)
+    assert "\n" not in str(info.value)
+
+
+# ---- the resume hint --------------------------------------------------------------------------------
+@pytest.mark.parametrize("has_checkpoint", [False, True])
+def test_resume_hint_only_when_a_checkpoint_exists(tmp_path, monkeypatch, capsys, has_checkpoint):
+    if has_checkpoint:
+        (tmp_path / "checkpoint.pt").write_bytes(b"")
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.COMMANDS, "train", interrupted)
+    assert cli.main(["train", "--out", str(tmp_path)]) == 130
+    message = capsys.readouterr().err
+    assert message.startswith("error: interrupted")
+    assert ("--resume" in message) == has_checkpoint
+
+
+# ---- analysis -----------------------------------------------------------------------------------------
+def test_summarize_shows_as_a_table_and_stays_a_dict():
+    import json
+
+    record = sk.train(**dict(SMALL, epochs=1))
+    summary = sk.analysis.summarize(record.model, record.mask)
+    assert json.loads(json.dumps(summary)) == dict(summary)
+    assert "<table>" in summary._repr_html_() and "dead units" in str(summary)
+    assert "{" not in str(summary)
+
+
+def test_collapse_advice_fits_the_method():
+    assert "synflow" in collapse_advice("magnitude")
+    assert "(synflow)" not in collapse_advice("synflow") and "rounds" in collapse_advice("synflow")
+
+
+def test_warnings_are_one_line_in_notebooks(monkeypatch):
+    from sparsekit import notebook_warnings
+
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # restored afterwards
+    notebook_warnings.one_line()
+    text = warnings.formatwarning("layer collapse: x", RuntimeWarning, "/a/file.py", 3, "source line")
+    assert text == "RuntimeWarning: layer collapse: x\n"
+
+
+# ---- verdicts -----------------------------------------------------------------------------------------
+def test_verdict_words_come_from_the_interval():
+    assert paired_verdict([0.02, 0.03, 0.025], "a").word == "better"
+    assert paired_verdict([-0.02, -0.03, -0.025], "a").word == "worse"
+    assert paired_verdict([0.05, -0.04, 0.01], "a").word == "no measurable difference"
+    one = paired_verdict([0.1], "a")
+    assert one.low is None and one.word == "not measurable with one seed"
+    verdict = paired_verdict([0.02, 0.03, 0.025], "tost vs default")
+    # mean 0.025, sd 0.005, t(2) = 4.303: half-width 0.0124
+    assert verdict.low == pytest.approx(0.025 - 4.3027 * 0.005 / 3 ** 0.5, abs=1e-4)
+    assert str(verdict).startswith("tost vs default: better (mean +0.0250, 95% interval [")
+
+
+def test_verdict_against_pairs_seeds():
+    seeded = {"default": [{"best_val_test_acc": a} for a in (0.5, 0.6, 0.7)],
+              "tost": [{"best_val_test_acc": a} for a in (0.4, 0.5, 0.6)]}
+    verdict = verdict_against(seeded, "default", "tost")
+    assert verdict.mean == pytest.approx(-0.1) and verdict.word == "worse"
+
+
+# ---- Binder badges ----------------------------------------------------------------------------------
+def test_every_badge_agrees_with_the_one_setting():
+    files = badges.badge_files()
+    assert len(files) >= 14
+    for path in files:
+        links = badges.links_in(path)
+        assert links, f"{path.name} has no Binder badge"
+        assert links == badges.expected_links(path), f"{path.name}: run `python -m sparsekit.badges`"
+
+
+def test_regenerate_rewrites_badges(tmp_path, monkeypatch):
+    notebook = tmp_path / "03_x.ipynb"
+    notebook.write_text('"[![Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/'
+                        'a/b/HEAD?urlpath=lab/tree/notebooks/03_x.ipynb)"')
+    monkeypatch.setattr(badges, "badge_files", lambda: [notebook])
+    monkeypatch.setattr(badges, "ROOT", tmp_path)
+    assert badges.regenerate("me/kit") == {"03_x.ipynb": 1}
+    assert badges.links_in(notebook) == [badges.badge_link("03_x", "me/kit")]
+
+
+def test_epoch_table_says_when_it_skips_rows():
+    from sparsekit.summary import format_run
+
+    epochs = [{"epoch": k, "train_loss": 1.0, "train_acc": 0.5, "val_acc": 0.5, "test_acc": 0.5, "lr": 0.1,
+               "seconds": 1.0} for k in range(1, 13)]
+    record = {"config": {"model": "m", "dataset": "d"}, "epochs": epochs, "mask_source": {"method": "x"},
+              "density": 0.1, "sparsity": 0.9, "test_acc": 0.5, "best_val_epoch": 1, "best_val_test_acc": 0.5,
+              "seconds": 12.0}
+    assert "10 of 12 epochs shown" in format_run(record)
+    assert "epochs shown" not in format_run(dict(record, epochs=epochs[:5]))

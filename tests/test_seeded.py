@@ -1,0 +1,51 @@
+"""Experiments over seeds: every (mask, seed) mask computed once and trained by every recipe
+from the same initial weights; variants repeated per seed; the figure with error bars."""
+import matplotlib
+import pytest
+import torch
+
+matplotlib.use("Agg")
+
+from sparsekit import seeded  # noqa: E402
+from sparsekit.interactive import ExperimentSettings  # noqa: E402
+from sparsekit.run_plots import plot_seeded_accuracy  # noqa: E402
+
+torch.set_num_threads(1)
+TINY = ExperimentSettings(width=0.25, epochs=1, max_batches=2, batch_size=32, sparsity=0.8)
+
+
+def test_compare_recipes_computes_each_mask_once(monkeypatch):
+    from sparsekit.training import trainer
+
+    calls = []
+    real_prepare = trainer.prepare
+
+    def counting_prepare(config, **kwargs):
+        if kwargs.get("mask") is None:  # a mask computed, not a given one reused
+            calls.append((config.mask, config.seed))
+        return real_prepare(config, **kwargs)
+
+    monkeypatch.setattr(trainer, "prepare", counting_prepare)
+    grid = seeded.compare_recipes(TINY, ["random", "snip"], ["default", "tost"], seeds=[0, 1],
+                                  recipe_options={"init_iterations": 2})
+    assert sorted(calls) == [("random", 0), ("random", 1), ("snip", 0), ("snip", 1)]
+    for method, row in grid.items():
+        for first, second in zip(row["default"], row["tost"]):
+            assert first["config"]["seed"] == second["config"]["seed"]
+            assert all(torch.equal(first.mask[name], second.mask[name]) for name in first.mask)
+            assert first["mask_source"]["method"] == method
+        assert row["tost"][0]["recipe"]["init_iterations"] == 2
+    flat = seeded.flatten_seeded(grid)
+    assert "snip / tost / seed 1" in flat and len(flat) == 8
+
+
+def test_variants_over_seeds_and_the_figure():
+    result = seeded.run_variants_over_seeds(TINY, {"default": {}, "smoothed": {"tricks": ["label_smoothing"]}},
+                                            seeds=[3, 4])
+    assert [record["config"]["seed"] for record in result["smoothed"]] == [3, 4]
+    assert list(seeded.flatten_variants(result)) == ["default / seed 3", "default / seed 4", "smoothed / seed 3",
+                                                     "smoothed / seed 4"]
+    ax = plot_seeded_accuracy({"random": result})
+    heights = sorted(round(bar.get_height(), 6) for bar in ax.patches)
+    expected = sorted(round(sum(r["best_val_test_acc"] for r in records) / 2, 6) for records in result.values())
+    assert heights == pytest.approx(expected)
