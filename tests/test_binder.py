@@ -10,6 +10,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 # Provided by the environment itself, not project dependencies.
 TOOLING = {"python", "pip"}
+ENV_PYTHON = "3.11"  # the python both environment files pin
 
 
 def requirement(text: str):
@@ -19,10 +20,18 @@ def requirement(text: str):
     return re.sub(r"[-_.]+", "-", match.group(1)).lower(), match.group(2).replace(" ", "")
 
 
+def applies_to_the_environments(text: str) -> bool:
+    """Both environment files pin python 3.11: a requirement marked for other Pythons is not theirs."""
+    from packaging.markers import Marker
+
+    _, _, marker = text.partition(";")
+    return not marker.strip() or Marker(marker).evaluate({"python_version": ENV_PYTHON})
+
+
 def pyproject():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    runtime = dict(requirement(r) for r in project["dependencies"])
-    test = dict(requirement(r) for r in project["optional-dependencies"]["test"])
+    runtime = dict(requirement(r) for r in project["dependencies"] if applies_to_the_environments(r))
+    test = dict(requirement(r) for r in project["optional-dependencies"]["test"] if applies_to_the_environments(r))
     return runtime, test
 
 

@@ -48,4 +48,4 @@ def test_two_gloo_ranks_train_what_one_process_trains_and_resume(tmp_path):
     assert single["test_acc"] > 0.4  # it learned something: the comparison is not between two untrained nets
     record = json.loads((out / "record.json").read_text())
     assert record["finished"] and len(record["epochs"]) == 2 and record["test_acc"] == single["test_acc"]
-    assert sorted(os.listdir(out)) == ["checkpoint.pt", "mask.pt", "model.pt", "record.json"]  # rank 0 alone wrote
+    assert sorted(os.listdir(out)) == ["checkpoint.pt", "epochs.csv", "mask.pt", "model.pt", "record.json"]  # rank 0 alone wrote
