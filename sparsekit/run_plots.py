@@ -82,13 +82,7 @@ def plot_grouped_accuracy(grid: Mapping[str, Mapping[str, Mapping]], metric: str
         xs = [g + (index - (len(columns) - 1) / 2) * bar_width for g in range(len(groups))]
         values = [grid[group][column][metric] if column in grid[group] else 0.0 for group in groups]
         ax.bar(xs, values, width=bar_width, color=f"C{index}", label=column)
-    ax.set_xticks(range(len(groups)), groups)
-    ax.set_ylabel("test accuracy" if "test" in metric else metric)
-    ax.set_ylim(0, 1.05)
-    ax.legend(fontsize="small")
-    if title:
-        ax.set_title(title)
-    return ax
+    return _finish_grouped_bars(ax, groups, metric, title)
 
 
 def plot_seeded_accuracy(grid: Mapping[str, Mapping[str, Sequence[Mapping]]], metric: str = "best_val_test_acc",
@@ -111,6 +105,11 @@ def plot_seeded_accuracy(grid: Mapping[str, Mapping[str, Sequence[Mapping]]], me
             ax.bar(x, statistics.fmean(values), width=bar_width, color=f"C{index}", yerr=spread, capsize=3,
                    label=column if g == 0 else None)
             ax.plot([x] * len(values), values, "k.", markersize=4)
+    return _finish_grouped_bars(ax, groups, metric, title)
+
+
+def _finish_grouped_bars(ax, groups, metric: str, title: Optional[str]):
+    """The labels, limits and legend every grouped accuracy bar chart shares."""
     ax.set_xticks(range(len(groups)), groups)
     ax.set_ylabel("test accuracy" if "test" in metric else metric)
     ax.set_ylim(0, 1.05)
