@@ -23,7 +23,7 @@ test: setup
 	$(PY) -m pytest -q -ra tests
 
 notebooks: setup
-	$(PY) -m sparsekit.notebook_runner --full --out build/notebooks
+	$(PY) -m sparsekit.app.notebook_runner --full --out build/notebooks
 
 benchmarks: setup
 	$(PY) benchmarks/overhead.py

@@ -22,7 +22,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP
 import torch
 
 from sparsekit import data, masks, models
-from sparsekit.summary import format_table
+from sparsekit.runs import lottery
+from sparsekit.report.summary import format_table
 from sparsekit.training import TrainConfig
 
 
@@ -59,7 +60,7 @@ def resnet20_rows(sparsity):
                 "synflow": "100 rounds"}.get(method, "")
         if method == "lottery":
             options = {"train_config": TrainConfig(epochs=1, max_batches=2, progress=False), "bundle": bundle}
-            note = "tiny: 1 epoch x 2 batches per round, " + f"{len(masks.lottery.round_sparsities(sparsity))} rounds"
+            note = "tiny: 1 epoch x 2 batches per round, " + f"{len(lottery.round_sparsities(sparsity))} rounds"
         seconds, mask = time_method(method, model, sparsity, [batch], **options)
         rows.append(("resnet20 / digits", method, mask.num_total(), mask.num_kept(), f"{seconds:.2f}", note))
     return rows

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.stats import rankdata, spearmanr
 
 from sparsekit.analysis.spectral import COORDINATE
-from sparsekit.errors import SparsekitError
+from sparsekit.core.errors import SparsekitError
 from sparsekit.recipe import Recipe
 
 QUANTITIES = [f"{when} {name}" for when in ("init", "end") for name in COORDINATE] + ["distance"]

@@ -33,7 +33,7 @@ class Interrupt(sk.Callback):
 def prunable_weight_count(width: float, classifier: bool = False) -> int:
     """Prunable weights of the digits ResNet-20 under the default prunable set (every conv;
     its one Linear, the classifier, stays dense unless `classifier`), counted straight from
-    its modules (independently of sparsekit.prunable)."""
+    its modules (independently of sparsekit.core.prunable)."""
     model = models.build("resnet20", 10, in_channels=1, width=width, input_size=8)
     kinds = (nn.Conv2d, nn.Linear) if classifier else (nn.Conv2d,)
     return sum(m.weight.numel() for m in model.modules() if isinstance(m, kinds))

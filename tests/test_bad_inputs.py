@@ -7,7 +7,7 @@ import torch
 
 import sparsekit as sk
 from helpers import QUICK_CLI
-from sparsekit.cli import main
+from sparsekit.app.cli import main
 
 TINY = dict(dataset="digits", model="resnet20", width=0.25, epochs=1, max_batches=2, progress=False, batch_size=64)
 
@@ -25,7 +25,7 @@ def snapshot(folder):
     (dict(weight_decay=math.nan), "weight_decay must be a finite number"),
     (dict(warmup_epochs=math.inf), "warmup_epochs must be a finite number"),
     (dict(momentum=1.5), "momentum must be in [0, 1)"),
-    (dict(schedule="multistep", lr_drop=-0.1), "lr_drop must be in (0, 1]"),
+    (dict(lr_schedule="multistep", lr_drop=-0.1), "lr_drop must be in (0, 1]"),
     (dict(lr_drop=math.nan), "lr_drop must be a finite number"),
     (dict(seed=2 ** 64), "seed must be a whole number in [0, 2**64)"),
     (dict(seed=-1), "seed must be a whole number in [0, 2**64)"),
@@ -60,7 +60,7 @@ def _literal(text):
     (["--lr", "nan"], "lr must be a finite number"),
     (["--warmup-epochs", "inf"], "warmup_epochs must be a finite number"),
     (["--seed", str(2 ** 70)], "seed must be a whole number in [0, 2**64)"),
-    (["--lr-drop=-0.5", "--schedule", "multistep"], "lr_drop must be in (0, 1]"),
+    (["--lr-drop=-0.5", "--lr-schedule", "multistep"], "lr_drop must be in (0, 1]"),
     (["--mask", "lottery", "--mask-options", "rewind_steps=abc"], "rewind_steps must be a whole number"),
     (["--weight-decay=-inf"], "weight_decay must be a finite number"),
     (["--recipe", "tost", "--ghost-skip-alpha", "inf"], "ghost_skip_alpha must be a finite"),
@@ -110,7 +110,7 @@ def test_wrong_types_raise_sparsekit_error(call, expected):
 
 
 def test_recipe_by_name_goes_through_the_presets(monkeypatch):
-    from sparsekit.training.inputs import resolve_recipe
+    from sparsekit.runs.inputs import resolve_recipe
 
     assert resolve_recipe("tost") == sk.Recipe.tost() and resolve_recipe(None) == sk.Recipe.default()
     # A preset added later (e.g. "tost-release") is accepted by name without touching the trainer.
@@ -123,7 +123,7 @@ def test_recipe_by_name_goes_through_the_presets(monkeypatch):
 def test_float_mask_file_is_refused(tmp_path):
     model = sk.models.build("resnet20", 10, in_channels=1, width=0.25, input_size=8)
     mask = sk.Mask.dense(model)
-    torch.save({"format": "sparsekit.mask/1", "mask": {n: torch.full(k.shape, 0.3) for n, k in mask.items()}},
+    torch.save({"format": "sparsekit.core.mask/1", "mask": {n: torch.full(k.shape, 0.3) for n, k in mask.items()}},
                tmp_path / "soft.pt")
     with pytest.raises(sk.SparsekitError, match="only 0 and 1"):
         sk.train(**TINY, mask_file=str(tmp_path / "soft.pt"), out=str(tmp_path / "run"))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from helpers import QUICK_CLI
-from sparsekit.cli import main
+from sparsekit.app.cli import main
 
 QUICK = QUICK_CLI
 

@@ -9,10 +9,11 @@ import pytest
 import torch
 
 import sparsekit as sk
-from sparsekit import badges, cli
+from sparsekit.app import cli
+from sparsekit.app import badges
 from sparsekit.analysis.masks import collapse_advice
-from sparsekit.errors import SparsekitError
-from sparsekit.verdict import paired_verdict, verdict_against
+from sparsekit.core.errors import SparsekitError
+from sparsekit.report.verdict import paired_verdict, verdict_against
 
 SMALL = dict(dataset="digits", model="resnet20", width=0.25, sparsity=0.9, epochs=2, max_batches=2,
              progress=False, batch_size=64)
@@ -87,7 +88,7 @@ def test_collapse_advice_fits_the_method():
 
 
 def test_warnings_are_one_line_in_notebooks(monkeypatch):
-    from sparsekit import notebook_warnings
+    from sparsekit.app import notebook_warnings
 
     monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # restored afterwards
     notebook_warnings.one_line()
@@ -122,7 +123,7 @@ def test_every_badge_agrees_with_the_one_setting():
     for path in files:
         links = badges.links_in(path)
         assert links, f"{path.name} has no Binder badge"
-        assert links == badges.expected_links(path), f"{path.name}: run `python -m sparsekit.badges`"
+        assert links == badges.expected_links(path), f"{path.name}: run `python -m sparsekit.app.badges`"
 
 
 def test_regenerate_rewrites_badges(tmp_path, monkeypatch):
@@ -136,7 +137,7 @@ def test_regenerate_rewrites_badges(tmp_path, monkeypatch):
 
 
 def test_epoch_table_says_when_it_skips_rows():
-    from sparsekit.summary import format_run
+    from sparsekit.report.summary import format_run
 
     epochs = [{"epoch": k, "train_loss": 1.0, "train_acc": 0.5, "val_acc": 0.5, "test_acc": 0.5, "lr": 0.1,
                "seconds": 1.0} for k in range(1, 13)]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import sparsekit.data as data
-from sparsekit.errors import SparsekitError
+from sparsekit.core.errors import SparsekitError
 
 from fake_datasets import write_cifar10, write_cifar100, write_tinyimagenet
 

@@ -199,7 +199,7 @@ def kept_ghost_run(tmp_path_factory):
 
 
 def test_cli_exports_a_run_with_kept_ghosts_and_checks_onnx(kept_ghost_run, tmp_path, capsys):
-    from sparsekit.cli import main
+    from sparsekit.app.cli import main
 
     run_dir, result = kept_ghost_run
     out, onnx = tmp_path / "net.skx", tmp_path / "net.onnx"
@@ -212,7 +212,7 @@ def test_cli_exports_a_run_with_kept_ghosts_and_checks_onnx(kept_ghost_run, tmp_
 
 
 def test_cli_bad_input_is_one_line(kept_ghost_run, tmp_path, capsys):
-    from sparsekit.cli import main
+    from sparsekit.app.cli import main
 
     run_dir, _ = kept_ghost_run
     existing = tmp_path / "exists.skx"
@@ -232,7 +232,7 @@ def test_cli_bad_input_is_one_line(kept_ghost_run, tmp_path, capsys):
 
 
 def test_latency_panel_measures_what_its_controls_say():
-    from sparsekit.widgets import latency_panel
+    from sparsekit.app.widgets import latency_panel
 
     panel = latency_panel(models=["resnet20"], width=0.25, input_size=8, rounds=1)
     panel.method.value, panel.sparsity.value, panel.batch.value = "erk", 0.9, 8

@@ -9,7 +9,7 @@ import torch
 import sparsekit as sk
 from fake_datasets import write_fashion_mnist
 from sparsekit.data import fashion_mnist
-from sparsekit.errors import SparsekitError
+from sparsekit.core.errors import SparsekitError
 
 torch.set_num_threads(1)
 

@@ -12,8 +12,8 @@ import torch
 
 import sparsekit as sk
 from helpers import QUICK_CLI, Interrupt
-from sparsekit import atomic
-from sparsekit.cli import main
+from sparsekit.core import atomic
+from sparsekit.app.cli import main
 
 TINY = dict(dataset="digits", model="resnet20", width=0.25, epochs=2, max_batches=1, progress=False, batch_size=64,
             sparsity=0.9)

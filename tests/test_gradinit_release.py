@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from sparsekit import Mask, models
-from sparsekit.prunable import prunable_parameters
+from sparsekit.core.prunable import prunable_parameters
 from sparsekit.recipe import gradinit as gradinit_module
 from sparsekit.recipe.gradinit import endless_batches, gradinit
 from sparsekit.recipe.gradinit_rule import CONSTRAINT, LOOKAHEAD, RescaleAdam, scale_gradient

@@ -7,8 +7,8 @@ from hypothesis import given, settings, strategies as st
 from torch import nn
 
 from sparsekit import Mask, SparsekitError
-from sparsekit.prunable import prunable_parameters
-from sparsekit.topk import keep_count, keep_top, top_k_flat
+from sparsekit.core.prunable import prunable_parameters
+from sparsekit.core.topk import keep_count, keep_top, top_k_flat
 
 
 def tiny_net():
@@ -121,7 +121,7 @@ def test_corrupted_files_give_one_line_errors(tmp_path):
 @settings(max_examples=100, deadline=None)
 @given(sizes=st.lists(st.integers(1, 500), min_size=1, max_size=8), density=st.floats(0, 1))
 def test_allocated_counts_sum_exactly_and_stay_near_the_share(sizes, density):
-    from sparsekit.topk import allocate_counts
+    from sparsekit.core.topk import allocate_counts
 
     total = keep_count(sum(sizes), density)
     counts = allocate_counts(sizes, [density] * len(sizes), total)

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from sparsekit import masks
-from sparsekit.masks.erk import erk_densities
-from sparsekit.topk import keep_count
+from sparsekit.sparsity.erk import erk_densities
+from sparsekit.core.topk import keep_count
 
 torch.set_num_threads(1)
 
@@ -204,7 +204,7 @@ def test_synflow_leaves_batchnorm_conv_model_untouched():
 
 
 def test_synflow_fast_selection_matches_a_stable_sort_with_ties():
-    from sparsekit.topk import top_k_flat
+    from sparsekit.core.topk import top_k_flat
 
     generator = torch.Generator().manual_seed(0)
     scores = torch.randint(0, 4, (113,), generator=generator).float()

@@ -12,12 +12,12 @@ from torch import nn
 import sparsekit as sk
 from sparsekit import SparsekitError, masks
 from helpers import QUICK_CLI
-from sparsekit.cli import main
-from sparsekit.masks import lottery as lottery_module
-from sparsekit.masks.erk import erk_counts, erk_densities
-from sparsekit.masks.options import parse_options
+from sparsekit.app.cli import main
+from sparsekit.runs import lottery as lottery_module
+from sparsekit.sparsity.erk import erk_counts, erk_densities
+from sparsekit.sparsity.options import parse_options
 from sparsekit.models import build
-from sparsekit.topk import keep_count
+from sparsekit.core.topk import keep_count
 
 torch.set_num_threads(1)
 
@@ -205,7 +205,7 @@ def test_lottery_rounds_follow_the_schedule_and_records_are_written(tmp_path, di
 
 
 def test_lottery_late_rewinding_restores_the_weights_after_that_step(digits):
-    config = quick_config(max_batches=3, schedule="constant")  # so a 2-step run matches its first 2 steps
+    config = quick_config(max_batches=3, lr_schedule="constant")  # so a 2-step run matches its first 2 steps
     net = tiny_mlp()
     mask = masks.compute("lottery", net, 0.2, data=digits, train_config=config, rewind_steps=2)
     # Independently: the same dense training stopped after 2 steps.
@@ -299,7 +299,7 @@ def test_cli_mask_command_never_replaces_a_file_silently(tmp_path, capsys):
 
 
 def test_damaged_lottery_state_is_a_one_line_error_unless_starting_over(tmp_path):
-    from sparsekit.masks.lottery import _RoundStore
+    from sparsekit.runs.lottery import _RoundStore
 
     store = _RoundStore(tmp_path / "lottery")
     (tmp_path / "lottery").mkdir()

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sparsekit.errors import SparsekitError
+from sparsekit.core.errors import SparsekitError
 from sparsekit.models import available, build
 from sparsekit.models.units import ConvBN
 

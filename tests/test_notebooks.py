@@ -12,8 +12,9 @@ import nbformat
 import papermill
 import pytest
 from helpers import prunable_weight_count
-from sparsekit import badges, notebook_runner as runner
-from sparsekit.errors import SparsekitError
+from sparsekit.app import badges
+from sparsekit.app import notebook_runner as runner
+from sparsekit.core.errors import SparsekitError
 
 NOTEBOOKS = sorted(runner.NOTEBOOK_DIR.glob("*.ipynb"))
 NAMES = [path.stem for path in NOTEBOOKS]
@@ -159,7 +160,7 @@ def test_notebook_runs_with_smoke_parameters(name, smoke_out, capsys):
 
 
 def runner_figure(run):
-    from sparsekit.results import figure_path
+    from sparsekit.report.results import figure_path
 
     return figure_path(run.results_path)
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 import sparsekit as sk
 from helpers import Interrupt
-from sparsekit.topk import keep_count
+from sparsekit.core.topk import keep_count
 
 BUNDLE = sk.data.load("digits", batch_size=64, seed=0)
 BASE = dict(model="resnet20", width=0.25, epochs=1, max_batches=1, progress=False, batch_size=64)
@@ -32,7 +32,7 @@ bad_or_good = {
     "mask": st.sampled_from(["random", "magnitude", "erk", "bogus"]),
     "mask_options": st.sampled_from(["", "shuffle=true", "shuffle=maybe", "rounds=2", "invert=true", "x=="]),
     "warmup_epochs": st.one_of(st.floats(0, 2), odd_numbers),
-    "schedule": st.sampled_from(["cosine", "multistep", "constant", "linear"]),
+    "lr_schedule": st.sampled_from(["cosine", "multistep", "constant", "linear"]),
     "lr_drop": st.one_of(st.floats(-1, 2), odd_numbers),
 }
 
@@ -103,7 +103,7 @@ def mask_files(draw):
 def test_any_mask_file_gives_one_error_or_exactly_that_mask(entries):
     with tempfile.TemporaryDirectory() as folder:
         path, out = Path(folder) / "mask.pt", Path(folder) / "run"
-        torch.save({"format": "sparsekit.mask/1", "mask": entries}, path)
+        torch.save({"format": "sparsekit.core.mask/1", "mask": entries}, path)
         try:
             result = sk.train(**BASE, data=BUNDLE, mask_file=str(path), out=str(out))
         except sk.SparsekitError as error:

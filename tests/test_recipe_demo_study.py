@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sparsekit import demo
+from sparsekit.app import demo
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]

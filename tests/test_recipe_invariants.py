@@ -8,7 +8,7 @@ from torch import nn
 import sparsekit as sk
 from helpers import Interrupt
 from sparsekit import data as datasets, masks, models
-from sparsekit.prunable import prunable_parameters
+from sparsekit.core.prunable import prunable_parameters
 from sparsekit.recipe.ghost_neurons import GhostActivation
 from sparsekit.recipe.ghost_skip import GhostBranch
 

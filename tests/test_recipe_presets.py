@@ -46,7 +46,7 @@ def test_the_record_names_the_preset_and_counts_the_ghost_weights_apart(name):
 
 
 def test_the_cli_offers_the_release_preset(tmp_path, capsys):
-    from sparsekit.cli import main
+    from sparsekit.app.cli import main
 
     assert main(["train", "--recipe", "tost-release", "--init-iterations", "1", "--epochs", "1", "--max-batches", "1",
                  "--width", "0.25", "--no-progress", "--out", str(tmp_path / "run")]) == 0

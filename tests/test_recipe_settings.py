@@ -4,8 +4,8 @@ import json
 import pytest
 
 import sparsekit as sk
-from sparsekit import cli
-from sparsekit.errors import SparsekitError
+from sparsekit.app import cli
+from sparsekit.core.errors import SparsekitError
 from sparsekit.recipe.ghost_neurons import GhostNeurons
 from sparsekit.recipe.ghost_skip import GhostSkip
 from sparsekit.recipe.gradinit import GradInit

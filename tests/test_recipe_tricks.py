@@ -8,9 +8,9 @@ from torch.nn import functional as F
 
 from helpers import FakeState
 from sparsekit import Mask, models
-from sparsekit.errors import SparsekitError
+from sparsekit.core.errors import SparsekitError
 from sparsekit.models.units import BasicBlock, Bottleneck, ConvBN
-from sparsekit.prunable import prunable_parameters
+from sparsekit.core.prunable import prunable_parameters
 from sparsekit.recipe.ghost_neurons import GhostActivation, GhostNeurons, smooth_function
 from sparsekit.recipe.ghost_skip import GhostBranch, GhostSkip, ghost_sites
 from sparsekit.recipe.label_smoothing import SmoothedCrossEntropy

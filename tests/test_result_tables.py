@@ -6,7 +6,7 @@ import math
 import pytest
 
 import sparsekit as sk
-from sparsekit.cli import main
+from sparsekit.app.cli import main
 
 # (mask, sparsity, seed, recipe) -> accuracy; tost is default + 0.01 * (seed + 1).
 ACCURACY = {(m, s, seed, r): 0.5 + 0.1 * (m == "snip") - s / 10 + 0.01 * seed + (0.01 * (seed + 1) if r == "tost" else 0)

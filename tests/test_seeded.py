@@ -6,16 +6,16 @@ import torch
 
 matplotlib.use("Agg")
 
-from sparsekit import seeded  # noqa: E402
-from sparsekit.interactive import ExperimentSettings  # noqa: E402
-from sparsekit.run_plots import plot_seeded_accuracy  # noqa: E402
+from sparsekit.app import seeded  # noqa: E402
+from sparsekit.app.interactive import ExperimentSettings  # noqa: E402
+from sparsekit.report.plots import plot_seeded_accuracy  # noqa: E402
 
 torch.set_num_threads(1)
 TINY = ExperimentSettings(width=0.25, epochs=1, max_batches=2, batch_size=32, sparsity=0.8)
 
 
 def test_compare_recipes_computes_each_mask_once(monkeypatch):
-    from sparsekit.training import trainer
+    from sparsekit.runs import launch as trainer
 
     calls = []
     real_prepare = trainer.prepare

@@ -183,7 +183,7 @@ def test_every_run_records_the_coordinate_at_init_and_end_and_resumes_exactly(tm
 
     from helpers import Interrupt
     from sparsekit.training.config import make_config
-    from sparsekit.training.trainer import prepare
+    from sparsekit.runs.launch import prepare
 
     with pytest.raises(KeyboardInterrupt):
         sk.train(**RUN, out=str(tmp_path), callbacks=[Interrupt(1)])
@@ -288,9 +288,9 @@ def fake_batches():
 
 
 def test_ramanujan_method_keeps_the_farthest_moving_of_its_samples_with_exact_counts():
-    from sparsekit.masks.erk import erk_counts
-    from sparsekit.masks.ramanujan import sample_masks
-    from sparsekit.prunable import prunable_parameters
+    from sparsekit.sparsity.erk import erk_counts
+    from sparsekit.runs.ramanujan import sample_masks
+    from sparsekit.core.prunable import prunable_parameters
 
     model, batches, options = conv_net(), fake_batches(), dict(samples=3, train_steps=3, lr=0.1)
     before = {name: p.clone() for name, p in model.state_dict().items()}

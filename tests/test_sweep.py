@@ -10,8 +10,8 @@ import textwrap
 import pytest
 
 import sparsekit as sk
-from sparsekit.cli import main
-from sparsekit.sweeps import expand
+from sparsekit.app.cli import main
+from sparsekit.app.sweeps import expand
 
 TINY = dict(dataset="digits", width=0.25, epochs=2, max_batches=2, batch_size=64)
 

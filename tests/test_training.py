@@ -6,7 +6,7 @@ import torch
 
 import sparsekit as sk
 from helpers import Interrupt
-from sparsekit.training import Callback
+from sparsekit import Callback
 from sparsekit.training.schedules import learning_rate
 
 SMALL = dict(dataset="digits", model="resnet20", width=0.25, sparsity=0.9, epochs=2, max_batches=3,
@@ -45,7 +45,7 @@ def test_pruned_weights_stay_exactly_zero(optimizer, extra):
 
 def test_kept_weights_do_move():
     from sparsekit.training.config import make_config
-    from sparsekit.training.trainer import prepare
+    from sparsekit.runs.launch import prepare
 
     _, start, mask, _ = prepare(make_config(**SMALL))  # the seeded model training starts from
     mask.apply(start)

@@ -9,11 +9,11 @@ import torch
 matplotlib.use("Agg")  # this test process draws off-screen; notebooks keep their inline backend
 
 from helpers import prunable_weight_count  # noqa: E402
-from sparsekit.errors import SparsekitError  # noqa: E402
-from sparsekit.interactive import (TRICKS, ExperimentSettings, LiveReport, make_settings,  # noqa: E402
+from sparsekit.core.errors import SparsekitError  # noqa: E402
+from sparsekit.app.interactive import (TRICKS, ExperimentSettings, LiveReport, make_settings,  # noqa: E402
                                    recipe_for, recipe_from_toggles, run_experiment, run_variants)
-from sparsekit.results import notebook_result, recipe_flags, run_summary, write_result  # noqa: E402
-from sparsekit.run_plots import plot_accuracy_curves, plot_final_accuracy, plot_grouped_accuracy  # noqa: E402
+from sparsekit.report.results import notebook_result, recipe_flags, run_summary, write_result  # noqa: E402
+from sparsekit.report.plots import plot_accuracy_curves, plot_final_accuracy, plot_grouped_accuracy  # noqa: E402
 
 torch.set_num_threads(1)
 TINY = dict(width=0.25, epochs=2, max_batches=3, batch_size=32)
@@ -144,7 +144,7 @@ class FakeRun:
 
 
 def test_panel_click_runs_the_chosen_settings():
-    from sparsekit.widgets import panel
+    from sparsekit.app.widgets import panel
 
     fake = FakeRun()
     box = panel(run_fn=fake, methods=["random", "magnitude"], settings={"epochs": 4, "sparsity": 0.5})
@@ -163,7 +163,7 @@ def test_panel_click_runs_the_chosen_settings():
 
 
 def test_panel_shows_refused_settings_instead_of_raising():
-    from sparsekit.widgets import panel
+    from sparsekit.app.widgets import panel
 
     box = panel(run_fn=FakeRun(SparsekitError("sparsity too high")), methods=["random"])
     box.run_button.click()
@@ -172,7 +172,7 @@ def test_panel_shows_refused_settings_instead_of_raising():
 
 def test_panel_lists_registered_methods_and_refuses_bad_choices():
     from sparsekit import masks
-    from sparsekit.widgets import panel
+    from sparsekit.app.widgets import panel
 
     assert list(panel().method.options) == masks.available()
     with pytest.raises(SparsekitError, match="trick"):
@@ -182,7 +182,7 @@ def test_panel_lists_registered_methods_and_refuses_bad_choices():
 
 
 def test_panel_runs_a_real_experiment():
-    from sparsekit.widgets import accuracy_png, panel
+    from sparsekit.app.widgets import accuracy_png, panel
 
     box = panel(methods=["random"], tricks=["label_smoothing"], settings=dict(TINY, sparsity=0.5))
     box.run_button.click()
@@ -193,7 +193,7 @@ def test_panel_runs_a_real_experiment():
 
 
 def test_panel_runs_accumulate_with_labels_until_clear():
-    from sparsekit.widgets import panel
+    from sparsekit.app.widgets import panel
 
     fake = FakeRun()
     box = panel(run_fn=fake, methods=["random", "snip"], settings={"sparsity": 0.5})
@@ -214,7 +214,7 @@ def test_panel_runs_accumulate_with_labels_until_clear():
 
 
 def test_panel_seeds_control_runs_every_seed_and_averages():
-    from sparsekit.widgets import panel
+    from sparsekit.app.widgets import panel
 
     fake = FakeRun()
     box = panel(run_fn=fake, methods=["random"], settings={"seed": 4}, seeds=3)
@@ -227,7 +227,7 @@ def test_panel_seeds_control_runs_every_seed_and_averages():
 
 
 def test_panel_starts_from_the_notebooks_parameters():
-    from sparsekit.widgets import panel
+    from sparsekit.app.widgets import panel
 
     settings = ExperimentSettings(method="snip", sparsity=0.95, tricks=tuple(TRICKS),
                                   recipe_options={"init_iterations": 10, "ghost_neurons_mode": "keep"})

@@ -6,5 +6,4 @@
   gaps, and the network's full-spectrum coordinate (`spectral.analyze(model, mask)`).
 """
 from . import spectral  # noqa: F401  (sk.analysis.spectral.analyze)
-from .masks import (collapsed_layers, dead_units, jaccard, layer_density_table, plot_layer_densities,  # noqa: F401
-                    summarize, warn_collapsed_layers)
+from .masks import collapsed_layers, dead_units, jaccard, layer_density_table, plot_layer_densities, summarize, warn_collapsed_layers

@@ -15,7 +15,7 @@ from typing import Dict, List, Mapping, Optional
 import torch
 from torch import nn
 
-from ..mask import Mask
+from ..core.mask import Mask
 from .mask_summary import MaskSummary
 
 

@@ -30,7 +30,7 @@ import torch
 from threadpoolctl import threadpool_limits
 from torch import nn
 
-from ..mask import Mask
+from ..core.mask import Mask
 from .bigraph import biadjacency, degrees, top_singular_values
 
 # The reference measures a graph only when both average degrees reach 3 (the bound's

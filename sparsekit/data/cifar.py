@@ -12,7 +12,7 @@ import pickle
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-from ..errors import SparsekitError
+from ..core.errors import SparsekitError
 from .bundle import DataBundle
 from .fetch import DOWNLOAD_HINT, downloading, not_found
 from .images import image_splits, image_transforms

@@ -20,7 +20,7 @@ from typing import List, Optional
 import numpy as np
 import torch
 
-from ..errors import SparsekitError
+from ..core.errors import SparsekitError
 from .batches import EpochOrder, TensorBatches
 from .bundle import DataBundle
 from .fetch import downloading

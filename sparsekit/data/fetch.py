@@ -4,7 +4,7 @@ import os
 import shutil
 from pathlib import Path
 
-from ..errors import SparsekitError
+from ..core.errors import SparsekitError
 
 DOWNLOAD_HINT = "pass download=True (CLI: --download) to fetch it"
 

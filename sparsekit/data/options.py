@@ -2,7 +2,7 @@
 from dataclasses import dataclass
 from typing import Optional
 
-from ..errors import SparsekitError
+from ..core.errors import SparsekitError
 
 
 def _require_int(name: str, value, minimum: int) -> None:

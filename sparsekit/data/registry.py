@@ -2,6 +2,6 @@
 
 A builder takes a `LoadOptions` and returns a `DataBundle`.
 """
-from ..registry import Registry
+from ..core.registry import Registry
 
 datasets = Registry("dataset")

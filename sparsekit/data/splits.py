@@ -7,7 +7,7 @@ from typing import Tuple
 
 import numpy as np
 
-from ..errors import SparsekitError
+from ..core.errors import SparsekitError
 
 SPLIT_SEED = 0
 

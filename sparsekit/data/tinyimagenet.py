@@ -15,7 +15,7 @@ from typing import List, Tuple
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ..errors import SparsekitError
+from ..core.errors import SparsekitError
 from .bundle import DataBundle
 from .fetch import downloading, not_found
 from .images import image_splits, image_transforms

@@ -21,7 +21,7 @@ from typing import Dict, List
 
 import torch
 
-from ..errors import SparsekitError
+from ..core.errors import SparsekitError
 from .graph import Node
 from .runtime import Activation
 

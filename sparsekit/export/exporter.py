@@ -10,8 +10,8 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from torch import nn
 
-from .. import atomic
-from ..errors import SparsekitError
+from ..core import atomic
+from ..core.errors import SparsekitError
 from . import dead_units, fold, kernels, storage
 from .graph import Node, trace
 from .runtime import FILE_FORMAT, ExportedNet, from_payload

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..errors import SparsekitError
+from ..core.errors import SparsekitError
 from ..recipe.ghost_neurons import GhostActivation
 from ..recipe.ghost_skip import GhostBranch
 

@@ -12,7 +12,7 @@ from typing import List, Optional, Tuple
 import torch
 from torch import fx, nn
 
-from ..errors import SparsekitError
+from ..core.errors import SparsekitError
 from ..models.units import ConvBN
 from ..recipe.ghost_neurons import GhostActivation
 

@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Sequence
 
 import torch
 
-from .. import masks, models
+from .. import sparsity as masks, models
 from .exporter import export
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import SparsekitError
+from ..core.errors import SparsekitError
 from .runtime import from_payload
 
 TOLERANCE = 1e-4

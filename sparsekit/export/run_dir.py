@@ -12,9 +12,10 @@ from typing import Tuple
 
 from torch import nn
 
-from .. import atomic, data, models
-from ..errors import SparsekitError
-from ..mask import Mask
+from ..core import atomic
+from .. import data, models
+from ..core.errors import SparsekitError
+from ..core.mask import Mask
 from ..recipe import Recipe
 from ..recipe.ghost_neurons import GhostNeurons
 from ..recipe.ghost_skip import GhostSkip

@@ -10,7 +10,7 @@ from typing import List
 
 from torch import nn
 
-from ..errors import SparsekitError
+from ..core.errors import SparsekitError
 from . import mobilenetv2, resnet18, resnet_cifar, vgg  # noqa: F401  (registers the models)
 from .registry import MODELS
 

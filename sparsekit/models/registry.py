@@ -1,4 +1,4 @@
 """The name -> model-class table; each architecture file registers itself here on import."""
-from ..registry import Registry
+from ..core.registry import Registry
 
 MODELS = Registry("model")

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import SparsekitError
+from ..core.errors import SparsekitError
 from .phase import EarlyPhaseTrick
 
 RELU_TYPES = (nn.ReLU, nn.ReLU6)

@@ -26,7 +26,7 @@ from typing import List
 import torch
 from torch import nn
 
-from ..errors import SparsekitError
+from ..core.errors import SparsekitError
 from ..models.units import ConvBN
 from .phase import EarlyPhaseTrick
 

@@ -19,7 +19,7 @@ from typing import Dict, Iterator, List
 import torch
 from torch import nn
 
-from ..training.callbacks import Callback
+from ..core.callbacks import Callback
 from .gradinit_rule import LOOKAHEAD, RescaleAdam, scale_floors, scale_gradient
 
 WEIGHT_FLOOR = 0.01

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import SparsekitError
-from ..training.callbacks import Callback
+from ..core.errors import SparsekitError
+from ..core.callbacks import Callback
 
 
 def smoothed_targets(labels: torch.Tensor, num_classes: int, smoothing: float) -> torch.Tensor:

@@ -6,7 +6,7 @@ recipe means the same thing for a 2-epoch smoke test and a 182-epoch CIFAR run. 
 here is a pure function of the step, which is what makes a resumed run rebuild exactly the
 state the uninterrupted one had.
 """
-from ..training.callbacks import Callback
+from ..core.callbacks import Callback
 
 
 def early_phase_steps(fraction: float, total_steps: int) -> int:

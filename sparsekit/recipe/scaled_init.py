@@ -14,7 +14,7 @@ from typing import Dict
 import torch
 from torch import nn
 
-from ..training.callbacks import Callback
+from ..core.callbacks import Callback
 
 
 @torch.no_grad()

@@ -21,10 +21,10 @@ are generated from them. Two presets turn on all four tricks, and differ in one 
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Dict, List, Mapping
 
-from ..checks import finite_number, whole_number
-from ..errors import SparsekitError
-from ..training.callbacks import Callback
-from ..training.config import setting
+from ..core.checks import finite_number, whole_number
+from ..core.errors import SparsekitError
+from ..core.callbacks import Callback
+from ..core.fields import setting
 from .ghost_neurons import GhostNeurons
 from .ghost_skip import GhostSkip
 from .gradinit import GradInit
@@ -35,6 +35,18 @@ GHOST_NEURON_KINDS = ("off", "swish", "pswish", "mish")
 GHOST_MODES = ("early", "keep")
 INIT_KINDS = ("none", "gradinit", "scaled")
 PRESETS = ("default", "tost", "tost-release")
+
+# The four tricks of the ToST recipe, each independent: name -> what a toggle shows.
+TRICKS: Dict[str, str] = {
+    "ghost_neurons": "ghost neurons",
+    "ghost_skip": "ghost skip connections",
+    "modified_init": "modified initialization",
+    "label_smoothing": "label smoothing",
+}
+
+# The `Recipe` field that switches each trick on.
+TRICK_FIELDS: Dict[str, str] = {"ghost_neurons": "ghost_neurons", "ghost_skip": "ghost_skip",
+                                "modified_init": "init", "label_smoothing": "label_smoothing"}
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from typing import Any, Dict
 import numpy as np
 import torch
 
-from .. import atomic
-from ..errors import SparsekitError
+from ..core import atomic
+from ..core.errors import SparsekitError
 
 FORMAT = "sparsekit.checkpoint/1"
 FILENAME = "checkpoint.pt"

@@ -1,19 +1,16 @@
 """Every setting of a training run, declared once with its help text.
 
-The CLI is generated from these fields (see `sparsekit.cli`), and the run record stores them
+The CLI is generated from these fields (see `sparsekit.app.cli`), and the run record stores them
 all, so a run can be repeated from its record alone.
 """
 import os
-from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from typing import Any, Dict, Optional
 
-from ..checks import finite_number, of_type, whole_number
-from ..errors import SparsekitError
-from ..topk import check_sparsity
-
-
-def setting(default, help: str, choices=None, **extra):
-    return field(default=default, metadata={"help": help, "choices": choices, **extra})
+from ..core.checks import finite_number, of_type, whole_number
+from ..core.errors import SparsekitError
+from ..core.fields import setting
+from ..core.topk import check_sparsity
 
 
 @dataclass(frozen=True)
@@ -47,7 +44,7 @@ class TrainConfig:
     momentum: float = setting(0.9, "SGD momentum")
     nesterov: bool = setting(False, "use Nesterov momentum with SGD")
     weight_decay: float = setting(2e-4, "weight decay on all parameters (the ToST release's value)")
-    schedule: str = setting("cosine", "learning-rate schedule", choices=("cosine", "multistep", "constant"))
+    lr_schedule: str = setting("cosine", "learning-rate schedule", choices=("cosine", "multistep", "constant"))
     milestones: str = setting("0.5,0.75", "multistep: where the lr drops, as fractions of the run")
     lr_drop: float = setting(0.1, "multistep: factor applied at each milestone")
     warmup_epochs: float = setting(0.0, "linear learning-rate warm-up length in epochs")

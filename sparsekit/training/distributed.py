@@ -19,7 +19,7 @@ from typing import Callable, Optional
 import torch
 import torch.distributed as dist
 
-from ..errors import SparsekitError
+from ..core.errors import SparsekitError
 
 
 def active() -> bool:

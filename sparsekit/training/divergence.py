@@ -2,7 +2,7 @@
 (NaN x 0 = NaN would even un-zero the pruned weights) and ending with a normal-looking record."""
 import torch
 
-from ..errors import SparsekitError
+from ..core.errors import SparsekitError
 
 
 class Diverged(SparsekitError):

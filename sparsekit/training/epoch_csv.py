@@ -5,7 +5,7 @@ import io
 from pathlib import Path
 from typing import Dict, List
 
-from .. import atomic
+from ..core import atomic
 
 FILENAME = "epochs.csv"
 

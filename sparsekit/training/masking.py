@@ -11,7 +11,7 @@ from typing import List, Tuple
 import torch
 from torch import nn
 
-from ..mask import Mask
+from ..core.mask import Mask
 
 
 class MaskEnforcer:

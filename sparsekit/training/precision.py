@@ -6,7 +6,7 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from ..errors import SparsekitError
+from ..core.errors import SparsekitError
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 

@@ -5,9 +5,9 @@ from typing import Any, Dict, List
 
 import torch
 
-from .. import __version__
+from ..core.version import VERSION as __version__
 from ..analysis import summarize
-from ..prunable import dense_prefixes
+from ..core.prunable import dense_prefixes
 from .state import TrainState
 
 FORMAT = "sparsekit.record/1"

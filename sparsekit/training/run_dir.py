@@ -14,8 +14,8 @@ import shutil
 from pathlib import Path
 from typing import List, Optional
 
-from .. import atomic
-from ..errors import SparsekitError
+from ..core import atomic
+from ..core.errors import SparsekitError
 
 LOCK = ".sparsekit.lock"
 # Files a run writes; record.json or checkpoint.pt is what makes a folder a run.

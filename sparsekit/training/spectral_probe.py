@@ -10,7 +10,7 @@ callback's state, so a resumed run reports the coordinate of its true start.
 from typing import Any, Dict, Optional
 
 from ..analysis import spectral
-from .callbacks import Callback
+from ..core.callbacks import Callback
 
 
 class SpectralProbe(Callback):

@@ -5,7 +5,7 @@ from typing import Any, Callable, Dict, Iterable, Optional
 import torch
 from torch import nn
 
-from ..mask import Mask
+from ..core.mask import Mask
 from .config import TrainConfig
 from .masking import MaskEnforcer
 

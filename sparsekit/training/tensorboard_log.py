@@ -4,8 +4,8 @@ scalars under `tensorboard=DIR` (CLI: `--tensorboard DIR`), for people who watch
 The `tensorboard` package is not a dependency of sparsekit; asking for the log without it
 fails before any work with one line saying how to install it.
 """
-from .callbacks import Callback
-from ..errors import SparsekitError
+from ..core.callbacks import Callback
+from ..core.errors import SparsekitError
 
 # Epoch-row columns that are not curves: the epoch is the x axis, seconds are bookkeeping.
 NOT_SCALARS = {"epoch", "seconds"}

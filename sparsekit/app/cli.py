@@ -1,0 +1,282 @@
+"""The `sparsekit` command line. Train options are generated from `TrainConfig`, so each
+setting is declared once; every user error exits with status 2 and one `error:` line."""
+import argparse
+import sys
+from typing import List, Optional
+
+from ..core.errors import SparsekitError
+from ..report.summary import format_run
+from ..training.config import config_fields, make_config
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument gives one `error:` line rather than usage plus a message."""
+
+    def error(self, message):
+        raise SparsekitError(f"{message} (see `{self.prog} --help`)")
+
+
+def _add_option(parser, name: str, kind, default, help_text: str, choices, shown_default=None) -> None:
+    """One flag for one dataclass field, typed from the field's declared type."""
+    flag = "--" + name.replace("_", "-")
+    help_text = f"{help_text} (default: {default if shown_default is None else shown_default})"
+    if "bool" in str(kind):
+        parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+    elif "int" in str(kind):
+        parser.add_argument(flag, type=int, default=default, help=help_text)
+    elif "float" in str(kind):
+        parser.add_argument(flag, type=float, default=default, help=help_text)
+    else:
+        parser.add_argument(flag, default=default, choices=choices, help=help_text)
+
+
+def _add_train_options(parser: argparse.ArgumentParser, only=None) -> None:
+    """One flag per `TrainConfig` setting (or per setting named in `only`)."""
+    for name, kind, default, help_text, choices in config_fields():
+        if only is None or name in only:
+            _add_option(parser, name, kind, default, help_text, choices)
+
+
+# The settings that decide a mask (model, its init seed, the data it sees, the method's options).
+MASK_SETTINGS = ("dataset", "data_root", "download", "model", "width", "train_examples", "sparsity", "scope",
+                 "prune_first_layer", "prune_classifier", "mask_examples_per_class", "mask_batches", "mask_options",
+                 "batch_size", "seed")
+
+
+def _add_mask_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--method", default="random", help="mask method (see `sparsekit list`) (default: random)")
+    parser.add_argument("--out", required=True, help="file to write the mask to (e.g. masks/snip90.pt)")
+    parser.add_argument("--overwrite", action=argparse.BooleanOptionalAction, default=False,
+                        help="replace --out if it exists (default: False)")
+    _add_train_options(parser, only=MASK_SETTINGS)
+
+
+def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
+    """--recipe picks a preset; each recipe field's flag, when given, overrides it."""
+    from ..recipe.settings import PRESETS, recipe_fields
+
+    parser.add_argument("--recipe", default="default", choices=PRESETS,
+                        help="ToST recipe preset: 'default' (no tricks), 'tost' (all four, ghosts in the early phase: "
+                             "the abstract) or 'tost-release' (all four, ghosts all run: the public release) "
+                             "(default: default)")
+    for name, kind, _, help_text, choices in recipe_fields():
+        _add_option(parser, name, kind, None, help_text, choices, shown_default="from --recipe")
+
+
+def _recipe_from_args(args: argparse.Namespace):
+    from ..recipe import Recipe, recipe_fields
+
+    given = {name: getattr(args, name) for name, *_ in recipe_fields() if getattr(args, name) is not None}
+    return Recipe.preset(args.recipe).with_changes(**given)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sparsekit", description="Train sparse neural networks better, with any mask.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = commands.add_parser("train", help="train a masked network and write DIR/record.json",
+                                description="Train a masked network; writes --out DIR/record.json.")
+    _add_train_options(train)
+    _add_recipe_options(train)
+
+    commands.add_parser("list", help="list datasets, models and mask methods",
+                        description="List the names --dataset, --model and --mask accept.")
+
+    demo = commands.add_parser("demo", help="a short comparison on digits, printed as a table",
+                               description="Train a few masks on digits and print the results.")
+    demo.add_argument("--epochs", type=int, default=None, help="epochs per run (default: the demo's own)")
+    demo.add_argument("--out", default="runs/demo", help="where the runs' records go (default: runs/demo)")
+    demo.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                      help="a progress bar over the runs")
+    mask = commands.add_parser("mask", help="compute a mask and save it to a file",
+                               description="Compute a mask as `sparsekit train` would, save it (use it "
+                                           "with train --mask-file FILE) and print its layer table.")
+    _add_mask_options(mask)
+
+    export = commands.add_parser("export", help="export a finished run for fast CPU inference",
+                                 description="Fold BN and kept ghosts, remove dead units, store the weights "
+                                             "sparse and pick dense or sparse kernels per layer by timing them; "
+                                             "load the file with sparsekit.load_exported(FILE).")
+    export.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory (record.json, model.pt, mask.pt)")
+    export.add_argument("--out", required=True, help="file to write the exported network to (e.g. model.skx)")
+    export.add_argument("--batch-size", type=int, default=1, help="batch size to time the kernels at (default: 1)")
+    export.add_argument("--onnx", default=None, help="also write the dense-equivalent network as ONNX, checked "
+                                                     "with onnxruntime (default: no ONNX file)")
+    export.add_argument("--overwrite", action=argparse.BooleanOptionalAction, default=False,
+                        help="replace --out / --onnx if they exist (default: False)")
+    _add_scale_commands(commands)
+    return parser
+
+
+def _add_scale_commands(commands) -> None:
+    from .sweeps.backends import BACKENDS
+
+    sweep = commands.add_parser("sweep", help="train every point of a grid (a TOML file), resumably",
+                                description="Train every point of SPEC.toml's [grid] (lists crossed) with its "
+                                            "[fixed] settings, one run directory per point; rerunning skips "
+                                            "finished runs and resumes interrupted ones.")
+    sweep.add_argument("spec", metavar="SPEC.toml", help="the sweep file ([grid], [fixed], optional [sweep])")
+    sweep.add_argument("--out", default=None, help="folder for the runs (default: [sweep] out, else runs/SPEC)")
+    sweep.add_argument("--backend", default=None, choices=BACKENDS, help="where runs execute (default: local)")
+    sweep.add_argument("--workers", type=int, default=None, help="local: worker processes (default: one per "
+                                                                 "core); ray: CPUs of a Ray started here")
+    sweep.add_argument("--address", default=None, help="ray: the address of an existing cluster, e.g. auto")
+    sweep.add_argument("--cpus-per-run", type=float, default=None, help="ray: CPUs each run asks for (default: 1)")
+    sweep.add_argument("--gpus-per-run", type=float, default=None, help="ray: GPUs each run asks for (default: 0)")
+    sweep.add_argument("--overwrite", action="store_true", help="train every run anew, finished or not")
+    sweep.add_argument("--dry-run", action="store_true", help="list the runs and their directories; train nothing")
+    sweep.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar")
+    report = commands.add_parser("report", help="tables and figures of the runs under a folder",
+                                 description="Write DIR/report.md (mean ± std over seeds, recipe − default "
+                                             "paired by seed), DIR/results.csv and the figures; print the table.")
+    report.add_argument("directory", metavar="DIR", help="a folder of runs (a sweep's out)")
+    report.add_argument("--out", default=None, help="where to write the report (default: DIR)")
+    report.add_argument("--metric", default="best_val_test_acc", help="the accuracy compared (default: "
+                                                                      "best_val_test_acc)")
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .sweeps import expand, read_spec, sweep
+
+    spec = read_spec(args.spec)
+    given = {"out": args.out, "backend": args.backend, "workers": args.workers, "address": args.address,
+             "cpus_per_run": args.cpus_per_run, "gpus_per_run": args.gpus_per_run}
+    spec.update({key: value for key, value in given.items() if value is not None})
+    spec.setdefault("out", str(Path("runs") / Path(args.spec).stem))
+    if args.dry_run:
+        for point in expand(spec["grid"], spec["fixed"], spec.get("name")):
+            print(Path(spec["out"]) / point.name)
+        return 0
+    result = sweep(progress=args.progress, overwrite=args.overwrite, **spec)
+    print(result.summary())
+    print(f"runs: {result.out}/*/record.json; tables: sparsekit report {result.out}")
+    return 1 if result.failures else 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from ..report.run_report import write_report
+
+    print(write_report(args.directory, out=args.out, metric=args.metric), end="")
+    print(f"written: {args.out or args.directory}/report.md, results.csv and figures")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ..runs import train
+
+    settings = {name: getattr(args, name) for name, *_ in config_fields()}
+    config = make_config(**settings)
+    recipe = _recipe_from_args(args)
+    from ..training import distributed
+
+    try:
+        result = train(config, recipe=recipe)
+        if distributed.is_main():  # under torchrun, one rank reports
+            print(f"recipe: {recipe.describe()}")
+            print(format_run(result))
+            if config.out:
+                print(f"record: {config.out}/record.json")
+    finally:
+        distributed.leave()
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from .. import data, sparsity as masks, models
+
+    print("datasets:     " + ", ".join(data.available()))
+    print("models:       " + ", ".join(models.available()))
+    print("mask methods:")
+    for name, summary in masks.describe().items():
+        print(f"  {name:<12} {summary}")
+    return 0
+
+
+def _mask(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..sparsity.options import parse_options
+    from ..sparsity.registry import check_options
+    from ..training.run_dir import check_file_location
+    from ..runs.launch import prepare
+
+    config = make_config(mask=args.method, progress=False, **{name: getattr(args, name) for name in MASK_SETTINGS})
+    check_options(config.mask, parse_options(config.mask_options))
+    check_file_location(args.out)
+    if Path(args.out).exists() and not args.overwrite:
+        raise SparsekitError(f"{args.out} already exists; pass --overwrite to replace it, or choose another --out")
+    _, _, mask, _ = prepare(config)
+    mask.save(args.out)
+    print(mask.format_table())
+    print(f"mask: {args.out}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..export import export
+    from ..export.onnx_check import write_onnx
+    from ..export.run_dir import load_run
+
+    for target in (args.out, args.onnx):
+        if target and Path(target).exists() and not args.overwrite:
+            raise SparsekitError(f"{target} already exists; pass --overwrite to replace it, or choose another file")
+    model, mask, input_shape = load_run(args.run_dir)
+    net = export(model, mask, batch_size=args.batch_size, path=args.out, input_shape=input_shape)
+    report = net.report
+    sparse = sum(1 for row in report["kernels"].values() if row["kernel"] == "sparse")
+    print(f"weights: {report['nonzero_masked']} kept by the mask, {report['nonzero_after_fold']} after folding "
+          f"ghost skips, {report['nonzero_stored']} stored after removing dead units ({report['weights_total']} dense)")
+    print(f"kernels at batch {args.batch_size}: {sparse} sparse, {len(report['kernels']) - sparse} dense")
+    print(f"exported: {args.out} ({Path(args.out).stat().st_size} bytes)")
+    if args.onnx:
+        difference = write_onnx(net.payload, args.onnx, args.batch_size)
+        print(f"onnx: {args.onnx} (onnxruntime vs PyTorch max |logit difference| {difference:.2g})")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(out=args.out, epochs=args.epochs, progress=args.progress)
+    return 0
+
+
+COMMANDS = {"train": _train, "list": _list, "demo": _demo, "mask": _mask, "export": _export, "sweep": _sweep,
+            "report": _report}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except SparsekitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"error: interrupted{_resume_hint(argv)}", file=sys.stderr)
+        return 130
+
+
+def _resume_hint(argv: Optional[List[str]]) -> str:
+    """How to continue, but only when the run saved a checkpoint: before its first epoch ends
+    there is nothing to resume, and --resume would fail."""
+    from pathlib import Path
+
+    from ..training.checkpoint import FILENAME as CHECKPOINT
+
+    try:
+        args = build_parser().parse_args(argv)
+    except SparsekitError:
+        return ""
+    out = getattr(args, "out", None) if args.command == "train" else None
+    if out and (Path(out) / CHECKPOINT).exists():
+        return f" (continue it with the same command plus --resume; the checkpoint is in {out})"
+    return ""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

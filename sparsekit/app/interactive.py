@@ -1,0 +1,173 @@
+"""Experiments as plain function calls: what the notebooks and the widget panel run.
+
+The widget panel (`sparsekit.app.widgets`) is a thin front over this module, so a notebook run
+headless by papermill and a person clicking "Run" execute exactly the same code:
+
+    settings = ExperimentSettings(method="snip", sparsity=0.9, tricks=("label_smoothing",))
+    record = run_experiment(settings, on_epoch=lambda row, history: print(row["test_acc"]))
+
+No ipywidgets here: this module must import on a machine without a notebook frontend.
+"""
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple, Union
+
+from ..core.errors import SparsekitError
+from ..core.callbacks import Callback
+from ..runs import train
+from ..recipe import TRICK_FIELDS, TRICKS
+from ..training.record import RunRecord
+
+EpochHook = Callable[[dict, list], None]  # (this epoch's row, every row so far)
+StepHook = Callable[[int, int], None]  # (finished steps, total steps)
+
+
+@dataclass(frozen=True)
+class ExperimentSettings:
+    """One training run as a notebook describes it; unset training settings keep the
+    `TrainConfig` defaults (lr, schedule, weight decay...)."""
+    dataset: str = "digits"
+    model: str = "resnet20"
+    width: float = 0.25
+    method: str = "random"
+    sparsity: float = 0.9
+    mask_options: str = ""  # options of the mask method, e.g. "rounds=10" (see TrainConfig.mask_options)
+    epochs: int = 10
+    seed: int = 0
+    batch_size: int = 128
+    max_batches: Optional[int] = None
+    tricks: Tuple[str, ...] = ()
+    # `Recipe` fields changed on top of the tricks' paper values, e.g. {"init_iterations": 20}.
+    recipe_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    progress: bool = False
+
+    def __post_init__(self):
+        # A list from a notebook parameter works as well as a tuple, and the record stays hashable.
+        object.__setattr__(self, "tricks", tuple(self.tricks))
+        unknown = [name for name in self.tricks if name not in TRICKS]
+        if unknown:
+            raise SparsekitError(f"unknown recipe trick {unknown[0]!r}; tricks are: {', '.join(TRICKS)}")
+
+
+SettingsLike = Union[ExperimentSettings, Mapping]
+
+
+def make_settings(settings: Optional[SettingsLike] = None, **changes) -> ExperimentSettings:
+    """`ExperimentSettings` from an instance, a dict, or keywords (unknown names are an error)."""
+    if settings is None:
+        settings = ExperimentSettings()
+    elif isinstance(settings, Mapping):
+        settings = replace_settings(ExperimentSettings(), **dict(settings))
+    elif not isinstance(settings, ExperimentSettings):
+        raise SparsekitError(f"settings must be an ExperimentSettings or a dict, got {type(settings).__name__}")
+    return replace_settings(settings, **changes)
+
+
+def replace_settings(settings: ExperimentSettings, **changes) -> ExperimentSettings:
+    known = [f.name for f in dataclasses.fields(ExperimentSettings)]
+    unknown = sorted(set(changes) - set(known))
+    if unknown:
+        raise SparsekitError(f"unknown experiment setting {unknown[0]!r}; settings are: {', '.join(known)}")
+    return dataclasses.replace(settings, **changes)
+
+
+def recipe_from_toggles(ghost_neurons: bool = False, ghost_skip: bool = False, modified_init: bool = False,
+                        label_smoothing: bool = False, options: Optional[Mapping[str, Any]] = None):
+    """The `sparsekit.Recipe` with exactly the switched-on tricks, each at the paper's values
+    (those of `Recipe.tost()`); all off gives `Recipe.default()`. `options` then change
+    single `Recipe` fields (e.g. {"init_iterations": 20, "ghost_neurons": "mish"})."""
+    from ..recipe import Recipe
+
+    switched_on = {"ghost_neurons": ghost_neurons, "ghost_skip": ghost_skip, "modified_init": modified_init,
+                   "label_smoothing": label_smoothing}
+    paper = Recipe.tost()
+    recipe = Recipe.default().with_changes(**{TRICK_FIELDS[trick]: getattr(paper, TRICK_FIELDS[trick])
+                                              for trick, on in switched_on.items() if on})
+    return recipe.with_changes(**dict(options or {}))
+
+
+def recipe_for(tricks: Iterable[str], options: Optional[Mapping] = None):
+    """The recipe of a list of trick names (and `Recipe` field changes), or None (plain
+    training, exactly as without a recipe) when the list is empty."""
+    tricks = tuple(tricks)
+    if not tricks:
+        return None
+    make_settings(tricks=tricks)  # validates the names
+    return recipe_from_toggles(**{name: True for name in tricks}, options=options)
+
+
+class LiveReport(Callback):
+    """Forwards training progress to plain functions (a progress bar, a live plot, a print)."""
+
+    def __init__(self, on_epoch: Optional[EpochHook] = None, on_step: Optional[StepHook] = None):
+        self.on_epoch, self.on_step_hook = on_epoch, on_step
+        self.history: list = []
+
+    def on_run_start(self, state) -> None:
+        if self.on_step_hook is not None:
+            self.on_step_hook(state.step, state.total_steps)
+
+    def on_step(self, state) -> None:
+        if self.on_step_hook is not None:
+            self.on_step_hook(state.step, state.total_steps)
+
+    def on_epoch_end(self, state) -> None:
+        self.history.append(dict(state.epoch_record))
+        if self.on_epoch is not None:
+            self.on_epoch(dict(state.epoch_record), list(self.history))
+
+
+def run_experiment(settings: Optional[SettingsLike] = None, on_epoch: Optional[EpochHook] = None,
+                   on_step: Optional[StepHook] = None, callbacks: Iterable[Callback] = (), data=None,
+                   **changes) -> RunRecord:
+    """Train one masked network as `settings` say; returns the run record (with .model, .mask).
+
+    `on_epoch(row, history)` is called after every epoch, `on_step(done, total)` after every
+    optimizer step; `changes` override single settings (`run_experiment(s, sparsity=0.5)`).
+    """
+    settings = make_settings(settings, **changes)
+    return train(progress=settings.progress, recipe=recipe_for(settings.tricks, settings.recipe_options),
+                 callbacks=[LiveReport(on_epoch, on_step), *callbacks], data=data, **train_settings(settings))
+
+
+def train_settings(settings: ExperimentSettings) -> Dict[str, Any]:
+    """The `train` settings an experiment stands for (the recipe apart)."""
+    return dict(dataset=settings.dataset, model=settings.model, width=settings.width, mask=settings.method,
+                mask_options=settings.mask_options, sparsity=settings.sparsity, epochs=settings.epochs,
+                seed=settings.seed, batch_size=settings.batch_size, max_batches=settings.max_batches)
+
+
+def run_grid(settings: SettingsLike, rows: Mapping[str, Mapping],
+             columns: Mapping[str, Mapping]) -> Dict[str, Dict[str, RunRecord]]:
+    """{row: {column: record}}: every row's changes combined with every column's (the column's
+    win where both set the same name), e.g. rows = masks, columns = default vs. recipe."""
+    cells = {(row, column): make_settings(make_settings(settings, **dict(row_changes)), **dict(changes))
+             for row, row_changes in rows.items() for column, changes in columns.items()}
+    records = _sweep_here(cells)
+    return {row: {column: records[(row, column)] for column in columns} for row in rows}
+
+
+def run_variants(settings: SettingsLike, variants: Mapping[str, Mapping]) -> Dict[str, RunRecord]:
+    """One run per labelled variant, each `settings` with the variant's changes applied.
+
+        run_variants(base, {"dense": {"sparsity": 0.0}, "random": {}, "ERK": {"method": "erk"}})
+    """
+    base = make_settings(settings)
+    records = _sweep_here({label: make_settings(base, **dict(changes)) for label, changes in variants.items()})
+    return {label: records[label] for label in variants}
+
+
+def _sweep_here(cells: Mapping[Any, ExperimentSettings]) -> Dict[Any, RunRecord]:
+    """Each experiment trained through the sweep engine, in this process (the records keep
+    their model and mask for the notebook's figures); the first failure is raised."""
+    from .sweeps import sweep
+
+    keys = list(cells)
+    points = [dict(train_settings(cells[key]), recipe=recipe_for(cells[key].tricks, cells[key].recipe_options))
+              for key in keys]
+    names = [" / ".join(map(str, key)) if isinstance(key, tuple) else str(key) for key in keys]
+    result = sweep(points, backend="inline", name=names, progress=False)
+    if result.failures:
+        raise SparsekitError(f"run {result.failures[0]['name']!r} failed: {result.failures[0]['error']}")
+    by_name = result.records
+    return {key: by_name[name] for key, name in zip(keys, names)}

@@ -1,0 +1,222 @@
+"""Execute the course notebooks headless with papermill, with smoke or full parameters.
+
+    python -m sparsekit.app.notebook_runner --smoke --out build/notebooks-smoke
+    python -m sparsekit.app.notebook_runner --full --only 03 --out build/notebooks
+    python -m sparsekit.app.notebook_runner --smoke --param SPARSITY=0.8 --out build/try
+
+Each notebook's executed copy goes to OUT/NAME.ipynb and the JSON it writes to
+OUT/NAME.json (its RESULTS_PATH). Smoke parameters are tiny (seconds per notebook, for the
+test suite); full parameters keep each notebook's own defaults (`make notebooks`). Either
+way the notebooks run with INTERACTIVE=False and PROGRESS=False: no widgets, no bars.
+
+papermill only warns about a parameter that the notebook does not declare and then runs
+it with the default silently; here that is an error, raised before anything executes.
+"""
+import argparse
+import ast
+import os
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional
+
+from ..core.errors import SparsekitError
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+KERNEL_NAME = "python3"
+CELL_TIMEOUT_S = 600  # per cell; a full run of the biggest comparison stays well under it
+
+# Every notebook declares these; tiny values make the whole series run in a few minutes.
+SMOKE_PARAMETERS = {"EPOCHS": 5, "WIDTH": 0.25, "SPARSITY": 0.5, "SEED": 0}
+# Notebook-specific smoke values (only names the notebook declares).
+SMOKE_OVERRIDES: Dict[str, Dict] = {
+    "02_magnitude_and_lottery_ticket": {"ROUND_EPOCHS": 1, "REWIND_STEPS": 2},
+    "05_synflow": {"ROUNDS": 10},
+    "09_mask_graphs": {"ROUND_EPOCHS": 1, "SPARSITIES": [0.5, 0.9]},
+    "10_ghost_neurons": {"SEEDS": 1},
+    "11_ghost_skip_connections": {"SEEDS": 1},
+    "12_modified_initialization": {"INIT_ITERATIONS": 10, "SEEDS": 1},
+    "13_label_smoothing": {"SEEDS": 1},
+    "14_any_mask_full_recipe": {"METHODS": ["random", "snip"], "INIT_ITERATIONS": 10, "SEEDS": 1, "EPOCHS": 3},
+    "15_is_it_faster": {"CURVE_MODEL": "resnet20", "CURVE_WIDTH": 0.25, "CURVE_INPUT": 16,
+                        "CURVE_SPARSITIES": [0.5, 0.95], "BATCH_SIZES": [1, 4], "ROUNDS": 2},
+}
+HEADLESS = {"INTERACTIVE": False, "PROGRESS": False}
+# Smoke runs train on one thread: on a small, shared CPU two torch threads of these tiny
+# networks spend most of their time waiting on each other (measured 7x slower).
+SMOKE_THREADS = 1
+
+
+@dataclass
+class NotebookRun:
+    name: str
+    output_path: Path
+    results_path: Path
+    seconds: float
+
+
+def notebook_paths(directory=NOTEBOOK_DIR, only: Optional[Iterable[str]] = None) -> List[Path]:
+    """The course notebooks in order; `only` picks some by name or by number prefix ("03")."""
+    directory = Path(directory)
+    paths = sorted(p for p in directory.glob("*.ipynb") if not p.name.startswith("."))
+    if not paths:
+        raise SparsekitError(f"no notebooks found in {directory}")
+    if only is None:
+        return paths
+    chosen = []
+    for wanted in only:
+        matches = [p for p in paths if p.stem == wanted or p.stem.split("_")[0] == wanted]
+        if not matches:
+            raise SparsekitError(f"no notebook named {wanted!r}; notebooks: {', '.join(p.stem for p in paths)}")
+        chosen.extend(m for m in matches if m not in chosen)
+    return chosen
+
+
+def parameters_for(path: Path, mode: str, out_dir: Path, extra: Optional[Dict] = None) -> Dict:
+    """The parameters a run injects: mode values, headless switches, RESULTS_PATH, `extra`."""
+    if mode not in ("smoke", "full"):
+        raise SparsekitError(f"mode must be 'smoke' or 'full', got {mode!r}")
+    parameters = {}
+    if mode == "smoke":
+        parameters.update(SMOKE_PARAMETERS)
+        parameters.update(SMOKE_OVERRIDES.get(path.stem, {}))
+    parameters.update(HEADLESS)
+    parameters["RESULTS_PATH"] = str((Path(out_dir) / f"{path.stem}.json").resolve())
+    parameters.update(extra or {})
+    return parameters
+
+
+def declared_parameters(path: Path) -> Dict[str, dict]:
+    """Names declared in the cell tagged "parameters" (papermill's own reading of it)."""
+    import papermill
+
+    return papermill.inspect_notebook(str(path))
+
+
+def check_declared(path: Path, parameters: Dict) -> None:
+    """Refuse parameters the notebook does not declare (papermill would only warn)."""
+    declared = declared_parameters(path)
+    unknown = sorted(set(parameters) - set(declared))
+    if unknown:
+        raise SparsekitError(f"{path.name} does not declare parameter(s) {', '.join(unknown)}; "
+                             f"it declares: {', '.join(declared) or 'none (no cell tagged parameters)'}")
+
+
+@contextmanager
+def kernel_threads(threads: Optional[int]):
+    """Environment for the kernels started inside: at most `threads` compute threads (None: as is)."""
+    if threads is None:
+        yield
+        return
+    if threads < 1:
+        raise SparsekitError(f"threads must be a positive whole number, got {threads}")
+    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    before = {name: os.environ.get(name) for name in names}
+    os.environ.update({name: str(threads) for name in names})
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def run_notebook(path: Path, out_dir: Path, parameters: Dict, timeout_s: int = CELL_TIMEOUT_S,
+                 log_output: bool = False, threads: Optional[int] = None) -> NotebookRun:
+    """Execute one notebook into `out_dir` after checking its parameters; returns its timing."""
+    check_declared(Path(path), parameters)
+    return _execute(Path(path), Path(out_dir), parameters, timeout_s, log_output, threads)
+
+
+def _execute(path: Path, out_dir: Path, parameters: Dict, timeout_s: int, log_output: bool,
+             threads: Optional[int]) -> NotebookRun:
+    """Execute a notebook whose parameters were already checked."""
+    import papermill
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    output_path = out_dir / path.name
+    started = time.perf_counter()
+    # cwd = the output folder, so anything a notebook writes with a relative path lands there.
+    with kernel_threads(threads):
+        papermill.execute_notebook(str(path), str(output_path), parameters=parameters, kernel_name=KERNEL_NAME,
+                                   progress_bar=False, log_output=log_output, cwd=str(out_dir),
+                                   execution_timeout=timeout_s)
+    return NotebookRun(path.stem, output_path, Path(parameters["RESULTS_PATH"]), time.perf_counter() - started)
+
+
+def run_all(mode: str, out_dir, only: Optional[Iterable[str]] = None, extra: Optional[Dict] = None,
+            directory=NOTEBOOK_DIR, timeout_s: int = CELL_TIMEOUT_S, log_output: bool = False,
+            threads: Optional[int] = None, report=print) -> List[NotebookRun]:
+    """Execute the chosen notebooks in order. Every notebook's parameters are checked before
+    the first one runs, so a typo fails in seconds rather than after a long run. `threads`
+    caps the kernels' compute threads (default: 1 for smoke runs, unchanged for full ones)."""
+    if threads is None and mode == "smoke":
+        threads = SMOKE_THREADS
+    out_dir = Path(out_dir)
+    paths = notebook_paths(directory, only)
+    planned = [(path, parameters_for(path, mode, out_dir, extra)) for path in paths]
+    for path, parameters in planned:
+        check_declared(path, parameters)
+    runs = []
+    for path, parameters in planned:
+        runs.append(_execute(path, out_dir, parameters, timeout_s, log_output, threads))
+        report(f"{path.stem}: {runs[-1].seconds:.1f} s -> {runs[-1].output_path}")
+    return runs
+
+
+def parse_assignment(text: str):
+    """NAME=VALUE from the command line; VALUE as a Python literal, else as a string."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise SparsekitError(f"--param takes NAME=VALUE (e.g. SPARSITY=0.8), got {text!r}")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m sparsekit.app.notebook_runner",
+                                     description="Execute the sparsekit notebooks with papermill.")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--smoke", dest="mode", action="store_const", const="smoke",
+                      help="tiny parameters: the whole series in minutes (the default)")
+    mode.add_argument("--full", dest="mode", action="store_const", const="full",
+                      help="each notebook's own (full) parameters")
+    parser.set_defaults(mode="smoke")
+    parser.add_argument("--only", action="append", metavar="NAME",
+                        help="run only this notebook (name or number prefix); repeatable")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="inject one more parameter into every chosen notebook; repeatable")
+    parser.add_argument("--out", default="build/notebooks", help="output folder (default: build/notebooks)")
+    parser.add_argument("--notebooks", default=str(NOTEBOOK_DIR), help="folder holding the notebooks")
+    parser.add_argument("--timeout", type=int, default=CELL_TIMEOUT_S, help="seconds allowed per cell")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="compute threads per kernel (default: 1 with --smoke, torch's choice with --full)")
+    parser.add_argument("--log-output", action="store_true", help="echo the notebooks' output while running")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        extra = dict(parse_assignment(text) for text in args.param)
+        runs = run_all(args.mode, args.out, args.only, extra, args.notebooks, args.timeout, args.log_output,
+                       args.threads)
+    except SparsekitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # papermill's execution error: the failing cell's traceback is in the copy
+        print(f"error: notebook execution failed: {str(exc).strip().splitlines()[-1] if str(exc).strip() else exc}",
+              file=sys.stderr)
+        return 1
+    print(f"{len(runs)} notebook(s) in {sum(r.seconds for r in runs):.1f} s; outputs in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

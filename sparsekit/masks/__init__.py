@@ -1,7 +1,0 @@
-"""Mask methods: `compute(method, model, sparsity, ...)`, `scores(...)`, `available()`.
-
-Each method is one file that registers itself; importing it here is all it takes to add one.
-"""
-from .registry import METHODS, available, compute, describe, scores  # noqa: F401
-from . import random_uniform  # noqa: F401  (registers "random")
-from . import erk, grasp, lottery, magnitude, ramanujan, snip, synflow  # noqa: F401  (each registers itself)

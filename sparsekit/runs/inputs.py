@@ -1,0 +1,83 @@
+"""The objects `train` accepts beside its settings (recipe, callbacks, model, mask, data),
+checked before any work, each failing with one `SparsekitError` line."""
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Iterable, List
+
+from torch import nn
+
+from .. import sparsity as masks
+from ..core.errors import SparsekitError
+from ..sparsity.options import parse_options
+from ..core.callbacks import Callback
+from ..training.config import TrainConfig
+
+
+def resolve_recipe(recipe):
+    """A recipe object from what the user gave: None (= `Recipe.default()`, the same run), a
+    preset name (anything `Recipe.preset` knows), a dict (`Recipe.from_dict`), or an object
+    with `callbacks()` and `to_dict()` (a `Recipe`)."""
+    from ..recipe.settings import PRESETS, Recipe
+
+    if recipe is None:
+        return Recipe.default()
+    if isinstance(recipe, str):
+        return Recipe.preset(recipe)
+    if isinstance(recipe, Mapping):
+        return Recipe.from_dict(recipe)
+    if callable(getattr(recipe, "callbacks", None)) and callable(getattr(recipe, "to_dict", None)):
+        return recipe
+    raise SparsekitError(f"recipe must be a sparsekit.Recipe, a preset name ({', '.join(PRESETS)}) or None, "
+                         f"got {type(recipe).__name__}")
+
+
+def default_recipe_dict():
+    from ..recipe.settings import Recipe
+
+    return Recipe.default().to_dict()
+
+
+def check_callbacks(callbacks: Iterable) -> List[Callback]:
+    try:
+        hooks = list(callbacks)
+    except TypeError:
+        raise SparsekitError(f"callbacks must be a list of sparsekit.Callback objects, got "
+                             f"{type(callbacks).__name__}") from None
+    for hook in hooks:
+        if not isinstance(hook, Callback):
+            raise SparsekitError(f"callbacks must be sparsekit.Callback objects, got {type(hook).__name__}")
+    return hooks
+
+
+def check_objects(model, mask, data) -> None:
+    if model is not None and not isinstance(model, nn.Module):
+        raise SparsekitError(f"model must be a model name or a torch nn.Module, got {type(model).__name__}")
+    if mask is not None and not isinstance(mask, Mapping):
+        raise SparsekitError(f"mask must be a method name or a sparsekit.Mask, got {type(mask).__name__}")
+    if data is not None and not all(hasattr(data, split) for split in ("train", "val", "test")):
+        raise SparsekitError(f"data must be a DataBundle (sparsekit.data.load(...)), got {type(data).__name__}")
+
+
+def check_mask_settings(config: TrainConfig, mask_given: bool) -> None:
+    """The mask method, its options and the mask file, checked before any work is done."""
+    if mask_given:
+        return
+    if config.mask_file:
+        if not Path(config.mask_file).is_file():
+            raise SparsekitError(f"mask or checkpoint file not found: {config.mask_file}")
+        return
+    masks.registry.check_options(config.mask, parse_options(config.mask_options))
+
+
+def check_model_fits_data(model: nn.Module, data) -> None:
+    """The model's first layer reads the data's channels and its classifier has its classes."""
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    channels, classes = getattr(data, "in_channels", None), getattr(data, "num_classes", None)
+    name = getattr(data, "name", "the data")
+    if layers and isinstance(layers[0], nn.Conv2d) and channels is not None and layers[0].in_channels != channels:
+        raise SparsekitError(f"the model's first layer takes {layers[0].in_channels} input channels, but {name} "
+                             f"has {channels}; build the model with in_channels={channels}")
+    linears = [m for m in layers if isinstance(m, nn.Linear)]
+    if linears and classes is not None and linears[-1].out_features != classes:
+        raise SparsekitError(f"the model has {linears[-1].out_features} output classes, but {name} has {classes} "
+                             f"classes; build the model with num_classes={classes}")

@@ -1,0 +1,164 @@
+"""`train(...)`: settings -> a checked, built run (data, model, mask, recipe) -> the training loop.
+
+This is where a run is decided: which mask method, which recipe tricks, which callbacks. The
+loop in `sparsekit.training` receives the built objects and names none of them.
+"""
+import json
+import random
+import time
+from pathlib import Path
+from typing import Iterable, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import data as datasets, models
+from .. import sparsity as masks
+from ..core.callbacks import Callback
+from ..core.errors import SparsekitError
+from ..core.mask import Mask
+from ..sparsity.options import parse_options
+from ..training import distributed
+from ..training import checkpoint
+from ..training.config import TrainConfig, make_config
+from ..training.record import RunRecord
+from ..training.run_dir import RunDirectory
+from ..training.spectral_probe import SpectralProbe
+from ..training.tensorboard_log import TensorBoardLog
+from ..training.trainer import Job, fit
+from . import inputs
+
+# Settings that may differ between an interrupted run and its resumption.
+RESUMABLE_CHANGES = {"resume", "progress", "device", "overwrite", "data_root", "download", "pin_memory",
+                     "persistent_workers", "compile", "channels_last", "tensorboard"}
+
+
+def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Iterable[Callback] = (),
+          model: Optional[nn.Module] = None, mask: Optional[Mask] = None, data=None,
+          **overrides) -> RunRecord:
+    """Train a masked network and return its run record (written to `out/record.json` and
+    `out/epochs.csv` when `out` is set; nothing is written without it).
+
+    Settings come from `config` and keyword `overrides` (see `TrainConfig`). `model`, `mask`
+    and `data` objects replace what the config would build; `model` and `mask` given as
+    names are settings. `recipe` is a `sparsekit.Recipe`, a preset name ("tost", ...), or
+    None (the same run as `Recipe.default()`).
+
+    Everything is checked before any work or write; a run that fails before its first
+    checkpoint leaves `out` as it was; a non-finite loss stops the run (`SparsekitError`).
+    """
+    # `model="resnet20"` and `mask="snip"` read naturally: a name is a setting, an object is used as is.
+    if isinstance(model, str):
+        overrides["model"], model = model, None
+    if isinstance(mask, str):
+        overrides["mask"], mask = mask, None
+    config = make_config(config, **overrides)
+    began = time.perf_counter()  # the record's seconds cover everything: mask, recipe setup, epochs
+    recipe = inputs.resolve_recipe(recipe)
+    callbacks = inputs.check_callbacks(callbacks)
+    inputs.check_objects(model, mask, data)
+    inputs.check_mask_settings(config, mask_given=mask is not None)
+    distributed.setup(config.device)  # under torchrun: join the ranks
+    if config.tensorboard and distributed.is_main():  # one log, like every other file of the run
+        callbacks.append(TensorBoardLog(config.tensorboard))  # checks the package before any work
+    device = distributed.local_device(_device(config.device))
+    distributed.check_supported(config, mask_given=mask is not None)
+    if not config.out or not distributed.is_main():  # only rank 0 writes
+        return _train(config, recipe, callbacks, model, mask, data, device, began, None)
+    with RunDirectory(config.out, resume=config.resume, overwrite=config.overwrite) as run:
+        return _train(config, recipe, callbacks, model, mask, data, device, began, run)
+
+
+def _train(config: TrainConfig, recipe, callbacks, model, mask, data, device, began, run: Optional[RunDirectory]):
+    recipe_dict = recipe.to_dict()
+    distributed.barrier()  # rank 0 holds the run directory (its leftovers cleaned) before any rank reads it
+    resumed = checkpoint.load(config.out) if config.resume else None
+    if resumed is not None:
+        _check_same_run(resumed, config, recipe_dict, Path(config.out))
+    data, model, mask, mask_source = prepare(config, model=model, mask=mask, data=data, device=device)
+    # The probe sits between the recipe's callbacks and the caller's, so its place in a checkpoint's
+    # list of callback states does not depend on which extra callbacks a resumed call passes.
+    hooks = list(recipe.callbacks()) + [SpectralProbe()] + list(callbacks)
+    extras = {"recipe_preset": recipe.preset_name()} if hasattr(recipe, "preset_name") else {}
+    return fit(Job(config=config, model=model, mask=mask, mask_source=mask_source, data=data, device=device,
+                   callbacks=hooks, recipe=recipe_dict, began=began, run=run, resumed=resumed, extras=extras))
+
+
+def prepare(config: TrainConfig, model: Optional[nn.Module] = None, mask: Optional[Mask] = None, data=None,
+            device: torch.device = torch.device("cpu")):
+    """(data, model, mask, mask_source) for a run, built in the trainer's order from a seeded
+    start, so `sparsekit mask` saves exactly the mask `sparsekit train` would train."""
+    _seed_everything(config.seed)
+    data = data if data is not None else datasets.load(
+        config.dataset, root=config.data_root, download=config.download, batch_size=config.batch_size,
+        seed=config.seed, train_examples=config.train_examples, num_workers=config.num_workers,
+        pin_memory=config.pin_memory, persistent_workers=config.persistent_workers)
+    if model is None:
+        model = models.build(config.model, data.num_classes, in_channels=data.in_channels,
+                             width=config.width, input_size=data.image_size)
+    inputs.check_model_fits_data(model, data)
+    model.to(device)
+    # Computed once, on rank 0, and sent to the others (a lottery mask costs whole trainings).
+    mask, mask_source = distributed.from_main(lambda: _make_mask(config, model, data, mask))
+    return data, model, mask, mask_source
+
+
+def _make_mask(config: TrainConfig, model: nn.Module, data, given: Optional[Mask]):
+    """The mask to train with, and a note of where it came from for the record."""
+    if given is not None:
+        return Mask(given), {"method": "given"}
+    if config.mask_file:
+        mask = Mask.from_file(config.mask_file, model, config.prune_first_layer, config.prune_classifier)
+        return mask, {"method": "file", "path": str(config.mask_file)}
+    if config.mask_examples_per_class:
+        batches = datasets.balanced_examples(data.train, config.mask_examples_per_class, data.num_classes)
+    else:
+        batches = datasets.first_batches(data.train, config.mask_batches)
+    # The training context is offered to every method; only those naming it (lottery) get it.
+    mask = masks.compute(config.mask, model, config.sparsity, data=batches, scope=config.scope,
+                         prune_first_layer=config.prune_first_layer, prune_classifier=config.prune_classifier,
+                         seed=config.seed, train_config=config, bundle=data, out=config.out,
+                         **parse_options(config.mask_options))
+    return mask, {"method": config.mask, "sparsity": config.sparsity, "scope": config.scope}
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SparsekitError(f"unknown device {name!r}; use cpu, cuda, cuda:N or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SparsekitError("device 'cuda' asked for, but no CUDA GPU is available; use --device cpu")
+    return device
+
+
+def _check_same_run(resumed: dict, config: TrainConfig, recipe_dict, run_dir: Path) -> None:
+    # A setting added after the interrupted run was written had its default value there.
+    before = {**TrainConfig().to_dict(), **resumed["config"]}
+    for name, value in config.to_dict().items():
+        if name not in RESUMABLE_CHANGES and before.get(name) != value:
+            raise SparsekitError(f"cannot resume: setting {name!r} was {before.get(name)!r} in the interrupted "
+                                 f"run, now {value!r}")
+    # Runs from before recipes were always stored hold None: the default recipe, the same run.
+    if (resumed.get("recipe") or inputs.default_recipe_dict()) != recipe_dict:
+        raise SparsekitError("cannot resume: the recipe differs from the interrupted run's")
+    diverged = _previous_record(run_dir).get("diverged")
+    if diverged:
+        raise SparsekitError(f"cannot resume: the run in {run_dir} diverged at step {diverged['step']} and would "
+                             f"diverge again; start it anew with other settings (overwrite=True, --overwrite)")
+
+
+def _previous_record(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "record.json").read_text())
+    except (OSError, ValueError):
+        return {}

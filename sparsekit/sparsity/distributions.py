@@ -1,0 +1,50 @@
+"""How many weights each layer keeps: the distribution, orthogonal to the score that says which.
+
+- `global`: one ranking over every layer; the per-layer counts fall where the scores put them
+  (so there are no counts to give before scoring: `layer_counts` returns None);
+- `uniform`: every layer keeps the same fraction, each exactly round(d * n_layer);
+- `erk`: Erdos-Renyi-Kernel densities (small layers denser; see `erk.erk_densities`), with
+  the total exactly round(d * N).
+
+Any score method combines with any distribution (`compute("snip", ..., distribution="erk")`),
+and so do the dynamic methods, whose per-layer counts stay fixed once chosen.
+"""
+from typing import Dict, List, Optional, Sequence
+
+import torch
+
+from ..core.errors import SparsekitError
+from ..core.topk import check_sparsity, keep_count, keep_top, top_k_flat
+from .erk import erk_counts
+
+DISTRIBUTIONS: Dict[str, str] = {
+    "global": "one ranking over all layers: counts fall where the scores are highest",
+    "uniform": "every layer keeps the same fraction of its weights",
+    "erk": "Erdos-Renyi-Kernel layer densities: small layers denser (Evci et al. 2020)",
+}
+
+
+def check_distribution(distribution: str) -> str:
+    if distribution not in DISTRIBUTIONS:
+        raise SparsekitError(f"unknown distribution {distribution!r}; choose one of: {', '.join(DISTRIBUTIONS)}")
+    return distribution
+
+
+def layer_counts(distribution: str, shapes: Sequence[Sequence[int]], sparsity: float) -> Optional[List[int]]:
+    """Kept count per layer (in `shapes` order), or None for `global` (decided by the scores)."""
+    density = 1.0 - check_sparsity(sparsity)
+    check_distribution(distribution)
+    if distribution == "global":
+        return None
+    if distribution == "uniform":
+        return [keep_count(int(torch.Size(shape).numel()), density) for shape in shapes]
+    return erk_counts(shapes, density)
+
+
+def keep_top_scores(scores: Dict[str, torch.Tensor], sparsity: float, distribution: str) -> Dict[str, torch.Tensor]:
+    """Name -> bool tensor: the highest scores, as many per layer as `distribution` says."""
+    if check_distribution(distribution) in ("global", "uniform"):
+        return keep_top(scores, sparsity, "global" if distribution == "global" else "layerwise")
+    counts = layer_counts(distribution, [tuple(s.shape) for s in scores.values()], sparsity)
+    return {name: top_k_flat(s.detach().reshape(-1).cpu().double(), count).reshape(s.shape)
+            for (name, s), count in zip(scores.items(), counts)}

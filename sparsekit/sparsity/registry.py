@@ -1,0 +1,176 @@
+"""The table of mask methods and the one call that runs any of them.
+
+Two kinds of method register here:
+- a *score* method returns a score per weight; `compute` keeps the top-scoring weights with
+  an exact count (globally or per layer), and the `shuffle`/`invert` ablations apply to it;
+- a *mask* method builds the mask itself (uniform random, ERK, iterative schemes).
+
+A method's own options (SynFlow's `rounds`, ...) are the keyword-only arguments of its
+function: `compute` reads them from the signature, so an unknown option fails with a list of
+the accepted ones without any per-method code. The trainer also passes its context
+(`train_config`, `bundle`, `out`); only a method that names them in its signature gets them.
+"""
+import inspect
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterable, Optional, Tuple
+
+import torch
+from torch import nn
+
+from ..core import checks
+from ..core.errors import SparsekitError
+from ..core.mask import Mask
+from ..core.prunable import prunable_parameters
+from ..core.registry import Registry
+from ..core.topk import check_sparsity, keep_count, keep_top
+
+
+@dataclass(frozen=True)
+class MaskMethod:
+    name: str
+    build: Callable
+    kind: str  # "score" or "mask"
+    needs_data: bool
+    summary: str
+
+    @property
+    def options(self) -> Tuple[str, ...]:
+        """The method's own options: the keyword-only arguments of its function."""
+        return tuple(name for name, p in inspect.signature(self.build).parameters.items()
+                     if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+# What the trainer offers every method; a method that does not name one never sees it.
+CONTEXT_OPTIONS = ("train_config", "bundle", "out")
+# Options of `compute` itself, applied after any method (see ablations.py).
+ABLATION_OPTIONS = ("shuffle", "invert")
+
+
+METHODS = Registry("mask method")
+
+
+def register_scores(name: str, summary: str, needs_data: bool = False):
+    """Register `fn(model, params, data, *, option=default, ...) -> {name: score tensor}`."""
+    def add(fn):
+        METHODS.register(name)(MaskMethod(name, fn, "score", needs_data, summary))
+        return fn
+    return add
+
+
+def register_mask(name: str, summary: str, needs_data: bool = False):
+    """Register `fn(model, params, sparsity, data, scope, generator, *, option=default, ...) -> Mask`."""
+    def add(fn):
+        METHODS.register(name)(MaskMethod(name, fn, "mask", needs_data, summary))
+        return fn
+    return add
+
+
+def available():
+    return METHODS.names()
+
+
+def describe() -> Dict[str, str]:
+    """Method name -> one line on what it scores."""
+    return {name: METHODS.get(name).summary for name in METHODS.names()}
+
+
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(seed))
+
+
+def scores(method: str, model: nn.Module, data: Optional[Iterable] = None, prune_first_layer: bool = True,
+           prune_classifier: bool = False, **options) -> Dict[str, torch.Tensor]:
+    """Per-weight scores of a score-based method (higher = more worth keeping)."""
+    entry = METHODS.get(method)
+    _check_model(model)
+    if entry.kind != "score":
+        raise SparsekitError(f"mask method {method!r} builds masks directly and has no scores; "
+                             f"score methods: {', '.join(n for n in available() if METHODS.get(n).kind == 'score')}")
+    _check_data(entry, data)
+    params = prunable_parameters(model, prune_first_layer, prune_classifier)
+    return entry.build(model, params, data, **_method_options(entry, options, allowed=()))
+
+
+def compute(method: str, model: nn.Module, sparsity: float, data: Optional[Iterable] = None,
+            scope: str = "global", prune_first_layer: bool = True, prune_classifier: bool = False,
+            seed: int = 0, shuffle: bool = False, invert: bool = False, **options) -> Mask:
+    """Build a mask with `method` keeping exactly round((1 - sparsity) * N) prunable weights.
+
+    Ablations: `shuffle=True` keeps the method's per-layer kept counts but moves the kept
+    weights to random positions (seeded); `invert=True` (score methods) keeps the LOWEST
+    scores instead of the highest. Other keyword options go to the method (see `describe`).
+    """
+    from .ablations import keep_lowest, shuffle_within_layers  # here: ablations imports method files
+
+    sparsity = check_sparsity(sparsity)
+    entry = METHODS.get(method)
+    _check_model(model)
+    for name, flag in (("shuffle", shuffle), ("invert", invert), ("prune_first_layer", prune_first_layer),
+                       ("prune_classifier", prune_classifier)):
+        checks.boolean(name, flag)
+    checks.whole_number("seed", seed, 0)
+    if invert and entry.kind != "score":
+        raise SparsekitError(f"invert=True needs a score method; {method!r} builds its mask directly")
+    method_options = _method_options(entry, options, ABLATION_OPTIONS if entry.kind == "score" else ("shuffle",))
+    _check_data(entry, data)
+    params = prunable_parameters(model, prune_first_layer, prune_classifier)
+    if not params:
+        raise SparsekitError("the model has no prunable Conv or Linear weights")
+    check_keeps_some(sum(p.numel() for p in params.values()), sparsity)
+    generator = _generator(seed)
+    if entry.kind == "mask":
+        keep = entry.build(model, params, sparsity, data, scope, generator, **method_options)
+    else:
+        score_table = entry.build(model, params, data, **method_options)
+        keep = keep_lowest(score_table, sparsity, scope) if invert else keep_top(score_table, sparsity, scope)
+    if shuffle:
+        keep = shuffle_within_layers(keep, generator)
+    return Mask(keep)
+
+
+def _method_options(entry: MaskMethod, options: dict, allowed: Tuple[str, ...]) -> dict:
+    """The options `entry` accepts, or a one-line error naming the ones it does not."""
+    unknown = sorted(set(options) - set(entry.options) - set(CONTEXT_OPTIONS))
+    if unknown:
+        accepted = [n for n in entry.options if n not in CONTEXT_OPTIONS] + list(allowed)
+        raise SparsekitError(f"mask method {entry.name!r} has no option {unknown[0]!r}; it accepts: "
+                             f"{', '.join(accepted) or 'no options'}")
+    signature = inspect.signature(entry.build).parameters
+    for name, value in options.items():
+        if name in entry.options and name not in CONTEXT_OPTIONS:
+            kind = signature[name].annotation
+            if kind in _CHECKED_TYPES:  # text where a number is wanted fails here, not mid-run
+                checks.of_type(f"mask method {entry.name!r} option {name}", value, kind)
+    return {name: value for name, value in options.items() if name in entry.options}
+
+
+_CHECKED_TYPES = (bool, int, float, Optional[int], Optional[float], Optional[bool])
+
+
+def check_options(method: str, options: dict) -> None:
+    """Check a method's options (names and types) before any work: what `compute` will do."""
+    entry = METHODS.get(method)
+    ablations = {name: options[name] for name in ABLATION_OPTIONS if name in options}
+    for name, flag in ablations.items():
+        checks.boolean(name, flag)
+    rest = {name: value for name, value in options.items() if name not in ablations}
+    _method_options(entry, rest, ABLATION_OPTIONS if entry.kind == "score" else ("shuffle",))
+
+
+def check_keeps_some(total: int, sparsity: float) -> None:
+    """A sparsity that keeps no weight of the `total` leaves nothing to train: refuse it.
+    (One that empties only some layers is allowed, with a warning: see analysis.)"""
+    if total and keep_count(total, 1.0 - sparsity) == 0:
+        raise SparsekitError(f"sparsity {sparsity} keeps no weight at all: (1 - s) * N rounds (half up) to 0 of the model's "
+                             f"N = {total} prunable weights; use a sparsity below {1 - 0.5 / total:.10g}")
+
+
+def _check_model(model) -> None:
+    if not isinstance(model, nn.Module):
+        raise SparsekitError(f"model must be a torch nn.Module (see sparsekit.models.build), got "
+                             f"{type(model).__name__}")
+
+
+def _check_data(entry: MaskMethod, data) -> None:
+    if entry.needs_data and data is None:
+        raise SparsekitError(f"mask method {entry.name!r} scores weights with data: pass data= (batches of (x, y))")
