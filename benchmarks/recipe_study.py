@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import study_report  # noqa: E402  (benchmarks/ is not a package)
+from sparsekit.recipe.settings import TRICK_LIST  # noqa: E402
 
 # What the README's study ran, and why (about 2 hours on 2 idle CPU cores):
 # - Fashion-MNIST at full 28x28 resolution, tested on the official 10,000 images;
@@ -58,7 +59,6 @@ PRESETS = {
         "mask_options": {},
     },
 }
-TRICKS = ("ghost_neurons", "ghost_skip", "init", "label_smoothing")
 
 
 def recipes_for(preset: dict, init_iterations=None) -> dict:
@@ -70,12 +70,10 @@ def recipes_for(preset: dict, init_iterations=None) -> dict:
         changes["init_iterations"] = init_iterations
     release = Recipe.release().with_changes(**changes)
     default = Recipe.default()
-    alone = {"ghost_neurons": dict(ghost_neurons=release.ghost_neurons, ghost_neurons_mode="keep"),
-             "ghost_skip": dict(ghost_skip=True, ghost_skip_mode="keep"),
-             "init": dict(init="gradinit", **changes),
-             "label_smoothing": dict(label_smoothing=release.label_smoothing)}
     grid = {"default": default, "tost": Recipe.tost().with_changes(**changes), "tost-release": release}
-    grid.update({label: default.with_changes(**values) for label, values in alone.items()})
+    # Each trick alone, as the release runs it (its own settings only).
+    grid.update({trick.name: default.with_changes(**{name: getattr(release, name) for name in trick.field_names()})
+                 for trick in TRICK_LIST})
     return {label: recipe.to_dict() for label, recipe in grid.items()}
 
 
@@ -88,7 +86,7 @@ def cell_plan(preset: dict, seeds: int, trick_seeds, methods, sparsities):
     plan = [(method, sparsity, seed, ["default", "tost", "tost-release"])
             for sparsity in ordered for seed in range(seeds) for method in methods]
     if headline in sparsities:
-        plan += [(method, headline, seed, ["default"] + list(TRICKS)) for seed in trick_seeds for method in methods]
+        plan += [(method, headline, seed, ["default"] + [trick.name for trick in TRICK_LIST]) for seed in trick_seeds for method in methods]
     return plan
 
 

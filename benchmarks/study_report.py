@@ -15,9 +15,11 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from sparsekit.recipe import TRICKS
+
 METRIC = "best_val_test_acc"  # test accuracy at the best validation epoch (the release's metric)
 ARMS = ("tost", "tost-release")
-TRICK_LABELS = ("ghost_neurons", "ghost_skip", "init", "label_smoothing")
+TRICK_LABELS = tuple(TRICKS)  # each trick alone
 
 
 def row_of(record: dict, method: str, sparsity: float, seed: int, recipe: str) -> dict:

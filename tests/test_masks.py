@@ -50,7 +50,7 @@ def tiny_mlp(seed=0):
 
 
 def quick_config(**changes):
-    return replace(sk.TrainConfig(epochs=1, max_batches=1, batch_size=64, progress=False), **changes)
+    return sk.TrainConfig(epochs=1, max_batches=1, batch_size=64, progress=False).with_changes(**changes)
 
 
 def method_options(method, sparsity, digits):
@@ -210,7 +210,7 @@ def test_lottery_late_rewinding_restores_the_weights_after_that_step(digits):
     mask = masks.compute("lottery", net, 0.2, data=digits, train_config=config, rewind_steps=2)
     # Independently: the same dense training stopped after 2 steps.
     reference = tiny_mlp()
-    sk.train(replace(config, max_batches=2), model=reference,
+    sk.train(config.with_changes(max_batches=2), model=reference,
              mask=sk.Mask.dense(reference), data=digits)
     for name, value in reference.state_dict().items():
         expected = value * mask[name] if name in mask else value
@@ -252,9 +252,11 @@ def test_lottery_needs_a_valid_prune_fraction(digits):
 
 # ---- train and the command line ----------------------------------------------------------
 def test_train_passes_mask_options_and_records_the_analysis():
+    # Typed values in Python; the command line's text form reads into the same values.
     run = sk.train(dataset="digits", model="resnet20", width=0.25, epochs=1, max_batches=1, progress=False,
-                   mask="synflow", sparsity=0.9, mask_options="rounds=3, shuffle=true")
-    assert run["config"]["mask_options"] == "rounds=3, shuffle=true"
+                   mask="synflow", sparsity=0.9, mask_options={"rounds": 3, "shuffle": True})
+    assert run["config"]["mask_options"] == {"rounds": 3, "shuffle": True}
+    assert sk.TrainConfig(mask_options="rounds=3, shuffle=true").mask_options == {"rounds": 3, "shuffle": True}
     assert run.mask.num_kept() == keep_count(run.mask.num_total(), 0.1)
     assert set(run["analysis"]) >= {"dead_units", "dead_units_total", "collapsed_layers"}
 

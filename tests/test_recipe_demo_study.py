@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import sparsekit as sk
 from sparsekit.app import demo
 
 torch.set_num_threads(1)
@@ -54,8 +55,7 @@ def test_study_tiny_grid_reports_paired_intervals_and_resumes(tmp_path, monkeypa
     rows = json.loads((tmp_path / "rows.json").read_text())
     # per seed: default, tost, tost-release at 0.9 and 0.95; the four tricks alone at 0.95
     assert len(rows) == 2 * (3 + 3 + 4)
-    assert {r["recipe"] for r in rows} == {"default", "tost", "tost-release", "ghost_neurons", "ghost_skip", "init",
-                                           "label_smoothing"}
+    assert {r["recipe"] for r in rows} == {"default", "tost", "tost-release", *sk.recipe.TRICKS}
     report = (tmp_path / "report.md").read_text()
     pick = {(r["sparsity"], r["recipe"], r["seed"]): r["accuracy"] for r in rows}
     diffs = [pick[(0.95, "tost-release", s)] - pick[(0.95, "default", s)] for s in (0, 1)]

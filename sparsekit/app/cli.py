@@ -6,7 +6,7 @@ from typing import List, Optional
 
 from ..core.errors import SparsekitError
 from ..report.summary import format_run
-from ..training.config import config_fields, make_config
+from ..training.config import config_fields, make_config, names_with
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,9 +38,7 @@ def _add_train_options(parser: argparse.ArgumentParser, only=None) -> None:
 
 
 # The settings that decide a mask (model, its init seed, the data it sees, the method's options).
-MASK_SETTINGS = ("dataset", "data_root", "download", "model", "width", "train_examples", "sparsity", "scope",
-                 "prune_first_layer", "prune_classifier", "mask_examples_per_class", "mask_batches", "mask_options",
-                 "batch_size", "seed")
+MASK_SETTINGS = tuple(name for name in names_with("shapes_mask") if name not in ("mask", "mask_file"))
 
 
 def _add_mask_options(parser: argparse.ArgumentParser) -> None:
@@ -197,13 +195,12 @@ def _list(args: argparse.Namespace) -> int:
 def _mask(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..sparsity.options import parse_options
     from ..sparsity.registry import check_options
     from ..training.run_dir import check_file_location
     from ..runs.launch import prepare
 
     config = make_config(mask=args.method, progress=False, **{name: getattr(args, name) for name in MASK_SETTINGS})
-    check_options(config.mask, parse_options(config.mask_options))
+    check_options(config.mask, config.mask_options)
     check_file_location(args.out)
     if Path(args.out).exists() and not args.overwrite:
         raise SparsekitError(f"{args.out} already exists; pass --overwrite to replace it, or choose another --out")

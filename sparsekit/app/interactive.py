@@ -9,44 +9,56 @@ headless by papermill and a person clicking "Run" execute exactly the same code:
 No ipywidgets here: this module must import on a machine without a notebook frontend.
 """
 import dataclasses
-from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple, Union
 
 from ..core.errors import SparsekitError
 from ..core.callbacks import Callback
 from ..runs import train
-from ..recipe import TRICK_FIELDS, TRICKS
+from ..recipe import TRICKS
+from ..training.config import make_config, setting_fields
 from ..training.record import RunRecord
 
 EpochHook = Callable[[dict, list], None]  # (this epoch's row, every row so far)
 StepHook = Callable[[int, int], None]  # (finished steps, total steps)
 
 
-@dataclass(frozen=True)
-class ExperimentSettings:
-    """One training run as a notebook describes it; unset training settings keep the
-    `TrainConfig` defaults (lr, schedule, weight decay...)."""
-    dataset: str = "digits"
-    model: str = "resnet20"
-    width: float = 0.25
-    method: str = "random"
-    sparsity: float = 0.9
-    mask_options: str = ""  # options of the mask method, e.g. "rounds=10" (see TrainConfig.mask_options)
-    epochs: int = 10
-    seed: int = 0
-    batch_size: int = 128
-    max_batches: Optional[int] = None
-    tricks: Tuple[str, ...] = ()
-    # `Recipe` fields changed on top of the tricks' paper values, e.g. {"init_iterations": 20}.
-    recipe_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    progress: bool = False
+# The settings a notebook sets, with the course's quick defaults; each takes its type, help
+# and checks from `TrainConfig`'s declaration, and the rest keep TrainConfig's defaults.
+COURSE_DEFAULTS = {"dataset": "digits", "model": "resnet20", "width": 0.25, "mask": "random", "sparsity": 0.9,
+                   "mask_options": None, "epochs": 10, "seed": 0, "batch_size": 128, "max_batches": None,
+                   "progress": False}
+# The notebooks' name for a setting, where it differs ("method": which mask method).
+EXPERIMENT_NAMES = {"mask": "method"}
 
+
+class _ExperimentChecks:
     def __post_init__(self):
-        # A list from a notebook parameter works as well as a tuple, and the record stays hashable.
+        # A list from a notebook parameter works as well as a tuple.
         object.__setattr__(self, "tricks", tuple(self.tricks))
         unknown = [name for name in self.tricks if name not in TRICKS]
         if unknown:
             raise SparsekitError(f"unknown recipe trick {unknown[0]!r}; tricks are: {', '.join(TRICKS)}")
+        make_config(**train_settings(self))  # every value checked as TrainConfig checks it
+
+
+def _declared_fields():
+    declared = {f.name: f for _, f in setting_fields()}
+    for name, default in COURSE_DEFAULTS.items():
+        meta = declared[name].metadata
+        yield EXPERIMENT_NAMES.get(name, name), declared[name].type, dataclasses.field(default=default, metadata=meta)
+
+
+ExperimentSettings = dataclasses.make_dataclass(
+    "ExperimentSettings",
+    [*_declared_fields(),
+     ("tricks", Tuple[str, ...], dataclasses.field(default=(), metadata={"help": "recipe tricks switched on, by "
+                                                                           "name (sparsekit.recipe.TRICKS)"})),
+     # `Recipe` fields changed on top of the tricks' paper values, e.g. {"init_iterations": 20}.
+     ("recipe_options", Mapping[str, Any], dataclasses.field(default_factory=dict))],
+    bases=(_ExperimentChecks,), frozen=True)
+ExperimentSettings.__module__ = __name__
+ExperimentSettings.__doc__ = ("One training run as a notebook describes it: `TrainConfig` settings with the course's "
+                              "defaults (`COURSE_DEFAULTS`), recipe tricks by name, and recipe field changes.")
 
 
 SettingsLike = Union[ExperimentSettings, Mapping]
@@ -71,19 +83,14 @@ def replace_settings(settings: ExperimentSettings, **changes) -> ExperimentSetti
     return dataclasses.replace(settings, **changes)
 
 
-def recipe_from_toggles(ghost_neurons: bool = False, ghost_skip: bool = False, modified_init: bool = False,
-                        label_smoothing: bool = False, options: Optional[Mapping[str, Any]] = None):
-    """The `sparsekit.Recipe` with exactly the switched-on tricks, each at the paper's values
-    (those of `Recipe.tost()`); all off gives `Recipe.default()`. `options` then change
-    single `Recipe` fields (e.g. {"init_iterations": 20, "ghost_neurons": "mish"})."""
+def recipe_from_toggles(options: Optional[Mapping[str, Any]] = None, **switched_on: bool):
+    """The `sparsekit.Recipe` with exactly the switched-on tricks (`ghost_skip=True`, ... one
+    keyword per name in `sparsekit.recipe.TRICKS`), each at the paper's values (those of
+    `Recipe.tost()`); all off gives `Recipe.default()`. `options` then change single `Recipe`
+    fields (e.g. {"init_iterations": 20, "ghost_neurons": "mish"})."""
     from ..recipe import Recipe
 
-    switched_on = {"ghost_neurons": ghost_neurons, "ghost_skip": ghost_skip, "modified_init": modified_init,
-                   "label_smoothing": label_smoothing}
-    paper = Recipe.tost()
-    recipe = Recipe.default().with_changes(**{TRICK_FIELDS[trick]: getattr(paper, TRICK_FIELDS[trick])
-                                              for trick, on in switched_on.items() if on})
-    return recipe.with_changes(**dict(options or {}))
+    return Recipe.default().with_tricks([name for name, on in switched_on.items() if on], options)
 
 
 def recipe_for(tricks: Iterable[str], options: Optional[Mapping] = None):
@@ -126,15 +133,13 @@ def run_experiment(settings: Optional[SettingsLike] = None, on_epoch: Optional[E
     optimizer step; `changes` override single settings (`run_experiment(s, sparsity=0.5)`).
     """
     settings = make_settings(settings, **changes)
-    return train(progress=settings.progress, recipe=recipe_for(settings.tricks, settings.recipe_options),
+    return train(recipe=recipe_for(settings.tricks, settings.recipe_options),
                  callbacks=[LiveReport(on_epoch, on_step), *callbacks], data=data, **train_settings(settings))
 
 
 def train_settings(settings: ExperimentSettings) -> Dict[str, Any]:
     """The `train` settings an experiment stands for (the recipe apart)."""
-    return dict(dataset=settings.dataset, model=settings.model, width=settings.width, mask=settings.method,
-                mask_options=settings.mask_options, sparsity=settings.sparsity, epochs=settings.epochs,
-                seed=settings.seed, batch_size=settings.batch_size, max_batches=settings.max_batches)
+    return {name: getattr(settings, EXPERIMENT_NAMES.get(name, name)) for name in COURSE_DEFAULTS}
 
 
 def run_grid(settings: SettingsLike, rows: Mapping[str, Mapping],
@@ -163,7 +168,8 @@ def _sweep_here(cells: Mapping[Any, ExperimentSettings]) -> Dict[Any, RunRecord]
     from .sweeps import sweep
 
     keys = list(cells)
-    points = [dict(train_settings(cells[key]), recipe=recipe_for(cells[key].tricks, cells[key].recipe_options))
+    # A sweep runs quietly and owns the progress display: the points leave it out.
+    points = [dict({k: v for k, v in train_settings(cells[key]).items() if k != "progress"}, recipe=recipe_for(cells[key].tricks, cells[key].recipe_options))
               for key in keys]
     names = [" / ".join(map(str, key)) if isinstance(key, tuple) else str(key) for key in keys]
     result = sweep(points, backend="inline", name=names, progress=False)

@@ -19,7 +19,7 @@ from .. import sparsity as masks
 from ..core.errors import SparsekitError
 from .interactive import TRICKS, ExperimentSettings, make_settings, run_experiment
 from .panel_runs import GHOST_TRICKS, RunBook, run_label
-from ..recipe.settings import GHOST_MODES
+from ..recipe.phase import GHOST_MODES
 from ..report.plots import plot_accuracy_curves
 
 PLOTTED_METRIC = "test_acc"

@@ -15,3 +15,21 @@ from dataclasses import field
 def setting(default, help: str, choices=None, *, shapes_mask: bool = False, resumable: bool = False, **extra):
     return field(default=default, metadata={"help": help, "choices": choices, "shapes_mask": shapes_mask,
                                             "resumable": resumable, **extra})
+
+
+def check_declared(section) -> None:
+    """The checks every field declares: its type (text, True/False, optional text...) and its
+    choices. Numbers are checked by the section itself, with their ranges."""
+    from dataclasses import fields
+    from typing import Optional
+
+    from .checks import of_type
+    from .errors import SparsekitError
+
+    for f in fields(section):
+        value = getattr(section, f.name)
+        if f.type not in (int, float, Optional[int], Optional[float]) and not f.metadata.get("own_check"):
+            of_type(f.name, value, f.type)
+        choices = f.metadata.get("choices")
+        if choices and value not in choices and not (value is None and f.default is None):
+            raise SparsekitError(f"{f.name} must be one of: {', '.join(choices)} (got {value!r})")

@@ -10,6 +10,7 @@ Each `nn.ReLU` / `nn.ReLU6` module is swapped for a `GhostActivation` that compu
 For ReLU6 (MobileNetV2) the smooth function is clipped at 6 too: the ghost changes the
 negative side, where ReLU's gradient vanishes, and keeps the bound that ReLU6 exists for.
 """
+from dataclasses import dataclass
 from typing import Callable, List, Tuple
 
 import torch
@@ -17,7 +18,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..core.errors import SparsekitError
-from .phase import EarlyPhaseTrick
+from ..core.fields import setting
+from .phase import EarlyPhaseTrick, GHOST_MODES, mode_phrase
+from .trick import Trick
 
 RELU_TYPES = (nn.ReLU, nn.ReLU6)
 
@@ -104,3 +107,28 @@ class GhostNeurons(EarlyPhaseTrick):
         for parent, name, original in self.swapped:
             setattr(parent, name, original)
         self.swapped = []
+
+
+KINDS = ("off", "swish", "pswish", "mish")
+
+
+@dataclass(frozen=True)
+class GhostNeuronSettings:
+    ghost_neurons: str = setting("off", "smooth activation replacing every ReLU/ReLU6", choices=KINDS, none_means="off")
+    ghost_neurons_beta: float = setting(2.0, "pswish: beta of x*sigmoid(beta*x) (the release's 2)", positive=True)
+    ghost_neurons_mode: str = setting("early", "ghost neurons: 'early' anneals back to the original ReLUs over the "
+                                      "early phase; 'keep' stays smooth all run (the release)", choices=GHOST_MODES)
+
+
+def _describe(recipe):
+    if recipe.ghost_neurons == "off":
+        return None
+    beta = f"(beta={recipe.ghost_neurons_beta:g})" if recipe.ghost_neurons == "pswish" else ""
+    return f"ghost neurons {recipe.ghost_neurons}{beta} {mode_phrase(recipe.ghost_neurons_mode, recipe.early_phase)}"
+
+
+TRICK = Trick(
+    name="ghost_neurons", label="ghost neurons", order=10, settings=GhostNeuronSettings, switch="ghost_neurons",
+    on={"ghost_neurons": "pswish"}, release={"ghost_neurons_mode": "keep"},
+    callbacks=lambda r: [GhostNeurons(r.ghost_neurons, r.ghost_neurons_beta, r.ghost_neurons_mode, r.early_phase)],
+    describe=_describe)

@@ -21,14 +21,17 @@ it and it never counts toward the mask's density. Weights start at the release's
 - mode "early" (the abstract): alpha falls linearly to 0 over the early phase, then the
   branches are deleted and dropped from the optimizer, leaving exactly the masked original.
 """
+from dataclasses import dataclass
 from typing import List
 
 import torch
 from torch import nn
 
 from ..core.errors import SparsekitError
+from ..core.fields import setting
 from ..models.units import ConvBN
-from .phase import EarlyPhaseTrick
+from .phase import EarlyPhaseTrick, GHOST_MODES, mode_phrase
+from .trick import Trick
 
 RELEASE_WEIGHT = 1e-4
 
@@ -88,3 +91,19 @@ class GhostSkip(EarlyPhaseTrick):
             unit.ghosts = nn.ModuleList([g for g in unit.ghosts if id(g) not in doomed])
         state.forget_parameters([p for branch in self.branches for p in branch.parameters()])
         self.branches, self.sites = [], []
+
+
+@dataclass(frozen=True)
+class GhostSkipSettings:
+    ghost_skip: bool = setting(False, "dense 1x1 conv + BN branches beside the 3x3 convs (J1, J2 in residual blocks)")
+    ghost_skip_alpha: float = setting(1.0, "ghost skip: branch scale alpha at the start (the release's 1)", positive=True)
+    ghost_skip_mode: str = setting("early", "ghost skip: 'early' anneals alpha to 0 over the early phase, then "
+                                   "removes the branches; 'keep' keeps them all run (the release)", choices=GHOST_MODES)
+
+
+TRICK = Trick(
+    name="ghost_skip", label="ghost skip connections", order=20, settings=GhostSkipSettings, switch="ghost_skip",
+    on={"ghost_skip": True}, release={"ghost_skip_mode": "keep"},
+    callbacks=lambda r: [GhostSkip(r.ghost_skip_alpha, r.ghost_skip_mode, r.early_phase)],
+    describe=lambda r: (f"ghost skip alpha={r.ghost_skip_alpha:g} {mode_phrase(r.ghost_skip_mode, r.early_phase)}"
+                        if r.ghost_skip else None))

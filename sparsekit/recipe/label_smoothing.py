@@ -5,12 +5,16 @@ PyTorch's `CrossEntropyLoss(label_smoothing=a)` uses a different target: a / C o
 class, the true one included, so the true class gets 1 - a + a / C. This module uses the
 paper's target. Evaluation losses in the record stay the plain cross-entropy.
 """
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..core.errors import SparsekitError
 from ..core.callbacks import Callback
+from ..core.errors import SparsekitError
+from ..core.fields import setting
+from .trick import Trick
 
 
 def smoothed_targets(labels: torch.Tensor, num_classes: int, smoothing: float) -> torch.Tensor:
@@ -41,3 +45,21 @@ class LabelSmoothing(Callback):
 
     def on_setup(self, state) -> None:
         state.loss_fn = SmoothedCrossEntropy(self.smoothing)
+
+
+@dataclass(frozen=True)
+class LabelSmoothingSettings:
+    label_smoothing: float = setting(0.0, "label smoothing a: target 1-a on the true class, a/(C-1) elsewhere; 0 = off")
+
+
+def _check(recipe) -> None:
+    value = recipe.label_smoothing
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise SparsekitError(f"recipe label_smoothing must be in [0, 1) (0 = off), got {value!r}")
+
+
+TRICK = Trick(
+    name="label_smoothing", label="label smoothing", order=40, settings=LabelSmoothingSettings,
+    switch="label_smoothing", on={"label_smoothing": 0.1}, check=_check,
+    callbacks=lambda r: [LabelSmoothing(r.label_smoothing)],
+    describe=lambda r: f"label smoothing {r.label_smoothing:g}" if r.label_smoothing > 0 else None)

@@ -6,7 +6,29 @@ recipe means the same thing for a 2-epoch smoke test and a 182-epoch CIFAR run. 
 here is a pure function of the step, which is what makes a resumed run rebuild exactly the
 state the uninterrupted one had.
 """
+from dataclasses import dataclass
+
 from ..core.callbacks import Callback
+from ..core.errors import SparsekitError
+from ..core.fields import setting
+
+GHOST_MODES = ("early", "keep")
+
+
+@dataclass(frozen=True)
+class EarlyPhaseSettings:
+    """Shared by the ghost tricks (a setting of the recipe, not a trick of its own)."""
+    early_phase: float = setting(0.25, "length of the ghosts' early phase, as a fraction of the run's steps, in (0, 1]")
+
+
+def check_early_phase(recipe) -> None:
+    value = recipe.early_phase
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise SparsekitError(f"recipe early_phase must be a fraction of the run in (0, 1], got {value!r}")
+
+
+def mode_phrase(mode: str, early_phase: float) -> str:
+    return f"for the first {early_phase:.0%} of steps" if mode == "early" else "all run"
 
 
 def early_phase_steps(fraction: float, total_steps: int) -> int:

@@ -15,13 +15,11 @@ RESULT_FORMAT = "sparsekit.notebook-result/1"
 
 
 def recipe_flags(record: Mapping) -> Dict[str, bool]:
-    """Which of the four tricks a run used: a trick is on when its `Recipe` field differs
-    from the default recipe's (a record without a recipe: all off)."""
-    from ..recipe import TRICK_FIELDS
-    from ..recipe import Recipe
+    """Which recipe tricks a run used (a record without a recipe: all off)."""
+    from ..recipe import TRICKS, Recipe
 
-    recipe, default = record.get("recipe") or {}, Recipe.default().to_dict()
-    return {trick: field in recipe and recipe[field] != default[field] for trick, field in TRICK_FIELDS.items()}
+    on = Recipe.from_dict(record.get("recipe") or {}).tricks_on()
+    return {trick: trick in on for trick in TRICKS}
 
 
 def run_summary(record: Mapping) -> Dict[str, Any]:

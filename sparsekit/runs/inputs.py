@@ -8,7 +8,6 @@ from torch import nn
 
 from .. import sparsity as masks
 from ..core.errors import SparsekitError
-from ..sparsity.options import parse_options
 from ..core.callbacks import Callback
 from ..training.config import TrainConfig
 
@@ -66,7 +65,7 @@ def check_mask_settings(config: TrainConfig, mask_given: bool) -> None:
         if not Path(config.mask_file).is_file():
             raise SparsekitError(f"mask or checkpoint file not found: {config.mask_file}")
         return
-    masks.registry.check_options(config.mask, parse_options(config.mask_options))
+    masks.registry.check_options(config.mask, config.mask_options)
 
 
 def check_model_fits_data(model: nn.Module, data) -> None:

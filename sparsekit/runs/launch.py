@@ -18,10 +18,9 @@ from .. import sparsity as masks
 from ..core.callbacks import Callback
 from ..core.errors import SparsekitError
 from ..core.mask import Mask
-from ..sparsity.options import parse_options
 from ..training import distributed
 from ..training import checkpoint
-from ..training.config import TrainConfig, make_config
+from ..training.config import TrainConfig, make_config, names_with
 from ..training.record import RunRecord
 from ..training.run_dir import RunDirectory
 from ..training.spectral_probe import SpectralProbe
@@ -29,9 +28,8 @@ from ..training.tensorboard_log import TensorBoardLog
 from ..training.trainer import Job, fit
 from . import inputs
 
-# Settings that may differ between an interrupted run and its resumption.
-RESUMABLE_CHANGES = {"resume", "progress", "device", "overwrite", "data_root", "download", "pin_memory",
-                     "persistent_workers", "compile", "channels_last", "tensorboard"}
+# Settings that may differ between an interrupted run and its resumption (declared by role).
+RESUMABLE_CHANGES = frozenset(names_with("resumable"))
 
 
 def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Iterable[Callback] = (),
@@ -119,7 +117,7 @@ def _make_mask(config: TrainConfig, model: nn.Module, data, given: Optional[Mask
     mask = masks.compute(config.mask, model, config.sparsity, data=batches, scope=config.scope,
                          prune_first_layer=config.prune_first_layer, prune_classifier=config.prune_classifier,
                          seed=config.seed, train_config=config, bundle=data, out=config.out,
-                         **parse_options(config.mask_options))
+                         **config.mask_options)
     return mask, {"method": config.mask, "sparsity": config.sparsity, "scope": config.scope}
 
 
@@ -143,7 +141,7 @@ def _device(name: str) -> torch.device:
 
 def _check_same_run(resumed: dict, config: TrainConfig, recipe_dict, run_dir: Path) -> None:
     # A setting added after the interrupted run was written had its default value there.
-    before = {**TrainConfig().to_dict(), **resumed["config"]}
+    before = TrainConfig.from_record(resumed["config"]).to_dict()
     for name, value in config.to_dict().items():
         if name not in RESUMABLE_CHANGES and before.get(name) != value:
             raise SparsekitError(f"cannot resume: setting {name!r} was {before.get(name)!r} in the interrupted "

@@ -27,7 +27,6 @@ the last finished round (and inside an interrupted round, from its last epoch).
 """
 import math
 import shutil
-from dataclasses import replace
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -38,14 +37,11 @@ from ..core.errors import SparsekitError
 from ..core.mask import Mask
 from ..core.topk import keep_top
 from ..core.callbacks import Callback
-from ..training.config import TrainConfig
+from ..training.config import TrainConfig, setting_fields
 from ..sparsity.registry import register_mask
 from .launch import train
 
 STATE_FORMAT = "sparsekit.lottery/1"
-# Settings that do not change what the lottery computes; anything else must match to continue.
-_IRRELEVANT_SETTINGS = {"out", "resume", "overwrite", "progress", "device", "data_root", "download", "mask",
-                        "mask_file", "mask_options", "mask_batches", "mask_examples_per_class"}
 
 
 @register_mask("lottery", "|theta| after training, pruned 20% per round with rewinding (iterative magnitude pruning)",
@@ -60,13 +56,13 @@ def lottery(model, params, sparsity, data, scope, generator, *, round_epochs: Op
     train_config = train_config if train_config is not None else TrainConfig()
     bundle = bundle if bundle is not None else _bundle_from(data, train_config)
     out = out if out is not None else train_config.out
-    round_config = replace(train_config, epochs=int(round_epochs or train_config.epochs), mask_file=None,
-                           out=None, resume=False, overwrite=True)
+    round_config = train_config.with_changes(epochs=int(round_epochs or train_config.epochs), mask_file=None,
+                                             out=None, resume=False, overwrite=True)
     rewind_step = _rewind_step(round_config, bundle, rewind_steps, rewind_epochs)
     schedule = round_sparsities(sparsity, prune_fraction)
 
     store = _RoundStore(Path(out) / "lottery" if out else None)
-    fingerprint = {"config": {k: v for k, v in round_config.to_dict().items() if k not in _IRRELEVANT_SETTINGS},
+    fingerprint = {"config": _what_rounds_train_with(round_config),
                    "sparsity": sparsity, "scope": scope, "rewind_step": rewind_step,
                    "prune_fraction": prune_fraction, "weights": list(params)}
     saved = store.load(fingerprint, restart=train_config.overwrite)
@@ -90,6 +86,14 @@ def lottery(model, params, sparsity, data, scope, generator, *, round_epochs: Op
         model.load_state_dict(rewind)
     mask.apply(model)
     return dict(mask)
+
+
+def _what_rounds_train_with(config) -> dict:
+    """The settings that change what the rounds compute: every one that may not change on
+    resume, except the masking section's (which method to run: this one, with its own
+    sparsity, scope and weights in the fingerprint)."""
+    return {f.name: getattr(config, f.name) for section, f in setting_fields()
+            if section != "masking" and not f.metadata.get("resumable")}
 
 
 def round_sparsities(sparsity: float, prune_fraction: float = 0.2):
@@ -138,7 +142,7 @@ def _surviving_magnitudes(model, mask: Mask) -> Dict[str, torch.Tensor]:
 def _train_round(config, model, mask: Mask, bundle, capture, run_dir: Optional[Path]):
 
     interrupted = run_dir is not None and (run_dir / "checkpoint.pt").is_file()
-    settings = replace(config, out=str(run_dir) if run_dir else None, resume=interrupted)
+    settings = config.with_changes(out=str(run_dir) if run_dir else None, resume=interrupted)
     return train(settings, model=model, mask=mask, data=bundle,
                  callbacks=[capture] if capture is not None else []).model
 

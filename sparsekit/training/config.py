@@ -1,143 +1,152 @@
-"""Every setting of a training run, declared once with its help text.
+"""`TrainConfig`: every setting of a run, as one nested object of six sections: data,
+network (the model), masking (the sparsity), optimization, run, and recipe. (Section names
+differ from every setting's name, so `config.sparsity` is the setting, a number.)
 
-The CLI is generated from these fields (see `sparsekit.app.cli`), and the run record stores them
-all, so a run can be repeated from its record alone.
+    config = TrainConfig(mask="snip", sparsity=0.95, epochs=10)
+    config.masking.mask, config.optimization.lr      # by section
+    config.mask, config.lr                           # or by name alone: every name is unique
+
+Each section is declared next to the code that reads it (`data/settings.py`,
+`models/settings.py`, `sparsity/settings.py`, `training/settings.py`, and the recipe, whose
+fields come from its trick files). Every field carries its help text and its roles
+(`core/fields.py`): the command line's flags, the widgets' experiment settings, the run
+record, the resume check and the lottery ticket's reuse rule are all read from here.
 """
 import os
-from dataclasses import MISSING, asdict, dataclass, fields, replace
-from typing import Any, Dict, Optional
+from dataclasses import MISSING, asdict, fields, is_dataclass, replace
+from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
 
-from ..core.checks import finite_number, of_type, whole_number
 from ..core.errors import SparsekitError
-from ..core.fields import setting
-from ..core.topk import check_sparsity
+from ..data.settings import DataSettings
+from ..models.settings import ModelSettings
+from ..recipe.settings import Recipe
+from ..sparsity.settings import SparsitySettings
+from .settings import OptimizationSettings, RunSettings
+
+# Section name -> its settings class, in the order the command line lists them.
+SECTIONS = {"data": DataSettings, "network": ModelSettings, "masking": SparsitySettings,
+            "optimization": OptimizationSettings, "run": RunSettings, "recipe": Recipe}
+# The sections whose fields are set by name (`sk.train(lr=0.05)`, `--lr 0.05`) and make up the
+# record's "config"; the recipe is set whole (`recipe=`, `--recipe`) and recorded as "recipe".
+NAMED_SECTIONS = ("data", "network", "masking", "optimization", "run")
+_OWNER = {f.name: section for section in NAMED_SECTIONS for f in fields(SECTIONS[section])}
+# A record written before a setting was renamed names it the old way (with the old values).
+_RENAMED = {"schedule": ("lr_schedule", ("cosine", "multistep", "constant"))}
 
 
-@dataclass(frozen=True)
 class TrainConfig:
-    # data and model
-    dataset: str = setting("digits", "dataset name (see `sparsekit list`)")
-    data_root: str = setting("data", "directory holding downloaded datasets")
-    download: bool = setting(False, "download the dataset if it is missing")
-    model: str = setting("resnet20", "model name (see `sparsekit list`)")
-    width: float = setting(1.0, "channel-width multiplier of the model")
-    train_examples: Optional[int] = setting(None, "train on a fixed class-balanced subset of this many training "
-                                                  "examples (datasets held in memory: digits, fashion_mnist)")
-    # mask
-    mask: str = setting("random", "mask method (see `sparsekit list`); --sparsity 0 trains the dense network")
-    mask_file: Optional[str] = setting(None, "use this saved mask, or the zeros of this checkpoint, instead of --mask")
-    sparsity: float = setting(0.9, "fraction of prunable weights removed, in [0, 1)")
-    scope: str = setting("global", "rank scores over all layers or per layer", choices=("global", "layerwise"))
-    prune_first_layer: bool = setting(True, "let the mask prune the first conv layer")
-    prune_classifier: bool = setting(False, "let the mask prune the final linear classifier (the ToST release "
-                                            "keeps it dense; Synaptic-Flow prunes it)")
-    mask_examples_per_class: int = setting(10, "data-driven mask methods (SNIP, GraSP) score on this many training "
-                                               "examples of every class (the references' 10); 0 = use --mask-batches")
-    mask_batches: int = setting(1, "with --mask-examples-per-class 0: training batches shown to SNIP and GraSP")
-    mask_options: str = setting("", "options of the mask method as 'name=value, ...', e.g. 'rounds=10' (synflow), "
-                                    "'shuffle=true' or 'invert=true' (ablations), 'round_epochs=2, rewind_steps=50' (lottery)")
-    # optimisation
-    epochs: int = setting(30, "training epochs")
-    batch_size: int = setting(128, "training batch size")
-    optimizer: str = setting("sgd", "optimizer", choices=("sgd", "adam", "adamw"))
-    lr: float = setting(0.1, "peak learning rate")
-    momentum: float = setting(0.9, "SGD momentum")
-    nesterov: bool = setting(False, "use Nesterov momentum with SGD")
-    weight_decay: float = setting(2e-4, "weight decay on all parameters (the ToST release's value)")
-    lr_schedule: str = setting("cosine", "learning-rate schedule", choices=("cosine", "multistep", "constant"))
-    milestones: str = setting("0.5,0.75", "multistep: where the lr drops, as fractions of the run")
-    lr_drop: float = setting(0.1, "multistep: factor applied at each milestone")
-    warmup_epochs: float = setting(0.0, "linear learning-rate warm-up length in epochs")
-    max_batches: Optional[int] = setting(None, "cap on training batches per epoch (quick smoke runs)")
-    # input pipeline and step on a GPU (see README "Scale out")
-    num_workers: int = setting(0, "DataLoader worker processes decoding and augmenting images (cifar10/100, "
-                                  "tinyimagenet; datasets held in memory need none)")
-    pin_memory: bool = setting(False, "page-locked host batches, copied to the GPU without blocking")
-    persistent_workers: bool = setting(False, "keep DataLoader workers alive between epochs (with --num-workers)")
-    amp: str = setting("none", "mixed precision of forward and loss: bf16, or fp16 (with a gradient scaler)",
-                       choices=("none", "bf16", "fp16"))
-    channels_last: bool = setting(False, "channels-last memory layout for model and images (faster convolutions "
-                                         "on recent GPUs)")
-    compile: bool = setting(False, "torch.compile the model's training forward (CUDA; on a CPU it needs a C++ "
-                                   "compiler)")
-    # bookkeeping
-    seed: int = setting(0, "seed for initialisation, mask and data order (CPU runs repeat exactly)")
-    device: str = setting("cpu", "torch device: cpu, cuda, or auto")
-    out: Optional[str] = setting(None, "directory for record.json, checkpoints and the final model")
-    resume: bool = setting(False, "continue the interrupted run found in --out")
-    overwrite: bool = setting(False, "replace a previous run found in --out")
-    progress: bool = setting(True, "show progress bars")
-    tensorboard: Optional[str] = setting(None, "also log every epoch's numbers for TensorBoard in this directory "
-                                               "(needs the tensorboard package)")
+    """Every setting of a training run; built from names (`TrainConfig(lr=0.05)`) or sections
+    (`TrainConfig(optimization=OptimizationSettings(lr=0.05))`), checked when built, frozen."""
 
-    def validated(self) -> "TrainConfig":
-        """This config, or one `SparsekitError` line naming the first setting that is wrong."""
-        check_sparsity(self.sparsity)
-        whole_number("epochs", self.epochs, 1)
-        whole_number("batch_size", self.batch_size, 1)
-        whole_number("mask_batches", self.mask_batches, 1)
-        whole_number("mask_examples_per_class", self.mask_examples_per_class, 0)
-        whole_number("num_workers", self.num_workers, 0)
-        for name in ("max_batches", "train_examples"):
-            if getattr(self, name) is not None:
-                whole_number(name, getattr(self, name), 1)
-        # torch.manual_seed takes at most 64 bits; larger seeds would fail after the run started.
-        whole_number("seed", self.seed, 0, 2**64 - 1, accepted="in [0, 2**64)")
-        finite_number("width", self.width, 0, low_open=True)
-        finite_number("lr", self.lr, 0, low_open=True)
-        finite_number("momentum", self.momentum, 0, 1, high_open=True)
-        finite_number("weight_decay", self.weight_decay, 0)
-        finite_number("warmup_epochs", self.warmup_epochs, 0)
-        finite_number("lr_drop", self.lr_drop, 0, 1, low_open=True)  # a drop: a negative lr makes no sense
-        for f in fields(self):  # the rest by declared type: text, True/False, optional text
-            if f.type not in (int, float, Optional[int]):
-                of_type(f.name, getattr(self, f.name), f.type)
-            choices = f.metadata.get("choices")
-            if choices and getattr(self, f.name) not in choices:
-                raise SparsekitError(f"{f.name} must be one of: {', '.join(choices)} (got {getattr(self, f.name)!r})")
-        if self.nesterov and self.optimizer != "sgd":
-            raise SparsekitError(f"nesterov applies to optimizer 'sgd' only (got optimizer {self.optimizer!r})")
-        if self.nesterov and self.momentum <= 0:
-            raise SparsekitError("nesterov needs momentum > 0 (torch's SGD refuses Nesterov without momentum)")
-        self.milestone_fractions()
-        if self.resume and not self.out:
-            raise SparsekitError("resume needs the run's directory: pass out= (CLI: --out DIR)")
-        return self
+    __slots__ = tuple(SECTIONS)
+
+    def __init__(self, **values):
+        given = {name: values.pop(name) for name in list(values) if name in SECTIONS}
+        unknown = sorted(set(values) - set(_OWNER))
+        if unknown:
+            raise SparsekitError(f"unknown setting {unknown[0]!r}; settings are: {', '.join(sorted(_OWNER))}")
+        for section, kind in SECTIONS.items():
+            base = given.get(section)
+            if base is not None and not isinstance(base, kind):
+                if not isinstance(base, Mapping):
+                    raise SparsekitError(f"settings section {section!r} must be a {kind.__name__} or a dict, "
+                                         f"got {type(base).__name__}")
+                base = kind(**base)
+            changes = {name: value for name, value in values.items() if _OWNER[name] == section}
+            object.__setattr__(self, section, replace(base, **changes) if base is not None else kind(**changes))
+
+    # ---- reading -----------------------------------------------------------------------
+    def __getattr__(self, name: str):
+        section = _OWNER.get(name)
+        if section is None:
+            raise AttributeError(f"TrainConfig has no setting {name!r}")
+        return getattr(getattr(self, section), name)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("a TrainConfig is frozen: use config.with_changes(name=value)")
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, TrainConfig) and all(getattr(self, s) == getattr(other, s) for s in SECTIONS)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return "TrainConfig(" + ", ".join(f"{s}={getattr(self, s)!r}" for s in SECTIONS) + ")"
+
+    def __reduce__(self):  # pickled by sections (sweep workers receive configs)
+        return _from_sections, ({s: getattr(self, s) for s in SECTIONS},)
 
     def milestone_fractions(self):
-        try:
-            values = [float(v) for v in str(self.milestones).split(",") if v.strip()]
-        except ValueError:
-            raise SparsekitError(f"milestones must be comma-separated fractions, got {self.milestones!r}") from None
-        if any(not 0 < v < 1 for v in values):
-            raise SparsekitError(f"milestones must be fractions of the run in (0, 1), got {self.milestones!r}")
-        return sorted(values)
+        return self.optimization.milestone_fractions()
 
     def steps_per_epoch(self, batches_per_epoch: int) -> int:
         """Optimizer steps in one epoch of `batches_per_epoch` batches (max_batches caps it)."""
         return min(batches_per_epoch, self.max_batches or batches_per_epoch)
 
+    # ---- changing and writing ------------------------------------------------------------
+    def with_changes(self, **changes) -> "TrainConfig":
+        """This config with some settings (by name) or whole sections changed, checked."""
+        return TrainConfig(**{s: getattr(self, s) for s in SECTIONS}, **changes)
+
+    def validated(self) -> "TrainConfig":
+        return self  # checked when built
+
     def to_dict(self) -> Dict[str, Any]:
-        return asdict(self)
+        """The named settings, flat (the run record's "config")."""
+        return {f.name: _plain(getattr(self, f.name)) for _, f in setting_fields()}
+
+    def sections_dict(self) -> Dict[str, Dict[str, Any]]:
+        """Every section, the recipe included, as nested plain values."""
+        return {s: {k: _plain(v) for k, v in asdict(getattr(self, s)).items()} for s in SECTIONS}
+
+    @classmethod
+    def from_record(cls, values: Mapping[str, Any]) -> "TrainConfig":
+        """The config a record's "config" describes; settings added since take their defaults,
+        and names it does not know (a setting since removed) are left out."""
+        values = dict(values)
+        for old, (new, old_values) in _RENAMED.items():
+            if values.get(old) in old_values and new not in values:
+                values[new] = values.pop(old)
+        return cls(**{name: value for name, value in values.items() if name in _OWNER})
+
+
+def _from_sections(sections):
+    return TrainConfig(**sections)
+
+
+def _plain(value):
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+def setting_fields() -> Iterator[Tuple[str, Any]]:
+    """(section, dataclass field) for every named setting, in command-line order."""
+    for section in NAMED_SECTIONS:
+        for f in fields(SECTIONS[section]):
+            yield section, f
+
+
+def names_with(role: str) -> Tuple[str, ...]:
+    """The named settings that carry `role` ("shapes_mask" or "resumable")."""
+    return tuple(f.name for _, f in setting_fields() if f.metadata.get(role))
 
 
 def make_config(config: Optional[TrainConfig] = None, **overrides) -> TrainConfig:
-    """A validated config: `config` (or the defaults) with `overrides` applied."""
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise SparsekitError(f"unknown setting {unknown[0]!r}; settings are: {', '.join(sorted(known))}")
+    """A checked config: `config` (or the defaults) with `overrides` applied."""
     if config is not None and not isinstance(config, TrainConfig):
         raise SparsekitError(f"config must be a TrainConfig (or None), got {type(config).__name__}")
     # Paths read naturally as pathlib.Path; the config stores them as text (it goes into JSON).
     overrides = {name: os.fspath(value) if isinstance(value, os.PathLike) else value
                  for name, value in overrides.items()}
-    return replace(config or TrainConfig(), **overrides).validated()
+    return (config or TrainConfig()).with_changes(**overrides)
 
 
 def config_fields():
-    """(name, type, default, help, choices) for every setting, in declaration order (the
-    same shape as `recipe_fields`, so one function turns either into command-line flags)."""
-    for f in fields(TrainConfig):
+    """(name, type, default, help, choices) for every named setting, in declaration order
+    (the same shape as `recipe_fields`, so one function turns either into command-line
+    flags). A setting typed as a mapping is text on the command line."""
+    for _, f in setting_fields():
         default = f.default if f.default is not MISSING else None
-        yield f.name, f.type, default, f.metadata["help"], f.metadata.get("choices")
+        if f.type == Mapping[str, Any]:
+            yield f.name, str, "", f.metadata["help"], f.metadata.get("choices")
+        else:
+            yield f.name, f.type, default, f.metadata["help"], f.metadata.get("choices")

@@ -36,9 +36,9 @@ def other_settings(record: dict, settings: Dict[str, Any], recipe: Dict[str, Any
     from ...training.config import TrainConfig, make_config
     from ...runs.launch import RESUMABLE_CHANGES
 
-    before = {**TrainConfig().to_dict(), **record.get("config", {})}
+    before = TrainConfig.from_record(record.get("config", {})).to_dict()
     for key, value in make_config(**settings).to_dict().items():
-        if key not in RESUMABLE_CHANGES and key != "out" and before.get(key) != value:
+        if key not in RESUMABLE_CHANGES and before.get(key) != value:
             return f"{key} was {before.get(key)!r}, now {value!r}"
     if record.get("recipe") and record["recipe"] != recipe:
         return "the recipe differs"

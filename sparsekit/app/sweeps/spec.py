@@ -16,7 +16,6 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ... import sparsity as masks
 from ...core.errors import SparsekitError
-from ...sparsity.options import parse_options
 from ...training.config import config_fields, make_config
 
 # The sweep decides these per run: the run directory, resuming, and quiet workers.
@@ -149,7 +148,7 @@ def _point(combo, fixed: Mapping, template: Optional[str], given_name: Optional[
     settings = {key: value for key, value in values.items() if key != RECIPE and key not in recipe_names}
     config = make_config(**settings)  # every setting checked now, before anything runs
     if not config.mask_file:  # a mask file may be written by an earlier sweep; options can be checked now
-        masks.registry.check_options(config.mask, parse_options(config.mask_options))
+        masks.registry.check_options(config.mask, config.mask_options)
     name = str(given_name) if given_name is not None else _name(template, labels, template_fields)
     return Point(name=name, settings=settings, recipe=recipe.to_dict(), labels=labels)
 
