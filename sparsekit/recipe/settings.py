@@ -57,7 +57,7 @@ class _RecipeMethods:
                 extra = {"accepted": f.metadata["accepted"]} if f.metadata.get("accepted") else {}
                 whole_number(f"recipe {f.name}", getattr(self, f.name), f.metadata["whole"], **extra)
         check_early_phase(self)
-        for trick in TRICK_LIST:
+        for trick in self.DECLARED_TRICKS:
             trick.check(self)
 
     # ---- presets -------------------------------------------------------------------
@@ -69,12 +69,12 @@ class _RecipeMethods:
     @classmethod
     def tost(cls) -> "Recipe":
         """The abstract's reading: every trick at the paper's values, ghosts in the early phase only."""
-        return cls(**{name: value for trick in TRICK_LIST for name, value in trick.on.items()})
+        return cls(**{name: value for trick in cls.DECLARED_TRICKS for name, value in trick.on.items()})
 
     @classmethod
     def release(cls) -> "Recipe":
         """What the public release runs: every trick on, ghosts kept all run."""
-        return cls.tost().with_changes(**{name: value for trick in TRICK_LIST for name, value in trick.release.items()})
+        return cls.tost().with_changes(**{name: value for trick in cls.DECLARED_TRICKS for name, value in trick.release.items()})
 
     @classmethod
     def preset(cls, name: str) -> "Recipe":
@@ -85,7 +85,7 @@ class _RecipeMethods:
 
     def preset_name(self) -> str:
         """The preset this recipe equals, or "custom"."""
-        return next((name for name in PRESETS if Recipe.preset(name) == self), "custom")
+        return next((name for name in PRESETS if type(self).preset(name) == self), "custom")
 
     def with_changes(self, **changes) -> "Recipe":
         """This recipe with some fields changed (validated)."""
@@ -98,15 +98,16 @@ class _RecipeMethods:
     def with_tricks(self, tricks, options: Mapping[str, Any] = None) -> "Recipe":
         """This recipe with the named tricks switched on at the paper's values, then `options`."""
         tricks = list(tricks)
-        unknown = [name for name in tricks if name not in TRICKS]
+        names = [trick.name for trick in self.DECLARED_TRICKS]
+        unknown = [name for name in tricks if name not in names]
         if unknown:
-            raise SparsekitError(f"unknown recipe trick {unknown[0]!r}; tricks are: {', '.join(TRICKS)}")
-        values = {name: value for trick in TRICK_LIST if trick.name in tricks for name, value in trick.on.items()}
+            raise SparsekitError(f"unknown recipe trick {unknown[0]!r}; tricks are: {', '.join(names)}")
+        values = {name: value for trick in self.DECLARED_TRICKS if trick.name in tricks for name, value in trick.on.items()}
         return self.with_changes(**values).with_changes(**dict(options or {}))
 
     def tricks_on(self) -> List[str]:
         """Names of the tricks this recipe switches on."""
-        return [trick.name for trick in TRICK_LIST if trick.is_on(self)]
+        return [trick.name for trick in self.DECLARED_TRICKS if trick.is_on(self)]
 
     # ---- serialising ---------------------------------------------------------------
     def to_dict(self) -> Dict[str, Any]:
@@ -122,11 +123,11 @@ class _RecipeMethods:
     def callbacks(self) -> List[Callback]:
         """The callbacks of the tricks that are on: architecture first (so the init sees the
         network as it will train), then the init, then the loss."""
-        return [hook for trick in TRICK_LIST if trick.is_on(self) for hook in trick.callbacks(self)]
+        return [hook for trick in self.DECLARED_TRICKS if trick.is_on(self) for hook in trick.callbacks(self)]
 
     def describe(self) -> str:
         """One line naming the tricks that are on."""
-        parts = [trick.describe(self) for trick in TRICK_LIST if trick.is_on(self)]
+        parts = [trick.describe(self) for trick in self.DECLARED_TRICKS if trick.is_on(self)]
         return "; ".join(parts) if parts else "default training (no recipe tricks)"
 
 
@@ -134,11 +135,17 @@ def _fields_of(settings_class) -> list:
     return [(f.name, f.type, f) for f in fields(settings_class)]
 
 
-Recipe = make_dataclass(
-    "Recipe", [spec for trick in TRICK_LIST for spec in _fields_of(trick.settings)] + _fields_of(EarlyPhaseSettings),
-    bases=(_RecipeMethods,), frozen=True)
-Recipe.__module__ = __name__  # pickling and reprs find it here
-Recipe.__doc__ = "Which recipe tricks a run uses, and their settings (fields declared by the trick files)."
+def recipe_class(tricks) -> type:
+    """A frozen `Recipe` dataclass with the fields of `tricks` (and the shared early phase)."""
+    recipe = make_dataclass(
+        "Recipe", [spec for trick in tricks for spec in _fields_of(trick.settings)] + _fields_of(EarlyPhaseSettings),
+        bases=(_RecipeMethods,), frozen=True, namespace={"DECLARED_TRICKS": tuple(tricks)})
+    recipe.__module__ = __name__  # pickling and reprs find it here
+    recipe.__doc__ = "Which recipe tricks a run uses, and their settings (fields declared by the trick files)."
+    return recipe
+
+
+Recipe = recipe_class(TRICK_LIST)
 
 
 def recipe_fields():
