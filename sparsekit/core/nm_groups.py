@@ -59,7 +59,7 @@ def grouped(tensor: torch.Tensor, m: int, name: str = "weight") -> torch.Tensor:
         dims = "x".join(str(d) for d in tensor.shape[1:])
         raise SparsekitError(f"layer {name!r} has {inputs} inputs per output ({dims}), not a multiple of {m}, so "
                              f"it cannot be split into groups of {m}; leave it dense (the first conv: "
-                             f"prune_first_layer=False) or use another M")
+                             f"prune_first_layer=False, CLI --no-prune-first-layer) or use another M")
     return tensor.reshape(tensor.shape[0], inputs // m, m)
 
 

@@ -46,6 +46,9 @@ STATE_FORMAT = "sparsekit.lottery/1"
 # Settings that do not change what the lottery computes; anything else must match to continue.
 _IRRELEVANT_SETTINGS = {"out", "resume", "overwrite", "progress", "device", "data_root", "download", "mask",
                         "mask_file", "mask_options", "mask_batches", "mask_examples_per_class"}
+# Settings added after lottery states were first saved: left out while unset, so a saved state
+# from before them (which had them unset) still matches.
+_ADDED_LATER = {"distribution", "pattern"}
 
 
 @register_mask("lottery", "|theta| after training, pruned 20% per round with rewinding (iterative magnitude pruning)",
@@ -66,7 +69,8 @@ def lottery(model, params, sparsity, data, scope, generator, *, round_epochs: Op
     schedule = round_sparsities(sparsity, prune_fraction)
 
     store = _RoundStore(Path(out) / "lottery" if out else None)
-    fingerprint = {"config": {k: v for k, v in round_config.to_dict().items() if k not in _IRRELEVANT_SETTINGS},
+    fingerprint = {"config": {k: v for k, v in round_config.to_dict().items() if k not in _IRRELEVANT_SETTINGS
+                              and not (k in _ADDED_LATER and v is None)},
                    "sparsity": sparsity, "scope": scope, "rewind_step": rewind_step,
                    "prune_fraction": prune_fraction, "weights": list(params)}
     saved = store.load(fingerprint, restart=train_config.overwrite)

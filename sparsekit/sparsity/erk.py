@@ -10,12 +10,10 @@ from .erk_densities import erk_counts, erk_densities  # noqa: F401  (their long-
 from .registry import register_mask
 
 
-@register_mask("erk", "nothing: random positions at Erdos-Renyi-Kernel layer densities (small layers denser)")
+@register_mask("erk", "nothing: random positions at Erdos-Renyi-Kernel layer densities (small layers denser)",
+               distributions=("erk",))
 def erk(model, params, sparsity, data, scope, generator, *, distribution=None):
     if scope != "global":
         raise SparsekitError("mask method 'erk' sets its own layer densities; use scope='global'")
-    if distribution not in (None, "erk"):
-        raise SparsekitError(f"mask method 'erk' sets ERK layer counts itself; it takes distribution 'erk' or none, "
-                             f"not {distribution!r} (for random positions at other counts use mask 'random')")
     counts = erk_counts([tuple(p.shape) for p in params.values()], 1.0 - sparsity)
     return {name: random_positions(p.shape, count, generator) for (name, p), count in zip(params.items(), counts)}

@@ -46,18 +46,19 @@ def check_layers(shapes: Dict[str, torch.Size], pattern: Pattern) -> None:
 
 def keep_top_in_groups(scores: Dict[str, torch.Tensor], pattern: Pattern) -> Dict[str, torch.Tensor]:
     """Name -> bool tensor keeping the N highest scores of every group of M."""
-    return {name: _top_in_groups(name, s, pattern) for name, s in scores.items()}
+    return {name: top_in_groups(s, pattern.n, pattern.m, name) for name, s in scores.items()}
 
 
 def random_in_groups(shape, pattern: Pattern, generator: torch.Generator) -> torch.Tensor:
     """A bool tensor of `shape` keeping N random positions of every group of M."""
-    return _top_in_groups("weight", torch.rand(shape, generator=generator, dtype=torch.float64), pattern)
+    return top_in_groups(torch.rand(shape, generator=generator, dtype=torch.float64), pattern.n, pattern.m)
 
 
-def _top_in_groups(name: str, scores: torch.Tensor, pattern: Pattern) -> torch.Tensor:
-    groups = grouped(scores.detach().cpu().double(), pattern.m, name)
+def top_in_groups(scores: torch.Tensor, keep: int, m: int, name: str = "weight") -> torch.Tensor:
+    """Bool tensor of `scores`' shape keeping the `keep` highest of every group of `m`."""
+    groups = grouped(scores.detach().cpu().double(), m, name)
     groups = torch.nan_to_num(groups, nan=-float("inf"))
     # A stable descending sort keeps equal scores in index order: ties go to the lowest index.
-    order = torch.sort(groups, dim=-1, descending=True, stable=True).indices[..., :pattern.n]
+    order = torch.sort(groups, dim=-1, descending=True, stable=True).indices[..., :keep]
     keep = torch.zeros(groups.shape, dtype=torch.bool).scatter_(-1, order, True)
     return keep.reshape(scores.shape)

@@ -12,7 +12,8 @@ from .patterns import random_in_groups
 from .registry import register_mask
 
 
-@register_mask("random", "nothing: each layer keeps the same fraction of weights at random positions")
+@register_mask("random", "nothing: each layer keeps the same fraction of weights at random positions",
+               distributions=("global", "uniform", "erk"))
 def random_uniform(model, params, sparsity, data, scope, generator, *, distribution=None, pattern=None):
     if pattern is not None:
         return {name: random_in_groups(p.shape, pattern, generator) for name, p in params.items()}

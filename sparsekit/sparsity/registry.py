@@ -17,7 +17,7 @@ takes distribution global or uniform through its positional `scope` ("global" or
 """
 import inspect
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -39,6 +39,8 @@ class MaskMethod:
     kind: str  # "score" or "mask"
     needs_data: bool
     summary: str
+    # A mask method: the distributions it follows when asked by name (it names `distribution`).
+    distributions: Tuple[str, ...] = ()
 
     @property
     def options(self) -> Tuple[str, ...]:
@@ -70,14 +72,15 @@ def register_scores(name: str, summary: str, needs_data: bool = False):
     return add
 
 
-def register_mask(name: str, summary: str, needs_data: bool = False):
+def register_mask(name: str, summary: str, needs_data: bool = False, distributions: Tuple[str, ...] = ()):
     """Register `fn(model, params, sparsity, data, scope, generator, *, option=default, ...) -> Mask`.
 
-    `scope` is "global" or "layerwise" (distribution uniform). A method that can honour other
-    distributions or an N:M pattern names `distribution=None` / `pattern=None` among its
-    keyword-only arguments and gets them when asked for (a distribution name, a `Pattern`)."""
+    `scope` is "global" or "layerwise" (distribution uniform). A method that follows named
+    distributions lists them in `distributions` and names `distribution=None` among its
+    keyword-only arguments; one that builds N:M patterns names `pattern=None`. It gets them
+    when asked for (a distribution name, a `Pattern`)."""
     def add(fn):
-        METHODS.register(name)(MaskMethod(name, fn, "mask", needs_data, summary))
+        METHODS.register(name)(MaskMethod(name, fn, "mask", needs_data, summary, tuple(distributions)))
         return fn
     return add
 
@@ -89,6 +92,21 @@ def available():
 def describe() -> Dict[str, str]:
     """Method name -> one line on what it scores."""
     return {name: METHODS.get(name).summary for name in METHODS.names()}
+
+
+def method_rows() -> List[Dict[str, object]]:
+    """One row per registered method, for listings: name, kind, own options, summary, and
+    the distributions it follows by name ("any" for a score method; a mask method's declared
+    ones, else none: its own counts, global or uniform through `scope` where it offers them)
+    and whether it builds N:M patterns."""
+    rows = []
+    for name in METHODS.names():
+        entry = METHODS.get(name)
+        rows.append({"name": name, "kind": entry.kind, "summary": entry.summary,
+                     "options": [o for o in entry.options if o not in CONTEXT_OPTIONS],
+                     "distributions": ["any"] if entry.kind == "score" else list(entry.distributions),
+                     "pattern": entry.kind == "score" or entry.takes("pattern")})
+    return rows
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -173,7 +191,10 @@ def _layout_options(entry: MaskMethod, distribution: Optional[str], pattern) -> 
     """The distribution and pattern for a mask method that names them; for one that does not,
     a one-line error where its `scope` cannot carry the request."""
     layout = {}
-    if distribution is not None and entry.takes("distribution"):
+    if distribution is not None and entry.distributions:
+        if distribution not in entry.distributions:
+            raise SparsekitError(f"mask method {entry.name!r} follows distribution {', '.join(entry.distributions)} "
+                                 f"only, not {distribution!r}; use scope='global' or leave distribution out")
         layout["distribution"] = distribution
     elif distribution not in (None, "global", "uniform"):
         raise SparsekitError(f"mask method {entry.name!r} sets its own per-layer counts and cannot follow "

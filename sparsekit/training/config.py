@@ -11,6 +11,8 @@ from ..core.checks import finite_number, of_type, whole_number
 from ..core.errors import SparsekitError
 from ..core.fields import setting
 from ..core.topk import check_sparsity
+from ..sparsity.distributions import SCOPES, check_distribution
+from ..sparsity.patterns import parse_pattern
 
 
 @dataclass(frozen=True)
@@ -26,8 +28,14 @@ class TrainConfig:
     # mask
     mask: str = setting("random", "mask method (see `sparsekit list`); --sparsity 0 trains the dense network")
     mask_file: Optional[str] = setting(None, "use this saved mask, or the zeros of this checkpoint, instead of --mask")
-    sparsity: float = setting(0.9, "fraction of prunable weights removed, in [0, 1)")
-    scope: str = setting("global", "rank scores over all layers or per layer", choices=("global", "layerwise"))
+    sparsity: float = setting(0.9, "fraction of prunable weights removed, in [0, 1) (with --pattern N:M: 1 - N/M, "
+                                   "set by the pattern when left at 0.9)")
+    scope: str = setting("global", "rank scores over all layers or per layer (the older name of --distribution "
+                                   "global | uniform)", choices=("global", "layerwise"))
+    distribution: Optional[str] = setting(None, "how many weights each layer keeps: global | uniform | erk (default: the "
+                                                "method's own: global ranking for score methods)", shapes_mask=True)
+    pattern: Optional[str] = setting(None, "N:M pattern: keep exactly N of every M consecutive weights along the input "
+                                           "dimension, e.g. 2:4", shapes_mask=True)
     prune_first_layer: bool = setting(True, "let the mask prune the first conv layer")
     prune_classifier: bool = setting(False, "let the mask prune the final linear classifier (the ToST release "
                                             "keeps it dense; Synaptic-Flow prunes it)")
@@ -100,9 +108,33 @@ class TrainConfig:
         if self.nesterov and self.momentum <= 0:
             raise SparsekitError("nesterov needs momentum > 0 (torch's SGD refuses Nesterov without momentum)")
         self.milestone_fractions()
+        self._check_mask_layout()
         if self.resume and not self.out:
             raise SparsekitError("resume needs the run's directory: pass out= (CLI: --out DIR)")
         return self
+
+    def _check_mask_layout(self) -> None:
+        """distribution, pattern, scope and sparsity agree (what `compute` will check, before any work)."""
+        if self.distribution is not None:
+            check_distribution(self.distribution)
+            # scope at its default "global" gives way to distribution; "layerwise" must agree with it.
+            if self.scope != "global" and SCOPES[self.scope] != self.distribution:
+                raise SparsekitError(f"scope {self.scope!r} means distribution {SCOPES[self.scope]!r}, which conflicts "
+                                     f"with distribution {self.distribution!r}; give only distribution")
+        if self.pattern is not None:
+            pattern = parse_pattern(self.pattern)
+            if abs(self.sparsity - pattern.sparsity) > 1e-9:
+                raise SparsekitError(f"pattern {pattern} fixes the sparsity at 1 - N/M = {pattern.sparsity:g}, but "
+                                     f"sparsity {self.sparsity!r} was given; leave sparsity at its default or set it "
+                                     f"to {pattern.sparsity:g}")
+            if self.distribution not in (None, "uniform"):
+                raise SparsekitError(f"pattern {pattern} fixes every layer's count; it cannot follow distribution "
+                                     f"{self.distribution!r} (leave distribution out)")
+
+    def mask_distribution(self) -> Optional[str]:
+        """The distribution to ask the mask method for: `distribution`, or what `scope` means
+        when it is not at its default (None: the method's own)."""
+        return self.distribution or (SCOPES[self.scope] if self.scope != "global" else None)
 
     def milestone_fractions(self):
         try:
@@ -132,7 +164,17 @@ def make_config(config: Optional[TrainConfig] = None, **overrides) -> TrainConfi
     # Paths read naturally as pathlib.Path; the config stores them as text (it goes into JSON).
     overrides = {name: os.fspath(value) if isinstance(value, os.PathLike) else value
                  for name, value in overrides.items()}
-    return replace(config or TrainConfig(), **overrides).validated()
+    config = replace(config or TrainConfig(), **overrides)
+    return _with_pattern_sparsity(config).validated()
+
+
+def _with_pattern_sparsity(config: TrainConfig) -> TrainConfig:
+    """A pattern fixes the sparsity at 1 - N/M: a sparsity left at its default takes that value
+    (so the record says what the mask is). Any other sparsity must equal it (`validated`)."""
+    default = next(f.default for f in fields(TrainConfig) if f.name == "sparsity")
+    if config.pattern is None or config.sparsity != default or not isinstance(config.pattern, str):
+        return config
+    return replace(config, sparsity=parse_pattern(config.pattern).sparsity)
 
 
 def config_fields():
