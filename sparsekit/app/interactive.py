@@ -32,6 +32,9 @@ class ExperimentSettings:
     method: str = "random"
     sparsity: float = 0.9
     mask_options: str = ""  # options of the mask method, e.g. "rounds=10" (see TrainConfig.mask_options)
+    distribution: Optional[str] = None  # global | uniform | erk (None: the method's own)
+    pattern: Optional[str] = None  # "N:M", e.g. "2:4" (then sparsity must be 1 - N/M)
+    prune_first_layer: bool = True
     epochs: int = 10
     seed: int = 0
     batch_size: int = 128
@@ -134,7 +137,9 @@ def train_settings(settings: ExperimentSettings) -> Dict[str, Any]:
     """The `train` settings an experiment stands for (the recipe apart)."""
     return dict(dataset=settings.dataset, model=settings.model, width=settings.width, mask=settings.method,
                 mask_options=settings.mask_options, sparsity=settings.sparsity, epochs=settings.epochs,
-                seed=settings.seed, batch_size=settings.batch_size, max_batches=settings.max_batches)
+                seed=settings.seed, batch_size=settings.batch_size, max_batches=settings.max_batches,
+                distribution=settings.distribution, pattern=settings.pattern,
+                prune_first_layer=settings.prune_first_layer)
 
 
 def run_grid(settings: SettingsLike, rows: Mapping[str, Mapping],
