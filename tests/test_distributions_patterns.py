@@ -248,3 +248,11 @@ def test_training_with_a_pattern_keeps_it_on_every_layer():
     for name, keep in run.mask.items():
         nonzero = weights[name].detach().cpu() != 0
         assert not (nonzero & ~keep).any(), name  # pruned weights stayed zero through training
+
+
+def test_analysis_checks_a_pattern_per_layer():
+    kept = masks.compute("magnitude", resnet(), pattern="2:4", prune_first_layer=False)
+    assert all(sk.analysis.pattern_check(kept, "2:4").values())
+    unstructured = masks.compute("magnitude", resnet(), 0.5, prune_first_layer=False)
+    assert not all(sk.analysis.pattern_check(unstructured, "2:4").values())
+    assert not any(sk.analysis.pattern_check(kept, "1:4").values())
