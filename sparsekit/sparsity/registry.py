@@ -11,9 +11,10 @@ A method's own options (SynFlow's `rounds`, ...) are the keyword-only arguments 
 function: `compute` reads them from the signature, so an unknown option fails with a list of
 the accepted ones without any per-method code. The trainer also passes its context
 (`train_config`, `bundle`, `out`); only a method that names them in its signature gets them.
-A mask method gets `distribution` and `pattern` the same way: one that does not name them
-takes distribution global or uniform through its positional `scope` ("global" or
-"layerwise") and refuses erk and patterns with one line naming it.
+A mask method that follows named distributions declares them when it registers and names
+`distribution` in its signature; one that builds N:M patterns names `pattern`. Any other mask
+method takes distribution global or uniform through its positional `scope` ("global" or
+"layerwise"), and `compute` refuses erk or a pattern for it with one line naming it.
 """
 import inspect
 from dataclasses import dataclass
@@ -198,7 +199,8 @@ def _layout_options(entry: MaskMethod, distribution: Optional[str], pattern) -> 
         layout["distribution"] = distribution
     elif distribution not in (None, "global", "uniform"):
         raise SparsekitError(f"mask method {entry.name!r} sets its own per-layer counts and cannot follow "
-                             f"distribution {distribution!r}; it takes global or uniform (scope global|layerwise)")
+                             f"distribution {distribution!r}; leave distribution out (scope global|layerwise where "
+                             f"the method offers them)")
     if pattern is not None:
         if not entry.takes("pattern"):
             able = [n for n in available() if METHODS.get(n).kind == "score" or METHODS.get(n).takes("pattern")]

@@ -32,10 +32,8 @@ class TrainConfig:
                                    "set by the pattern when left at 0.9)")
     scope: str = setting("global", "rank scores over all layers or per layer (the older name of --distribution "
                                    "global | uniform)", choices=("global", "layerwise"))
-    distribution: Optional[str] = setting(None, "how many weights each layer keeps: global | uniform | erk (default: the "
-                                                "method's own: global ranking for score methods)", shapes_mask=True)
-    pattern: Optional[str] = setting(None, "N:M pattern: keep exactly N of every M consecutive weights along the input "
-                                           "dimension, e.g. 2:4", shapes_mask=True)
+    distribution: Optional[str] = setting(None, "how many weights each layer keeps: global | uniform | erk (default: the method's own: global ranking for score methods)", shapes_mask=True)
+    pattern: Optional[str] = setting(None, "N:M pattern: keep exactly N of every M consecutive weights along the input dimension, e.g. 2:4", shapes_mask=True)
     prune_first_layer: bool = setting(True, "let the mask prune the first conv layer")
     prune_classifier: bool = setting(False, "let the mask prune the final linear classifier (the ToST release "
                                             "keeps it dense; Synaptic-Flow prunes it)")
