@@ -181,6 +181,8 @@ def test_synflow_with_erk_ends_on_erk_counts():
     (lambda: masks.compute("snip", resnet(), 0.9, scope="global", distribution="erk"), "conflicts"),
     (lambda: masks.compute("snip", resnet(), 0.9, scope="layerwise", distribution="global"), "conflicts"),
     (lambda: masks.compute("magnitude", resnet(), 0.9, distribution="blocks"), "unknown distribution"),
+    (lambda: masks.compute("magnitude", resnet(), 0.9, distribution=["erk"]), "unknown distribution"),
+    (lambda: masks.compute("magnitude", resnet(), 0.9, scope=1), "unknown scope"),
     (lambda: masks.compute("magnitude", resnet(), 0.9, pattern="2:4", prune_first_layer=False), "fixes the sparsity"),
     (lambda: masks.compute("magnitude", resnet(), pattern="2:4", distribution="erk", prune_first_layer=False),
      "cannot follow distribution 'erk'"),

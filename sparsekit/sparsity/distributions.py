@@ -33,7 +33,7 @@ SCOPES: Dict[str, str] = {"global": "global", "layerwise": "uniform"}
 
 
 def check_distribution(distribution: str) -> str:
-    if distribution not in DISTRIBUTIONS:
+    if not isinstance(distribution, str) or distribution not in DISTRIBUTIONS:
         raise SparsekitError(f"unknown distribution {distribution!r}; choose one of: {', '.join(DISTRIBUTIONS)}")
     return distribution
 
@@ -67,7 +67,7 @@ def from_scope(scope: Optional[str], distribution: Optional[str]) -> Optional[st
         check_distribution(distribution)
     if scope is None:
         return distribution
-    if scope not in SCOPES:
+    if not isinstance(scope, str) or scope not in SCOPES:
         raise SparsekitError(f"unknown scope {scope!r}; choose one of: {', '.join(SCOPES)}")
     if distribution is not None and SCOPES[scope] != distribution:
         raise SparsekitError(f"scope {scope!r} means distribution {SCOPES[scope]!r}, which conflicts with "
