@@ -30,10 +30,12 @@ class Interrupt(sk.Callback):
             raise KeyboardInterrupt
 
 
-def prunable_weight_count(width: float, classifier: bool = False) -> int:
+def prunable_weight_count(width: float, classifier: bool = False, first_layer: bool = True) -> int:
     """Prunable weights of the digits ResNet-20 under the default prunable set (every conv;
-    its one Linear, the classifier, stays dense unless `classifier`), counted straight from
-    its modules (independently of sparsekit.core.prunable)."""
+    its one Linear, the classifier, stays dense unless `classifier`; the first conv only
+    with `first_layer`), counted straight from its modules (independently of
+    sparsekit.core.prunable)."""
     model = models.build("resnet20", 10, in_channels=1, width=width, input_size=8)
     kinds = (nn.Conv2d, nn.Linear) if classifier else (nn.Conv2d,)
-    return sum(m.weight.numel() for m in model.modules() if isinstance(m, kinds))
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    return sum(m.weight.numel() for m in layers[0 if first_layer else 1:] if isinstance(m, kinds))

@@ -5,6 +5,7 @@ import sys
 from typing import List, Optional
 
 from ..core.errors import SparsekitError
+from ..core.registry import Registry
 from ..report.summary import format_run
 from ..training.config import config_fields, make_config, names_with
 
@@ -77,8 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_options(train)
     _add_recipe_options(train)
 
-    commands.add_parser("list", help="list datasets, models and mask methods",
-                        description="List the names --dataset, --model and --mask accept.")
+    commands.add_parser("list", help="list datasets, models, mask methods, distributions and patterns",
+                        description="List the names --dataset, --model, --mask and --distribution accept, "
+                                    "and the --pattern syntax.")
 
     demo = commands.add_parser("demo", help="a short comparison on digits, printed as a table",
                                description="Train a few masks on digits and print the results.")
@@ -182,14 +184,33 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from .. import data, sparsity as masks, models
+    from .. import data, models
+    from ..sparsity import distributions, patterns, registry
 
     print("datasets:     " + ", ".join(data.available()))
     print("models:       " + ", ".join(models.available()))
-    print("mask methods:")
-    for name, summary in masks.describe().items():
+    rows = registry.method_rows()
+    for kind in sorted({row["kind"] for row in rows}, key=lambda k: (k != "score", k != "mask", k)):
+        print(f"{kind} methods (--mask; their options go in --mask-options):")
+        for row in (r for r in rows if r["kind"] == kind):
+            print(f"  {row['name']:<12} {row['summary']}")
+            print(f"  {'':<12} options: {', '.join(row['options']) or 'none'}; "
+                  f"{_layout_support(row)}")
+    # Any other table the method registry keeps (e.g. schedules), listed the same generic way.
+    for table in (v for v in vars(registry).values() if isinstance(v, Registry) and v is not registry.METHODS):
+        print(f"{table.kind}s:")
+        for name in table.names():
+            print(f"  {name}")
+    print("distributions (--distribution; default: the method's own):")
+    for name, summary in distributions.DISTRIBUTIONS.items():
         print(f"  {name:<12} {summary}")
+    print(f"patterns (--pattern):  {patterns.SYNTAX}; sparsity is then 1 - N/M")
     return 0
+
+
+def _layout_support(row: dict) -> str:
+    distributions = ", ".join(row["distributions"]) or "its own (--scope layerwise where offered)"
+    return f"distribution: {distributions}; N:M pattern: {'yes' if row['pattern'] else 'no'}"
 
 
 def _mask(args: argparse.Namespace) -> int:

@@ -25,8 +25,8 @@ StepHook = Callable[[int, int], None]  # (finished steps, total steps)
 # The settings a notebook sets, with the course's quick defaults; each takes its type, help
 # and checks from `TrainConfig`'s declaration, and the rest keep TrainConfig's defaults.
 COURSE_DEFAULTS = {"dataset": "digits", "model": "resnet20", "width": 0.25, "mask": "random", "sparsity": 0.9,
-                   "mask_options": None, "epochs": 10, "seed": 0, "batch_size": 128, "max_batches": None,
-                   "progress": False}
+                   "mask_options": None, "distribution": None, "pattern": None, "prune_first_layer": True,
+                   "epochs": 10, "seed": 0, "batch_size": 128, "max_batches": None, "progress": False}
 # The notebooks' name for a setting, where it differs ("method": which mask method).
 EXPERIMENT_NAMES = {"mask": "method"}
 

@@ -34,6 +34,7 @@ SMOKE_PARAMETERS = {"EPOCHS": 5, "WIDTH": 0.25, "SPARSITY": 0.5, "SEED": 0}
 SMOKE_OVERRIDES: Dict[str, Dict] = {
     "02_magnitude_and_lottery_ticket": {"ROUND_EPOCHS": 1, "REWIND_STEPS": 2},
     "05_synflow": {"ROUNDS": 10},
+    "08_n_m_sparsity": {"PATTERNS": ["2:4"]},
     "09_mask_graphs": {"ROUND_EPOCHS": 1, "SPARSITIES": [0.5, 0.9]},
     "10_ghost_neurons": {"SEEDS": 1},
     "11_ghost_skip_connections": {"SEEDS": 1},

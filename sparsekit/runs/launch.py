@@ -114,11 +114,14 @@ def _make_mask(config: TrainConfig, model: nn.Module, data, given: Optional[Mask
     else:
         batches = datasets.first_batches(data.train, config.mask_batches)
     # The training context is offered to every method; only those naming it (lottery) get it.
-    mask = masks.compute(config.mask, model, config.sparsity, data=batches, scope=config.scope,
-                         prune_first_layer=config.prune_first_layer, prune_classifier=config.prune_classifier,
-                         seed=config.seed, train_config=config, bundle=data, out=config.out,
-                         **config.mask_options)
-    return mask, {"method": config.mask, "sparsity": config.sparsity, "scope": config.scope}
+    mask = masks.compute(config.mask, model, config.sparsity, data=batches, distribution=config.masking.mask_distribution(),
+                         pattern=config.pattern, prune_first_layer=config.prune_first_layer,
+                         prune_classifier=config.prune_classifier, seed=config.seed, train_config=config, bundle=data,
+                         out=config.out, **config.mask_options)
+    source = {"method": config.mask, "sparsity": config.sparsity, "scope": config.scope}
+    # Only when asked for, so records of runs without them stay as they were.
+    source.update({name: getattr(config, name) for name in ("distribution", "pattern") if getattr(config, name)})
+    return mask, source
 
 
 def _seed_everything(seed: int) -> None:

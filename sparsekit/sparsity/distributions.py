@@ -8,6 +8,10 @@
 
 Any score method combines with any distribution (`compute("snip", ..., distribution="erk")`),
 and so do the dynamic methods, whose per-layer counts stay fixed once chosen.
+
+The older `scope` is the same choice under another name: scope "global" is distribution
+"global", "layerwise" is "uniform" (`from_scope`). None means the method's own: the global
+ranking for a score method, the method's own counts for one that builds its mask.
 """
 from typing import Dict, List, Optional, Sequence
 
@@ -15,7 +19,7 @@ import torch
 
 from ..core.errors import SparsekitError
 from ..core.topk import check_sparsity, keep_count, keep_top, top_k_flat
-from .erk import erk_counts
+from .erk_densities import erk_counts
 
 DISTRIBUTIONS: Dict[str, str] = {
     "global": "one ranking over all layers: counts fall where the scores are highest",
@@ -24,8 +28,12 @@ DISTRIBUTIONS: Dict[str, str] = {
 }
 
 
+# The older name of the choice, still accepted: scope -> the distribution it means.
+SCOPES: Dict[str, str] = {"global": "global", "layerwise": "uniform"}
+
+
 def check_distribution(distribution: str) -> str:
-    if distribution not in DISTRIBUTIONS:
+    if not isinstance(distribution, str) or distribution not in DISTRIBUTIONS:
         raise SparsekitError(f"unknown distribution {distribution!r}; choose one of: {', '.join(DISTRIBUTIONS)}")
     return distribution
 
@@ -48,3 +56,22 @@ def keep_top_scores(scores: Dict[str, torch.Tensor], sparsity: float, distributi
     counts = layer_counts(distribution, [tuple(s.shape) for s in scores.values()], sparsity)
     return {name: top_k_flat(s.detach().reshape(-1).cpu().double(), count).reshape(s.shape)
             for (name, s), count in zip(scores.items(), counts)}
+
+
+def from_scope(scope: Optional[str], distribution: Optional[str]) -> Optional[str]:
+    """The distribution asked for by `scope` and/or `distribution` (None: the method's own).
+
+    scope "global" alone stays None: it was every call's default, so it never asked for more
+    than the method's own choice (which for a score method is the global ranking)."""
+    if distribution is not None:
+        check_distribution(distribution)
+    if scope is None:
+        return distribution
+    if not isinstance(scope, str) or scope not in SCOPES:
+        raise SparsekitError(f"unknown scope {scope!r}; choose one of: {', '.join(SCOPES)}")
+    if distribution is not None and SCOPES[scope] != distribution:
+        raise SparsekitError(f"scope {scope!r} means distribution {SCOPES[scope]!r}, which conflicts with "
+                             f"distribution {distribution!r}; give only distribution")
+    if distribution is None and scope == "layerwise":
+        return "uniform"
+    return distribution

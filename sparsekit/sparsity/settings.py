@@ -11,7 +11,11 @@ from ..core.checks import whole_number
 from ..core.errors import SparsekitError
 from ..core.fields import check_declared, setting
 from ..core.topk import check_sparsity
+from ..core.nm_groups import parse_pattern
+from .distributions import SCOPES, check_distribution
 from .options import parse_options
+
+SPARSITY_DEFAULT = 0.9
 
 
 @dataclass(frozen=True)
@@ -20,9 +24,15 @@ class SparsitySettings:
                         shapes_mask=True)
     mask_file: Optional[str] = setting(None, "use this saved mask, or the zeros of this checkpoint, instead of --mask",
                                        shapes_mask=True)
-    sparsity: float = setting(0.9, "fraction of prunable weights removed, in [0, 1)", shapes_mask=True)
-    scope: str = setting("global", "rank scores over all layers or per layer", choices=("global", "layerwise"),
-                         shapes_mask=True)
+    sparsity: float = setting(SPARSITY_DEFAULT, "fraction of prunable weights removed, in [0, 1) (with --pattern N:M: 1 - N/M, "
+                                   "set by the pattern when left at 0.9)", shapes_mask=True)
+    scope: str = setting("global", "rank scores over all layers or per layer (the older name of --distribution "
+                                   "global | uniform)", choices=("global", "layerwise"), shapes_mask=True)
+    distribution: Optional[str] = setting(None, "how many weights each layer keeps: global | uniform | erk (default: "
+                                                "the method's own: global ranking for score methods)",
+                                          shapes_mask=True)
+    pattern: Optional[str] = setting(None, "N:M pattern: keep exactly N of every M consecutive weights along the "
+                                           "input dimension, e.g. 2:4", shapes_mask=True)
     prune_first_layer: bool = setting(True, "let the mask prune the first conv layer", shapes_mask=True)
     prune_classifier: bool = setting(False, "let the mask prune the final linear classifier (the ToST release "
                                             "keeps it dense; Synaptic-Flow prunes it)", shapes_mask=True)
@@ -37,11 +47,39 @@ class SparsitySettings:
         "'round_epochs=2, rewind_steps=50' (lottery); none by default", shapes_mask=True, own_check=True)
 
     def __post_init__(self):
+        # A pattern fixes the sparsity at 1 - N/M: a sparsity left at its default takes that value
+        # (so the record says what the mask is); any other must equal it (`_check_mask_layout`).
+        if isinstance(self.pattern, str) and self.sparsity == SPARSITY_DEFAULT:
+            object.__setattr__(self, "sparsity", parse_pattern(self.pattern).sparsity)
         check_sparsity(self.sparsity)
         whole_number("mask_batches", self.mask_batches, 1)
         whole_number("mask_examples_per_class", self.mask_examples_per_class, 0)
         object.__setattr__(self, "mask_options", read_mask_options(self.mask_options))
         check_declared(self)
+        self._check_mask_layout()
+
+    def _check_mask_layout(self) -> None:
+        """distribution, pattern, scope and sparsity agree (what `compute` will check, before any work)."""
+        if self.distribution is not None:
+            check_distribution(self.distribution)
+            # scope at its default "global" gives way to distribution; "layerwise" must agree with it.
+            if self.scope != "global" and SCOPES[self.scope] != self.distribution:
+                raise SparsekitError(f"scope {self.scope!r} means distribution {SCOPES[self.scope]!r}, which conflicts "
+                                     f"with distribution {self.distribution!r}; give only distribution")
+        if self.pattern is not None:
+            pattern = parse_pattern(self.pattern)
+            if abs(self.sparsity - pattern.sparsity) > 1e-9:
+                raise SparsekitError(f"pattern {pattern} fixes the sparsity at 1 - N/M = {pattern.sparsity:g}, but "
+                                     f"sparsity {self.sparsity!r} was given; leave sparsity at its default or set it "
+                                     f"to {pattern.sparsity:g}")
+            if self.distribution not in (None, "uniform"):
+                raise SparsekitError(f"pattern {pattern} fixes every layer's count; it cannot follow distribution "
+                                     f"{self.distribution!r} (leave distribution out)")
+
+    def mask_distribution(self) -> Optional[str]:
+        """The distribution to ask the mask method for: `distribution`, or what `scope` means
+        when it is not at its default (None: the method's own)."""
+        return self.distribution or (SCOPES[self.scope] if self.scope != "global" else None)
 
 
 def read_mask_options(options) -> dict:

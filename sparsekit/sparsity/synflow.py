@@ -13,6 +13,13 @@ pruned weight is never revived.
 
 Float32 can overflow in deep nets (R grows like the product of layer norms); a warning says
 so, and `float64=True` scores in double precision.
+
+Distributions and patterns: "global" ranks all survivors together each round, "uniform" ranks
+each layer alone (density d^(k/n) per layer: the older scope "layerwise"). "erk" does the
+same per layer toward the layer's ERK count c: round k keeps max(round(n_l (c/n_l)^(k/n)), c),
+exactly c in the last round. An N:M pattern does it per group of M: round k keeps
+max(round(M (N/M)^(k/n)), N) of each group, exactly N in the last round. Either way no
+pruned weight comes back.
 """
 import copy
 import warnings
@@ -23,14 +30,17 @@ from torch import nn
 
 from ..core.errors import SparsekitError
 from ..core.topk import keep_count, top_k_flat
+from .distributions import layer_counts
 from .gradients import scoring_batches
+from .patterns import top_in_groups
 from .registry import register_mask
 
 
 @register_mask("synflow", "|theta * dR/dtheta|, R = sum of a linearized net's outputs on all-ones; "
-                          "iterative, data-free")
+                          "iterative, data-free", distributions=("global", "uniform", "erk"))
 def synflow(model, params, sparsity, data, scope, generator, *, rounds: int = 100, float64: bool = False,
-            input_shape: Optional[Sequence[int]] = None, input_size: Optional[int] = None, bundle=None):
+            input_shape: Optional[Sequence[int]] = None, input_size: Optional[int] = None, bundle=None,
+            distribution=None, pattern=None):
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise SparsekitError(f"synflow rounds must be a positive integer, got {rounds!r}")
     if scope not in ("global", "layerwise"):
@@ -46,6 +56,7 @@ def synflow(model, params, sparsity, data, scope, generator, *, rounds: int = 10
     magnitudes = flat.clone()
     density = 1.0 - sparsity
     layer_starts = torch.tensor(starts, device=alive.device)
+    erk_final = layer_counts("erk", [tuple(w.shape) for w in weights], sparsity) if distribution == "erk" else None
     for round_index in range(1, rounds + 1):
         grads = torch.autograd.grad(probe(ones).sum(), weights, allow_unused=True)
         bounds = torch.searchsorted(alive, layer_starts).tolist()
@@ -56,7 +67,13 @@ def synflow(model, params, sparsity, data, scope, generator, *, rounds: int = 10
             warnings.warn("SynFlow scores overflowed in float32 (non-finite values); ties make the mask "
                           "arbitrary there: pass float64=True", RuntimeWarning, stacklevel=3)
         round_density = density ** (round_index / rounds)
-        if scope == "global":
+        if pattern is not None:
+            chosen = _chosen_in_groups(scores, alive, weights, starts, pattern, round_index / rounds)
+        elif erk_final is not None:
+            counts = [max(keep_count(size, (final / size) ** (round_index / rounds)), final) if size else 0
+                      for size, final in zip(sizes, erk_final)]
+            chosen = torch.cat([top_k_flat(scores[a:b], count) for a, b, count in zip(bounds, bounds[1:], counts)])
+        elif scope == "global":
             chosen = top_k_flat(scores, keep_count(flat.numel(), round_density))
         else:
             chosen = torch.cat([top_k_flat(scores[a:b], keep_count(size, round_density))
@@ -68,6 +85,18 @@ def synflow(model, params, sparsity, data, scope, generator, *, rounds: int = 10
     keep = torch.zeros(flat.numel(), dtype=torch.bool)
     keep[alive.cpu()] = True
     return {name: part.view(p.shape) for (name, p), part in zip(params.items(), keep.split(sizes))}
+
+
+def _chosen_in_groups(scores, alive, weights, starts, pattern, progress: float) -> torch.Tensor:
+    """Which survivors this round keeps: per group of M, the top max(round(M (N/M)^progress), N)."""
+    keep = max(keep_count(pattern.m, (pattern.n / pattern.m) ** progress), pattern.n)
+    # Pruned weights rank below every survivor (scores are >= 0, a NaN one is -inf): a group
+    # always has at least `keep` survivors, so none comes back.
+    full = torch.full((starts[-1],), -2.0, dtype=torch.float64)
+    full[alive.cpu()] = scores.detach().cpu().double().clamp(min=-1.0)
+    chosen = torch.cat([top_in_groups(full[start:start + w.numel()].view(w.shape), keep, pattern.m).reshape(-1)
+                        for w, start in zip(weights, starts)])
+    return chosen[alive.cpu()].to(alive.device)
 
 
 def _gather(grad: Optional[torch.Tensor], positions: torch.Tensor, count: int) -> torch.Tensor:
