@@ -137,13 +137,14 @@ def _named(table: Mapping, where: str) -> Dict[str, Any]:
 
 
 def _point(combo, fixed: Mapping, template: Optional[str], given_name: Optional[str] = None) -> Point:
-    from ...recipe.settings import Recipe, recipe_fields
+    from ...recipe.settings import recipe_fields
+    from ...runs.inputs import resolve_recipe
 
     values = {**fixed, **{key: value for key, _, _, value in combo}}
     labels = {key: label for key, label, _, _ in combo}
     template_fields = {**fixed, **{key: shown for key, _, shown, _ in combo}}
     recipe_names = {name for name, *_ in recipe_fields()}
-    recipe = _recipe(values.get(RECIPE), Recipe).with_changes(
+    recipe = resolve_recipe(values.get(RECIPE)).with_changes(
         **{key: value for key, value in values.items() if key in recipe_names})
     settings = {key: value for key, value in values.items() if key != RECIPE and key not in recipe_names}
     config = make_config(**settings)  # every setting checked now, before anything runs
@@ -151,18 +152,6 @@ def _point(combo, fixed: Mapping, template: Optional[str], given_name: Optional[
         masks.registry.check_options(config.mask, config.mask_options)
     name = str(given_name) if given_name is not None else _name(template, labels, template_fields)
     return Point(name=name, settings=settings, recipe=recipe.to_dict(), labels=labels)
-
-
-def _recipe(value, recipe_class):
-    if value is None:
-        return recipe_class.default()
-    if isinstance(value, str):
-        return recipe_class.preset(value)
-    if isinstance(value, Mapping):
-        return recipe_class.from_dict(value)
-    if isinstance(value, recipe_class):
-        return value
-    raise SparsekitError(f"recipe must be a preset name, a table of recipe settings or a Recipe, got {value!r}")
 
 
 def _name(template: Optional[str], labels: Mapping, template_fields: Mapping) -> str:
