@@ -1,9 +1,11 @@
 """The table of mask methods and the one call that runs any of them.
 
-Two kinds of method register here:
+Three kinds of method register here:
 - a *score* method returns a score per weight; `compute` keeps the top-scoring weights with
   an exact count (globally or per layer), and the `shuffle`/`invert` ablations apply to it;
-- a *mask* method builds the mask itself (uniform random, ERK, iterative schemes).
+- a *mask* method builds the mask itself (uniform random, ERK, iterative schemes);
+- a *dynamic* method returns a `Sparsifier` whose mask changes during training (GMP, SET,
+  RigL); `compute` gives the mask its training starts from.
 
 A method's own options (SynFlow's `rounds`, ...) are the keyword-only arguments of its
 function: `compute` reads them from the signature, so an unknown option fails with a list of
@@ -29,7 +31,7 @@ from ..core.topk import check_sparsity, keep_count, keep_top
 class MaskMethod:
     name: str
     build: Callable
-    kind: str  # "score" or "mask"
+    kind: str  # "score", "mask" or "dynamic"
     needs_data: bool
     summary: str
 
@@ -65,6 +67,18 @@ def register_mask(name: str, summary: str, needs_data: bool = False):
     return add
 
 
+def register_dynamic(name: str, summary: str):
+    """Register `fn(params, sparsity, seed, *, option=default, ...) -> Sparsifier`."""
+    def add(fn):
+        METHODS.register(name)(MaskMethod(name, fn, "dynamic", False, summary))
+        return fn
+    return add
+
+
+def is_dynamic(method: str) -> bool:
+    return METHODS.get(method).kind == "dynamic"
+
+
 def available():
     return METHODS.names()
 
@@ -96,6 +110,9 @@ def compute(method: str, model: nn.Module, sparsity: float, data: Optional[Itera
             seed: int = 0, shuffle: bool = False, invert: bool = False, **options) -> Mask:
     """Build a mask with `method` keeping exactly round((1 - sparsity) * N) prunable weights.
 
+    A dynamic method (gmp, set, rigl) gives the mask its training starts from (GMP's is dense
+    unless `initial_sparsity` is set); its mask then changes during training.
+
     Ablations: `shuffle=True` keeps the method's per-layer kept counts but moves the kept
     weights to random positions (seeded); `invert=True` (score methods) keeps the LOWEST
     scores instead of the highest. Other keyword options go to the method (see `describe`).
@@ -111,12 +128,17 @@ def compute(method: str, model: nn.Module, sparsity: float, data: Optional[Itera
     checks.whole_number("seed", seed, 0)
     if invert and entry.kind != "score":
         raise SparsekitError(f"invert=True needs a score method; {method!r} builds its mask directly")
-    method_options = _method_options(entry, options, ABLATION_OPTIONS if entry.kind == "score" else ("shuffle",))
+    if entry.kind == "dynamic" and (shuffle or scope != "global"):
+        raise SparsekitError(f"mask method {method!r} changes its mask during training: no shuffle ablation, and "
+                             f"its layer counts come from the distribution option (global, uniform, erk), not scope")
+    method_options = _method_options(entry, options, _ablations_of(entry))
     _check_data(entry, data)
     params = prunable_parameters(model, prune_first_layer, prune_classifier)
     if not params:
         raise SparsekitError("the model has no prunable Conv or Linear weights")
     check_keeps_some(sum(p.numel() for p in params.values()), sparsity)
+    if entry.kind == "dynamic":
+        return entry.build(params, sparsity, seed, **method_options).initial_mask(model, data)
     generator = _generator(seed)
     if entry.kind == "mask":
         keep = entry.build(model, params, sparsity, data, scope, generator, **method_options)
@@ -154,7 +176,11 @@ def check_options(method: str, options: dict) -> None:
     for name, flag in ablations.items():
         checks.boolean(name, flag)
     rest = {name: value for name, value in options.items() if name not in ablations}
-    _method_options(entry, rest, ABLATION_OPTIONS if entry.kind == "score" else ("shuffle",))
+    _method_options(entry, rest, _ablations_of(entry))
+
+
+def _ablations_of(entry: MaskMethod) -> Tuple[str, ...]:
+    return {"score": ABLATION_OPTIONS, "mask": ("shuffle",)}.get(entry.kind, ())
 
 
 def check_keeps_some(total: int, sparsity: float) -> None:

@@ -35,7 +35,16 @@ class TrainConfig:
                                                "examples of every class (the references' 10); 0 = use --mask-batches")
     mask_batches: int = setting(1, "with --mask-examples-per-class 0: training batches shown to SNIP and GraSP")
     mask_options: str = setting("", "options of the mask method as 'name=value, ...', e.g. 'rounds=10' (synflow), "
-                                    "'shuffle=true' or 'invert=true' (ablations), 'round_epochs=2, rewind_steps=50' (lottery)")
+                                    "'shuffle=true' or 'invert=true' (ablations), 'round_epochs=2, rewind_steps=50' (lottery), "
+                                    "'update_every=100, drop_fraction=0.3, end_at=0.75' (rigl, set), "
+                                    "'initial_sparsity=0, start_at=0, end_at=0.75' (gmp)")
+    schedule: str = setting("one-shot", "when the mask is decided: 'one-shot' (before training; the dynamic methods "
+                                        "gmp, set and rigl follow their own schedule) or 'gmp' (a score method's "
+                                        "weights pruned gradually on the cubic schedule: --mask magnitude "
+                                        "--schedule gmp is GMP)", choices=("one-shot", "gmp"), shapes_mask=True)
+    distribution: Optional[str] = setting(None, "how many weights each layer keeps: global (one ranking), uniform "
+                                                "or erk; default: the method's own (global for gmp, erk for set and "
+                                                "rigl)", choices=("global", "uniform", "erk"), shapes_mask=True)
     # optimisation
     epochs: int = setting(30, "training epochs")
     batch_size: int = setting(128, "training batch size")
@@ -93,7 +102,8 @@ class TrainConfig:
             if f.type not in (int, float, Optional[int]):
                 of_type(f.name, getattr(self, f.name), f.type)
             choices = f.metadata.get("choices")
-            if choices and getattr(self, f.name) not in choices:
+            # None passed the type check above only where the setting is optional: "the default".
+            if choices and getattr(self, f.name) is not None and getattr(self, f.name) not in choices:
                 raise SparsekitError(f"{f.name} must be one of: {', '.join(choices)} (got {getattr(self, f.name)!r})")
         if self.nesterov and self.optimizer != "sgd":
             raise SparsekitError(f"nesterov applies to optimizer 'sgd' only (got optimizer {self.optimizer!r})")
