@@ -153,7 +153,7 @@ def _run_epoch(state: TrainState, hooks: CallbackList, bar, watch: DivergenceWat
     # Pinned batches copy while the GPU computes; channels-last images match channels-last weights.
     non_blocking = state.device.type == "cuda"
     forward = state.forward or model
-    update_mask = (lambda: _update_mask(state)) if state.sparsifier is not None else None
+    update_mask = (lambda: ask_sparsifier(state)) if state.sparsifier is not None else None
     for batch_index, (x, y) in enumerate(state.data.train):
         if batch_index >= state.steps_per_epoch:
             break
@@ -189,7 +189,7 @@ def _run_epoch(state: TrainState, hooks: CallbackList, bar, watch: DivergenceWat
     return state.epoch_record
 
 
-def _update_mask(state: TrainState) -> None:
+def ask_sparsifier(state: TrainState) -> None:
     """Ask the sparsifier; install a new mask (every rank must have drawn the same) and log it."""
     new = state.sparsifier.update(state)
     if new is None:
