@@ -131,7 +131,7 @@ def test_the_update_sees_dense_gradients_and_its_mask_governs_the_same_step():
 
 
 # ---- files and resume ----------------------------------------------------------------------
-@pytest.mark.parametrize("method", ["rigl", "set"])
+@pytest.mark.parametrize("method", ["rigl", "set", "gmp"])
 def test_resume_mid_way_through_the_updates_is_bit_exact(method, tmp_path):
     settings = {**RUN, "epochs": 3, "mask": method}
     whole = sk.train(**settings, out=str(tmp_path / "whole"))
@@ -141,11 +141,13 @@ def test_resume_mid_way_through_the_updates_is_bit_exact(method, tmp_path):
     saved = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)
     assert saved["mask_history"] and not sk.Mask(saved["mask"]).same_as(sk.masks.compute(
         method, _model(datasets.load("digits", batch_size=64)), RUN["sparsity"]))  # it had moved
+    assert len(saved["mask_history"]) < len(whole["mask_history"])  # and moves again after the cut
     resumed = sk.train(**settings, out=str(tmp_path / "cut"), resume=True)
     for (name, a), b in zip(whole.model.state_dict().items(), resumed.model.state_dict().values()):
         assert torch.equal(a, b), name
     assert resumed.mask.same_as(whole.mask)
     assert resumed["mask_history"] == whole["mask_history"]
+    assert resumed["parameters_at_start"] == whole["parameters_at_start"]
     assert [e["val_acc"] for e in resumed["epochs"]] == [e["val_acc"] for e in whole["epochs"]]
     for run in ("whole", "cut"):
         assert sk.Mask.load(tmp_path / run / "mask.pt").same_as(whole.mask)

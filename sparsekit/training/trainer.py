@@ -94,6 +94,8 @@ def fit(job: Job) -> run_record.RunRecord:
         if state.sparsifier is not None and resumed.get("sparsifier") is not None:
             state.sparsifier.load_state_dict(resumed["sparsifier"])
         state.mask_history = list(resumed.get("mask_history", []))
+        # What the network carried when training began, not where a dynamic mask has moved since.
+        state.extras["parameters_at_start"] = resumed.get("parameters_at_start", state.extras["parameters_at_start"])
         checkpoint.restore_rng(resumed["rng"])
     if state.sparsifier is not None:
         state.extras["sparsifier"] = state.sparsifier.describe(state.total_steps)
@@ -117,6 +119,7 @@ def fit(job: Job) -> run_record.RunRecord:
                         "precision": state.precision.state_dict() if state.precision is not None else None,
                         # The mask may have moved: a resumed run continues from this one, never recomputes it.
                         "mask": dict(state.mask), "mask_source": mask_source, "mask_history": state.mask_history,
+                        "parameters_at_start": state.extras["parameters_at_start"],
                         "sparsifier": state.sparsifier.state_dict() if state.sparsifier is not None else None})
                     run.commit()
                     _write(last_good, run_dir)
