@@ -47,7 +47,8 @@ def random_start(shapes: Dict[str, Sequence[int]], sparsity: float, distribution
                  generator: torch.Generator) -> Mask:
     """Random positions, as many per layer as `distribution` says (`global`: one ranking of
     uniform random scores over all layers, so every layer keeps about the same fraction)."""
-    scores = {name: torch.rand(tuple(shape), generator=generator, dtype=torch.float64) for name, shape in shapes.items()}
+    scores = {name: torch.rand(tuple(shape), generator=generator, dtype=torch.float64)
+              for name, shape in shapes.items()}
     return Mask(keep_top_scores(scores, sparsity, distribution))
 
 

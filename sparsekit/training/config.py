@@ -35,8 +35,8 @@ class TrainConfig:
                                                "examples of every class (the references' 10); 0 = use --mask-batches")
     mask_batches: int = setting(1, "with --mask-examples-per-class 0: training batches shown to SNIP and GraSP")
     mask_options: str = setting("", "options of the mask method as 'name=value, ...', e.g. 'rounds=10' (synflow), "
-                                    "'shuffle=true' or 'invert=true' (ablations), 'round_epochs=2, rewind_steps=50' (lottery), "
-                                    "'update_every=100, drop_fraction=0.3, end_at=0.75' (rigl, set), "
+                                    "'shuffle=true' or 'invert=true' (ablations), 'round_epochs=2, rewind_steps=50' "
+                                    "(lottery), 'update_every=100, drop_fraction=0.3, end_at=0.75' (rigl, set), "
                                     "'initial_sparsity=0, start_at=0, end_at=0.75' (gmp)")
     schedule: str = setting("one-shot", "when the mask is decided: 'one-shot' (before training; the dynamic methods "
                                         "gmp, set and rigl follow their own schedule) or 'gmp' (a score method's "
