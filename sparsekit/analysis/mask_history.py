@@ -34,12 +34,14 @@ def _entries(history: Union[Mapping, Sequence]) -> List[Mapping]:
     return list(history.get("mask_history", [])) if isinstance(history, Mapping) else list(history)
 
 
-def plot_mask_history(history: Union[Mapping, Sequence], ax=None, what: str = "change", label: str = ""):
+def plot_mask_history(history: Union[Mapping, Sequence], ax=None, what: str = "change", label: str = "",
+                      color=None):
     """Plot a run's mask history; returns the matplotlib Axes.
 
     what="change": changed fraction and Jaccard with the previous mask, per update;
     what="density": every layer's density (thin lines) and the overall density, per update.
-    A run whose mask never changed draws nothing (and says so in the title).
+    `color` draws one run in one colour (solid: changed fraction, dashed: Jaccard), so several
+    runs share an axis. A run whose mask never changed draws nothing (and says so in the title).
     """
     import matplotlib.pyplot as plt  # here, so importing sparsekit never needs a display
 
@@ -51,14 +53,16 @@ def plot_mask_history(history: Union[Mapping, Sequence], ax=None, what: str = "c
     steps = [entry["step"] for entry in entries]
     prefix = f"{label}: " if label else ""
     if what == "change":
-        ax.plot(steps, [e["changed_fraction"] for e in entries], "o-", label=f"{prefix}fraction of kept changed")
-        ax.plot(steps, [e["jaccard"] for e in entries], "s--", label=f"{prefix}Jaccard with previous mask")
+        ax.plot(steps, [e["changed_fraction"] for e in entries], "o-", color=color,
+                label=f"{prefix}fraction of kept changed")
+        ax.plot(steps, [e["jaccard"] for e in entries], "s--", color=color, label=f"{prefix}Jaccard with previous mask")
         ax.set_ylabel("per update")
         ax.set_ylim(-0.02, 1.02)
     else:
         for name in (entries[0]["layers"] if entries else {}):
             ax.plot(steps, [e["layers"][name] for e in entries], lw=0.8, alpha=0.6)
-        ax.plot(steps, [e["density"] for e in entries], "k-", lw=2.5, label=f"{prefix}overall density")
+        ax.plot(steps, [e["density"] for e in entries], "-", color=color or "k", lw=2.5,
+                label=f"{prefix}overall density")
         ax.set_ylabel("density (fraction kept)")
         ax.set_ylim(0, 1.05)
     ax.set_xlabel("optimizer step of the update")
