@@ -5,12 +5,12 @@ weights among the positions not kept after the drop, ranked by a method's own gr
 (SET: random; RigL: |dense gradient|). The layer's kept count never changes.
 
 - k = floor(fraction * kept), as in the RigL reference code.
-- A weight dropped and regrown in the same update is a candidate like any other pruned
-  position: that is RigL's rule (Algorithm 1 grows from i not in theta minus I_drop; the
-  reference code ranks growth among the positions outside the mask after the drop), and
-  SET regrows among the zeros after removal. Such a weight is kept in both masks, so it keeps
-  its value and optimizer state (the reference's default). `regrow_dropped=False` excludes
-  the just-dropped positions instead (then k is capped by the never-kept positions).
+- Growth candidates are all positions outside the mask after the drop, the just-dropped ones
+  included: the RigL reference code ranks growth scores over exactly that set (it lifts only
+  the weights kept after the drop out of the ranking), and SET regrows among the zeros left
+  after removal. A weight dropped and regrown in the same update is in both masks, so it is
+  simply kept: its value and optimizer state stay. `regrow_dropped=False` excludes the
+  just-dropped positions instead (k is then capped by the never-kept positions).
 - Ties go to the earlier flat position (`top_k_flat`): among equal magnitudes the later
   ones are dropped, among equal growth scores the earlier ones are grown.
 - Grown weights start at exactly zero with zeroed optimizer state (the trainer's
