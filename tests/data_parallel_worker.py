@@ -25,11 +25,13 @@ class StopAtSecondEpoch(sk.Callback):
             raise KeyboardInterrupt
 
 
-def run(out, result_path=None, interrupt=False, resume=False) -> None:
-    """Train; save the comparison to `result_path` (default: results_dir/rank<r>.pt)."""
+def run(out, result_path=None, interrupt=False, resume=False, mask=None) -> None:
+    """Train; save the comparison to `result_path` (default: results_dir/rank<r>.pt). `mask`
+    replaces the settings' mask method (a dynamic one, with an update every other step)."""
     callbacks = [StopAtSecondEpoch()] if interrupt else []
+    settings = dict(SETTINGS, mask=mask, mask_options="update_every=2") if mask else SETTINGS
     try:
-        record = sk.train(model=mlp(), out=out, resume=resume, callbacks=callbacks, **SETTINGS)
+        record = sk.train(model=mlp(), out=out, resume=resume, callbacks=callbacks, **settings)
     except KeyboardInterrupt:
         sys.exit(3)
     params = dict(record.model.named_parameters())
@@ -37,10 +39,11 @@ def run(out, result_path=None, interrupt=False, resume=False) -> None:
                 "mask": {name: keep.clone() for name, keep in record.mask.items()},
                 "mask_hash": distributed.mask_hash(record.mask), "test_acc": record["test_acc"],
                 "val_acc": record["epochs"][-1]["val_acc"], "world_size": distributed.world_size(),
+                "mask_history": record["mask_history"],
                 "pruned_nonzero": sum(int((params[n][~keep] != 0).sum()) for n, keep in record.mask.items())},
                result_path or f"{sys.argv[2]}/rank{distributed.rank()}.pt")
 
 
 if __name__ == "__main__":
     out, results, mode = sys.argv[1], sys.argv[2], sys.argv[3]
-    run(out, interrupt=mode == "interrupt", resume=mode == "resume")
+    run(out, interrupt=mode == "interrupt", resume=mode == "resume", mask=sys.argv[4] if len(sys.argv) > 4 else None)

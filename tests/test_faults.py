@@ -146,7 +146,8 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
 
 
 def test_a_run_killed_before_its_first_checkpoint_is_a_run_not_a_stranger(tmp_path):
-    # A SIGKILL leaves the lock of a dead process and the mask written before training.
+    # A SIGKILL leaves the lock of a dead process beside the run files it had written: here mask.pt,
+    # which versions before dynamic masks wrote before training (it is now the final mask).
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     (tmp_path / ".sparsekit.lock").write_text(f"{dead.pid}\n")

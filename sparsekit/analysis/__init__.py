@@ -2,6 +2,7 @@
 
 - `masks`: densities, overlaps, dead units and collapsed layers (`summarize` goes into every
   run record under "analysis");
+- `mask_history`: how a mask moved during training (`mask_change`, `plot_mask_history`);
 - `spectral`: each layer's mask as a bipartite graph, its Ramanujan and weighted spectral
   gaps, and the network's full-spectrum coordinate (`spectral.analyze(model, mask)`);
 - `patterns`: whether a mask keeps exactly N of every M weights (`pattern_check(mask, "2:4")`).
@@ -9,3 +10,4 @@
 from . import spectral  # noqa: F401  (sk.analysis.spectral.analyze)
 from .masks import collapsed_layers, dead_units, jaccard, layer_density_table, plot_layer_densities, summarize, warn_collapsed_layers
 from .patterns import pattern_check  # noqa: F401
+from .mask_history import mask_change, plot_mask_history  # noqa: E402,F401

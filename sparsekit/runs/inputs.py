@@ -59,13 +59,25 @@ def check_objects(model, mask, data) -> None:
 
 def check_mask_settings(config: TrainConfig, mask_given: bool) -> None:
     """The mask method, its options and the mask file, checked before any work is done."""
+    if mask_given or config.mask_file:
+        if config.schedule != "one-shot":
+            raise SparsekitError(f"schedule {config.schedule!r} prunes by a method's scores during training; a given "
+                                 f"mask or --mask-file is trained as it is (use --schedule one-shot)")
     if mask_given:
         return
     if config.mask_file:
         if not Path(config.mask_file).is_file():
             raise SparsekitError(f"mask or checkpoint file not found: {config.mask_file}")
         return
-    masks.registry.check_options(config.mask, config.mask_options)
+    masks.check_plan(config.mask, config.schedule, config.scope)
+    changes = config.schedule != "one-shot" or masks.registry.is_dynamic(config.mask)
+    if config.pattern is not None and changes:
+        raise SparsekitError(f"pattern {config.pattern} is kept by one-shot masks only; mask {config.mask!r} with "
+                             f"schedule {config.schedule!r} changes the mask during training")
+    options = dict(config.mask_options)
+    if config.schedule == "gmp" and config.mask != "gmp":  # the schedule's options beside the method's own
+        options = {name: value for name, value in options.items() if name not in masks.plan.GMP_OPTIONS}
+    masks.registry.check_options(config.mask, options)
 
 
 def check_model_fits_data(model: nn.Module, data) -> None:

@@ -1,7 +1,11 @@
 """`train(...)`: settings -> a checked, built run (data, model, mask, recipe) -> the training loop.
 
-This is where a run is decided: which mask method, which recipe tricks, which callbacks. The
-loop in `sparsekit.training` receives the built objects and names none of them.
+This is where a run is decided: which mask method (as a `Sparsifier`: one-shot, or one that
+changes the mask during training), which recipe tricks, which callbacks. The loop in
+`sparsekit.training` receives the built objects and names none of them.
+
+A resumed run takes its mask from the checkpoint (where a dynamic method left it) and never
+runs the mask method again; data and model are built exactly as before, from the same seed.
 """
 import json
 import random
@@ -18,6 +22,7 @@ from .. import sparsity as masks
 from ..core.callbacks import Callback
 from ..core.errors import SparsekitError
 from ..core.mask import Mask
+from ..sparsity import OneShot, dynamic_sparsifier
 from ..training import distributed
 from ..training import checkpoint
 from ..training.config import TrainConfig, make_config, names_with
@@ -74,19 +79,27 @@ def _train(config: TrainConfig, recipe, callbacks, model, mask, data, device, be
     resumed = checkpoint.load(config.out) if config.resume else None
     if resumed is not None:
         _check_same_run(resumed, config, recipe_dict, Path(config.out))
-    data, model, mask, mask_source = prepare(config, model=model, mask=mask, data=data, device=device)
+    data, model, mask, mask_source, sparsifier = _prepare(config, model, mask, data, device, resumed)
     # The probe sits between the recipe's callbacks and the caller's, so its place in a checkpoint's
     # list of callback states does not depend on which extra callbacks a resumed call passes.
     hooks = list(recipe.callbacks()) + [SpectralProbe()] + list(callbacks)
     extras = {"recipe_preset": recipe.preset_name()} if hasattr(recipe, "preset_name") else {}
     return fit(Job(config=config, model=model, mask=mask, mask_source=mask_source, data=data, device=device,
-                   callbacks=hooks, recipe=recipe_dict, began=began, run=run, resumed=resumed, extras=extras))
+                   callbacks=hooks, recipe=recipe_dict, began=began, run=run, resumed=resumed, extras=extras,
+                   sparsifier=sparsifier))
 
 
 def prepare(config: TrainConfig, model: Optional[nn.Module] = None, mask: Optional[Mask] = None, data=None,
             device: torch.device = torch.device("cpu")):
     """(data, model, mask, mask_source) for a run, built in the trainer's order from a seeded
-    start, so `sparsekit mask` saves exactly the mask `sparsekit train` would train."""
+    start, so `sparsekit mask` saves exactly the mask `sparsekit train` would train (for a
+    dynamic method: the mask its training starts from)."""
+    return _prepare(config, model, mask, data, device)[:4]
+
+
+def _prepare(config: TrainConfig, model: Optional[nn.Module], mask: Optional[Mask], data, device: torch.device,
+             resumed: Optional[dict] = None):
+    """`prepare` plus the run's sparsifier; from a checkpoint holding the mask, that mask."""
     _seed_everything(config.seed)
     data = data if data is not None else datasets.load(
         config.dataset, root=config.data_root, download=config.download, batch_size=config.batch_size,
@@ -97,13 +110,39 @@ def prepare(config: TrainConfig, model: Optional[nn.Module] = None, mask: Option
                              width=config.width, input_size=data.image_size)
     inputs.check_model_fits_data(model, data)
     model.to(device)
+    sparsifier = _sparsifier(config, model, mask)  # on every rank: each asks it for updates
+    if resumed is not None and "mask" in resumed:  # checkpoints before dynamic masks recompute it
+        return data, model, Mask(resumed["mask"]), resumed["mask_source"], sparsifier
     # Computed once, on rank 0, and sent to the others (a lottery mask costs whole trainings).
-    mask, mask_source = distributed.from_main(lambda: _make_mask(config, model, data, mask))
-    return data, model, mask, mask_source
+    if isinstance(sparsifier, OneShot):
+        make = lambda: _make_mask(config, model, data, mask)  # noqa: E731
+    else:
+        make = lambda: (sparsifier.initial_mask(model, data), _dynamic_source(config, sparsifier))  # noqa: E731
+    mask, mask_source = distributed.from_main(make)
+    return data, model, mask, mask_source, sparsifier
+
+
+def _sparsifier(config: TrainConfig, model: nn.Module, given: Optional[Mask]):
+    """The dynamic sparsifier the settings ask for, or a one-shot one around `_make_mask`'s mask."""
+    if given is None and not config.mask_file:
+        dynamic = dynamic_sparsifier(config.mask, model, config.sparsity, schedule=config.schedule,
+                                     distribution=config.distribution, scope=config.scope,
+                                     prune_first_layer=config.prune_first_layer,
+                                     prune_classifier=config.prune_classifier, seed=config.seed,
+                                     options=dict(config.mask_options))
+        if dynamic is not None:
+            return dynamic
+    name = "given" if given is not None else "file" if config.mask_file else config.mask
+    return OneShot(lambda model, data: _make_mask(config, model, data, given)[0], name)
+
+
+def _dynamic_source(config: TrainConfig, sparsifier) -> dict:
+    return {"method": config.mask, "sparsity": config.sparsity, "scope": config.scope, "schedule": config.schedule,
+            "distribution": sparsifier.distribution}
 
 
 def _make_mask(config: TrainConfig, model: nn.Module, data, given: Optional[Mask]):
-    """The mask to train with, and a note of where it came from for the record."""
+    """The one-shot mask to train with, and a note of where it came from for the record."""
     if given is not None:
         return Mask(given), {"method": "given"}
     if config.mask_file:
@@ -114,8 +153,9 @@ def _make_mask(config: TrainConfig, model: nn.Module, data, given: Optional[Mask
     else:
         batches = datasets.first_batches(data.train, config.mask_batches)
     # The training context is offered to every method; only those naming it (lottery) get it.
-    mask = masks.compute(config.mask, model, config.sparsity, data=batches, distribution=config.masking.mask_distribution(),
-                         pattern=config.pattern, prune_first_layer=config.prune_first_layer,
+    mask = masks.compute(config.mask, model, config.sparsity, data=batches,
+                         distribution=config.masking.mask_distribution(), pattern=config.pattern,
+                         prune_first_layer=config.prune_first_layer,
                          prune_classifier=config.prune_classifier, seed=config.seed, train_config=config, bundle=data,
                          out=config.out, **config.mask_options)
     source = {"method": config.mask, "sparsity": config.sparsity, "scope": config.scope}

@@ -1,11 +1,13 @@
 """The table of mask methods and the one call that runs any of them.
 
-Two kinds of method register here:
+Three kinds of method register here:
 - a *score* method returns a score per weight; `compute` keeps the top-scoring weights with
   an exact count, as many per layer as the distribution says (`distributions.py`: global,
   uniform, erk) or N of every M with an N:M pattern (`patterns.py`), and the
   `shuffle`/`invert` ablations apply to it;
-- a *mask* method builds the mask itself (uniform random, ERK, iterative schemes).
+- a *mask* method builds the mask itself (uniform random, ERK, iterative schemes);
+- a *dynamic* method returns a `Sparsifier` whose mask changes during training (GMP, SET,
+  RigL); `compute` gives the mask its training starts from.
 
 A method's own options (SynFlow's `rounds`, ...) are the keyword-only arguments of its
 function: `compute` reads them from the signature, so an unknown option fails with a list of
@@ -37,7 +39,7 @@ from .ablations import lowest_first, shuffle_within_layers
 class MaskMethod:
     name: str
     build: Callable
-    kind: str  # "score" or "mask"
+    kind: str  # "score", "mask" or "dynamic"
     needs_data: bool
     summary: str
     # A mask method: the distributions it follows when asked by name (it names `distribution`).
@@ -84,6 +86,18 @@ def register_mask(name: str, summary: str, needs_data: bool = False, distributio
         METHODS.register(name)(MaskMethod(name, fn, "mask", needs_data, summary, tuple(distributions)))
         return fn
     return add
+
+
+def register_dynamic(name: str, summary: str):
+    """Register `fn(params, sparsity, seed, *, option=default, ...) -> Sparsifier`."""
+    def add(fn):
+        METHODS.register(name)(MaskMethod(name, fn, "dynamic", False, summary))
+        return fn
+    return add
+
+
+def is_dynamic(method: str) -> bool:
+    return METHODS.get(method).kind == "dynamic"
 
 
 def available():
@@ -139,6 +153,10 @@ def compute(method: str, model: nn.Module, sparsity: Optional[float] = None, dat
     both, they must agree. `pattern="N:M"` keeps exactly N of every M consecutive weights
     along each layer's input dimension; it fixes the sparsity at 1 - N/M (leave `sparsity`
     out or give that value) and every layer's count (no distribution but "uniform").
+
+    A dynamic method (gmp, set, rigl) gives the mask its training starts from (GMP's is dense
+    unless `initial_sparsity` is set); its mask then changes during training.
+
     Ablations: `shuffle=True` keeps the method's per-layer kept counts but moves the kept
     weights to random positions (seeded; random N of each M with a pattern); `invert=True`
     (score methods) keeps the LOWEST scores instead of the highest. Other keyword options go
@@ -160,7 +178,10 @@ def compute(method: str, model: nn.Module, sparsity: Optional[float] = None, dat
     checks.whole_number("seed", seed, 0)
     if invert and entry.kind != "score":
         raise SparsekitError(f"invert=True needs a score method; {method!r} builds its mask directly")
-    method_options = _method_options(entry, options, ABLATION_OPTIONS if entry.kind == "score" else ("shuffle",))
+    if entry.kind == "dynamic" and (shuffle or scope not in (None, "global")):
+        raise SparsekitError(f"mask method {method!r} changes its mask during training: no shuffle ablation, and "
+                             f"its layer counts come from the distribution option (global, uniform, erk), not scope")
+    method_options = _method_options(entry, options, _ablations_of(entry))
     _check_data(entry, data)
     params = prunable_parameters(model, prune_first_layer, prune_classifier)
     if not params:
@@ -168,6 +189,13 @@ def compute(method: str, model: nn.Module, sparsity: Optional[float] = None, dat
     if pattern is not None:  # before any scoring: SNIP or a lottery would be wasted
         patterns.check_layers({name: p.shape for name, p in params.items()}, pattern)
     check_keeps_some(sum(p.numel() for p in params.values()), sparsity)
+    if entry.kind == "dynamic":
+        if pattern is not None:
+            raise SparsekitError(f"mask method {method!r} changes the mask during training and keeps no N:M pattern; "
+                                 f"give the pattern to a score method")
+        if distribution is not None:  # the dynamic methods take their layer counts as an option
+            method_options.setdefault("distribution", distribution)
+        return entry.build(params, sparsity, seed, **method_options).initial_mask(model, data)
     generator = _generator(seed)
     if entry.kind == "mask":
         layout = _layout_options(entry, distribution, pattern)
@@ -212,9 +240,11 @@ def _layout_options(entry: MaskMethod, distribution: Optional[str], pattern) -> 
 
 def _method_options(entry: MaskMethod, options: dict, allowed: Tuple[str, ...]) -> dict:
     """The options `entry` accepts, or a one-line error naming the ones it does not."""
-    unknown = sorted(set(options) - set(entry.options) - set(CONTEXT_OPTIONS))
+    # A dynamic method keeps its layer counts all run, so its distribution is its own option.
+    own = entry.options + (("distribution",) if entry.kind == "dynamic" and entry.takes("distribution") else ())
+    unknown = sorted(set(options) - set(own) - set(CONTEXT_OPTIONS))
     if unknown:
-        accepted = [n for n in entry.options if n not in CONTEXT_OPTIONS] + list(allowed)
+        accepted = [n for n in own if n not in CONTEXT_OPTIONS] + list(allowed)
         raise SparsekitError(f"mask method {entry.name!r} has no option {unknown[0]!r}; it accepts: "
                              f"{', '.join(accepted) or 'no options'}")
     signature = inspect.signature(entry.build).parameters
@@ -223,7 +253,7 @@ def _method_options(entry: MaskMethod, options: dict, allowed: Tuple[str, ...]) 
             kind = signature[name].annotation
             if kind in _CHECKED_TYPES:  # text where a number is wanted fails here, not mid-run
                 checks.of_type(f"mask method {entry.name!r} option {name}", value, kind)
-    return {name: value for name, value in options.items() if name in entry.options}
+    return {name: value for name, value in options.items() if name in own}
 
 
 _CHECKED_TYPES = (bool, int, float, Optional[int], Optional[float], Optional[bool])
@@ -236,7 +266,11 @@ def check_options(method: str, options: dict) -> None:
     for name, flag in ablations.items():
         checks.boolean(name, flag)
     rest = {name: value for name, value in options.items() if name not in ablations}
-    _method_options(entry, rest, ABLATION_OPTIONS if entry.kind == "score" else ("shuffle",))
+    _method_options(entry, rest, _ablations_of(entry))
+
+
+def _ablations_of(entry: MaskMethod) -> Tuple[str, ...]:
+    return {"score": ABLATION_OPTIONS, "mask": ("shuffle",)}.get(entry.kind, ())
 
 
 def check_keeps_some(total: int, sparsity: float) -> None:

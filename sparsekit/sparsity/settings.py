@@ -31,6 +31,10 @@ class SparsitySettings:
     distribution: Optional[str] = setting(None, "how many weights each layer keeps: global | uniform | erk (default: "
                                                 "the method's own: global ranking for score methods)",
                                           shapes_mask=True)
+    schedule: str = setting("one-shot", "when the mask is decided: 'one-shot' (before training; the dynamic methods "
+                                        "gmp, set and rigl follow their own schedule) or 'gmp' (a score method's "
+                                        "weights pruned gradually on the cubic schedule: --mask magnitude "
+                                        "--schedule gmp is GMP)", choices=("one-shot", "gmp"), shapes_mask=True)
     pattern: Optional[str] = setting(None, "N:M pattern: keep exactly N of every M consecutive weights along the "
                                            "input dimension, e.g. 2:4", shapes_mask=True)
     prune_first_layer: bool = setting(True, "let the mask prune the first conv layer", shapes_mask=True)
@@ -44,7 +48,8 @@ class SparsitySettings:
     mask_options: Mapping[str, Any] = setting(
         None, "options of the mask method: in Python a dict of typed values ({'rounds': 10}); on the "
         "command line 'name=value, ...', e.g. 'rounds=10' (synflow), 'shuffle=true' or 'invert=true' (ablations), "
-        "'round_epochs=2, rewind_steps=50' (lottery); none by default", shapes_mask=True, own_check=True)
+        "'round_epochs=2, rewind_steps=50' (lottery), 'update_every=100, drop_fraction=0.3, end_at=0.75' (rigl, set), "
+        "'initial_sparsity=0, start_at=0, end_at=0.75' (gmp); none by default", shapes_mask=True, own_check=True)
 
     def __post_init__(self):
         # A pattern fixes the sparsity at 1 - N/M: a sparsity left at its default takes that value

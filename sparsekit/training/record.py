@@ -67,6 +67,7 @@ def build(state: TrainState, epochs: List[Dict[str, Any]], mask_source: Dict[str
         layers=[{k: row[k] for k in ("name", "shape", "density", "kept", "total")} for row in state.mask.layer_table()],
         seconds=seconds,
         analysis=summarize(state.model, state.mask),
+        mask_history=list(state.mask_history),  # empty when the mask never changed
         environment={"sparsekit": __version__, "torch": torch.__version__, "python": platform.python_version(),
                      "device": str(state.device),
                      # CPU results depend on it: torch splits sums over threads in a different order.

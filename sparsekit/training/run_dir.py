@@ -93,8 +93,9 @@ class RunDirectory:
 
     def _refuse_foreign_files(self) -> None:
         entries = self._entries()
-        # A run killed before its first checkpoint leaves its lock beside the files it had
-        # written (mask.pt): with the lock there, those are a run's, not a stranger's.
+        # A run killed before its first checkpoint leaves its lock beside any files it had
+        # written (older versions wrote mask.pt before training; it is now the final mask):
+        # with the lock there, those are a run's, not a stranger's.
         killed_early = (self.path / LOCK).exists() and bool(entries) and set(entries) <= set(RUN_FILES)
         is_run = killed_early or any(name in entries for name in MARKERS)
         allowed = set(PROGRESS) | (set(RUN_FILES) if is_run else set())

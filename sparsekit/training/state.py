@@ -1,6 +1,6 @@
 """`TrainState`: what the trainer and its callbacks share during a run."""
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 import torch
 from torch import nn
@@ -31,13 +31,23 @@ class TrainState:
     precision: Any = None  # a `Precision` when --amp is on
     forward: Optional[nn.Module] = None  # the compiled model (--compile), sharing the model's weights
 
+    # The run's sparsifier (anything with update/state_dict/load_state_dict/describe) and
+    # one entry per mask change (`analysis.mask_change`).
+    sparsifier: Any = None
+    mask_history: List[Dict[str, Any]] = field(default_factory=list)
+
     def set_mask(self, mask: Mask) -> None:
-        """Install a new mask mid-run (dynamic sparsity): zero weights and optimizer state."""
+        """Install a mask, at the start or mid-run (dynamic sparsity): pruned weights and their
+        optimizer state are zeroed; mid-run, so are those of every position that changed (a
+        grown weight starts at zero with no momentum), and the enforcer the step holds follows."""
         self.mask = mask
-        self.enforcer = MaskEnforcer(self.model, mask)
-        self.enforcer.mask_weights()
-        if self.optimizer is not None:
-            self.enforcer.mask_optimizer_state(self.optimizer)
+        if self.enforcer is None:
+            self.enforcer = MaskEnforcer(self.model, mask)
+            self.enforcer.mask_weights()
+            if self.optimizer is not None:
+                self.enforcer.mask_optimizer_state(self.optimizer)
+        else:
+            self.enforcer.replace(mask, self.optimizer)
 
     def forget_parameters(self, params: Iterable[torch.nn.Parameter]) -> None:
         """Remove parameters (e.g. ghost branches being deleted) from the optimizer."""

@@ -1,9 +1,12 @@
 """The training loop: a prepared model, mask, data and callbacks -> epochs -> run record.
 
 What to train is decided above this layer (`sparsekit.runs` builds the data, the model, the
-mask and the recipe's callbacks); the loop only trains. Pruned weights stay exactly zero (see
-`masking`), every epoch ends with a checkpoint and an atomically rewritten `record.json`, and
-a seeded CPU run repeats exactly, resumed or not.
+mask, its sparsifier and the recipe's callbacks); the loop only trains. The sparsifier is
+asked at every step whether the mask changes (`Sparsifier.update`); the loop installs what it
+returns and logs the change, whatever the method. Pruned weights stay exactly zero (see
+`masking`), every epoch ends with a checkpoint (the current mask and the sparsifier's state
+included) and an atomically rewritten `record.json`, `mask.pt` is the final mask, written at
+the end, and a seeded CPU run repeats exactly, resumed or not.
 """
 import time
 from dataclasses import dataclass, field
@@ -17,7 +20,7 @@ from ..core import atomic
 from ..core.callbacks import Callback, CallbackList
 from ..core.errors import SparsekitError
 from ..core.mask import Mask
-from ..analysis import warn_collapsed_layers
+from ..analysis import mask_change, warn_collapsed_layers
 from . import checkpoint, distributed, epoch_csv, record as run_record
 from .config import TrainConfig
 from .divergence import DivergenceWatch, Diverged
@@ -45,6 +48,8 @@ class Job:
     run: Optional[RunDirectory] = None  # None: nothing is written
     resumed: Optional[Dict[str, Any]] = None  # the checkpoint to continue from
     extras: Dict[str, Any] = field(default_factory=dict)  # run-level facts for the record
+    # Asked at every step for a new mask (a `sparsekit.sparsity.Sparsifier`); None: the mask is fixed.
+    sparsifier: Any = None
 
 
 def fit(job: Job) -> run_record.RunRecord:
@@ -57,7 +62,7 @@ def fit(job: Job) -> run_record.RunRecord:
     mask.apply(model)
 
     state = TrainState(config=config, model=model, mask=mask, data=data, device=device,
-                       loss_fn=nn.CrossEntropyLoss())
+                       loss_fn=nn.CrossEntropyLoss(), sparsifier=job.sparsifier)
     hooks = CallbackList(job.callbacks)
     hooks.call("on_setup", state)
     # Counted once the recipe has built its architecture: in early mode the ghost branches are
@@ -86,9 +91,14 @@ def fit(job: Job) -> run_record.RunRecord:
         epochs, seconds_before = resumed["epochs"], resumed["seconds"]
         if state.precision is not None:
             state.precision.load_state_dict(resumed.get("precision"))
+        if state.sparsifier is not None and resumed.get("sparsifier") is not None:
+            state.sparsifier.load_state_dict(resumed["sparsifier"])
+        state.mask_history = list(resumed.get("mask_history", []))
+        # What the network carried when training began, not where a dynamic mask has moved since.
+        state.extras["parameters_at_start"] = resumed.get("parameters_at_start", state.extras["parameters_at_start"])
         checkpoint.restore_rng(resumed["rng"])
-    if run_dir is not None:
-        mask.save(run_dir / "mask.pt")
+    if state.sparsifier is not None:
+        state.extras["sparsifier"] = state.sparsifier.describe(state.total_steps)
 
     started = began - seconds_before
     hooks.call("on_run_start", state)
@@ -106,7 +116,11 @@ def fit(job: Job) -> run_record.RunRecord:
                         "epoch": state.epoch, "step": state.step, "model": model.state_dict(),
                         "optimizer": state.optimizer.state_dict(), "callbacks": hooks.state_dict(),
                         "epochs": epochs, "seconds": elapsed, "config": config.to_dict(), "recipe": recipe_dict,
-                        "precision": state.precision.state_dict() if state.precision is not None else None})
+                        "precision": state.precision.state_dict() if state.precision is not None else None,
+                        # The mask may have moved: a resumed run continues from this one, never recomputes it.
+                        "mask": dict(state.mask), "mask_source": mask_source, "mask_history": state.mask_history,
+                        "parameters_at_start": state.extras["parameters_at_start"],
+                        "sparsifier": state.sparsifier.state_dict() if state.sparsifier is not None else None})
                     run.commit()
                     _write(last_good, run_dir)
     except Diverged as diverged:
@@ -118,6 +132,7 @@ def fit(job: Job) -> run_record.RunRecord:
 
     result = run_record.build(state, epochs, mask_source, recipe_dict, time.perf_counter() - started, finished=True)
     if run_dir is not None:
+        state.mask.save(run_dir / "mask.pt")  # the mask the final model has
         atomic.torch_save(model.state_dict(), run_dir / "model.pt")
         _write(result, run_dir)
     result.model, result.mask = model, state.mask
@@ -141,6 +156,7 @@ def _run_epoch(state: TrainState, hooks: CallbackList, bar, watch: DivergenceWat
     # Pinned batches copy while the GPU computes; channels-last images match channels-last weights.
     non_blocking = state.device.type == "cuda"
     forward = state.forward or model
+    update_mask = (lambda: ask_sparsifier(state)) if state.sparsifier is not None else None
     for batch_index, (x, y) in enumerate(state.data.train):
         if batch_index >= state.steps_per_epoch:
             break
@@ -152,7 +168,7 @@ def _run_epoch(state: TrainState, hooks: CallbackList, bar, watch: DivergenceWat
         for group in state.optimizer.param_groups:
             group["lr"] = state.lr
         loss, logits = train_step(forward, state.optimizer, state.loss_fn, x, y, state.enforcer, sync,
-                                  state.precision)
+                                  state.precision, update_mask=update_mask)
         state.step += 1
         watch.observe(loss, state.step, state)
         loss_sum += loss * len(y)
@@ -174,6 +190,17 @@ def _run_epoch(state: TrainState, hooks: CallbackList, bar, watch: DivergenceWat
     hooks.call("on_epoch_end", state)
     bar.describe(state.epoch_record)
     return state.epoch_record
+
+
+def ask_sparsifier(state: TrainState) -> None:
+    """Ask the sparsifier; install a new mask (every rank must have drawn the same) and log it."""
+    new = state.sparsifier.update(state)
+    if new is None:
+        return
+    before = state.mask
+    state.set_mask(new)
+    distributed.check_same_mask(new)
+    state.mask_history.append(mask_change(before, new, state.step))
 
 
 def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
