@@ -239,6 +239,7 @@ def test_cli_list_shows_distributions_and_patterns(capsys):
     for name in masks.available():
         assert f"  {name} " in shown
     assert "distributions (--distribution" in shown and "  erk " in shown and "patterns (--pattern)" in shown
+    assert "schedules (--schedule)" in shown and "  one-shot " in shown and "  gmp " in shown
 
 
 def test_training_with_a_pattern_keeps_it_on_every_layer():

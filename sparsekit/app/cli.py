@@ -185,7 +185,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     from .. import data, models
-    from ..sparsity import distributions, patterns, registry
+    from ..sparsity import SCHEDULES, distributions, patterns, registry
 
     print("datasets:     " + ", ".join(data.available()))
     print("models:       " + ", ".join(models.available()))
@@ -203,6 +203,9 @@ def _list(args: argparse.Namespace) -> int:
             print(f"  {name}")
     print("distributions (--distribution; default: the method's own):")
     for name, summary in distributions.DISTRIBUTIONS.items():
+        print(f"  {name:<12} {summary}")
+    print("schedules (--schedule):")
+    for name, summary in SCHEDULES.items():
         print(f"  {name:<12} {summary}")
     print(f"patterns (--pattern):  {patterns.SYNTAX}; sparsity is then 1 - N/M")
     return 0

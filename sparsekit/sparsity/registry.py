@@ -119,7 +119,7 @@ def method_rows() -> List[Dict[str, object]]:
         entry = METHODS.get(name)
         rows.append({"name": name, "kind": entry.kind, "summary": entry.summary,
                      "options": [o for o in entry.options if o not in CONTEXT_OPTIONS],
-                     "distributions": ["any"] if entry.kind == "score" else list(entry.distributions),
+                     "distributions": ["any"] if entry.kind in ("score", "dynamic") else list(entry.distributions),
                      "pattern": entry.kind == "score" or entry.takes("pattern")})
     return rows
 
