@@ -1,12 +1,26 @@
-"""Static masks train exactly as they did before the Sparsifier redesign.
+"""Static masks train as they did before the Sparsifier redesign.
 
 The values below were recorded from main just before it (commit e445478), with
 `width=0.25, epochs=1, max_batches=3, seed=3` on digits: a digest of the mask's kept
 positions, the kept count, the sum of |weights| after training and the final test accuracy;
-"release" is the release's recipe with 5 GradInit iterations (`RELEASE`), to keep the test quick.
-Recorded with one torch thread, which the test sets too: the thread count changes the order of
-each sum, so the weights of a run depend on it (see README, "Determinism").
-The same seeds must give the same results (CPU runs repeat exactly on one torch version).
+"release" is the recipe the release preset ran then (GradInit on the masked network with the
+dense gradient, after the ghosts are attached) with 5 GradInit iterations, to keep the test quick.
+
+What must hold on every machine, and how closely:
+- the mask (digest and kept count) exactly: choosing it is integer work on scores that do not
+  depend on the order of a sum here;
+- the trained weights and accuracy within a tolerance, because the order in which a CPU adds
+  floats depends on the thread count and on the instruction set that MKL and oneDNN pick
+  (AVX-512, AVX2, SSE4.1). Measured on an AMD EPYC with 1 and 2 torch threads and with
+  `ONEDNN_MAX_CPU_ISA`/`MKL_ENABLE_INSTRUCTIONS`/`MKL_CBWR` held to AVX2 and SSE4.1, against
+  values recorded on another x86 machine: plain training moved the sum of |weights| by at most
+  1.5e-6 (relative); five GradInit iterations amplify the rounding up to 2.3e-3 (Adam on a
+  handful of scalars turns a last-bit difference into a slightly different step); test
+  accuracy moved by at most 2 of the 359 test images. The tolerances below leave about 4x
+  headroom over that spread and still catch any real change (a trick that does not run, a
+  different init or data order moves the sum by tens of percent).
+Bit-for-bit equality is only checked between two runs on one machine (see test_training's
+resume tests).
 """
 import hashlib
 
@@ -27,6 +41,13 @@ RECORDED = [
      0.13370473537604458),
     (dict(mask="grasp", sparsity=0.9), "release", "2c23b8441f265702", 1690, 2343.974414, 0.10027855153203342),
 ]
+
+
+# Relative tolerance on the sum of |weights|, by recipe (see the module docstring).
+WEIGHT_TOLERANCE = {None: 1e-5, "release": 1e-2}
+# Test images whose prediction may flip from one CPU to another on these near-chance networks.
+FLIPPED_IMAGES = 8
+TEST_IMAGES = 359
 
 
 @pytest.fixture(autouse=True)
@@ -51,11 +72,11 @@ def weight_sum(model) -> float:
 
 @pytest.mark.parametrize("settings, recipe, digest, kept, weights, test_acc", RECORDED,
                          ids=[f"{s['mask']}-{r or 'default'}" for s, r, *_ in RECORDED])
-def test_static_mask_runs_repeat_the_values_recorded_before_the_redesign(settings, recipe, digest, kept, weights,
+def test_static_mask_runs_match_the_values_recorded_before_the_redesign(settings, recipe, digest, kept, weights,
                                                                          test_acc):
     run = sk.train(dataset="digits", model="resnet20", width=0.25, epochs=1, max_batches=3, progress=False, seed=3,
                    recipe=RELEASE if recipe == "release" else recipe, **settings)
     assert mask_digest(run.mask) == digest
     assert run.mask.num_kept() == kept
-    assert weight_sum(run.model) == pytest.approx(weights, rel=1e-6)
-    assert run["epochs"][-1]["test_acc"] == pytest.approx(test_acc, abs=1e-9)
+    assert weight_sum(run.model) == pytest.approx(weights, rel=WEIGHT_TOLERANCE[recipe])
+    assert run["epochs"][-1]["test_acc"] == pytest.approx(test_acc, abs=FLIPPED_IMAGES / TEST_IMAGES)
