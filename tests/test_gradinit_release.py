@@ -9,11 +9,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+import sparsekit as sk
 from sparsekit import Mask, models
 from sparsekit.core.prunable import prunable_parameters
 from sparsekit.recipe import gradinit as gradinit_module
 from sparsekit.recipe.gradinit import endless_batches, gradinit
 from sparsekit.recipe.gradinit_rule import CONSTRAINT, LOOKAHEAD, RescaleAdam, scale_gradient
+from sparsekit.recipe.search_cache import reuse_searches
 
 torch.set_num_threads(1)
 
@@ -130,22 +132,23 @@ def test_rescale_adam_keeps_one_first_moment_per_branch():
     assert pushed[0] == pytest.approx(0.01) and pushed[1] == 0.5
 
 
-@pytest.mark.parametrize("masked", [False, True], ids=["release (unmasked)", "masked variant"])
-def test_pruned_weights_stay_zero_and_bn_statistics_are_restored(masked):
+@pytest.mark.parametrize("variant", ["masked-network-dense-gradient", "masked"])
+def test_pruned_weights_stay_zero_and_bn_statistics_are_restored(variant):
     torch.manual_seed(0)
     model = models.build("resnet20", 10, in_channels=1, width=0.25, input_size=8)
     mask = Mask({n: torch.rand(p.shape) < 0.2 for n, p in prunable_parameters(model).items()})
     mask.apply(model)
     buffers = {n: b.clone() for n, b in model.named_buffers()}
     batches = [(torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,))) for _ in range(3)]
-    log = gradinit(model, mask, Batches(batches), torch.device("cpu"), iterations=12, lr=0.05, masked=masked)
+    log = gradinit(model, mask, Batches(batches), torch.device("cpu"), iterations=12, lr=0.05, variant=variant)
     params = dict(model.named_parameters())
     assert all(torch.all(params[n][~keep] == 0) for n, keep in mask.items())
     scales = log["scales"]
     assert scales.keys() == params.keys() and any(abs(s - 1) > 0.1 for s in scales.values())
     assert all(s >= 0.01 - 1e-7 for n, s in scales.items() if not n.endswith("bias"))
     assert all(torch.equal(b, buffers[n]) for n, b in model.named_buffers())
-    assert log["masked"] is masked and sum(log["steps_by_objective"].values()) == 12
+    assert log["variant"] == variant and sum(log["steps_by_objective"].values()) == 12
+    assert log["reused"] is False and set(log["gradient_share"]) == {"first", "last"}
 
 
 def test_masking_the_gradient_changes_its_norm():
@@ -163,20 +166,84 @@ def test_masking_the_gradient_changes_its_norm():
     assert masked.grad_norm < full.grad_norm
 
 
-def test_an_identical_search_is_read_back_not_repeated(monkeypatch):
+def test_an_identical_search_is_read_back_only_where_the_caller_asks(monkeypatch):
     torch.manual_seed(0)
     model = models.build("resnet20", 10, in_channels=1, width=0.25, input_size=8)
     mask = Mask({n: torch.rand(p.shape) < 0.3 for n, p in prunable_parameters(model).items()})
     mask.apply(model)
-    twin = copy.deepcopy(model)
+    twin, stranger = copy.deepcopy(model), copy.deepcopy(model)
     batches = Batches([(torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,))) for _ in range(3)])
-    first = gradinit(model, mask, batches, torch.device("cpu"), iterations=3)
-    monkeypatch.setattr(gradinit_module, "_search", lambda *a, **k: pytest.fail("searched again"))
-    second = gradinit(twin, mask, batches, torch.device("cpu"), iterations=3)
-    assert second == first
+    searches = []
+    real_search = gradinit_module._search
+    monkeypatch.setattr(gradinit_module, "_search", lambda *a, **k: searches.append(1) or real_search(*a, **k))
+    with reuse_searches():
+        first = gradinit(model, mask, batches, torch.device("cpu"), iterations=3)
+        second = gradinit(twin, mask, batches, torch.device("cpu"), iterations=3)
+        gradinit(copy.deepcopy(twin), mask, batches, torch.device("cpu"), iterations=4)  # other settings
+    assert len(searches) == 2 and (first["reused"], second["reused"]) == (False, True)
+    assert {**second, "reused": False} == first
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), twin.state_dict().values()))
-    with pytest.raises(pytest.fail.Exception):  # other settings: a new search
-        gradinit(copy.deepcopy(twin), mask, batches, torch.device("cpu"), iterations=4)
+    gradinit(stranger, mask, batches, torch.device("cpu"), iterations=3)  # outside the block: a plain run searches
+    assert len(searches) == 3
+
+
+def test_gradient_share_splits_the_driven_norm_by_the_mask():
+    """The record's share of the gradient on kept weights, against the same split computed here."""
+    model, batches = _toy(3)
+    mask = Mask({"0.weight": torch.rand(4, 2, 3, 3) < 0.25, "4.weight": torch.rand(3, 100) < 0.5})
+    mask.apply(model)
+    model.train()
+    originals = {n: p.detach().clone() for n, p in model.named_parameters()}
+    scales = torch.ones(len(originals), dtype=torch.float64)
+    result = scale_gradient(model, originals, scales, tuple(batches[:2]), lambda: batches[2], 0.1, 1e9,
+                            diagnose=mask)
+    (x0, y0), (x1, y1), _ = batches
+    loss = F.cross_entropy(model(torch.cat([x0, x1])), torch.cat([y0, y1]))
+    params = dict(model.named_parameters())
+    grads = dict(zip(params, torch.autograd.grad(loss, list(params.values()))))
+    kept = sum(float((grads[n][mask[n]] ** 2).sum()) for n in mask)
+    pruned = sum(float((grads[n][~mask[n]] ** 2).sum()) for n in mask)
+    other = sum(float((g ** 2).sum()) for n, g in grads.items() if n not in mask)
+    total = kept + pruned + other
+    assert result.parts["kept_norm"] == pytest.approx(math.sqrt(kept), rel=1e-9)
+    assert result.parts["pruned_norm"] == pytest.approx(math.sqrt(pruned), rel=1e-9)
+    assert result.parts["other_norm"] == pytest.approx(math.sqrt(other), rel=1e-9)
+    assert result.parts["norm"] == pytest.approx(result.grad_norm, rel=1e-9)
+    assert result.parts["kept_share"] == pytest.approx(kept / total, rel=1e-9)
+    masked = scale_gradient(model, originals, scales, tuple(batches[:2]), lambda: batches[2], 0.1, 1e9,
+                            {n: k.double() for n, k in mask.items()}, diagnose=mask)
+    assert masked.parts["pruned_norm"] == 0 and masked.parts["kept_norm"] == pytest.approx(math.sqrt(kept))
+
+
+def test_dense_then_mask_searches_the_dense_network_before_the_mask():
+    run = sk.train(dataset="digits", model="resnet20", width=0.25, epochs=1, max_batches=1, progress=False,
+                   mask="random", sparsity=0.9, recipe=sk.Recipe(init="gradinit", init_iterations=2))
+    log = run["gradinit"]
+    assert log["variant"] == "dense-then-mask"
+    # On the dense network the weights about to be pruned carry most of the gradient, and get scaled.
+    assert log["gradient_share"]["first"]["pruned_norm"] > log["gradient_share"]["first"]["kept_norm"]
+    assert all(torch.all(run.model.state_dict()[n][~keep] == 0) for n, keep in run.mask.items())
+
+
+def test_the_init_runs_before_the_ghosts_unless_asked_otherwise():
+    first = sk.Recipe.tost()
+    later = first.with_changes(init_variant="masked", init_order="after-ghosts")
+    assert [type(c).__name__ for c in first.callbacks()] == ["GradInit", "GhostNeurons", "GhostSkip",
+                                                             "LabelSmoothing"]
+    assert [type(c).__name__ for c in later.callbacks()] == ["GhostNeurons", "GhostSkip", "GradInit",
+                                                             "LabelSmoothing"]
+    with pytest.raises(sk.SparsekitError, match="after-ghosts"):
+        first.with_changes(init_order="after-ghosts")
+
+
+def test_a_recipe_written_before_variants_reads_as_what_it_ran():
+    old = {**sk.Recipe.release().to_dict(), "init_masked": False}
+    del old["init_variant"], old["init_order"]
+    recipe = sk.Recipe.from_dict(old)
+    assert (recipe.init_variant, recipe.init_order) == ("masked-network-dense-gradient", "after-ghosts")
+    assert sk.Recipe.from_dict({**old, "init_masked": True}).init_variant == "masked"
+    plain = {k: v for k, v in sk.Recipe().to_dict().items() if k not in ("init_variant", "init_order")}
+    assert sk.Recipe.from_dict({**plain, "init_masked": False}) == sk.Recipe()
 
 
 def test_half_batches_are_recut_to_the_asked_size():

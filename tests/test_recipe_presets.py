@@ -18,7 +18,8 @@ def test_the_release_keeps_both_ghosts_and_the_abstract_anneals_them():
             ("pswish", 2.0, True, 1.0)
         assert (recipe.init, recipe.init_iterations, recipe.init_lr, recipe.init_eta, recipe.init_gamma) == \
             ("gradinit", 180, 1e-2, 0.1, 1.0)
-        assert recipe.label_smoothing == 0.1 and recipe.init_masked is False and recipe.init_batch_size == 0
+        assert recipe.label_smoothing == 0.1 and recipe.init_batch_size == 0
+        assert (recipe.init_variant, recipe.init_order) == ("dense-then-mask", "before-ghosts")
     assert PRESETS == ("default", "tost", "tost-release")
     assert sk.Recipe.preset("tost-release") == release and release.preset_name() == "tost-release"
     assert tost.with_changes(label_smoothing=0.2).preset_name() == "custom"

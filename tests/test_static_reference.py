@@ -29,7 +29,10 @@ import torch
 
 import sparsekit as sk
 
-RELEASE = sk.Recipe.release().with_changes(init_iterations=5)
+# The release preset of then: its GradInit searched the masked network with the dense gradient,
+# after the ghosts were attached; today that is a named variant and order.
+RELEASE = sk.Recipe.release().with_changes(init_iterations=5, init_variant="masked-network-dense-gradient",
+                                           init_order="after-ghosts")
 
 RECORDED = [
     (dict(mask="random", sparsity=0.9), None, "82cfbe74b38ce6aa", 1690, 556.691378, 0.10027855153203342),

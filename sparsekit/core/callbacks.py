@@ -9,6 +9,10 @@ from typing import Any, Dict, Iterable, List
 class Callback:
     """Override the hooks you need. `state` is the trainer's `TrainState`."""
 
+    def before_mask(self, state) -> None:
+        """A new run (not a resumed one): the model holds its dense initial weights and
+        `state.mask` is known but not yet applied. For what must see the dense network."""
+
     def on_setup(self, state) -> None:
         """Model and mask ready, optimizer not yet built: change the architecture, the
         initialisation or `state.loss_fn` here (new parameters join the optimizer)."""

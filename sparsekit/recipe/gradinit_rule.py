@@ -12,16 +12,20 @@ by a_i * theta0_i; only the scales a are learned. One iteration, on three batche
   differentiation through the step; the release's `gstep.data`);
 - d objective / d a_i = <d objective / d theta_i, theta0_i>, exactly the release's
   `sum(p.grad * p) * init_norm / curr_norm` for p = a_i * theta0_i.
-With `masked=True` the gradient (hence its norm and the look-ahead step) is restricted to the
-mask's kept weights: the variant an earlier sparsekit ran. The release's "type 2" masks
-neither; the network itself stays sparse either way, because scaling is multiplicative.
+With `keep` given, the gradient (hence its norm and the look-ahead step) is restricted to the
+mask's kept weights (the kit's "masked" variant). The release's "type 2" masks neither; the
+network itself stays sparse either way, because scaling is multiplicative.
+
+`gradient_parts` splits the norm of the gradient an iteration drives into the part on kept
+weights, the part on pruned weights and the rest (BatchNorm, biases, dense layers): on a
+masked network with a dense gradient most of it can sit on weights that no longer exist.
 
 `RescaleAdam` is the release's scalar optimiser: per-scale gradients clipped to
 [-clip, clip]; Adam with SEPARATE first moments (and bias corrections) for the two branches
 and one shared second moment; scales floored after each step (0.01 for weights, 0 for biases).
 """
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -38,15 +42,40 @@ class IterationResult:
     objective: float
     grad_norm: float
     scale_grad: torch.Tensor  # d objective / d scales, before clipping
+    parts: Optional[Dict[str, float]] = None  # `gradient_parts` of the driven gradient, when asked for
+
+
+def gradient_parts(names: Sequence[str], grads: Sequence[torch.Tensor],
+                   mask: Mapping[str, torch.Tensor]) -> Dict[str, float]:
+    """Norms of the gradient on the mask's kept weights, on its pruned weights, on every other
+    tensor, and in all; `kept_share` and `pruned_share` are fractions of the squared norm."""
+    squares = {"kept": 0.0, "pruned": 0.0, "other": 0.0}
+    with torch.no_grad():
+        for name, grad in zip(names, grads):
+            grad = grad.detach().double()
+            if name in mask:
+                keep = mask[name].to(grad.device, torch.bool)
+                squares["kept"] += float(grad[keep].pow(2).sum())
+                squares["pruned"] += float(grad[~keep].pow(2).sum())
+            else:
+                squares["other"] += float(grad.pow(2).sum())
+    total = sum(squares.values())
+    parts = {f"{part}_norm": value ** 0.5 for part, value in squares.items()}
+    parts["norm"] = total ** 0.5
+    parts["kept_share"] = squares["kept"] / total if total else 0.0
+    parts["pruned_share"] = squares["pruned"] / total if total else 0.0
+    return parts
 
 
 def scale_gradient(model: nn.Module, originals: Dict[str, torch.Tensor], scales: torch.Tensor,
                    batches: Tuple[Batch, Batch], next_batch: Callable[[], Batch], eta: float, gamma: float,
-                   keep: Optional[Dict[str, torch.Tensor]] = None) -> IterationResult:
+                   keep: Optional[Dict[str, torch.Tensor]] = None,
+                   diagnose: Optional[Mapping[str, torch.Tensor]] = None) -> IterationResult:
     """The objective of one iteration and its gradient with respect to `scales` (one entry
     per tensor of `originals`, in order). `batches` are b0 and b1; `next_batch()` gives b2,
     drawn only when the look-ahead branch runs (as in the release, so both consume the data
-    stream alike). `keep` (name -> 0/1 tensor) masks the gradient."""
+    stream alike). `keep` (name -> 0/1 tensor) masks the gradient; with `diagnose` (a mask)
+    the result carries `gradient_parts` of the gradient driven, split by that mask."""
     (x0, y0), (x1, y1) = batches
     scales = scales.detach().requires_grad_(True)
     names = list(originals)
@@ -57,6 +86,7 @@ def scale_gradient(model: nn.Module, originals: Dict[str, torch.Tensor], scales:
     if keep is not None:
         grads = [g * keep[n] if n in keep else g for n, g in zip(names, grads)]
     grad_norm = torch.sqrt(sum(g.pow(2).sum() for g in grads))
+    parts = gradient_parts(names, grads, diagnose) if diagnose is not None else None
     if grad_norm.item() > gamma:
         branch, objective = CONSTRAINT, grad_norm
     else:
@@ -69,7 +99,7 @@ def scale_gradient(model: nn.Module, originals: Dict[str, torch.Tensor], scales:
     (scale_grad,) = torch.autograd.grad(objective, scales, allow_unused=True)
     if scale_grad is None:
         scale_grad = torch.zeros_like(scales)
-    return IterationResult(branch, float(objective.detach()), float(grad_norm.detach()), scale_grad.detach())
+    return IterationResult(branch, float(objective.detach()), float(grad_norm.detach()), scale_grad.detach(), parts)
 
 
 class RescaleAdam:

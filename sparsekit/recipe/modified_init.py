@@ -1,14 +1,28 @@
-"""Modified initialisation: rescale the masked network's weights before training, either with
-GradInit-style per-layer scalars (`gradinit.py`, as the ToST release runs it) or by
-1/sqrt(layer density) (`scaled_init.py`, a cheap baseline)."""
+"""Modified initialisation: rescale the network's weights before training, either with
+GradInit-style per-layer scalars (`gradinit.py`, in the variant `init_variant` names) or by
+1/sqrt(layer density) (`scaled_init.py`, a cheap baseline).
+
+Where it stands among the tricks (`init_order`). The release never runs GradInit on a network
+with ghost branches or smooth activations: those tricks live in its other scripts, on ReLU
+networks. GradInit fits per-tensor scales to the network that will train; ghost branches start
+at a constant (1e-4, rescaled by their BatchNorm) and, in the abstract's reading, vanish after
+the early phase, and a smooth activation on a unit whose inputs are all pruned passes gradient
+through BatchNorm at gamma/sqrt(eps), which swamps the norm GradInit bounds. So by default the
+init runs first, on the masked (or, for "dense-then-mask", the dense) original architecture,
+and the ghosts are attached after it ("before-ghosts"). "after-ghosts" runs it on the network
+with the ghosts attached, the order sparsekit used before; the study reports both.
+"""
 from dataclasses import dataclass
 
 from ..core.fields import setting
-from .gradinit import GradInit
+from ..core.errors import SparsekitError
+from .gradinit import DENSE_THEN_MASK, GradInit, VARIANTS
 from .scaled_init import ScaledInit
 from .trick import Trick
 
 KINDS = ("none", "gradinit", "scaled")
+BEFORE_GHOSTS, AFTER_GHOSTS = "before-ghosts", "after-ghosts"
+ORDERS = (BEFORE_GHOSTS, AFTER_GHOSTS)
 
 
 @dataclass(frozen=True)
@@ -23,23 +37,53 @@ class ModifiedInitSettings:
     init_batch_size: int = setting(0, "gradinit: examples per half-batch (the release's --gradinit-bsize); 0 = the "
                                    "training batch size, as the release does by default", whole=0,
                                    accepted=">= 0 (0 = the training batch size)")
-    init_masked: bool = setting(False, "gradinit: restrict the gradient and the look-ahead step to the kept weights "
-                                "(a variant; the release masks neither)")
+    init_variant: str = setting(DENSE_THEN_MASK, "gradinit: dense-then-mask = on the dense network, then the mask "
+                                "(the release's documented command); masked-network-dense-gradient = the release's "
+                                "type 2; masked = gradient and step on the kept weights only", choices=VARIANTS)
+    init_order: str = setting(BEFORE_GHOSTS, "where the init runs among the tricks: before the ghosts are attached "
+                              "(the network the release fits) or after them", choices=ORDERS)
 
 
 def _callbacks(recipe):
     if recipe.init == "gradinit":
         return [GradInit(recipe.init_iterations, recipe.init_lr, recipe.init_eta, recipe.init_gamma,
-                         recipe.init_masked, recipe.init_batch_size)]
+                         recipe.init_variant, recipe.init_batch_size)]
     return [ScaledInit()]
 
 
 def _describe(recipe):
+    order = ", after the ghosts" if recipe.init_order == AFTER_GHOSTS else ""
     if recipe.init == "gradinit":
-        masked = ", masked" if recipe.init_masked else ""
-        return f"gradinit ({recipe.init_iterations} iterations{masked})"
-    return "init scaled by 1/sqrt(density)" if recipe.init == "scaled" else None
+        return f"gradinit ({recipe.init_iterations} iterations, {recipe.init_variant}{order})"
+    return f"init scaled by 1/sqrt(density){order}" if recipe.init == "scaled" else None
+
+
+def _order(recipe) -> int:
+    """Before the architecture tricks (10, 20) by default, after them on request."""
+    return 5 if recipe.init_order == BEFORE_GHOSTS else 30
+
+
+def _check(recipe) -> None:
+    if recipe.init == "gradinit" and recipe.init_variant == DENSE_THEN_MASK and recipe.init_order == AFTER_GHOSTS:
+        raise SparsekitError("recipe init_order 'after-ghosts' needs a GradInit on the masked network "
+                             "(init_variant masked or masked-network-dense-gradient): dense-then-mask runs "
+                             "before the mask, so before any ghost is attached")
+
+
+def from_legacy(values: dict) -> dict:
+    """A recipe written before variants and orders were named ran its init on the masked network
+    after the ghosts; GradInit used the dense gradient unless `init_masked` was set."""
+    values = dict(values)
+    masked = values.pop("init_masked", None)
+    if masked is None or "init_variant" in values:
+        return values
+    if values.get("init") == "gradinit":
+        values["init_variant"] = "masked" if masked else "masked-network-dense-gradient"
+    if values.get("init", "none") != "none":
+        values.setdefault("init_order", AFTER_GHOSTS)
+    return values
 
 
 TRICK = Trick(name="modified_init", label="modified initialization", order=30, settings=ModifiedInitSettings,
-              switch="init", on={"init": "gradinit"}, callbacks=_callbacks, describe=_describe)
+              switch="init", on={"init": "gradinit"}, callbacks=_callbacks, describe=_describe, check=_check,
+              callback_order=_order, from_legacy=from_legacy)

@@ -10,13 +10,17 @@ from them, and the CLI's recipe flags are generated from its fields. Two presets
 - `Recipe.release()` (`--recipe tost-release`): what the public release (VITA-Group/ToST)
   runs. Ghost neurons (pswish, beta 2) and ghost skip branches (alpha 1) stay for the whole
   run, so the trained network carries dense ghost-branch weights beside the mask (the run
-  record counts them apart: `parameters`); GradInit as released; label smoothing 0.1.
+  record counts them apart: `parameters`); GradInit as the release's README documents it (on
+  the dense network, then the mask: `init_variant="dense-then-mask"`); label smoothing 0.1.
   With the trainer's default prunable set (convolutions only, dense classifier) this is the
   release's set-up.
 - `Recipe.tost()` (`--recipe tost`): the abstract's reading, which introduces the ghosts "at
   the early stage of training": both anneal away over the first 25% of steps, leaving
   exactly the masked original network, so its accuracy belongs to a network with the mask's
   sparsity and nothing else.
+
+The release never combines the four tricks in one script; both presets run the init first, on
+the original architecture, then attach the ghosts (`init_order`, see `modified_init.py`).
 """
 
 from dataclasses import asdict, fields, make_dataclass, replace
@@ -115,15 +119,20 @@ class _RecipeMethods:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "Recipe":
-        """The recipe a `to_dict()` (e.g. a run record's "recipe") describes; missing fields
-        take their defaults."""
-        return cls().with_changes(**dict(values or {}))
+        """The recipe a `to_dict()` (e.g. a run record's "recipe") describes, also one written
+        by an earlier sparsekit; missing fields take their defaults."""
+        values = dict(values or {})
+        for trick in cls.DECLARED_TRICKS:
+            values = trick.from_legacy(values)
+        return cls().with_changes(**values)
 
     # ---- using ---------------------------------------------------------------------
     def callbacks(self) -> List[Callback]:
-        """The callbacks of the tricks that are on: architecture first (so the init sees the
-        network as it will train), then the init, then the loss."""
-        return [hook for trick in self.DECLARED_TRICKS if trick.is_on(self) for hook in trick.callbacks(self)]
+        """The callbacks of the tricks that are on, in the order their settings give (by
+        default the init first, on the original architecture, then the ghosts, then the loss)."""
+        tricks = sorted((trick for trick in self.DECLARED_TRICKS if trick.is_on(self)),
+                        key=lambda trick: trick.order_in(self))
+        return [hook for trick in tricks for hook in trick.callbacks(self)]
 
     def describe(self) -> str:
         """One line naming the tricks that are on."""

@@ -26,10 +26,17 @@ class Trick:
     describe: Callable[[Any], Optional[str]]  # recipe -> one phrase, or None when off
     release: Mapping[str, Any] = field(default_factory=dict)  # how the public release differs from `on`
     check: Callable[[Any], None] = lambda recipe: None  # checks beyond the fields' declared kinds
+    # Where the trick's callbacks run for a given recipe, when a setting moves them (else `order`).
+    callback_order: Optional[Callable[[Any], int]] = None
+    # A recipe dict written by an earlier sparsekit -> today's fields (renamed or split settings).
+    from_legacy: Callable[[dict], dict] = lambda values: values
 
     def is_on(self, recipe) -> bool:
         off = {f.name: f.default for f in fields(self.settings)}[self.switch]
         return getattr(recipe, self.switch) != off
+
+    def order_in(self, recipe) -> int:
+        return self.callback_order(recipe) if self.callback_order is not None else self.order
 
     def field_names(self) -> List[str]:
         return [f.name for f in fields(self.settings)]

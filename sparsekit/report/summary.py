@@ -5,6 +5,8 @@ from typing import List, Sequence
 def format_table(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
     """Columns aligned on the widest cell; floats shown with 4 decimals."""
     def cell(value):
+        if value is None:  # a test split not evaluated that epoch (test_every="best-val")
+            return "-"
         return f"{value:.4f}" if isinstance(value, float) else str(value)
 
     text_rows = [[cell(v) for v in row] for row in rows]

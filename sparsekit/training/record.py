@@ -5,7 +5,7 @@ from typing import Any, Dict, List
 
 import torch
 
-from ..core.version import VERSION as __version__
+from ..core.version import VERSION as __version__, code_version
 from ..analysis import summarize
 from ..core.prunable import dense_prefixes
 from .state import TrainState
@@ -68,7 +68,7 @@ def build(state: TrainState, epochs: List[Dict[str, Any]], mask_source: Dict[str
         seconds=seconds,
         analysis=summarize(state.model, state.mask),
         mask_history=list(state.mask_history),  # empty when the mask never changed
-        environment={"sparsekit": __version__, "torch": torch.__version__, "python": platform.python_version(),
+        environment={"sparsekit": __version__, "code": code_version(), "torch": torch.__version__, "python": platform.python_version(),
                      "device": str(state.device),
                      # CPU results depend on it: torch splits sums over threads in a different order.
                      "torch_threads": torch.get_num_threads(), "written": time.strftime("%Y-%m-%dT%H:%M:%S")},
@@ -78,4 +78,6 @@ def build(state: TrainState, epochs: List[Dict[str, Any]], mask_source: Dict[str
         best = best_epoch(epochs)
         record.update(test_acc=epochs[-1]["test_acc"], best_val_epoch=best + 1,
                       best_val_acc=epochs[best]["val_acc"], best_val_test_acc=epochs[best]["test_acc"])
+        if "bn_reestimated_test_acc" in epochs[best]:  # a diagnostic, recorded when asked for
+            record["bn_reestimated_test_acc"] = epochs[best]["bn_reestimated_test_acc"]
     return record

@@ -60,10 +60,17 @@ class RunSettings:
     progress: bool = setting(True, "show progress bars", resumable=True)
     tensorboard: Optional[str] = setting(None, "also log every epoch's numbers for TensorBoard in this directory "
                                                "(needs the tensorboard package)", resumable=True)
+    test_every: str = setting("epoch", "evaluate the test split every epoch, or only when validation accuracy "
+                              "improves and at the last epoch (the same best_val_test_acc, less time)",
+                              choices=("epoch", "best-val"))
+    bn_reestimate_batches: int = setting(0, "diagnostic: also record the test accuracy of the best-validation "
+                                         "weights after re-estimating BatchNorm statistics over at most this many "
+                                         "training batches (0: off)")
 
     def __post_init__(self):
         # torch.manual_seed takes at most 64 bits; larger seeds would fail after the run started.
         whole_number("seed", self.seed, 0, 2**64 - 1, accepted="in [0, 2**64)")
+        whole_number("bn_reestimate_batches", self.bn_reestimate_batches, 0)
         check_declared(self)
         if self.resume and not self.out:
             raise SparsekitError("resume needs the run's directory: pass out= (CLI: --out DIR)")

@@ -24,6 +24,7 @@ from ..analysis import mask_change, warn_collapsed_layers
 from . import checkpoint, distributed, epoch_csv, record as run_record
 from .config import TrainConfig
 from .divergence import DivergenceWatch, Diverged
+from .bn_reestimate import bn_reestimated_accuracy
 from .evaluate import evaluate
 from .precision import Precision, layout
 from .progress import ProgressBar
@@ -59,11 +60,12 @@ def fit(job: Job) -> run_record.RunRecord:
     if mask.num_total() and not mask.num_kept():
         raise SparsekitError(f"the mask keeps no weight at all ({mask.num_total()} pruned): nothing would train")
     warn_collapsed_layers(mask, mask_source.get("method"))
-    mask.apply(model)
-
     state = TrainState(config=config, model=model, mask=mask, data=data, device=device,
                        loss_fn=nn.CrossEntropyLoss(), sparsifier=job.sparsifier)
     hooks = CallbackList(job.callbacks)
+    if resumed is None:
+        hooks.call("before_mask", state)
+    mask.apply(model)
     hooks.call("on_setup", state)
     # Counted once the recipe has built its architecture: in early mode the ghost branches are
     # gone by the end, so the record keeps what the network carried while training too.
@@ -108,7 +110,7 @@ def fit(job: Job) -> run_record.RunRecord:
     try:
         with ProgressBar(config.progress and distributed.is_main(), total=state.total_steps, initial=state.step) as bar:
             while state.epoch < config.epochs:
-                epochs.append(_run_epoch(state, hooks, bar, watch))
+                epochs.append(_run_epoch(state, hooks, bar, watch, best_val=_best_val(epochs)))
                 elapsed = time.perf_counter() - started
                 last_good = run_record.build(state, epochs, mask_source, recipe_dict, elapsed, finished=False)
                 if run_dir is not None:
@@ -139,7 +141,12 @@ def fit(job: Job) -> run_record.RunRecord:
     return result
 
 
-def _run_epoch(state: TrainState, hooks: CallbackList, bar, watch: DivergenceWatch) -> dict:
+def _best_val(epochs: List[dict]) -> Optional[float]:
+    return max((row["val_acc"] for row in epochs), default=None)
+
+
+def _run_epoch(state: TrainState, hooks: CallbackList, bar, watch: DivergenceWatch,
+               best_val: Optional[float]) -> dict:
     config, model = state.config, state.model
     state.data.train.set_epoch(state.epoch)
     hooks.call("on_epoch_start", state)
@@ -181,12 +188,21 @@ def _run_epoch(state: TrainState, hooks: CallbackList, bar, watch: DivergenceWat
     seen = int(seen)
     distributed.broadcast_model(model, buffers_only=True)  # rank 0's BatchNorm statistics evaluate
     val_acc, val_loss = evaluate(model, state.data.val, state.device)
-    test_acc, _ = evaluate(model, state.data.test, state.device)
+    # The earliest best epoch is the record's best (`record.best_epoch`): only a strict gain moves it.
+    improved = best_val is None or val_acc > best_val
+    last = state.epoch + 1 == config.epochs
+    test_acc = None
+    if config.test_every == "epoch" or improved or last:
+        test_acc, _ = evaluate(model, state.data.test, state.device)
+    diagnostics = {}
+    if config.bn_reestimate_batches and improved:
+        diagnostics["bn_reestimated_test_acc"] = bn_reestimated_accuracy(
+            model, state.data.train, state.data.test, state.device, config.bn_reestimate_batches, state.epoch)
     state.epoch += 1
     state.epoch_record = {
         "epoch": state.epoch, "train_loss": float(loss_sum) / max(seen, 1), "train_acc": int(correct) / max(seen, 1),
         "val_loss": val_loss, "val_acc": val_acc, "test_acc": test_acc, "lr": state.lr,
-        "seconds": time.perf_counter() - began}
+        "seconds": time.perf_counter() - began, **diagnostics}
     hooks.call("on_epoch_end", state)
     bar.describe(state.epoch_record)
     return state.epoch_record
