@@ -1,0 +1,295 @@
+"""The converged study of `results/study-converged/PLAN.md`: learning curves, the regime the
+pre-registered rule chooses, the cost of each arm, then the grid, headline cells first.
+
+    python benchmarks/study_converged.py curves      # budgets in the plan's order until the rule holds
+    python benchmarks/study_converged.py choose      # the rule applied to the committed curves -> regime.json
+    python benchmarks/study_converged.py cost        # one run of each arm at the regime -> CPU-hours in regime.json
+    python benchmarks/study_converged.py grid --items 1 2 3    # the grid's items, in the plan's order
+
+Every command is resumable: finished runs are read back, interrupted ones resume from their
+last checkpoint (`sparsekit.sweep`). Settings come from `plan.json` only. Run it from a frozen
+worktree of the commit whose code the study uses, with --results pointing at the main
+checkout's results folder, so the code under test cannot change while it runs.
+"""
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "study-converged"
+ARM_PRESETS = {"default": "default", "tost": "tost", "tost-release": "tost-release", "capacity": "default"}
+
+
+def load_plan(results: Path) -> dict:
+    return json.loads((results / "plan.json").read_text())
+
+
+# ---- the convergence rule --------------------------------------------------------------------
+def window(epochs: int, fraction: float) -> Tuple[int, int]:
+    """First and last epoch (1-based) of the last `fraction` of a run: floor((1 - f) E) to E."""
+    return max(1, math.floor((1 - fraction) * epochs)), epochs
+
+
+def converged(record: dict, rule: dict) -> Tuple[bool, float]:
+    """(converged, max - min of validation accuracy over the window) of one curve run."""
+    rows = record["epochs"]
+    first, last = window(len(rows), rule["window_fraction"])
+    values = [row["val_acc"] for row in rows[first - 1:last]]
+    spread = max(values) - min(values)
+    return spread < rule["max_change"], spread
+
+
+def collapsed(record: dict, rule: dict) -> bool:
+    return record["epochs"][-1]["val_acc"] < rule["collapse_below"]
+
+
+def rung_name(examples: int, epochs: int, warmup: bool) -> str:
+    return f"{examples // 1000}k-x{epochs}" + ("-warmup" if warmup else "")
+
+
+def warmup_epochs(epochs: int, rule: dict) -> float:
+    return float(max(1, math.ceil(rule["warmup_fraction_if_collapse"] * epochs)))
+
+
+def curve_points(plan: dict, examples: int, epochs: int, warmup: bool) -> Tuple[List[str], List[dict]]:
+    rule = plan["convergence"]
+    names, points = [], []
+    for mask in rule["curve_masks"]:
+        for sparsity in rule["curve_sparsities"]:
+            for seed in rule["curve_seeds"]:
+                names.append(f"{mask}-{sparsity}-seed{seed}")
+                points.append(dict(plan["fixed"], train_examples=examples, epochs=epochs, mask=mask,
+                                   sparsity=sparsity, seed=seed, recipe="default",
+                                   warmup_epochs=warmup_epochs(epochs, rule) if warmup else 0.0))
+    return names, points
+
+
+def sweep(points: List[dict], names: List[str], out: Path, workers: int) -> List[Optional[dict]]:
+    import sparsekit as sk
+
+    result = sk.sweep(points, out=out, name=names, workers=workers, progress=False)
+    print(result.summary(), flush=True)
+    return [result.records.get(name) for name in names]
+
+
+def judge(records: List[Optional[dict]], names: List[str], rule: dict) -> dict:
+    verdicts = {}
+    for name, record in zip(names, records):
+        if record is None or not record.get("finished"):
+            verdicts[name] = {"finished": False}
+            continue
+        ok, spread = converged(record, rule)
+        verdicts[name] = {"finished": True, "converged": ok, "window_spread": spread,
+                          "collapsed": collapsed(record, rule), "final_val_acc": record["epochs"][-1]["val_acc"]}
+    return verdicts
+
+
+def curves(plan: dict, results: Path, workers: int) -> Optional[dict]:
+    """Budgets in order until all curves of one converge; returns the chosen regime (or None)."""
+    rule = plan["convergence"]
+    warmup = False
+    for examples, epochs in rule["rungs"]:
+        while True:
+            rung = rung_name(examples, epochs, warmup)
+            names, points = curve_points(plan, examples, epochs, warmup)
+            verdicts = judge(sweep(points, names, results / "curves" / rung, workers), names, rule)
+            (results / "curves" / rung / "verdicts.json").write_text(json.dumps(verdicts, indent=1))
+            if not all(v["finished"] for v in verdicts.values()):
+                print(f"{rung}: some runs did not finish; rerun to complete them", flush=True)
+                return None
+            if any(v["collapsed"] for v in verdicts.values()) and not warmup:
+                print(f"{rung}: a run collapsed at lr 0.1; every arm gets a warm-up from here on", flush=True)
+                warmup = True
+                continue
+            break
+        spreads = ", ".join(f"{n} {v['window_spread']:.4f}" for n, v in verdicts.items())
+        if all(v["converged"] for v in verdicts.values()):
+            regime = {"train_examples": examples, "epochs": epochs,
+                      "warmup_epochs": warmup_epochs(epochs, rule) if warmup else 0.0,
+                      "chosen_from": rung, "window_spreads": {n: v["window_spread"] for n, v in verdicts.items()}}
+            print(f"{rung}: all curves converged ({spreads}); the study's regime", flush=True)
+            return regime
+        print(f"{rung}: not converged ({spreads})", flush=True)
+    return None
+
+
+def choose(plan: dict, results: Path) -> Optional[dict]:
+    """The rule applied to the committed curves alone (no training): the same answer `curves` gave."""
+    rule = plan["convergence"]
+    warmup = False
+    for examples, epochs in rule["rungs"]:
+        for attempt in (False, True) if not warmup else (True,):
+            rung = rung_name(examples, epochs, attempt)
+            names, _ = curve_points(plan, examples, epochs, attempt)
+            records = [_read(results / "curves" / rung / name) for name in names]
+            verdicts = judge(records, names, rule)
+            if not all(v["finished"] for v in verdicts.values()):
+                return None
+            if any(v["collapsed"] for v in verdicts.values()) and not attempt:
+                warmup = True
+                continue
+            if all(v["converged"] for v in verdicts.values()):
+                return {"train_examples": examples, "epochs": epochs,
+                        "warmup_epochs": warmup_epochs(epochs, rule) if attempt else 0.0, "chosen_from": rung,
+                        "window_spreads": {n: v["window_spread"] for n, v in verdicts.items()}}
+            break
+    return None
+
+
+def _read(run_dir: Path) -> Optional[dict]:
+    try:
+        return json.loads((run_dir / "record.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+# ---- the grid --------------------------------------------------------------------------------
+def ghost_branch_weights(plan: dict) -> int:
+    """Parameters of the ghost skip branches `tost-release` keeps on the study's network."""
+    import sparsekit as sk
+    from sparsekit.recipe.ghost_skip import GhostBranch, ghost_sites
+
+    fixed = plan["fixed"]
+    model = sk.models.build(fixed["model"], 10, in_channels=1, width=fixed["width"], input_size=28)
+    return sum(p.numel() for unit in ghost_sites(model) for p in GhostBranch(unit.conv, 1.0).parameters())
+
+
+def capacity_sparsity(default_record: dict, ghost: int) -> float:
+    """The sparsity whose kept count is the masked kept count plus the ghost branches' weights."""
+    counts = default_record["parameters_at_start"]
+    return 1 - (counts["masked_kept"] + ghost) / counts["masked_total"]
+
+
+def items(plan: dict) -> Dict[int, List[Tuple[str, float, int, str]]]:
+    """The plan's running order: item -> [(mask, sparsity, seed, arm)]."""
+    grid = plan["grid"]
+    arms, seeds, head = grid["arms"], grid["seeds"], grid["headline_masks"]
+    others = [m for m in grid["masks"] if m not in head]
+    tricks = grid["tricks_alone"]
+    cells = {
+        1: [(m, 0.98, s, a) for m in head for s in seeds for a in arms],
+        2: [(m, tricks["sparsity"], s, a) for m in tricks["masks"] for s in seeds for a in tricks["arms"]],
+        3: [(m, 0.995, s, a) for m in head for s in seeds for a in arms],
+        4: [(m, 0.9, s, a) for m in head for s in seeds for a in arms],
+        5: [(m, p, s, a) for m in others for p in (0.98, 0.995, 0.9) for s in seeds for a in arms],
+        6: [(m, 0.98, s, a) for m in head for s in grid["extra_seeds_at_0.98"] for a in arms],
+    }
+    return cells
+
+
+def run_name(mask: str, sparsity: float, seed: int, arm: str) -> str:
+    return f"{mask}-{sparsity}-seed{seed}-{arm}"
+
+
+def grid_point(plan: dict, regime: dict, mask: str, sparsity: float, seed: int, arm: str, runs: Path,
+               ghost: int) -> Optional[dict]:
+    """The point of one run, or None while what it needs (its cell's default run) is missing."""
+    fixed = dict(plan["fixed"], train_examples=regime["train_examples"], epochs=regime["epochs"],
+                 warmup_epochs=regime["warmup_epochs"], mask=mask, sparsity=sparsity, seed=seed)
+    if mask == "lottery":
+        options = plan["grid"]["lottery_options"]
+        rounds_epochs = max(1, round(options["round_epochs_fraction"] * regime["epochs"]))
+        fixed["mask_options"] = f"prune_fraction={options['prune_fraction']}, round_epochs={rounds_epochs}"
+    if arm == "default":
+        return dict(fixed, recipe="default")
+    default = _read(runs / run_name(mask, sparsity, seed, "default"))
+    if default is None or not default.get("finished"):
+        return None
+    if arm == "capacity":
+        return dict(fixed, sparsity=round(capacity_sparsity(default, ghost), 6), recipe="default")
+    mask_file = str(runs / run_name(mask, sparsity, seed, "default") / "mask.pt")
+    tricks = plan["grid"]["tricks_alone"]["arms"]
+    recipe = dict(tricks[arm]) if arm in tricks else ARM_PRESETS[arm]
+    if isinstance(recipe, dict):
+        return dict(fixed, mask_file=mask_file, **recipe)
+    return dict(fixed, mask_file=mask_file, recipe=recipe)
+
+
+def run_grid(plan: dict, regime: dict, results: Path, chosen: List[int], workers: int) -> None:
+    runs = results / "runs"
+    ghost = ghost_branch_weights(plan)
+    order = items(plan)
+    for item in chosen:
+        cells = order[item]
+        for phase in ("default", "other"):  # a cell's default run computes the mask the others train
+            names, points = [], []
+            for mask, sparsity, seed, arm in cells:
+                if (arm == "default") != (phase == "default"):
+                    continue
+                point = grid_point(plan, regime, mask, sparsity, seed, arm, runs, ghost)
+                if point is not None:
+                    names.append(run_name(mask, sparsity, seed, arm))
+                    points.append(point)
+            if points:
+                print(f"item {item}, {phase} runs: {len(points)}", flush=True)
+                sweep(points, names, runs, workers)
+
+
+def cost(plan: dict, regime: dict, results: Path, workers: int) -> dict:
+    """Seconds of one run of each arm (random mask, 98%, seed 0, one torch thread each), and the
+    CPU-hours of each item of the grid from them; a lottery mask adds its rounds' training."""
+    runs = results / "cost"
+    ghost = ghost_branch_weights(plan)
+    arms = list(plan["grid"]["arms"]) + list(plan["grid"]["tricks_alone"]["arms"])
+    seconds = {}
+    for phase in ("default", "other"):
+        names, points = [], []
+        for arm in arms:
+            if (arm == "default") == (phase == "default"):
+                names.append(run_name("random", 0.98, 0, arm))
+                points.append(grid_point(plan, regime, "random", 0.98, 0, arm, runs, ghost))
+        for name, record in zip(names, sweep(points, names, runs, workers)):
+            seconds[name.rsplit("-", 1)[-1] if "seed0-" not in name else name.split("seed0-", 1)[1]] = \
+                record["seconds"] if record else None
+    options = plan["grid"]["lottery_options"]
+    round_share = max(1, round(options["round_epochs_fraction"] * regime["epochs"])) / regime["epochs"]
+    rounds = {0.9: math.ceil(math.log(0.1) / math.log(1 - options["prune_fraction"])),
+              0.98: math.ceil(math.log(0.02) / math.log(1 - options["prune_fraction"])),
+              0.995: math.ceil(math.log(0.005) / math.log(1 - options["prune_fraction"]))}
+    hours = {}
+    for item, cells in items(plan).items():
+        total = sum(seconds.get(arm) or 0 for _, _, _, arm in cells)
+        total += sum(rounds[p] * round_share * seconds["default"] for m, p, _, arm in cells
+                     if m == "lottery" and arm in ("default", "capacity"))
+        hours[str(item)] = round(total / 3600, 2)
+    return {"seconds_per_arm": seconds, "cpu_hours_per_item": hours,
+            "cpu_hours_total": round(sum(hours.values()), 2),
+            "note": "one torch thread per run; wall hours on 2 cores are about half the CPU-hours"}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=("curves", "choose", "cost", "grid"))
+    parser.add_argument("--results", default=str(RESULTS), help="the study's folder (plan.json is read there)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--items", type=int, nargs="*", default=[1, 2, 3, 4, 5, 6])
+    args = parser.parse_args(argv)
+    results = Path(args.results)
+    plan = load_plan(results)
+    if args.command in ("curves", "choose"):
+        regime = curves(plan, results, args.workers) if args.command == "curves" else choose(plan, results)
+        if regime is None:
+            print("no budget chosen yet", flush=True)
+            return 1
+        (results / "regime.json").write_text(json.dumps(regime, indent=1))
+        print(json.dumps(regime, indent=1))
+        return 0
+    regime_file = results / "regime.json"
+    if not regime_file.exists():
+        print("error: no regime.json yet: run `curves` first", file=sys.stderr)
+        return 2
+    regime = json.loads(regime_file.read_text())
+    if args.command == "cost":
+        regime["cost"] = cost(plan, regime, results, args.workers)
+        regime_file.write_text(json.dumps(regime, indent=1))
+        print(json.dumps(regime["cost"], indent=1))
+        return 0
+    run_grid(plan, regime, results, args.items, args.workers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
