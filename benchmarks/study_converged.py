@@ -236,14 +236,11 @@ def cost(plan: dict, regime: dict, results: Path, workers: int) -> dict:
     arms = list(plan["grid"]["arms"]) + list(plan["grid"]["tricks_alone"]["arms"])
     seconds = {}
     for phase in ("default", "other"):
-        names, points = [], []
-        for arm in arms:
-            if (arm == "default") == (phase == "default"):
-                names.append(run_name("random", 0.98, 0, arm))
-                points.append(grid_point(plan, regime, "random", 0.98, 0, arm, runs, ghost))
-        for name, record in zip(names, sweep(points, names, runs, workers)):
-            seconds[name.rsplit("-", 1)[-1] if "seed0-" not in name else name.split("seed0-", 1)[1]] = \
-                record["seconds"] if record else None
+        timed = [arm for arm in arms if (arm == "default") == (phase == "default")]
+        names = [run_name("random", 0.98, 0, arm) for arm in timed]
+        points = [grid_point(plan, regime, "random", 0.98, 0, arm, runs, ghost) for arm in timed]
+        for arm, record in zip(timed, sweep(points, names, runs, workers)):
+            seconds[arm] = record["seconds"] if record else None
     options = plan["grid"]["lottery_options"]
     round_share = max(1, round(options["round_epochs_fraction"] * regime["epochs"])) / regime["epochs"]
     rounds = {0.9: math.ceil(math.log(0.1) / math.log(1 - options["prune_fraction"])),
