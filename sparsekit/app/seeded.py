@@ -8,6 +8,7 @@
 """
 from typing import Dict, List, Mapping, Optional, Sequence
 
+from ..recipe.search_cache import reuse_searches
 from .interactive import ExperimentSettings, make_settings, run_variants
 
 Seeded = Dict[str, List]
@@ -37,7 +38,10 @@ def compare_recipes(settings: ExperimentSettings, methods: Sequence[str], recipe
     settings = make_settings(settings)
     mask_options = dict(mask_options or {})
     grid: Dict[str, Seeded] = {method: {recipe: [] for recipe in recipes} for method in methods}
-    with tqdm(total=len(methods) * len(seeds) * len(recipes), disable=not progress, desc="runs") as bar:
+    # The presets search GradInit on the same network from the same start: once per cell, and
+    # each record says whether its search was read back (`gradinit.reused`).
+    with reuse_searches(), \
+            tqdm(total=len(methods) * len(seeds) * len(recipes), disable=not progress, desc="runs") as bar:
         for method in methods:
             for seed in seeds:
                 config = make_config(dataset=settings.dataset, model=settings.model, width=settings.width,
