@@ -102,7 +102,7 @@ def test_verdict_words_come_from_the_interval():
     assert paired_verdict([-0.02, -0.03, -0.025], "a").word == "worse"
     assert paired_verdict([0.05, -0.04, 0.01], "a").word == "no measurable difference"
     one = paired_verdict([0.1], "a")
-    assert one.low is None and one.word == "not measurable with one seed"
+    assert one.low is None and one.word == "too few seeds to tell"
     verdict = paired_verdict([0.02, 0.03, 0.025], "tost vs default")
     # mean 0.025, sd 0.005, t(2) = 4.303: half-width 0.0124
     assert verdict.low == pytest.approx(0.025 - 4.3027 * 0.005 / 3 ** 0.5, abs=1e-4)
@@ -112,8 +112,26 @@ def test_verdict_words_come_from_the_interval():
 def test_verdict_against_pairs_seeds():
     seeded = {"default": [{"best_val_test_acc": a} for a in (0.5, 0.6, 0.7)],
               "tost": [{"best_val_test_acc": a} for a in (0.4, 0.5, 0.6)]}
-    verdict = verdict_against(seeded, "default", "tost")
+    # Three equal differences: no spread to measure unless the test set's resolution widens it.
+    assert verdict_against(seeded, "default", "tost").word == "too few seeds to tell"
+    verdict = verdict_against(seeded, "default", "tost", resolution=1 / 359)
     assert verdict.mean == pytest.approx(-0.1) and verdict.word == "worse"
+    assert verdict.high - verdict.low == pytest.approx(2 * 4.3027 * (1 / 359) / 3 ** 0.5, abs=1e-4)
+
+
+def test_two_seeds_never_give_a_verdict():
+    """The two cases a learner met with SEEDS=2 in notebook 14 (359 test digits): both seeds
+    19 images worse (a zero-width interval read "worse"), and a mean of -0.364 read "no
+    measurable difference"."""
+    equal = paired_verdict([-19 / 359, -19 / 359], "tost-release vs default, snip")
+    assert equal.word == "too few seeds to tell" and equal.low is None
+    assert "too few seeds to tell" in str(equal) and "needs 3" in str(equal)
+    wide = paired_verdict([-0.03, -0.698], "tost vs default, random")
+    assert wide.mean == pytest.approx(-0.364) and wide.word == "too few seeds to tell"
+    # With a third seed the equal case gets an interval no narrower than one test image allows.
+    three = paired_verdict([-19 / 359] * 3, "a", resolution=1 / 359)
+    assert three.word == "worse" and three.high - three.low > 2 / 359 and "resolution" in str(three)
+    assert paired_verdict([-19 / 359] * 3, "a").word == "too few seeds to tell"
 
 
 # ---- Binder badges ----------------------------------------------------------------------------------
