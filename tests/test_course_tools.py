@@ -96,6 +96,32 @@ def test_warnings_are_one_line_in_notebooks(monkeypatch):
     assert text == "RuntimeWarning: layer collapse: x\n"
 
 
+def test_a_sparsekit_error_shows_as_one_line_in_ipython(capsys):
+    """The handler the set-up call installs: a SparsekitError prints as its one line and fails
+    the cell; the full traceback is folded below it; any other error keeps IPython's traceback."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from sparsekit.app import notebook_errors
+
+    shell = InteractiveShell.instance()
+    assert notebook_errors.install(shell)
+    try:
+        capsys.readouterr()
+        result = shell.run_cell("from sparsekit.app.interactive import ExperimentSettings\n"
+                                "ExperimentSettings(sparsity=1.0)")
+        shown = notebook_errors.ANSI.sub("", capsys.readouterr().out).splitlines()
+        assert isinstance(result.error_in_exec, SparsekitError)  # the cell failed: Run All stops there
+        assert shown[0] == "SparsekitError: sparsity must be in [0, 1) (fraction of weights removed), got 1.0"
+        assert shown[1:] == ["<IPython.core.display.HTML object>"]  # the folded traceback (HTML in a notebook)
+        result = shell.run_cell("1 / 0")
+        assert isinstance(result.error_in_exec, ZeroDivisionError)
+        assert "Traceback" in capsys.readouterr().out  # a bug keeps its traceback
+    finally:
+        shell.set_custom_exc((), None)
+    folded = notebook_errors.details_html("Traceback\n  \x1b[0;31mFile x<y>\x1b[0m")
+    assert folded.startswith("<details><summary>full traceback") and "File x&lt;y&gt;" in folded
+    assert "\x1b" not in folded
+
+
 # ---- verdicts -----------------------------------------------------------------------------------------
 def test_verdict_words_come_from_the_interval():
     assert paired_verdict([0.02, 0.03, 0.025], "a").word == "better"
