@@ -234,3 +234,25 @@ def test_executed_parameters_cell_is_followed_by_injected_values(smoke_out):
     injected = cells[2]
     assert "injected-parameters" in injected.metadata.get("tags", [])
     assert re.search(r"^INTERACTIVE = False$", injected.source, re.M)
+
+
+# ---- a learner's mistake in a parameters cell ---------------------------------------------
+def test_a_typo_in_a_list_parameter_stops_in_the_settings_cell_as_one_line(tmp_path):
+    """`METHODS = ["random", "SNIP"]` in 14 trained 3 of 6 runs before failing; now its
+    settings cell refuses it before any training, and the error shows as its one line with the
+    full traceback folded below (the course's set-up call)."""
+    with pytest.raises(papermill.PapermillExecutionError, match=r"METHODS\[1\] = 'SNIP': unknown mask method"):
+        runner.run_all("smoke", tmp_path, only=["14"], extra={"METHODS": ["random", "SNIP"]}, report=lambda line: None)
+    cells = nbformat.read(tmp_path / "14_any_mask_full_recipe.ipynb", as_version=4).cells
+    failed = [i for i, c in enumerate(cells) if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+    assert len(failed) == 1
+    cell = cells[failed[0]]
+    assert "check_each(settings, \"METHODS\"" in cell.source and not any("compare_recipes(" in c.source
+                                                                          for c in cells[:failed[0] + 1])
+    assert all(c.get("execution_count") is None for c in cells[failed[0] + 1:] if c.cell_type == "code")
+    (error,) = [o for o in cell.outputs if o.output_type == "error"]
+    assert error.ename == "SparsekitError" and len(error.traceback) == 1
+    assert "METHODS[1] = 'SNIP'" in error.traceback[0]
+    folded = [o for o in cell.outputs if o.output_type == "display_data" and "text/html" in o.data]
+    assert folded and folded[0].data["text/html"].startswith("<details><summary>full traceback")
+    assert "Traceback" in folded[0].data["text/html"] or "check_each" in folded[0].data["text/html"]
