@@ -63,11 +63,12 @@ class Verdict:
         return "no measurable difference"
 
     def __str__(self) -> str:
+        count = f"{self.seeds} {'seed' if self.seeds == 1 and self.unit == 'seeds' else self.unit}"
         if self.low is None:
-            return f"{self.label}: {self.word} (mean difference {self.mean:+.4f}, {self.seeds} {self.unit}; {self.reason})"
+            return f"{self.label}: {self.word} (mean difference {self.mean:+.4f}, {count}; {self.reason})"
         note = f"; {self.reason}" if self.reason else ""
         return (f"{self.label}: {self.word} (mean {self.mean:+.4f}, 95% interval [{self.low:+.4f}, "
-                f"{self.high:+.4f}], {self.seeds} {self.unit}{note})")
+                f"{self.high:+.4f}], {count}{note})")
 
     def to_dict(self) -> Dict:
         return {"label": self.label, "verdict": self.word, "mean": self.mean, "low": self.low, "high": self.high,
