@@ -1,7 +1,11 @@
-"""The widget panel in a real browser: JupyterLab on localhost, driven through Debian's
-Chromium with Playwright. Opens a copy of the course index with tiny parameters, runs all
-cells, moves the sparsity slider, presses Run and waits for the live plot to change, then
-presses Run again and checks that both runs are on the plot, and that Clear empties it.
+"""The course as a learner meets it, in a real browser: JupyterLab on localhost, driven
+through Debian's Chromium with Playwright. Opens a copy of the course index with tiny
+parameters and a learner's mistake (`SPARSITY = 1.0`) in a cell after the parameters; Run All
+stops in the settings cell with the error as ONE line and the full traceback folded below it
+(opened with a click). The mistake is fixed in the browser and Run All runs through. Then the
+panel: the sparsity slider moves, Run trains and the live plot changes; a seeds count of 50
+is clamped to the panel's most, with a word; a second run with 2 seeds joins the first on the
+plot (each labelled, the second with its spread over seeds); Clear empties it.
 A screenshot (taken with the two runs) goes to build/browser/panel.png."""
 import os
 import secrets
@@ -21,6 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 SCREENSHOT = REPO / "build" / "browser" / "panel.png"
 TINY = {"WIDTH": 0.25, "EPOCHS": 3, "SPARSITY": 0.5, "PROGRESS": False, "METHOD": "random",
         "RESULTS_PATH": "results/browser.json"}
+MISTAKE = "SPARSITY = 1.0  # a learner's mistake: a sparsity of 1 keeps no weight"
+FIXED = "SPARSITY = 0.5"
 SLIDER_STEPS = 5  # arrow presses; the slider's step is 0.01
 SERVER_START_S = 240
 # Browser waits are scaled by this: a small CPU shared with other jobs can be several times slower.
@@ -45,15 +51,19 @@ def _free_port() -> int:
 
 def _prepare_notebook(folder: Path) -> str:
     """A copy of 00_index with a cell of tiny parameters after its parameters cell (as
-    papermill would inject them)."""
+    papermill would inject them), then a cell holding the learner's mistake."""
     import nbformat
 
     notebook = nbformat.read(REPO / "notebooks" / "00_index.ipynb", as_version=4)
     at = next(i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", []))
     values = "\n".join(f"{name} = {value!r}" for name, value in TINY.items())
     notebook.cells.insert(at + 1, nbformat.v4.new_code_cell(values))
+    notebook.cells.insert(at + 2, nbformat.v4.new_code_cell(MISTAKE))
     nbformat.write(notebook, folder / "panel.ipynb")
     return "panel.ipynb"
+
+
+MISTAKE_CELL = 3  # title, parameters, tiny values, the mistake
 
 
 @pytest.fixture
@@ -135,8 +145,29 @@ def _drive_panel(page, url):
     news = page.locator(".jp-toast-button", has_text="No")  # "get notified about Jupyter news?"
     if news.count():
         news.first.click()
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    _run_all(page)
+
+    # The mistake: Run All stops at the settings cell, the error in one line, the traceback folded.
+    error = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    expect(error).to_have_count(1, timeout=90_000 * PATIENCE)
+    expect(error).to_contain_text("SparsekitError: sparsity must be in [0, 1)")
+    assert len(error.inner_text().strip().splitlines()) == 1, error.inner_text()
+    folded = page.locator("details", has=page.locator("summary", has_text="full traceback"))
+    expect(folded).to_have_count(1)
+    expect(folded.locator("pre")).to_be_hidden()
+    folded.locator("summary").click()
+    expect(folded.locator("pre")).to_be_visible()
+    expect(folded.locator("pre")).to_contain_text("ExperimentSettings")
+    expect(page.locator(".widget-hslider")).to_have_count(0)  # nothing after the failing cell ran
+
+    # The fix, typed into the cell, and Run All again.
+    editor = page.locator(".jp-Notebook .jp-Cell").nth(MISTAKE_CELL).locator(".cm-content")
+    expect(editor).to_contain_text("SPARSITY = 1.0")
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text(FIXED)
+    expect(editor).to_have_text(FIXED)
+    _run_all(page)
 
     panel = page.locator(".widget-vbox").filter(has=page.locator(".widget-hslider")).last
     panel.wait_for(timeout=90_000 * PATIENCE)
@@ -161,13 +192,23 @@ def _drive_panel(page, url):
     progress = panel.locator(".widget-hprogress .progress-bar")
     assert progress.get_attribute("style") and "100%" in progress.get_attribute("style")
 
-    # A second press adds a second run: both are listed beside the plot, and the plot changed.
+    # Too many seeds are clamped, with a word; a second run with 2 seeds joins the first.
     runs = panel.locator(".sparsekit-run")
     expect(runs).to_have_count(1)
+    expect(runs.nth(0)).to_contain_text("(1 seed)")
+    seeds = panel.locator(".widget-text", has_text="seeds").locator("input")
+    seeds.fill("50")
+    seeds.press("Enter")
+    expect(status).to_contain_text("seeds 50 is above the most the panel runs: set to 5")
+    expect(seeds).to_have_value("5")
+    seeds.fill("2")
+    seeds.press("Enter")
     panel.locator("button", has_text="Run").click()
     expect(runs).to_have_count(2, timeout=90_000 * PATIENCE)
+    expect(status).to_contain_text("done", timeout=90_000 * PATIENCE)
     expect(runs.nth(0)).to_contain_text(f"random {0.5 + SLIDER_STEPS / 100:.2f}")
     expect(runs.nth(1)).to_contain_text("#2")  # the same settings again: a numbered second curve
+    expect(runs.nth(1)).to_contain_text("2 seeds")  # seeds 0 and 1, where the first run had seed 0
     assert plot.get_attribute("src") != final, "the second run was not drawn"
     panel.scroll_into_view_if_needed()
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
@@ -175,3 +216,8 @@ def _drive_panel(page, url):
 
     panel.locator("button", has_text="Clear").click()
     expect(runs).to_have_count(0)
+
+
+def _run_all(page) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()

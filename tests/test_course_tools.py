@@ -96,13 +96,39 @@ def test_warnings_are_one_line_in_notebooks(monkeypatch):
     assert text == "RuntimeWarning: layer collapse: x\n"
 
 
+def test_a_sparsekit_error_shows_as_one_line_in_ipython(capsys):
+    """The handler the set-up call installs: a SparsekitError prints as its one line and fails
+    the cell; the full traceback is folded below it; any other error keeps IPython's traceback."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from sparsekit.app import notebook_errors
+
+    shell = InteractiveShell.instance()
+    assert notebook_errors.install(shell)
+    try:
+        capsys.readouterr()
+        result = shell.run_cell("from sparsekit.app.interactive import ExperimentSettings\n"
+                                "ExperimentSettings(sparsity=1.0)")
+        shown = notebook_errors.ANSI.sub("", capsys.readouterr().out).splitlines()
+        assert isinstance(result.error_in_exec, SparsekitError)  # the cell failed: Run All stops there
+        assert shown[0] == "SparsekitError: sparsity must be in [0, 1) (fraction of weights removed), got 1.0"
+        assert shown[1:] == ["<IPython.core.display.HTML object>"]  # the folded traceback (HTML in a notebook)
+        result = shell.run_cell("1 / 0")
+        assert isinstance(result.error_in_exec, ZeroDivisionError)
+        assert "Traceback" in capsys.readouterr().out  # a bug keeps its traceback
+    finally:
+        shell.set_custom_exc((), None)
+    folded = notebook_errors.details_html("Traceback\n  \x1b[0;31mFile x<y>\x1b[0m")
+    assert folded.startswith("<details><summary>full traceback") and "File x&lt;y&gt;" in folded
+    assert "\x1b" not in folded
+
+
 # ---- verdicts -----------------------------------------------------------------------------------------
 def test_verdict_words_come_from_the_interval():
     assert paired_verdict([0.02, 0.03, 0.025], "a").word == "better"
     assert paired_verdict([-0.02, -0.03, -0.025], "a").word == "worse"
     assert paired_verdict([0.05, -0.04, 0.01], "a").word == "no measurable difference"
     one = paired_verdict([0.1], "a")
-    assert one.low is None and one.word == "not measurable with one seed"
+    assert one.low is None and one.word == "too few seeds to tell"
     verdict = paired_verdict([0.02, 0.03, 0.025], "tost vs default")
     # mean 0.025, sd 0.005, t(2) = 4.303: half-width 0.0124
     assert verdict.low == pytest.approx(0.025 - 4.3027 * 0.005 / 3 ** 0.5, abs=1e-4)
@@ -112,8 +138,26 @@ def test_verdict_words_come_from_the_interval():
 def test_verdict_against_pairs_seeds():
     seeded = {"default": [{"best_val_test_acc": a} for a in (0.5, 0.6, 0.7)],
               "tost": [{"best_val_test_acc": a} for a in (0.4, 0.5, 0.6)]}
-    verdict = verdict_against(seeded, "default", "tost")
+    # Three equal differences: no spread to measure unless the test set's resolution widens it.
+    assert verdict_against(seeded, "default", "tost").word == "too few seeds to tell"
+    verdict = verdict_against(seeded, "default", "tost", resolution=1 / 359)
     assert verdict.mean == pytest.approx(-0.1) and verdict.word == "worse"
+    assert verdict.high - verdict.low == pytest.approx(2 * 4.3027 * (1 / 359) / 3 ** 0.5, abs=1e-4)
+
+
+def test_two_seeds_never_give_a_verdict():
+    """The two cases a learner met with SEEDS=2 in notebook 14 (359 test digits): both seeds
+    19 images worse (a zero-width interval read "worse"), and a mean of -0.364 read "no
+    measurable difference"."""
+    equal = paired_verdict([-19 / 359, -19 / 359], "tost-release vs default, snip")
+    assert equal.word == "too few seeds to tell" and equal.low is None
+    assert "too few seeds to tell" in str(equal) and "needs 3" in str(equal)
+    wide = paired_verdict([-0.03, -0.698], "tost vs default, random")
+    assert wide.mean == pytest.approx(-0.364) and wide.word == "too few seeds to tell"
+    # With a third seed the equal case gets an interval no narrower than one test image allows.
+    three = paired_verdict([-19 / 359] * 3, "a", resolution=1 / 359)
+    assert three.word == "worse" and three.high - three.low > 2 / 359 and "resolution" in str(three)
+    assert paired_verdict([-19 / 359] * 3, "a").word == "too few seeds to tell"
 
 
 # ---- Binder badges ----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import nbformat
 import papermill
 import pytest
 from helpers import prunable_weight_count
-from sparsekit.app import badges
+from sparsekit.app import badges, course_map
 from sparsekit.app import notebook_runner as runner
 from sparsekit.core.errors import SparsekitError
 from sparsekit.recipe import TRICKS as RECIPE_TRICKS
@@ -46,17 +46,60 @@ def smoke_out(tmp_path_factory):
     return tmp_path_factory.mktemp("notebooks-smoke")
 
 
+REPO = runner.NOTEBOOK_DIR.parent
+PARAMETER_LINE_LIMIT = 99  # characters: a parameters cell's hints must not run off the right edge
+
+
+def committed_text(path: Path) -> str:
+    """The notebook as committed (HEAD), so a learner who ran the course in place (outputs and
+    metadata in the working copy) is not told that the tests fail; the file itself when it is
+    not committed yet or there is no git checkout (a source archive)."""
+    relative = path.resolve().relative_to(REPO.resolve()).as_posix()
+    try:
+        shown = subprocess.run(["git", "show", f"HEAD:{relative}"], cwd=REPO, capture_output=True, text=True)
+    except OSError:  # no git on this machine
+        return path.read_text()
+    return shown.stdout if shown.returncode == 0 else path.read_text()
+
+
 # ---- committed notebooks -----------------------------------------------------------------
-def test_the_course_is_complete():
+def test_the_course_is_complete_and_the_map_has_every_notebook():
     assert NAMES[:2] == ["00_index", "01_dense_and_random"]
-    index = (runner.NOTEBOOK_DIR / "00_index.ipynb").read_text()
-    for name in NAMES[1:]:
-        assert f"({name}.ipynb)" in index, f"00_index does not link {name}"
+    map_text = course_map.markdown()
+    for path in NOTEBOOKS:
+        entry = course_map.entry(path)
+        title = nbformat.read(path, as_version=4).cells[0].source.splitlines()[0]
+        assert title == f"# {entry.number:02d} · {entry.title}" and path.stem.startswith(f"{entry.number:02d}_")
+        rows = [line for line in map_text.splitlines() if f"({path.stem}.ipynb)" in line]
+        # The path table's row (runtimes), and for every notebook but the map its part's row (the question).
+        assert any(entry.default_runtime in row and entry.smoke_runtime in row for row in rows), path.stem
+        if entry.number:
+            assert any(course_map._cell(entry.question) in row for row in rows), path.stem
+            assert "**Runtime**" not in entry.question and "ipynb" not in entry.question
+    assert f"The course has {len(course_map.PARTS)} parts." in map_text
+    assert "course_map.markdown()" in (runner.NOTEBOOK_DIR / "00_index.ipynb").read_text()
+
+
+def test_a_new_notebook_joins_the_map(tmp_path):
+    for path in NOTEBOOKS[:2] + NOTEBOOKS[-1:]:
+        shutil.copy(path, tmp_path / path.name)
+    notebook = nbformat.read(NOTEBOOKS[-1], as_version=4)
+    notebook.cells[0].source = ("# 16 · Your own network\n\n**Runtime** (measured): default parameters 2 min; smoke "
+                                "parameters (the test suite's) 9 s.\n\n← [15 x](15_x.ipynb) · [course map](00_index.ipynb)"
+                                "\n\nCan the recipe train a network you bring?")
+    nbformat.write(notebook, tmp_path / "16_your_own_network.ipynb")
+    text = course_map.markdown(tmp_path)
+    assert "| [16 Your own network](16_your_own_network.ipynb) | Can the recipe train a network you bring? |" in text
+    assert "| 16 | [16 Your own network](16_your_own_network.ipynb) | 2 min | 9 s |" in text
+    bad = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("no title")])
+    nbformat.write(bad, tmp_path / "17_bad.ipynb")
+    with pytest.raises(SparsekitError, match="17_bad.ipynb: the first cell must start with a title line"):
+        course_map.markdown(tmp_path)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
 def test_committed_notebook_is_clean_and_in_course_order(path):
-    notebook = nbformat.read(path, as_version=4)
+    notebook = nbformat.reads(committed_text(path), as_version=4)
     nbformat.validate(notebook)
     for cell in notebook.cells:
         if cell.cell_type == "code":
@@ -70,6 +113,8 @@ def test_committed_notebook_is_clean_and_in_course_order(path):
         assert neighbour is None or f"({neighbour}.ipynb)" in title.source, f"no link to {neighbour}"
     assert parameters.cell_type == "code" and "parameters" in parameters.metadata.get("tags", [])
     assert REQUIRED_PARAMETERS <= set(papermill.inspect_notebook(str(path)))
+    too_long = [line for line in parameters.source.splitlines() if len(line) > PARAMETER_LINE_LIMIT]
+    assert not too_long, f"parameters cell lines over {PARAMETER_LINE_LIMIT} characters: {too_long}"
     assert "%matplotlib inline" in imports.source and "import sparsekit" in imports.source
     headers = [line for cell in notebook.cells if cell.cell_type == "markdown"
                for line in cell.source.splitlines() if line.startswith("## ")]
@@ -77,8 +122,14 @@ def test_committed_notebook_is_clean_and_in_course_order(path):
     code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
     assert code[-1].startswith("if INTERACTIVE:") and "panel(" in code[-1]
     assert "notebook_warnings.one_line()" in imports.source
+    # Answers are folded <details> blocks: nothing but "Answer N" shows until opened (a hidden
+    # cell would show its first line as a preview).
     answers = [cell for cell in notebook.cells if "answer" in cell.metadata.get("tags", [])]
-    assert 2 <= len(answers) <= 3 and all(cell.metadata["jupyter"]["source_hidden"] for cell in answers)
+    assert 2 <= len(answers) <= 3
+    for number, cell in enumerate(answers, 1):
+        assert cell.cell_type == "markdown" and not cell.metadata.get("jupyter", {}).get("source_hidden")
+        assert cell.source.startswith(f"<details><summary><b>Answer {number}</b>") and \
+            cell.source.rstrip().endswith("</details>"), f"answer {number} is not a folded <details> block"
     assert any(cell.source.startswith("### Exercises") for cell in notebook.cells)
     assert any("save_figure(" in source for source in code)
     if path.stem in CLAIM_NOTEBOOKS:
@@ -93,10 +144,11 @@ def test_nbstripout_leaves_committed_notebooks_unchanged(tmp_path):
     if not tool.exists():
         pytest.skip("nbstripout is not installed next to this Python (pip install nbstripout)")
     copies = [tmp_path / path.name for path in NOTEBOOKS]
-    for path, copy in zip(NOTEBOOKS, copies):
-        shutil.copy(path, copy)
+    committed = [committed_text(path) for path in NOTEBOOKS]
+    for text, copy in zip(committed, copies):
+        copy.write_text(text)
     subprocess.run([str(tool), *map(str, copies)], check=True)
-    changed = [copy.name for path, copy in zip(NOTEBOOKS, copies) if copy.read_bytes() != path.read_bytes()]
+    changed = [copy.name for text, copy in zip(committed, copies) if copy.read_text() != text]
     assert not changed, f"run `make strip`: nbstripout changes {changed}"
 
 
@@ -161,6 +213,11 @@ def test_notebook_runs_with_smoke_parameters(name, smoke_out, capsys):
     figure_outputs = [o for c in executed.cells[figure_at:] for o in c.get("outputs", [])]
     assert any("image/png" in o.get("data", {}) for o in figure_outputs), "the figure was not drawn inline"
     assert not any(o.get("output_type") == "error" for c in executed.cells for o in c.get("outputs", []))
+    # Every answer's code ran after the notebook, in its namespace (an undefined name fails above).
+    answered = [c for c in executed.cells if runner.ANSWER_CODE_TAG in c.metadata.get("tags", [])]
+    assert [c.source for c in answered] == runner.answer_code(nbformat.read(runner.NOTEBOOK_DIR / f"{name}.ipynb",
+                                                                            as_version=4))
+    assert all(c.execution_count for c in answered)
 
 
 def runner_figure(run):
@@ -177,3 +234,25 @@ def test_executed_parameters_cell_is_followed_by_injected_values(smoke_out):
     injected = cells[2]
     assert "injected-parameters" in injected.metadata.get("tags", [])
     assert re.search(r"^INTERACTIVE = False$", injected.source, re.M)
+
+
+# ---- a learner's mistake in a parameters cell ---------------------------------------------
+def test_a_typo_in_a_list_parameter_stops_in_the_settings_cell_as_one_line(tmp_path):
+    """`METHODS = ["random", "SNIP"]` in 14 trained 3 of 6 runs before failing; now its
+    settings cell refuses it before any training, and the error shows as its one line with the
+    full traceback folded below (the course's set-up call)."""
+    with pytest.raises(papermill.PapermillExecutionError, match=r"METHODS\[1\] = 'SNIP': unknown mask method"):
+        runner.run_all("smoke", tmp_path, only=["14"], extra={"METHODS": ["random", "SNIP"]}, report=lambda line: None)
+    cells = nbformat.read(tmp_path / "14_any_mask_full_recipe.ipynb", as_version=4).cells
+    failed = [i for i, c in enumerate(cells) if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+    assert len(failed) == 1
+    cell = cells[failed[0]]
+    assert "check_each(settings, \"METHODS\"" in cell.source and not any("compare_recipes(" in c.source
+                                                                          for c in cells[:failed[0] + 1])
+    assert all(c.get("execution_count") is None for c in cells[failed[0] + 1:] if c.cell_type == "code")
+    (error,) = [o for o in cell.outputs if o.output_type == "error"]
+    assert error.ename == "SparsekitError" and len(error.traceback) == 1
+    assert "METHODS[1] = 'SNIP'" in error.traceback[0]
+    folded = [o for o in cell.outputs if o.output_type == "display_data" and "text/html" in o.data]
+    assert folded and folded[0].data["text/html"].startswith("<details><summary>full traceback")
+    assert "Traceback" in folded[0].data["text/html"] or "check_each" in folded[0].data["text/html"]

@@ -123,6 +123,25 @@ def test_bar_plots_show_the_values():
     assert sorted(bar.get_height() for bar in ax.patches) == [0.0, 0.4, 0.5, 0.6]
 
 
+def test_accuracy_bars_zoom_to_the_data_with_the_legend_outside():
+    """Accuracies of 0.94-0.98 on a 0-1 axis look equal: the axis fits the data, says where it
+    starts, and the legend sits right of the axes; every seed's dot is drawn above the bars."""
+    from sparsekit.report.plots import plot_seeded_accuracy
+
+    ax = plot_final_accuracy({"x": {"best_val_test_acc": 0.94}, "y": {"best_val_test_acc": 0.98}})
+    low, high = ax.get_ylim()
+    assert 0.85 < low < 0.94 and 0.98 < high <= 1.02 and f"axis from {low:.2f}" in ax.get_ylabel()
+    seeds = {"snip": {"default": [{"best_val_test_acc": a} for a in (0.95, 0.96, 0.97)],
+                      "tost": [{"best_val_test_acc": a} for a in (0.93, 0.97, 0.98)]}}
+    ax = plot_seeded_accuracy(seeds)
+    assert ax.get_ylim()[0] > 0.8
+    legend = ax.get_legend()
+    assert legend is not None and legend.get_bbox_to_anchor().x0 >= ax.get_window_extent().x1 - 1
+    dots = [line for line in ax.get_lines() if line.get_marker() == "o"]
+    assert sorted(y for line in dots for y in line.get_ydata()) == [0.93, 0.95, 0.96, 0.97, 0.97, 0.98]
+    assert all(line.get_zorder() > 3 for line in dots)
+
+
 # ---- the panel --------------------------------------------------------------------------
 class FakeRun:
     """Stands in for `run_experiment`: records the settings and reports two epochs."""
@@ -235,3 +254,41 @@ def test_panel_starts_from_the_notebooks_parameters():
     assert box.method.value == "snip" and box.sparsity.value == 0.95
     assert all(toggle.value for toggle in box.toggles.values()) and box.ghost_mode.value == "keep"
     assert box.settings().recipe_options["init_iterations"] == 10
+
+
+def test_panel_says_when_it_clamps_and_disables_what_does_nothing():
+    from sparsekit.app.widgets import MAX_SEEDS, panel
+
+    box = panel(run_fn=FakeRun(), methods=["random"], seeds=50)
+    assert box.seeds.value == MAX_SEEDS and f"seeds 50 is above the most the panel runs: set to {MAX_SEEDS}" \
+        in box.status.value
+    box.epochs.value = 0
+    assert box.epochs.value == 1 and "epochs 0 is below the least the panel runs: set to 1" in box.status.value
+    assert box.ghost_mode.disabled  # no ghost trick on: the mode would change nothing
+    box.toggles["ghost_skip"].value = True
+    assert not box.ghost_mode.disabled
+    box.toggles["ghost_skip"].value = False
+    assert box.ghost_mode.disabled
+    assert panel(run_fn=FakeRun(), methods=["random"], tricks=["label_smoothing"]).ghost_mode.disabled
+
+
+def test_panel_shows_the_gradinit_phase_and_every_seed():
+    from sparsekit.app.widgets import accuracy_png, panel
+
+    phases = []
+
+    class Phased(FakeRun):
+        def __call__(self, settings, on_epoch, on_step):
+            phases.append(box.progress.description)  # what the bar says while GradInit would run
+            return super().__call__(settings, on_epoch, on_step)
+
+    box = panel(run_fn=Phased(), methods=["random"], seeds=2)
+    box.toggles["modified_init"].value = True
+    box.run_button.click()
+    assert phases == ["GradInit", "GradInit"] and box.progress.description == "training"
+    box.toggles["modified_init"].value = False
+    box.run_button.click()
+    assert phases[2:] == ["training", "training"]
+    curves = box.book.seed_curves()
+    assert [len(seeds) for seeds in curves.values()] == [2, 2]
+    assert accuracy_png(box.book.curves(), "t", curves).startswith(b"\x89PNG")

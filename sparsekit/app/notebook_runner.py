@@ -9,12 +9,18 @@ OUT/NAME.json (its RESULTS_PATH). Smoke parameters are tiny (seconds per noteboo
 test suite); full parameters keep each notebook's own defaults (`make notebooks`). Either
 way the notebooks run with INTERACTIVE=False and PROGRESS=False: no widgets, no bars.
 
+Smoke runs also run the exercises' answers: every ```python block inside a cell tagged
+"answer" (a folded <details> block) is appended as a code cell after the notebook's last
+cell, so it runs in the notebook's namespace at the smoke parameters, and an answer that
+uses a name the notebook never defines fails the run.
+
 papermill only warns about a parameter that the notebook does not declare and then runs
 it with the default silently; here that is an error, raised before anything executes.
 """
 import argparse
 import ast
 import os
+import re
 import sys
 import time
 from contextlib import contextmanager
@@ -48,6 +54,31 @@ HEADLESS = {"INTERACTIVE": False, "PROGRESS": False}
 # Smoke runs train on one thread: on a small, shared CPU two torch threads of these tiny
 # networks spend most of their time waiting on each other (measured 7x slower).
 SMOKE_THREADS = 1
+
+
+ANSWER_TAG = "answer"
+ANSWER_CODE_TAG = "answer-code"  # the code cells appended from the answers
+CODE_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+
+
+def answer_code(notebook) -> List[str]:
+    """The ```python blocks of the notebook's answer cells, in order."""
+    return [block.strip() for cell in notebook.cells if ANSWER_TAG in cell.metadata.get("tags", [])
+            for block in CODE_BLOCK.findall(cell.source)]
+
+
+def with_answers(notebook):
+    """A copy of the notebook with every answer's code appended as a code cell."""
+    import copy
+
+    import nbformat
+
+    result = copy.deepcopy(notebook)
+    for index, code in enumerate(answer_code(notebook)):
+        cell = nbformat.v4.new_code_cell(code, metadata={"tags": [ANSWER_CODE_TAG]})
+        cell.id = f"answer-code-{index}"
+        result.cells.append(cell)
+    return result
 
 
 @dataclass
@@ -127,23 +158,26 @@ def kernel_threads(threads: Optional[int]):
 
 
 def run_notebook(path: Path, out_dir: Path, parameters: Dict, timeout_s: int = CELL_TIMEOUT_S,
-                 log_output: bool = False, threads: Optional[int] = None) -> NotebookRun:
+                 log_output: bool = False, threads: Optional[int] = None, answers: bool = False) -> NotebookRun:
     """Execute one notebook into `out_dir` after checking its parameters; returns its timing."""
     check_declared(Path(path), parameters)
-    return _execute(Path(path), Path(out_dir), parameters, timeout_s, log_output, threads)
+    return _execute(Path(path), Path(out_dir), parameters, timeout_s, log_output, threads, answers)
 
 
 def _execute(path: Path, out_dir: Path, parameters: Dict, timeout_s: int, log_output: bool,
-             threads: Optional[int]) -> NotebookRun:
-    """Execute a notebook whose parameters were already checked."""
+             threads: Optional[int], answers: bool = False) -> NotebookRun:
+    """Execute a notebook whose parameters were already checked (`answers`: with its
+    answers' code appended)."""
+    import nbformat
     import papermill
 
     out_dir.mkdir(parents=True, exist_ok=True)
     output_path = out_dir / path.name
+    source = with_answers(nbformat.read(path, as_version=4)) if answers else str(path)
     started = time.perf_counter()
     # cwd = the output folder, so anything a notebook writes with a relative path lands there.
     with kernel_threads(threads):
-        papermill.execute_notebook(str(path), str(output_path), parameters=parameters, kernel_name=KERNEL_NAME,
+        papermill.execute_notebook(source, str(output_path), parameters=parameters, kernel_name=KERNEL_NAME,
                                    progress_bar=False, log_output=log_output, cwd=str(out_dir),
                                    execution_timeout=timeout_s)
     return NotebookRun(path.stem, output_path, Path(parameters["RESULTS_PATH"]), time.perf_counter() - started)
@@ -154,7 +188,8 @@ def run_all(mode: str, out_dir, only: Optional[Iterable[str]] = None, extra: Opt
             threads: Optional[int] = None, report=print) -> List[NotebookRun]:
     """Execute the chosen notebooks in order. Every notebook's parameters are checked before
     the first one runs, so a typo fails in seconds rather than after a long run. `threads`
-    caps the kernels' compute threads (default: 1 for smoke runs, unchanged for full ones)."""
+    caps the kernels' compute threads (default: 1 for smoke runs, unchanged for full ones).
+    Smoke runs append the answers' code (`with_answers`)."""
     if threads is None and mode == "smoke":
         threads = SMOKE_THREADS
     out_dir = Path(out_dir)
@@ -164,7 +199,7 @@ def run_all(mode: str, out_dir, only: Optional[Iterable[str]] = None, extra: Opt
         check_declared(path, parameters)
     runs = []
     for path, parameters in planned:
-        runs.append(_execute(path, out_dir, parameters, timeout_s, log_output, threads))
+        runs.append(_execute(path, out_dir, parameters, timeout_s, log_output, threads, answers=mode == "smoke"))
         report(f"{path.stem}: {runs[-1].seconds:.1f} s -> {runs[-1].output_path}")
     return runs
 

@@ -71,5 +71,9 @@ class RunBook:
     def curves(self, metric: str = "test_acc") -> Dict[str, List[dict]]:
         return {label: run.mean_rows(metric) for label, run in self.runs.items() if run.seeds}
 
+    def seed_curves(self) -> Dict[str, List[List[dict]]]:
+        """{label: [epoch rows per seed]}: what the faint per-seed lines draw."""
+        return {label: [rows for rows in run.seeds if rows] for label, run in self.runs.items() if run.seeds}
+
     def latest(self) -> Optional[PanelRun]:
         return next(reversed(self.runs.values()), None)

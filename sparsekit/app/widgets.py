@@ -26,22 +26,28 @@ PLOTTED_METRIC = "test_acc"
 MAX_SEEDS = 5
 
 
-def accuracy_png(curves: dict, title: str) -> bytes:
-    """The live plot as PNG bytes, one test-accuracy curve per run ({label: epoch rows}): drawn
-    off-screen (no pyplot), so no figure is left for `%matplotlib inline` to display a second
-    time at the end of the cell."""
+def accuracy_png(curves: dict, title: str, seed_curves: Optional[dict] = None) -> bytes:
+    """The live plot as PNG bytes, one test-accuracy curve per run ({label: epoch rows}) and,
+    faint beside it in the same colour, each of its seeds ({label: [rows per seed]}), so a seed
+    stuck at chance shows even when the mean looks fine. Drawn off-screen (no pyplot), so no
+    figure is left for `%matplotlib inline` to display a second time at the end of the cell."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(7, 3.6), dpi=80)
+    figure = Figure(figsize=(8.5, 3.6), dpi=80)
     ax = figure.add_subplot()
     plot_accuracy_curves(curves, metrics=(PLOTTED_METRIC,), ax=ax, title=title)
+    for index, label in enumerate(curves):
+        seeds = (seed_curves or {}).get(label, [])
+        for rows in seeds if len(seeds) > 1 else []:
+            ax.plot([row["epoch"] for row in rows], [row[PLOTTED_METRIC] for row in rows], "-", color=f"C{index}",
+                    alpha=0.3, linewidth=0.9)
     ax.set_ylim(0, 1.02)
     longest = max((len(rows) for rows in curves.values()), default=0)
     if longest:
         ax.set_xlim(0.5, longest + 0.5)
     figure.tight_layout()
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    figure.savefig(buffer, format="png", bbox_inches="tight")
     return buffer.getvalue()
 
 
@@ -74,9 +80,10 @@ class ExperimentPanel(widgets.VBox):
                         for name in trick_names}
         self.ghost_mode = widgets.Dropdown(options=GHOST_MODES, value=ghost_mode, description="ghosts",
                                            tooltip="early: ghosts fade out over the early phase; keep: all run")
-        self.epochs = widgets.BoundedIntText(value=self.base.epochs, min=1, max=max_epochs, description="epochs")
-        self.seeds = widgets.BoundedIntText(value=min(max(seeds, 1), MAX_SEEDS), min=1, max=MAX_SEEDS,
-                                            description="seeds")
+        # Plain IntText, clamped here, so the panel can say that it clamped (a bounded box would not).
+        self.limits = {"epochs": (1, max_epochs), "seeds": (1, MAX_SEEDS)}
+        self.epochs = widgets.IntText(value=self.base.epochs, description="epochs")
+        self.seeds = widgets.IntText(value=seeds, description="seeds")
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
         self.clear_button = widgets.Button(description="Clear", icon="trash",
                                            tooltip="remove every run from the plot")
@@ -91,6 +98,13 @@ class ExperimentPanel(widgets.VBox):
         self.redraws = 0
         self.run_button.on_click(self._run_clicked)
         self.clear_button.on_click(lambda _button: self.clear())
+        for name in self.limits:
+            getattr(self, name).observe(lambda change, name=name: self._clamp(name), names="value")
+            self._clamp(name)
+        for name in GHOST_TRICKS:
+            if name in self.toggles:
+                self.toggles[name].observe(lambda _change: self._enable_ghost_mode(), names="value")
+        self._enable_ghost_mode()
         super().__init__([
             widgets.HBox([self.method, self.sparsity]),
             widgets.HBox(list(self.toggles.values()) + [self.ghost_mode]),
@@ -110,6 +124,20 @@ class ExperimentPanel(widgets.VBox):
         return make_settings(self.base, method=self.method.value, sparsity=float(self.sparsity.value),
                              epochs=int(self.epochs.value), tricks=tricks, recipe_options=options, progress=False)
 
+    def _clamp(self, name: str) -> None:
+        """Keep a count inside its limits, and say so when a typed value was changed."""
+        control, (low, high) = getattr(self, name), self.limits[name]
+        value = min(max(control.value, low), high)
+        if value != control.value:
+            typed = control.value
+            control.value = value
+            self.status.value = (f"{name} {typed} is {'below the least' if typed < low else 'above the most'} the "
+                                 f"panel runs: set to {value}.")
+
+    def _enable_ghost_mode(self) -> None:
+        """The ghosts' mode matters only while a ghost trick is on."""
+        self.ghost_mode.disabled = not any(self.toggles[name].value for name in GHOST_TRICKS if name in self.toggles)
+
     def run(self):
         """What pressing Run does: one run per seed, added to the plot; returns the last run
         record (None if the settings were refused)."""
@@ -122,7 +150,12 @@ class ExperimentPanel(widgets.VBox):
         try:
             for index, seed in enumerate(seeds):
                 self.progress.value, self.progress.max = 0, 1
-                self.status.value = f"training {escape(run.label)}, seed {seed} ({index + 1} of {len(seeds)})..."
+                phase = "GradInit" if "modified_init" in settings.tricks else "training"
+                self.progress.description, self.progress.bar_style = phase, "info" if phase == "GradInit" else ""
+                extra = (" (GradInit first rescales the masked network: the bar starts moving when training "
+                         "does)" if phase == "GradInit" else "")
+                self.status.value = (f"{phase} {escape(run.label)}, seed {seed} ({index + 1} of {len(seeds)})..."
+                                     f"{extra}")
                 run.seeds.append([])
                 with self.run_output:  # whatever the run prints (a warning) stays inside the panel
                     self.record = self.run_fn(make_settings(settings, seed=seed), on_epoch=self._epoch_done,
@@ -153,6 +186,8 @@ class ExperimentPanel(widgets.VBox):
         self.run()
 
     def _step_done(self, done: int, total: int) -> None:
+        if self.progress.description != "training":  # the first step: GradInit (if any) is over
+            self.progress.description, self.progress.bar_style = "training", ""
         self.progress.max = max(total, 1)
         self.progress.value = min(done, self.progress.max)
 
@@ -172,7 +207,8 @@ class ExperimentPanel(widgets.VBox):
         self.redraws += 1
         if get_ipython() is None:  # headless (scripts, tests): nothing could show the image
             return
-        png = accuracy_png(self.book.curves(PLOTTED_METRIC), "test accuracy per epoch (mean over seeds)")
+        png = accuracy_png(self.book.curves(PLOTTED_METRIC), "test accuracy per epoch (thick: mean over seeds, "
+                           "faint: each seed)", self.book.seed_curves())
         with self.plot:
             clear_output(wait=True)
             display(Image(png))

@@ -26,6 +26,25 @@ def _axis(ax):
     return plt.subplots(figsize=(6, 3.5))[1]
 
 
+def zoom_to(ax, values: Sequence[float], low_error: float = 0.0, high_error: float = 0.0) -> None:
+    """The y axis fitted to the accuracies drawn (a few points apart on a 0-1 axis look equal),
+    with room for error bars; the label says where the axis starts when it is not 0."""
+    values = [v for v in values if v == v]  # NaN (a failed metric) does not set the scale
+    if not values:
+        return
+    low, high = min(values) - low_error, max(values) + high_error
+    pad = max(0.02, 0.15 * (high - low))
+    low, high = max(0.0, low - pad), min(1.02, high + pad)
+    ax.set_ylim(low, high)
+    if low > 0:
+        ax.set_ylabel(f"{ax.get_ylabel()} (axis from {low:.2f})")
+
+
+def legend_outside(ax) -> None:
+    """The legend right of the axes, where it covers no bar or curve."""
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+
+
 def _check_metric(metric: str) -> None:
     if metric not in METRIC_LABELS:
         raise SparsekitError(f"unknown metric {metric!r}; choose one of: {', '.join(METRIC_LABELS)}")
@@ -50,7 +69,7 @@ def plot_accuracy_curves(histories: Mapping[str, History], metrics: Sequence[str
     if title:
         ax.set_title(title)
     if histories:
-        ax.legend(fontsize="small")
+        legend_outside(ax)
     ax.grid(alpha=0.3)
     return ax
 
@@ -65,7 +84,7 @@ def plot_final_accuracy(runs: Mapping[str, Mapping], metric: str = "best_val_tes
     ax.bar_label(bars, fmt="%.3f", fontsize="small")
     ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right")
     ax.set_ylabel("test accuracy" if "test" in metric else metric)
-    ax.set_ylim(0, 1.05)
+    zoom_to(ax, values)
     if title:
         ax.set_title(title)
     return ax
@@ -82,7 +101,8 @@ def plot_grouped_accuracy(grid: Mapping[str, Mapping[str, Mapping]], metric: str
         xs = [g + (index - (len(columns) - 1) / 2) * bar_width for g in range(len(groups))]
         values = [grid[group][column][metric] if column in grid[group] else 0.0 for group in groups]
         ax.bar(xs, values, width=bar_width, color=f"C{index}", label=column)
-    return _finish_grouped_bars(ax, groups, metric, title)
+    drawn = [row[column][metric] for row in grid.values() for column in row]
+    return _finish_grouped_bars(ax, groups, metric, title, drawn)
 
 
 def plot_seeded_accuracy(grid: Mapping[str, Mapping[str, Sequence[Mapping]]], metric: str = "best_val_test_acc",
@@ -95,6 +115,7 @@ def plot_seeded_accuracy(grid: Mapping[str, Mapping[str, Sequence[Mapping]]], me
     groups = list(grid)
     columns = list(dict.fromkeys(column for row in grid.values() for column in row))
     bar_width = 0.8 / max(len(columns), 1)
+    drawn = []
     for index, column in enumerate(columns):
         for g, group in enumerate(groups):
             values = [record[metric] for record in grid[group].get(column, [])]
@@ -102,18 +123,22 @@ def plot_seeded_accuracy(grid: Mapping[str, Mapping[str, Sequence[Mapping]]], me
                 continue
             x = g + (index - (len(columns) - 1) / 2) * bar_width
             spread = statistics.stdev(values) if len(values) > 1 else 0.0
-            ax.bar(x, statistics.fmean(values), width=bar_width, color=f"C{index}", yerr=spread, capsize=3,
+            mean = statistics.fmean(values)
+            ax.bar(x, mean, width=bar_width, color=f"C{index}", yerr=spread, capsize=3,
                    label=column if g == 0 else None)
-            ax.plot([x] * len(values), values, "k.", markersize=4)
-    return _finish_grouped_bars(ax, groups, metric, title)
+            # The seeds beside the error bar's line, above it in drawing order, so a cap hides none.
+            offsets = [x + bar_width * (0.12 + 0.18 * k / max(len(values) - 1, 1)) for k in range(len(values))]
+            ax.plot(offsets, values, "o", color="k", markerfacecolor="white", markersize=4, zorder=4)
+            drawn += values + [mean - spread, mean + spread]
+    return _finish_grouped_bars(ax, groups, metric, title, drawn)
 
 
-def _finish_grouped_bars(ax, groups, metric: str, title: Optional[str]):
+def _finish_grouped_bars(ax, groups, metric: str, title: Optional[str], drawn: Sequence[float]):
     """The labels, limits and legend every grouped accuracy bar chart shares."""
     ax.set_xticks(range(len(groups)), groups)
     ax.set_ylabel("test accuracy" if "test" in metric else metric)
-    ax.set_ylim(0, 1.05)
-    ax.legend(fontsize="small")
+    zoom_to(ax, drawn)
+    legend_outside(ax)
     if title:
         ax.set_title(title)
     return ax

@@ -1,0 +1,73 @@
+"""A notebook's parameters checked in its settings cell, before any training.
+
+`ExperimentSettings` checks values (a sparsity in [0, 1), a whole number of epochs) but not
+names: a mask method, a model or a dataset name is looked up only when a run builds it. A
+notebook that loops over `METHODS` would then train several runs before "unknown mask method
+'SNIP'". These checks do every look-up `train` does before its work, without building
+anything, and name the parameter at fault:
+
+    settings = check_settings(ExperimentSettings(...))
+    check_each(settings, "METHODS", "method", METHODS)
+    check_recipes("RECIPES", RECIPES)
+"""
+from typing import Any, Iterable, Sequence
+
+from ..core import checks
+from ..core.errors import SparsekitError
+from ..runs import inputs
+from ..training.config import make_config
+from .interactive import ExperimentSettings, make_settings, recipe_for, train_settings
+
+
+def check_settings(settings: ExperimentSettings) -> ExperimentSettings:
+    """Every name in `settings` (dataset, model, mask method and its options, recipe tricks
+    and options) looked up as a run would; returns `settings` unchanged."""
+    from ..data import datasets
+    from ..models import MODELS
+
+    config = make_config(**train_settings(settings))
+    datasets.get(config.dataset)
+    MODELS.get(config.model)
+    inputs.check_mask_settings(config, mask_given=False)
+    recipe_for(settings.tricks, settings.recipe_options)
+    return settings
+
+
+def _values(parameter: str, values: Any) -> list:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise SparsekitError(f"{parameter} must be a list, e.g. [{values!r}], got {values!r}")
+    values = list(values)
+    if not values:
+        raise SparsekitError(f"{parameter} is empty: give at least one value")
+    return values
+
+
+def check_each(settings: ExperimentSettings, parameter: str, setting: str, values: Sequence) -> list:
+    """Each value of the list parameter `parameter` (e.g. "METHODS") checked as the setting
+    `setting` (e.g. "method") of `settings`; returns the values as a list."""
+    values = _values(parameter, values)
+    for index, value in enumerate(values):
+        try:
+            check_settings(make_settings(settings, **{setting: value}))
+        except SparsekitError as exc:
+            raise SparsekitError(f"{parameter}[{index}] = {value!r}: {exc}") from None
+    return values
+
+
+def check_recipes(parameter: str, names: Sequence[str]) -> list:
+    """Each name a recipe preset (`sparsekit.Recipe.preset`)."""
+    from ..recipe import Recipe
+
+    names = _values(parameter, names)
+    for index, name in enumerate(names):
+        try:
+            Recipe.preset(name)
+        except SparsekitError as exc:
+            raise SparsekitError(f"{parameter}[{index}] = {name!r}: {exc}") from None
+    return names
+
+
+def check_counts(**counts: int) -> None:
+    """Whole numbers >= 1, by parameter name: check_counts(SEEDS=SEEDS, ROUNDS=ROUNDS)."""
+    for name, value in counts.items():
+        checks.whole_number(name, value, minimum=1)
