@@ -24,18 +24,19 @@ import sparsekit as sk
 CELL = dict(dataset="fashion_mnist", model="resnet20", width=0.5, train_examples=3000, batch_size=64, epochs=2,
             mask="random", sparsity=0.98, progress=False, bn_reestimate_batches=47)
 TYPE2 = dict(init="gradinit", init_variant="masked-network-dense-gradient")
+# In the order they are run: the cheap arms and the variants first.
 ARMS = {
     "default": sk.Recipe(),
-    "gradinit type 2, batch 8 (the old study's)": sk.Recipe(**TYPE2, init_batch_size=8),
-    "gradinit type 2, training batch": sk.Recipe(**TYPE2),
-    "gradinit masked": sk.Recipe(init="gradinit", init_variant="masked"),
-    "gradinit dense-then-mask (the release's command)": sk.Recipe(init="gradinit", init_variant="dense-then-mask"),
     "ghost neurons alone (pswish, kept)": sk.Recipe(ghost_neurons="pswish", ghost_neurons_mode="keep"),
     "tost without gradinit": sk.Recipe.tost().with_changes(init="none"),
+    "gradinit type 2, batch 8 (the old study's)": sk.Recipe(**TYPE2, init_batch_size=8),
+    "gradinit dense-then-mask (the release's command)": sk.Recipe(init="gradinit", init_variant="dense-then-mask"),
+    "gradinit masked": sk.Recipe(init="gradinit", init_variant="masked"),
+    "tost (today's preset)": sk.Recipe.tost(),
     "tost as the old study ran it": sk.Recipe.tost().with_changes(
         init_variant="masked-network-dense-gradient", init_order="after-ghosts", init_batch_size=8),
-    "tost (today's preset)": sk.Recipe.tost(),
     "tost-release (today's preset)": sk.Recipe.release(),
+    "gradinit type 2, training batch": sk.Recipe(**TYPE2),
 }
 
 
