@@ -36,7 +36,8 @@ FIRST_LAYER_DENSE = {"08_n_m_sparsity"}
 EXPECTED_TRICKS = {
     "10_ghost_neurons": {"ghost neurons, early": {"ghost_neurons"}, "ghost neurons, keep": {"ghost_neurons"}},
     "11_ghost_skip_connections": {"ghost skip, early": {"ghost_skip"}, "ghost skip, keep": {"ghost_skip"}},
-    "12_modified_initialization": {"GradInit": {"modified_init"}, "scaled by 1/sqrt(density)": {"modified_init"}},
+    "12_modified_initialization": {"GradInit": {"modified_init"}, "GradInit, masked": {"modified_init"},
+                                   "scaled by 1/sqrt(density)": {"modified_init"}},
     "13_label_smoothing": {"label smoothing 0.1": {"label_smoothing"}},
 }
 
