@@ -17,7 +17,7 @@ from . import study_curves, study_figures, study_tables as tables
 from .study_plan import items, plan_section, read_plan, rung_order, run_name
 from .study_runs import (CONVERGED, DIAGNOSTIC, METRIC, SHORT, collect, curves, default_records, read_record,
                          study_layout, test_accuracies, test_set_size)
-from .study_stats import CAPACITY, RELEASE, cell_comparisons, parameter_table, pooled
+from .study_stats import CAPACITY, RELEASE, RULE_TAKES_RESOLUTION, cell_comparisons, parameter_table, pooled
 
 HEADLINE_ARMS = (("tost", "default"), (RELEASE, "default"), (RELEASE, CAPACITY))
 DEVIATIONS = "Changes after results were seen"
@@ -59,7 +59,7 @@ def _headline(rows, masks, arms, resolution):
 
 def _rule_text(resolution: Optional[float]) -> str:
     floor = (f"a spread below the test set's resolution ({resolution:.4g}, read from the runs' accuracies) is "
-             f"raised to it" if resolution else "the test set's resolution could not be read from the runs")
+             f"raised to it" if resolution and RULE_TAKES_RESOLUTION else "no floor on the spread")
     return ("Paired differences are arm − baseline per seed (same mask, same initialisation); the 95% interval is "
             f"Student's t with n − 1 degrees of freedom (`sparsekit.report.verdict.paired_verdict`); {floor}. "
             "better: the interval lies above 0; worse: below; no measurable difference: it contains 0; "

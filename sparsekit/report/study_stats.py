@@ -33,11 +33,15 @@ def mean_std(values: Sequence[Optional[float]]) -> Optional[Tuple[float, Optiona
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None, len(values)
 
 
+# Whether the kit's verdict rule takes the test set's resolution as the floor of the spread
+# (verdict.py gained that argument; a rule without it is called without it).
+RULE_TAKES_RESOLUTION = "resolution" in inspect.signature(paired_verdict).parameters
+
+
 def verdict(differences: Sequence[float], label: str, unit: str = "seeds",
             resolution: Optional[float] = None) -> Verdict:
-    """`paired_verdict`, with the test set's resolution as the floor of the spread where the
-    rule takes one (the rule in verdict.py gained that argument; without it, none is passed)."""
-    if resolution is not None and "resolution" in inspect.signature(paired_verdict).parameters:
+    """`paired_verdict`, with the test set's resolution where the rule takes one."""
+    if resolution is not None and RULE_TAKES_RESOLUTION:
         return paired_verdict(differences, label, unit=unit, resolution=resolution)
     return paired_verdict(differences, label, unit=unit)
 
