@@ -106,7 +106,8 @@ def test_converged_study_report(tmp_path, capsys):
     assert "| snip | 0.98 | capacity | 0, 1 |" in text  # seed 2 still running: left out, and said
     assert "Started, not finished: snip-0.98-seed2-capacity" in text
     # paired differences: exactly what the kit's one verdict rule gives, for every comparison
-    for mask, arm, baseline, seeds in (("random", "tost-release", "default", SEEDS), ("random", "tost", "default", SEEDS),
+    for mask, arm, baseline, seeds in (("random", "tost-release", "default", SEEDS),
+                                       ("random", "tost", "default", SEEDS),
                                        ("random", "tost-release", "capacity", SEEDS),
                                        ("snip", "tost-release", "capacity", (0, 1)),
                                        ("random", "label_smoothing", "default", SEEDS)):
@@ -122,7 +123,8 @@ def test_converged_study_report(tmp_path, capsys):
     # parameters per arm: ghosts annealed away by tost, kept by tost-release, the capacity mask's extra kept weights
     assert table_row(text, "random", "0.98", "tost", "0.9800").endswith(
         f"| 1351 | {GHOSTS} → 0 | 1114 | {1351 + GHOSTS + 1114} → 2465 |")
-    assert table_row(text, "random", "0.98", "capacity", f"{1 - (1351 + GHOSTS) / 67528:.4f}").endswith(f"| {1351 + GHOSTS} | 0 | 1114 | {1351 + GHOSTS + 1114} |")
+    capacity = table_row(text, "random", "0.98", "capacity", f"{1 - (1351 + GHOSTS) / 67528:.4f}")
+    assert capacity.endswith(f"| {1351 + GHOSTS} | 0 | 1114 | {1351 + GHOSTS + 1114} |")
     # learning curves by the plan's rule (window: epochs 2-4), the grid's plain arms by the same rule
     assert table_row(text, "1k-x4", "random-0.98-seed0").endswith("| 4 | 0.7000 | 2–4 | 0.1000 | no | no |")
     assert "- `1k-x4`: 2 of 2 curve runs finished, 0 converged" in text
@@ -132,6 +134,7 @@ def test_converged_study_report(tmp_path, capsys):
     assert "- 2026-12-02: the 0.9 item was cut (budget), before its runs started." in text.split(
         "## Deviations from the plan")[1]
     assert "Regime chosen by the rule: 1000 training images × 4 epochs, no warm-up" in text
+    assert f"lottery rounds): {29 * 60 / 3600:.2f}." in text  # 27 grid runs (one still running), 2 curves
     for figure in ("headline.png", "curves.png", "accuracy.png"):
         assert (root / figure).stat().st_size > 1000, figure
     rows = json.loads((root / "rows.json").read_text())

@@ -15,8 +15,8 @@ from typing import List, Optional, Sequence
 from ..core.errors import SparsekitError
 from . import study_curves, study_figures, study_tables as tables
 from .study_plan import items, plan_section, read_plan, rung_order, run_name
-from .study_runs import (CONVERGED, DIAGNOSTIC, METRIC, SHORT, collect, curves, default_records, read_record,
-                         study_layout, test_accuracies, test_set_size)
+from .study_runs import (CONVERGED, DIAGNOSTIC, METRIC, collect, curves, default_records, read_record,
+                         seconds_spent, study_layout, test_accuracies, test_set_size)
 from .study_stats import CAPACITY, RELEASE, RULE_TAKES_RESOLUTION, cell_comparisons, parameter_table, pooled
 
 HEADLINE_ARMS = (("tost", "default"), (RELEASE, "default"), (RELEASE, CAPACITY))
@@ -99,7 +99,7 @@ def _converged(directory: Path, plan, rows, unfinished, out: Path, metric, resol
     arms = _arms(list(grid["arms"]) + tricks, rows)
     parts = [f"# Does the recipe help? The converged study\n", f"{plan.get('question', '')}\n",
              "Pre-registered in `PLAN.md` / `plan.json` before any run; this report is generated from the records "
-             "alone (`sparsekit report DIR`).\n", *_regime_lines(regime, directory, rows),
+             "alone (`sparsekit report DIR`).\n", *_regime_lines(regime, directory),
              "\n## Learning curves and the regime\n", *_curve_parts(plan, directory, regime, out),
              "\n## What has run\n", *_progress(plan, rows, unfinished)]
     parts += _common(rows, arms, tricks, list(grid["headline_masks"]), metric, resolution, out, "Converged study",
@@ -108,14 +108,13 @@ def _converged(directory: Path, plan, rows, unfinished, out: Path, metric, resol
     return "\n".join(parts)
 
 
-def _regime_lines(regime: Optional[dict], directory: Path, rows) -> List[str]:
-    spent = sum(r["seconds"] or 0 for r in rows) + sum(
-        record.get("seconds") or 0 for rung in curves(directory).values() for record in rung.values())
-    lines = [f"CPU-hours spent so far (one torch thread per run, the records' seconds summed, learning curves and "
-             f"lottery rounds included): {spent / 3600:.2f}.\n"]
+def _regime_lines(regime: Optional[dict], directory: Path) -> List[str]:
+    lines = [f"CPU-hours spent so far (one torch thread per run; the seconds of every run's record summed: grid, "
+             f"learning curves, cost runs, lottery rounds): {seconds_spent(directory) / 3600:.2f}.\n"]
     if regime is None:
         return ["No `regime.json` yet: the convergence rule has not chosen the regime.\n"] + lines
-    warm = f", linear warm-up over {regime['warmup_epochs']:g} epochs" if regime.get("warmup_epochs") else ", no warm-up"
+    warmup = regime.get("warmup_epochs")
+    warm = f", linear warm-up over {warmup:g} epochs" if warmup else ", no warm-up"
     lines.insert(0, f"Regime chosen by the rule: {regime['train_examples']} training images × {regime['epochs']} "
                     f"epochs{warm} (budget `{regime.get('chosen_from')}`).\n")
     cost = regime.get("cost") or {}

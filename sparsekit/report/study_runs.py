@@ -82,6 +82,14 @@ def test_set_size(accuracies: List[float], largest: int = 100_000, fewest: int =
     return None
 
 
+def seconds_spent(directory) -> float:
+    """The seconds every run of the study recorded, finished or not: the grid, the learning
+    curves and the cost runs (a lottery run's seconds hold its rounds' training)."""
+    paths = [p for pattern in ("runs/*/record.json", "curves/*/*/record.json", "cost/*/record.json")
+             for p in Path(directory).glob(pattern)]
+    return sum((read_record(path.parent) or {}).get("seconds") or 0 for path in paths)
+
+
 def curves(directory) -> Dict[str, Dict[str, dict]]:
     """{budget folder: {curve name: record}} of the learning curves under curves/."""
     found: Dict[str, Dict[str, dict]] = {}

@@ -28,7 +28,8 @@ def cell_table(rows: Sequence[dict], arms: Sequence[str], metric: str, diagnosti
              _mean_std_text([r["accuracy"] for r in runs.values()]),
              _mean_std_text([r["diagnostic"] for r in runs.values()])]
             for (mask, sparsity, arm), runs in cells]
-    return markdown(["mask", "sparsity", "arm", "seeds", f"{metric} (mean ± std)", f"{diagnostic} (mean ± std)"], body)
+    headers = ["mask", "sparsity", "arm", "seeds", f"{metric} (mean ± std)", f"{diagnostic} (mean ± std)"]
+    return markdown(headers, body)
 
 
 def interval_text(found: Verdict) -> str:
