@@ -199,3 +199,11 @@ def test_the_runner_reads_the_plan_through_the_same_functions():
 @pytest.mark.parametrize("folder", ["study-fashion", "study-fashion-8epochs"])
 def test_committed_short_studies_are_recognised(folder):
     assert study_layout(ROOT / "benchmarks" / "results" / folder) == SHORT
+
+
+def test_a_plan_without_its_grid_is_one_error_line(tmp_path, capsys):
+    (tmp_path / "plan.json").write_text(json.dumps({k: v for k, v in PLAN.items() if k != "grid"}))
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "'grid' is missing" in err and err.count("\n") == 1
+    assert not (tmp_path / "report.md").exists()

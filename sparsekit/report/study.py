@@ -30,16 +30,23 @@ def write_study_report(directory, out=None, metric: Optional[str] = None) -> str
     if layout is None:
         raise SparsekitError(f"{directory} is not a study folder (plan.json of a study, and runs/)")
     plan = read_plan(directory)
+    for section in ("grid", "convergence") if layout == CONVERGED else ():
+        if section not in plan:  # checked before anything is written
+            raise SparsekitError(f"{directory}: '{section}' is missing from plan.json; cannot report the study")
     out = Path(out or directory)
     out.mkdir(parents=True, exist_ok=True)
     metric = metric or plan.get("metric") or METRIC
     rows, unfinished = collect(directory, metric)
     size = test_set_size(test_accuracies(directory))
     resolution = 1 / size if size else None
-    if layout == CONVERGED:
-        text = _converged(directory, plan, rows, unfinished, out, metric, resolution)
-    else:
-        text = _short(directory, plan, rows, unfinished, out, metric, resolution)
+    try:
+        if layout == CONVERGED:
+            text = _converged(directory, plan, rows, unfinished, out, metric, resolution)
+        else:
+            text = _short(directory, plan, rows, unfinished, out, metric, resolution)
+    except KeyError as missing:  # a plan or record without a field the report reads: nothing is written
+        raise SparsekitError(f"{directory}: {missing} is missing from plan.json or a run's record; "
+                             f"cannot report the study") from None
     (out / "report.md").write_text(text)
     (out / "rows.json").write_text(json.dumps(rows, indent=1))
     return text

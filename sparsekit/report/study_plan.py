@@ -9,8 +9,6 @@ import re
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from ..core.errors import SparsekitError
-
 PLAN_FORMAT = "sparsekit.study-plan/1"
 # <mask>-<sparsity>-seed<seed>-<arm> (a run of the grid); a learning curve's name has no arm.
 _RUN_NAME = re.compile(r"^(?P<mask>.+?)-(?P<sparsity>\d*\.?\d+)-seed(?P<seed>\d+)(?:-(?P<arm>.+))?$")
@@ -91,13 +89,6 @@ def items(plan: dict) -> Dict[int, List[Tuple[str, float, int, str]]]:
         6: [(m, 0.98, s, a) for m in head for s in grid["extra_seeds_at_0.98"] for a in arms],
     }
     return cells
-
-
-def check_plan(plan: dict, where) -> dict:
-    """The plan, or one error line when it is not one this kit reads."""
-    if not isinstance(plan, dict) or plan.get("format") != PLAN_FORMAT:
-        raise SparsekitError(f"{where}: not a study plan (expected format {PLAN_FORMAT})")
-    return plan
 
 
 def plan_section(text: str, heading: str) -> Optional[str]:
