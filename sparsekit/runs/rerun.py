@@ -56,8 +56,9 @@ def recorded_mask_file(record: dict, record_path: Path) -> Optional[str]:
     for candidate in candidates:
         if candidate.is_file():
             return str(candidate)
-    raise SparsekitError(f"{record_path}: the run trained a mask from a file, and none of "
-                         f"{', '.join(map(str, candidates))} exists; cannot rerun it")
+    how = "was given as an object" if source.get("method") == "given" else "came from a file"
+    raise SparsekitError(f"{record_path}: the run's mask {how}, and none of {', '.join(map(str, candidates))} "
+                         f"exists; cannot rerun it")
 
 
 def rerun_settings(record: dict, record_path: Path, out, **changes) -> Tuple[TrainConfig, Recipe]:
