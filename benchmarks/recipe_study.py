@@ -14,8 +14,9 @@ presets, at their published values, except GradInit's half-batch (see the preset
 Runs land in OUT/runs/<mask>-<sparsity>-seed<seed>-<recipe>/, trained by `sparsekit.sweep`
 (worker processes, the cores divided among them): first every cell's default run, then the
 other recipes on the masks those saved. A finished run is read back and an interrupted one
-resumes, so a killed study completes only what is missing. `study_report.py` turns the records into tables, paired
-differences with 95% intervals, a figure and a verdict (OUT/report.md, OUT/study.png).
+resumes, so a killed study completes only what is missing. `sparsekit report OUT` (or
+`study_report.py`) turns the records into tables, paired differences with 95% intervals, a
+figure and a verdict (OUT/report.md, OUT/study.png), labelled as a short-schedule result.
 """
 import argparse
 import json
@@ -24,9 +25,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import study_report  # noqa: E402  (benchmarks/ is not a package)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sweep workers import this module by its name
 from sparsekit.recipe.settings import TRICK_LIST  # noqa: E402
+from sparsekit.report.study import write_study_report  # noqa: E402
 
 # What the README's study ran, and why (about 2 hours on 2 idle CPU cores):
 # - Fashion-MNIST at full 28x28 resolution, tested on the official 10,000 images;
@@ -154,8 +155,8 @@ def main(argv=None) -> int:
         failures = _run_plan(out, args.preset, plan, recipes, args.workers)
         if failures:
             print(f"{len(failures)} runs failed: " + "; ".join(failures), file=sys.stderr)
-    rows = study_report.collect(out)
-    study_report.report(rows, out, headline=preset["trick_sparsity"], title=f"{args.preset} study")
+    print(write_study_report(out))
+    rows = json.loads((out / "rows.json").read_text())
     print(f"{len(rows)} runs reported in {time.perf_counter() - started:.0f} s; {out}/report.md, study.png")
     return 0
 

@@ -16,7 +16,10 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
+
+from sparsekit.report.study_plan import (collapsed, converged, curve_runs, items, run_name,  # noqa: F401
+                                         rung_name, window)
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "study-converged"
@@ -27,29 +30,7 @@ def load_plan(results: Path) -> dict:
     return json.loads((results / "plan.json").read_text())
 
 
-# ---- the convergence rule --------------------------------------------------------------------
-def window(epochs: int, fraction: float) -> Tuple[int, int]:
-    """First and last epoch (1-based) of the last `fraction` of a run: floor((1 - f) E) to E."""
-    return max(1, math.floor((1 - fraction) * epochs)), epochs
-
-
-def converged(record: dict, rule: dict) -> Tuple[bool, float]:
-    """(converged, max - min of validation accuracy over the window) of one curve run."""
-    rows = record["epochs"]
-    first, last = window(len(rows), rule["window_fraction"])
-    values = [row["val_acc"] for row in rows[first - 1:last]]
-    spread = max(values) - min(values)
-    return spread < rule["max_change"], spread
-
-
-def collapsed(record: dict, rule: dict) -> bool:
-    return record["epochs"][-1]["val_acc"] < rule["collapse_below"]
-
-
-def rung_name(examples: int, epochs: int, warmup: bool) -> str:
-    return f"{examples // 1000}k-x{epochs}" + ("-warmup" if warmup else "")
-
-
+# ---- the convergence rule (sparsekit.report.study_plan: the report reads the same rule) ------
 def warmup_epochs(epochs: int, rule: dict) -> float:
     return float(max(1, math.ceil(rule["warmup_fraction_if_collapse"] * epochs)))
 
@@ -57,13 +38,11 @@ def warmup_epochs(epochs: int, rule: dict) -> float:
 def curve_points(plan: dict, examples: int, epochs: int, warmup: bool) -> Tuple[List[str], List[dict]]:
     rule = plan["convergence"]
     names, points = [], []
-    for mask in rule["curve_masks"]:
-        for sparsity in rule["curve_sparsities"]:
-            for seed in rule["curve_seeds"]:
-                names.append(f"{mask}-{sparsity}-seed{seed}")
-                points.append(dict(plan["fixed"], train_examples=examples, epochs=epochs, mask=mask,
-                                   sparsity=sparsity, seed=seed, recipe="default",
-                                   warmup_epochs=warmup_epochs(epochs, rule) if warmup else 0.0))
+    for name, mask, sparsity, seed in curve_runs(plan):
+        names.append(name)
+        points.append(dict(plan["fixed"], train_examples=examples, epochs=epochs, mask=mask,
+                           sparsity=sparsity, seed=seed, recipe="default",
+                           warmup_epochs=warmup_epochs(epochs, rule) if warmup else 0.0))
     return names, points
 
 
@@ -161,27 +140,6 @@ def capacity_sparsity(default_record: dict, ghost: int) -> float:
     """The sparsity whose kept count is the masked kept count plus the ghost branches' weights."""
     counts = default_record["parameters_at_start"]
     return 1 - (counts["masked_kept"] + ghost) / counts["masked_total"]
-
-
-def items(plan: dict) -> Dict[int, List[Tuple[str, float, int, str]]]:
-    """The plan's running order: item -> [(mask, sparsity, seed, arm)]."""
-    grid = plan["grid"]
-    arms, seeds, head = grid["arms"], grid["seeds"], grid["headline_masks"]
-    others = [m for m in grid["masks"] if m not in head]
-    tricks = grid["tricks_alone"]
-    cells = {
-        1: [(m, 0.98, s, a) for m in head for s in seeds for a in arms],
-        2: [(m, tricks["sparsity"], s, a) for m in tricks["masks"] for s in seeds for a in tricks["arms"]],
-        3: [(m, 0.995, s, a) for m in head for s in seeds for a in arms],
-        4: [(m, 0.9, s, a) for m in head for s in seeds for a in arms],
-        5: [(m, p, s, a) for m in others for p in (0.98, 0.995, 0.9) for s in seeds for a in arms],
-        6: [(m, 0.98, s, a) for m in head for s in grid["extra_seeds_at_0.98"] for a in arms],
-    }
-    return cells
-
-
-def run_name(mask: str, sparsity: float, seed: int, arm: str) -> str:
-    return f"{mask}-{sparsity}-seed{seed}-{arm}"
 
 
 def grid_point(plan: dict, regime: dict, mask: str, sparsity: float, seed: int, arm: str, runs: Path,

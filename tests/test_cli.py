@@ -62,7 +62,8 @@ def test_corrupted_checkpoint_on_resume(tmp_path, capsys):
 
 
 def test_every_subcommand_has_help():
-    for command in (["--help"], ["train", "--help"], ["list", "--help"], ["demo", "--help"]):
+    for command in (["--help"], ["train", "--help"], ["list", "--help"], ["demo", "--help"], ["rerun", "--help"],
+                    ["report", "--help"]):
         done = run_cli(*command)
         assert done.returncode == 0 and "usage:" in done.stdout
 

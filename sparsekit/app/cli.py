@@ -128,11 +128,26 @@ def _add_scale_commands(commands) -> None:
     sweep.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar")
     report = commands.add_parser("report", help="tables and figures of the runs under a folder",
                                  description="Write DIR/report.md (mean ± std over seeds, recipe − default "
-                                             "paired by seed), DIR/results.csv and the figures; print the table.")
-    report.add_argument("directory", metavar="DIR", help="a folder of runs (a sweep's out)")
+                                             "paired by seed), DIR/results.csv and the figures; print the table. "
+                                             "A recipe study's folder (plan.json and runs/) gets the study's "
+                                             "report: verdicts, headline, parameters, learning curves.")
+    report.add_argument("directory", metavar="DIR", help="a folder of runs (a sweep's out) or a study folder")
     report.add_argument("--out", default=None, help="where to write the report (default: DIR)")
-    report.add_argument("--metric", default="best_val_test_acc", help="the accuracy compared (default: "
-                                                                      "best_val_test_acc)")
+    report.add_argument("--metric", default=None, help="the accuracy compared (default: the study plan's "
+                                                       "metric, else best_val_test_acc)")
+    rerun = commands.add_parser("rerun", help="train a recorded run again and compare its numbers",
+                                description="Rebuild a run's settings, recipe and mask from its record.json, "
+                                            "train it again with the recorded torch thread count, and print the "
+                                            "recorded metrics beside the new ones (same machine, code and "
+                                            "threads: the same numbers).")
+    rerun.add_argument("record", metavar="RECORD", help="a run's record.json (or its folder)")
+    rerun.add_argument("--out", required=True, help="folder for the new run")
+    rerun.add_argument("--overwrite", action=argparse.BooleanOptionalAction, default=False,
+                       help="replace --out if it holds a run (default: False)")
+    rerun.add_argument("--data-root", default=None, help="where the datasets are, when not where the record's run "
+                                                         "found them (default: the record's)")
+    rerun.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="a progress bar (default: the record's setting)")
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -157,9 +172,26 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from ..report.run_report import write_report
+    from ..report.study import write_study_report
+    from ..report.study_runs import study_layout
 
-    print(write_report(args.directory, out=args.out, metric=args.metric), end="")
+    if study_layout(args.directory) is not None:
+        print(write_study_report(args.directory, out=args.out, metric=args.metric), end="")
+        print(f"written: {args.out or args.directory}/report.md, rows.json and figures")
+        return 0
+    print(write_report(args.directory, out=args.out, metric=args.metric or "best_val_test_acc"), end="")
     print(f"written: {args.out or args.directory}/report.md, results.csv and figures")
+    return 0
+
+
+def _rerun(args: argparse.Namespace) -> int:
+    from ..runs.rerun import describe, rerun
+
+    changes = {name: value for name, value in (("data_root", args.data_root), ("progress", args.progress))
+               if value is not None}
+    record, again = rerun(args.record, args.out, overwrite=args.overwrite, **changes)
+    print(describe(record, again))
+    print(f"record: {args.out}/record.json")
     return 0
 
 
@@ -267,7 +299,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": _train, "list": _list, "demo": _demo, "mask": _mask, "export": _export, "sweep": _sweep,
-            "report": _report}
+            "report": _report, "rerun": _rerun}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -57,8 +57,8 @@ def _std(value) -> str:
 
 
 def _interval(row) -> str:
-    if row["n"] < 2:
-        return f"{row['mean']:+.4f} (n=1)"
+    if row["ci95"] != row["ci95"]:  # NaN: the verdict rule gives no interval (too few pairs)
+        return f"{row['mean']:+.4f} (n={int(row['n'])}, no interval)"
     return f"{row['mean']:+.4f} [{row['mean'] - row['ci95']:+.4f}, {row['mean'] + row['ci95']:+.4f}]"
 
 

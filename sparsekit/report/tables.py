@@ -75,8 +75,9 @@ def mean_std(runs, by: Sequence[str] = ("mask", "sparsity", "recipe"), metric: s
 def paired_differences(runs, arm: str = "recipe", baseline="default", pair_on: Sequence[str] = ("seed",),
                        by: Sequence[str] = ("mask", "sparsity"), metric: str = METRIC):
     """`metric` of every `arm` value minus `baseline`'s, paired on `pair_on` (same seed: same
-    init and mask) within each group of `by`: mean, std, n and the 95% t-interval half-width."""
-    from scipy import stats
+    init and mask) within each group of `by`: mean, std, n and the 95% interval's half-width
+    (`verdict.paired_verdict`'s interval, the kit's one rule; NaN where it gives none)."""
+    from .verdict import paired_verdict
 
     by = [c for c in _columns(runs, by, metric) if c != arm]
     keys = by + list(_columns(runs, pair_on, metric))
@@ -88,11 +89,11 @@ def paired_differences(runs, arm: str = "recipe", baseline="default", pair_on: S
         joined["difference"] = joined["arm"] - joined["base"]
         for cell, cell_rows in (joined.groupby(level=by) if by else [((), joined)]):
             n, differences = len(cell_rows), cell_rows["difference"]
-            std = float(differences.std()) if n > 1 else math.nan
-            half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n) if n > 1 else math.nan
+            found = paired_verdict(differences.tolist(), f"{value} - {baseline}")
             cell = cell if isinstance(cell, tuple) else (cell,)
-            rows.append({**dict(zip(by, cell)), arm: value, "mean": float(differences.mean()), "std": std, "n": n,
-                         "ci95": half})
+            rows.append({**dict(zip(by, cell)), arm: value, "mean": found.mean,
+                         "std": float(differences.std()) if n > 1 else math.nan, "n": n,
+                         "ci95": found.high - found.mean if found.high is not None else math.nan})
     import pandas as pd
 
     return pd.DataFrame(rows, columns=by + [arm, "mean", "std", "n", "ci95"])

@@ -1,0 +1,110 @@
+"""A study folder read back: which layout it has, its finished runs as rows, and what is not
+finished. Two layouts are known, both with one folder per run named
+`<mask>-<sparsity>-seed<seed>-<arm>` under `runs/`:
+
+- "converged": the pre-registered study (`plan.json` of format `sparsekit.study-plan/1`,
+  `regime.json`, learning curves under `curves/<budget>/<mask>-<sparsity>-seed<seed>/`);
+- "short-schedule": the earlier recipe studies of `benchmarks/recipe_study.py` (a `plan.json`
+  holding its "preset" and "recipes"), a few epochs per run, reported apart and labelled so.
+"""
+import json
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from .study_plan import PLAN_FORMAT, parse_run_name, read_plan
+
+CONVERGED, SHORT = "converged", "short-schedule"
+METRIC = "best_val_test_acc"  # test accuracy at the best validation epoch (the release's metric)
+DIAGNOSTIC = "bn_reestimated_test_acc"  # the same weights after re-estimating BatchNorm statistics
+
+
+def study_layout(directory) -> Optional[str]:
+    """CONVERGED, SHORT, or None for a folder that is not a study (any other folder of runs)."""
+    plan = read_plan(directory)
+    if not isinstance(plan, dict):
+        return None
+    if plan.get("format") == PLAN_FORMAT:
+        return CONVERGED
+    return SHORT if {"preset", "recipes"} <= set(plan) and (Path(directory) / "runs").is_dir() else None
+
+
+def read_record(folder: Path) -> Optional[dict]:
+    """A run folder's record, or None while it has none (or one being written)."""
+    try:
+        return json.loads((Path(folder) / "record.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def row_of(record: dict, run: str, mask: str, sparsity: float, seed: int, arm: str, metric: str) -> dict:
+    """The numbers of one finished run a study's tables use (`run`: its folder's name)."""
+    return {"run": run, "mask": mask, "sparsity": sparsity, "seed": seed, "arm": arm, "accuracy": record[metric],
+            "diagnostic": record.get(DIAGNOSTIC), "final_test_acc": record.get("test_acc"),
+            "seconds": record.get("seconds"), "epochs": len(record.get("epochs", [])),
+            "parameters": record.get("parameters"), "parameters_at_start": record.get("parameters_at_start"),
+            "trained_sparsity": record.get("sparsity")}
+
+
+def collect(directory, metric: str = METRIC) -> Tuple[List[dict], List[str]]:
+    """(a row per finished run under runs/, names of the run folders not finished yet)."""
+    rows, unfinished = [], []
+    for folder in sorted(Path(directory, "runs").iterdir()) if Path(directory, "runs").is_dir() else []:
+        parsed = parse_run_name(folder.name)
+        if not folder.is_dir() or parsed is None or parsed[3] is None:
+            continue
+        record = read_record(folder)
+        if record is None or not record.get("finished") or metric not in record:
+            unfinished.append(folder.name)
+            continue
+        rows.append(row_of(record, folder.name, *parsed, metric))
+    return rows, unfinished
+
+
+def test_accuracies(directory) -> List[float]:
+    """Every test accuracy the runs recorded, every epoch (to find the test set's step)."""
+    values = []
+    for path in Path(directory).glob("runs/*/record.json"):
+        record = read_record(path.parent) or {}
+        values += [row["test_acc"] for row in record.get("epochs", []) if row.get("test_acc") is not None]
+    return values
+
+
+def test_set_size(accuracies: List[float], largest: int = 100_000, fewest: int = 20) -> Optional[int]:
+    """The smallest N for which every accuracy is a whole number of images out of N: the
+    test set's size, read from the runs themselves. None when no N up to `largest` fits, or
+    with fewer than `fewest` distinct values (a few values fit small N by chance)."""
+    values = sorted({round(a, 9) for a in accuracies if 0 < a < 1})
+    if len(values) < fewest:
+        return None
+    for size in range(2, largest + 1):
+        if all(abs(a * size - round(a * size)) < 1e-6 for a in values):
+            return size
+    return None
+
+
+def seconds_spent(directory) -> float:
+    """The seconds every run of the study recorded, finished or not: the grid, the learning
+    curves and the cost runs (a lottery run's seconds hold its rounds' training)."""
+    paths = [p for pattern in ("runs/*/record.json", "curves/*/*/record.json", "cost/*/record.json")
+             for p in Path(directory).glob(pattern)]
+    return sum((read_record(path.parent) or {}).get("seconds") or 0 for path in paths)
+
+
+def curves(directory) -> Dict[str, Dict[str, dict]]:
+    """{budget folder: {curve name: record}} of the learning curves under curves/."""
+    found: Dict[str, Dict[str, dict]] = {}
+    for folder in sorted(Path(directory).glob("curves/*/*")):
+        record = read_record(folder) if folder.is_dir() else None
+        if record is not None:
+            found.setdefault(folder.parent.name, {})[folder.name] = record
+    return found
+
+
+def default_records(directory) -> Dict[Tuple[str, float], List[dict]]:
+    """{(mask, sparsity): finished records of the plain arm}, for the convergence check of the grid."""
+    found: Dict[Tuple[str, float], List[dict]] = {}
+    for folder in sorted(Path(directory).glob("runs/*-default")):
+        parsed, record = parse_run_name(folder.name), read_record(folder)
+        if parsed and record and record.get("finished") and record.get("epochs"):
+            found.setdefault(parsed[:2], []).append(record)
+    return found

@@ -1,0 +1,209 @@
+"""The study report (`sparsekit report STUDY_DIR`, `benchmarks/study_report.py`) on synthetic
+study folders: the converged study's layout, partly finished, and an earlier short-schedule
+study, which is reported apart and labelled."""
+import importlib.util
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from sparsekit.app.cli import main
+from sparsekit.report import study_plan
+from sparsekit.report.study import write_study_report
+from sparsekit.report.study_runs import CONVERGED, SHORT, study_layout
+from sparsekit.report.study_tables import verdict_cells
+from sparsekit.report.verdict import paired_verdict
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = (0, 1, 2)
+GHOSTS = 8096
+# (mask, seed, arm) -> accuracy out of 10,000 test images: tost-release gains 0.01 * (seed + 1)
+# over default; capacity gains 0.004 + 0.001 * seed; tost loses 0.02 - 0.003 * seed.
+GAIN = {"default": lambda s: 0, "tost": lambda s: -0.02 + 0.003 * s, "tost-release": lambda s: 0.01 * (s + 1),
+        "capacity": lambda s: 0.004 + 0.001 * s, "label_smoothing": lambda s: 0.002 * s}
+
+
+def accuracy(mask: str, seed: int, arm: str) -> float:
+    return round(0.7 + 0.05 * (mask == "snip") + 0.003 * seed + GAIN[arm](seed), 4)
+
+
+PLAN = {"format": "sparsekit.study-plan/1", "question": "Does the recipe help?", "metric": "best_val_test_acc",
+        "convergence": {"rungs": [[1000, 4], [1000, 8]], "curve_masks": ["random"], "curve_sparsities": [0.98],
+                        "curve_seeds": [0, 1], "window_fraction": 0.5, "max_change": 0.005, "collapse_below": 0.2,
+                        "warmup_fraction_if_collapse": 0.05},
+        "grid": {"masks": ["random", "snip"], "headline_masks": ["random", "snip"], "sparsities": [0.98],
+                 "arms": ["default", "tost", "tost-release", "capacity"], "seeds": list(SEEDS),
+                 "extra_seeds_at_0.98": [], "tricks_alone": {"sparsity": 0.98, "masks": ["random"],
+                                                             "arms": {"label_smoothing": {"label_smoothing": 0.1}}},
+                 "lottery_options": {"prune_fraction": 0.5, "round_epochs_fraction": 0.25}}}
+
+
+def record(acc: float, arm: str, val_accs=(0.5, 0.6, 0.7, 0.7), finished=True) -> dict:
+    ghost = GHOSTS if arm in ("tost", "tost-release") else 0
+    kept = 1351 + (GHOSTS if arm == "capacity" else 0)
+    start = {"masked_total": 67528, "masked_kept": kept, "ghost_branches": ghost, "other_dense": 1114,
+             "in_use": kept + ghost + 1114}
+    end = dict(start, ghost_branches=0, in_use=kept + 1114) if arm == "tost" else start
+    # Every epoch's test accuracy a whole number of images out of 10,000 (how the report reads the resolution).
+    epochs = [{"epoch": i + 1, "val_acc": v, "test_acc": round(acc - 0.0007 * (len(val_accs) - 1 - i), 4)}
+              for i, v in enumerate(val_accs)]
+    return {"format": "sparsekit.record/1", "finished": finished, "config": {"train_examples": 1000, "batch_size": 128,
+                                                                          "epochs": len(val_accs)},
+            "epochs": epochs, "best_val_test_acc": acc, "bn_reestimated_test_acc": round(acc + 0.01, 4),
+            "test_acc": acc, "seconds": 60.0, "parameters_at_start": start, "parameters": end,
+            "sparsity": 1 - kept / 67528}
+
+
+def write(folder: Path, content: dict) -> None:
+    folder.mkdir(parents=True)
+    (folder / "record.json").write_text(json.dumps(content))
+
+
+def converged_study(root: Path) -> Path:
+    """Item 1 complete for both masks; the trick alone for random; seed 2 of snip's capacity
+    still running; one learning curve that has not converged."""
+    root.mkdir()
+    (root / "plan.json").write_text(json.dumps(PLAN))
+    (root / "PLAN.md").write_text("# Plan\n\n## Analysis\nstuff\n\n## Changes after results were seen\n"
+                                  "- 2026-12-02: the 0.9 item was cut (budget), before its runs started.\n")
+    (root / "regime.json").write_text(json.dumps({"train_examples": 1000, "epochs": 4, "warmup_epochs": 0.0,
+                                                  "chosen_from": "1k-x4"}))
+    for mask in ("random", "snip"):
+        for seed in SEEDS:
+            for arm in PLAN["grid"]["arms"] + (["label_smoothing"] if mask == "random" else []):
+                running = (mask, seed, arm) == ("snip", 2, "capacity")
+                write(root / "runs" / f"{mask}-0.98-seed{seed}-{arm}",
+                      record(accuracy(mask, seed, arm), arm, finished=not running))
+    write(root / "curves" / "1k-x4" / "random-0.98-seed0", record(0.7, "default"))
+    write(root / "curves" / "1k-x4" / "random-0.98-seed1", record(0.7, "default", val_accs=(0.5, 0.6, 0.65, 0.7)))
+    return root
+
+
+def differences(mask, arm, baseline, seeds=SEEDS):
+    return [accuracy(mask, s, arm) - accuracy(mask, s, baseline) for s in seeds]
+
+
+def table_row(text: str, *cells: str) -> str:
+    start = "| " + " | ".join(cells) + " |"
+    found = [line for line in text.splitlines() if line.startswith(start)]
+    assert len(found) == 1, (start, found)
+    return found[0]
+
+
+def test_converged_study_report(tmp_path, capsys):
+    root = converged_study(tmp_path / "study")
+    assert study_layout(root) == CONVERGED
+    assert main(["report", str(root)]) == 0
+    text = (root / "report.md").read_text()
+    assert text in capsys.readouterr().out
+    # per cell: mean ± std of the metric and of the diagnostic, over the seeds that finished
+    values = [accuracy("random", s, "tost") for s in SEEDS]
+    row = table_row(text, "random", "0.98", "tost", "0, 1, 2")
+    assert f"{statistics.fmean(values):.4f} ± {statistics.stdev(values):.4f}" in row
+    diagnostic = [round(v + 0.01, 4) for v in values]
+    assert f"{statistics.fmean(diagnostic):.4f} ± {statistics.stdev(diagnostic):.4f}" in row
+    assert "| snip | 0.98 | capacity | 0, 1 |" in text  # seed 2 still running: left out, and said
+    assert "Started, not finished: snip-0.98-seed2-capacity" in text
+    # paired differences: exactly what the kit's one verdict rule gives, for every comparison
+    for mask, arm, baseline, seeds in (("random", "tost-release", "default", SEEDS),
+                                       ("random", "tost", "default", SEEDS),
+                                       ("random", "tost-release", "capacity", SEEDS),
+                                       ("snip", "tost-release", "capacity", (0, 1)),
+                                       ("random", "label_smoothing", "default", SEEDS)):
+        expected = _verdict(differences(mask, arm, baseline, seeds))
+        row = table_row(text, mask, "0.98", f"{arm} − {baseline}")
+        assert row.endswith(" | ".join(verdict_cells(expected)) + " |"), row
+    # the headline: every (mask, seed) of the headline masks one pair, per sparsity
+    pooled = _verdict(differences("random", "tost-release", "default") + differences("snip", "tost-release", "default"),
+                      unit="mask-seed pairs", label="0.98: tost-release − default")
+    assert table_row(text, "0.98", "tost-release − default").endswith(" | ".join(verdict_cells(pooled)) + " |")
+    assert pooled.word == "better" and f"Pooled at sparsity {pooled}" in text
+    assert "## Converged study: each trick alone − default" in text
+    # parameters per arm: ghosts annealed away by tost, kept by tost-release, the capacity mask's extra kept weights
+    assert table_row(text, "random", "0.98", "tost", "0.9800").endswith(
+        f"| 1351 | {GHOSTS} → 0 | 1114 | {1351 + GHOSTS + 1114} → 2465 |")
+    capacity = table_row(text, "random", "0.98", "capacity", f"{1 - (1351 + GHOSTS) / 67528:.4f}")
+    assert capacity.endswith(f"| {1351 + GHOSTS} | 0 | 1114 | {1351 + GHOSTS + 1114} |")
+    # learning curves by the plan's rule (window: epochs 2-4), the grid's plain arms by the same rule
+    assert table_row(text, "1k-x4", "random-0.98-seed0").endswith("| 4 | 0.7000 | 2–4 | 0.1000 | no | no |")
+    assert "- `1k-x4`: 2 of 2 curve runs finished, 0 converged" in text
+    assert table_row(text, "snip", "0.98", "3", "0 of 3")
+    # what ran and what did not, against the plan's grid
+    assert "- item 1: 23 of 24 runs finished" in text and "- item 2: 3 of 3 runs finished" in text
+    assert "- 2026-12-02: the 0.9 item was cut (budget), before its runs started." in text.split(
+        "## Deviations from the plan")[1]
+    assert "Regime chosen by the rule: 1000 training images × 4 epochs, no warm-up" in text
+    assert f"lottery rounds): {29 * 60 / 3600:.2f}." in text  # 27 grid runs (one still running), 2 curves
+    for figure in ("headline.png", "curves.png", "accuracy.png"):
+        assert (root / figure).stat().st_size > 1000, figure
+    rows = json.loads((root / "rows.json").read_text())
+    assert len(rows) == 2 * 3 * 4 + 3 - 1
+
+
+def _verdict(values, unit="seeds", label="x"):
+    """The kit's rule with the resolution the report reads from the records (1 / 10,000)."""
+    import inspect
+
+    if "resolution" in inspect.signature(paired_verdict).parameters:
+        return paired_verdict(values, label, unit=unit, resolution=1e-4)
+    return paired_verdict(values, label, unit=unit)
+
+
+def test_report_of_a_study_not_started(tmp_path):
+    (tmp_path / "plan.json").write_text(json.dumps(PLAN))
+    text = write_study_report(tmp_path)
+    assert "No `regime.json` yet" in text and "- item 1: 0 of 24 runs finished" in text
+    assert "No finished runs yet." in text and "PLAN.md beside the records" in text
+
+
+def test_short_schedule_study_is_labelled_and_kept_apart(tmp_path):
+    root = tmp_path / "study-old"
+    (root / "runs").mkdir(parents=True)
+    (root / "plan.json").write_text(json.dumps({"preset": {"train": {"epochs": 4}}, "cells": [],
+                                                "recipes": {"default": {}, "tost": {}, "tost-release": {}}}))
+    for mask in ("random", "snip"):
+        for seed in SEEDS:
+            for arm in ("default", "tost", "tost-release"):
+                write(root / "runs" / f"{mask}-0.98-seed{seed}-{arm}", record(accuracy(mask, seed, arm), arm))
+    assert study_layout(root) == SHORT
+    text = write_study_report(root)
+    headings = [line for line in text.splitlines() if line.startswith("#")]
+    assert headings[0] == "# Short-schedule result: study-old"
+    assert all(h.startswith("## Short schedule:") for h in headings[1:]) and len(headings) > 5
+    assert "4 epochs of 1000 training images, batch 128, 32 optimizer steps per run" in text
+    assert "capacity" not in text and "Converged study" not in text
+    assert (root / "study.png").stat().st_size > 1000
+
+
+def test_a_folder_that_is_no_study_keeps_the_runs_report(tmp_path, capsys):
+    write(tmp_path / "runs" / "random-0.98-seed0-default", record(0.7, "default"))
+    assert study_layout(tmp_path) is None
+    assert main(["report", str(tmp_path / "nothing-here")]) == 2
+    assert capsys.readouterr().err.startswith("error: no such directory")
+
+
+def test_the_runner_reads_the_plan_through_the_same_functions():
+    spec = importlib.util.spec_from_file_location("study_converged", ROOT / "benchmarks" / "study_converged.py")
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    for name in ("items", "run_name", "converged", "collapsed", "rung_name", "window"):
+        assert getattr(runner, name) is getattr(study_plan, name), name
+    plan = json.loads((ROOT / "benchmarks" / "results" / "study-converged" / "plan.json").read_text())
+    cells = study_plan.items(plan)
+    assert len(cells[1]) == 4 * 3 * 4 and cells[1][0] == ("random", 0.98, 0, "default")
+    assert study_plan.parse_run_name("lottery-0.995-seed2-gradinit-masked") == ("lottery", 0.995, 2, "gradinit-masked")
+    assert study_plan.parse_run_name("snip-0.9-seed1") == ("snip", 0.9, 1, None)
+
+
+@pytest.mark.parametrize("folder", ["study-fashion", "study-fashion-8epochs"])
+def test_committed_short_studies_are_recognised(folder):
+    assert study_layout(ROOT / "benchmarks" / "results" / folder) == SHORT
+
+
+def test_a_plan_without_its_grid_is_one_error_line(tmp_path, capsys):
+    (tmp_path / "plan.json").write_text(json.dumps({k: v for k, v in PLAN.items() if k != "grid"}))
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "'grid' is missing" in err and err.count("\n") == 1
+    assert not (tmp_path / "report.md").exists()
