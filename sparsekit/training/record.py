@@ -1,4 +1,5 @@
 """The run record: everything needed to read, compare and repeat a run, as one JSON file."""
+import os
 import platform
 import time
 from typing import Any, Dict, List
@@ -7,10 +8,18 @@ import torch
 
 from ..core.version import VERSION as __version__, code_version
 from ..analysis import summarize
+from ..core.mask_digest import mask_digest
 from ..core.prunable import dense_prefixes
 from .state import TrainState
 
 FORMAT = "sparsekit.record/1"
+# Environment variables that choose the CPU kernels or the thread count, recorded when set.
+MATH_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA",
+                  "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR", "OPENBLAS_CORETYPE")
+
+
+def math_settings() -> Dict[str, str]:
+    return {name: os.environ[name] for name in MATH_VARIABLES if name in os.environ}
 
 
 class RunRecord(dict):
@@ -71,7 +80,12 @@ def build(state: TrainState, epochs: List[Dict[str, Any]], mask_source: Dict[str
         environment={"sparsekit": __version__, "code": code_version(), "torch": torch.__version__, "python": platform.python_version(),
                      "device": str(state.device),
                      # CPU results depend on it: torch splits sums over threads in a different order.
-                     "torch_threads": torch.get_num_threads(), "written": time.strftime("%Y-%m-%dT%H:%M:%S")},
+                     "torch_threads": torch.get_num_threads(),
+                     # Which kernels ran: another instruction set rounds differently, and short
+                     # runs at high sparsity can grow that into different accuracies.
+                     "cpu_capability": torch.backends.cpu.get_cpu_capability(), "math_settings": math_settings(),
+                     "written": time.strftime("%Y-%m-%dT%H:%M:%S")},
+        mask_digest=mask_digest(state.mask),
         **state.extras,
     )
     if epochs:
