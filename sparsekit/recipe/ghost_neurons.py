@@ -40,6 +40,8 @@ def smooth_function(kind: str, beta: float = 2.0) -> Callable[[torch.Tensor], to
 class GhostActivation(nn.Module):
     """A ReLU (or ReLU6) blended with a smooth function; `strength` 1 means purely smooth."""
 
+    sparsekit_leaf = True  # a unit of its own when a network is traced (`models.traced`)
+
     def __init__(self, original: nn.Module, smooth: Callable, kind: str, strength: float = 1.0,
                  beta: float = 2.0, function: str = ""):
         super().__init__()
