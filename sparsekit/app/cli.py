@@ -189,6 +189,10 @@ def _list(args: argparse.Namespace) -> int:
 
     print("datasets:     " + ", ".join(data.available()))
     print("models:       " + ", ".join(models.available()))
+    print("other networks (--model PACKAGE:NAME; any classification model of the package, untrained):")
+    for family in models.external.FAMILIES:
+        status = "tested" if family.works else "refused"
+        print(f"  {status:<8} {family.package}:{family.example:<24} {family.note}")
     rows = registry.method_rows()
     for kind in sorted({row["kind"] for row in rows}, key=lambda k: (k != "score", k != "mask", k)):
         print(f"{kind} methods (--mask; their options go in --mask-options):")

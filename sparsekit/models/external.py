@@ -68,7 +68,7 @@ def _torchvision_builder(name: str) -> Callable[..., nn.Module]:
     return models.get_model_builder(name)
 
 
-def _replace_stem(model: nn.Module, in_channels: int) -> None:
+def set_input_channels(model: nn.Module, in_channels: int) -> None:
     """Give the first conv `in_channels` inputs (torchvision's builders assume RGB), same
     settings and name, Kaiming-normal fan-out like torchvision's own convs."""
     name, stem = next(((n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)), (None, None))
@@ -92,7 +92,7 @@ def _torchvision(name: str, num_classes: int, in_channels: int, width: float) ->
                                  f"take one)")
         options[WIDTH_ARGUMENT] = width
     model = builder(**options)
-    _replace_stem(model, in_channels)
+    set_input_channels(model, in_channels)
     return model
 
 

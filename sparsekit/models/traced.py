@@ -12,7 +12,9 @@ goes only into a `BatchNorm2d` (the kit's `ConvBN` is one such pair by construct
 from dataclasses import dataclass, field
 from typing import List, Optional
 
+import torch
 from torch import fx, nn
+from torch.nn import functional as F
 
 from ..core.errors import SparsekitError
 from .units import ConvBN
@@ -83,3 +85,19 @@ def conv_bn_pairs(model: nn.Module, graph: Optional[fx.Graph] = None) -> List[Co
             continue
         seen.add(node.target)
     return units
+
+
+RECTIFIER_CALLS = (F.relu, torch.relu, F.relu6, torch.relu_, F.relu_)
+RECTIFIER_METHODS = ("relu", "relu_")
+
+
+def rectifier_calls(model: nn.Module) -> List[str]:
+    """Graph nodes where the forward calls a ReLU as a function rather than a module (none when
+    fx cannot trace the model: then nothing can be said, and nothing is claimed)."""
+    try:
+        graph = trace_graph(model)
+    except SparsekitError:
+        return []
+    return [node.name for node in graph.nodes
+            if (node.op == "call_function" and node.target in RECTIFIER_CALLS)
+            or (node.op == "call_method" and node.target in RECTIFIER_METHODS)]
