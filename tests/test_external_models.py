@@ -85,6 +85,12 @@ def randomise_batchnorm(model: nn.Module, seed: int = 1) -> None:
             module.conv.weight.copy_(torch.randn(module.conv.weight.shape, generator=generator) * 0.1)
 
 
+def within_tolerance(got, expected) -> bool:
+    """1e-4, relative to the logits' scale once they exceed 1 (two steps of training on tiny
+    BN batches can leave logits in the hundreds, where float32 itself rounds at 1e-5)."""
+    return bool((got - expected).abs().max() <= 1e-4 * max(1.0, float(expected.abs().max())))
+
+
 def assert_exports_exactly(model, mask, tmp_path, input_size=8):
     model.eval()
     net = export(model, mask, batch_size=2, input_shape=(1, input_size, input_size), kernels_mode="dense",
@@ -92,8 +98,8 @@ def assert_exports_exactly(model, mask, tmp_path, input_size=8):
     x = torch.randn(2, 1, input_size, input_size, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         expected = mask.apply(model)(x)
-        assert (net(x) - expected).abs().max() <= 1e-4
-        assert (load_exported(tmp_path / "net.skx")(x) - expected).abs().max() <= 1e-4
+        assert within_tolerance(net(x), expected)
+        assert within_tolerance(load_exported(tmp_path / "net.skx")(x), expected)
     return net
 
 
@@ -125,7 +131,7 @@ def test_units_of_torchvision_resnet18_are_found_by_their_names():
 def test_every_preset_trains_every_family_two_steps(family, preset, tmp_path):
     model = small(family)
     names = [name for name, _ in model.named_parameters()]
-    result = sk.train(model=model, dataset="digits", mask="random", sparsity=0.8, epochs=2, max_batches=1,
+    result = sk.train(model=model, dataset="digits", mask="random", sparsity=0.8, epochs=1, max_batches=2,
                       batch_size=4, progress=False, recipe=recipe_for(family, preset))
     trained = result.model
     for name, keep in result.mask.items():
@@ -212,7 +218,7 @@ def test_the_command_line_trains_and_exports_torchvision_and_timm(tmp_path, caps
         model, mask, shape = load_run(run)  # rebuilt from the name, ghosts kept, the trained weights
         x = torch.randn((2,) + shape, generator=torch.Generator().manual_seed(0))
         with torch.no_grad():
-            assert (load_exported(run / "net.skx")(x) - mask.apply(model)(x)).abs().max() <= 1e-4
+            assert within_tolerance(load_exported(run / "net.skx")(x), mask.apply(model)(x))
     main(["list"])
     listed = capsys.readouterr().out
     assert "torchvision:resnet18" in listed and "timm:convnext_atto" in listed

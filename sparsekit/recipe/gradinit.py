@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..core.callbacks import Callback
+from .twice_differentiable import twice_differentiable
 from .gradinit_rule import LOOKAHEAD, RescaleAdam, scale_floors, scale_gradient
 
 WEIGHT_FLOOR = 0.01
@@ -84,7 +85,8 @@ def gradinit(model: nn.Module, mask, batches, device, iterations: int = 180, lr:
     key = fingerprint(model, mask, batches, {**settings, "device": str(device)})
     log = _RECENT.get(key)
     if log is None:
-        log = _search(model, mask, batches, device, progress, **settings)
+        with twice_differentiable(model):
+            log = _search(model, mask, batches, device, progress, **settings)
         _RECENT[key] = log
         while len(_RECENT) > RECENT_SIZE:
             _RECENT.popitem(last=False)
