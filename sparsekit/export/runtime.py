@@ -69,9 +69,11 @@ class DenseConv(nn.Module):
     def forward(self, x):
         if self.gather is not None:
             x = x.index_select(1, self.gather)
-        if self.weight.shape[0] == 0:  # every output channel was removed; torch rejects groups=0
+        if self.weight.shape[0] == 0 or x.shape[1] == 0:
+            # Every output channel was removed (torch rejects groups=0), or every input died and
+            # the kept outputs are their biases (torch's conv would return no channels).
             size = [(d + 2 * self.padding - self.weight.shape[-1]) // self.stride + 1 for d in x.shape[2:]]
-            return x.new_zeros([x.shape[0], 0] + size)
+            return self.bias.reshape(1, -1, 1, 1).expand([x.shape[0], self.weight.shape[0]] + size).contiguous()
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, 1, self.groups)
 
 

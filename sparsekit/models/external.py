@@ -39,8 +39,6 @@ FAMILIES = (
     Family("timm", "convnext_atto", False, "LayerNorm over channels and per-channel layer scale after "
                                            "convolutions without BatchNorm: no BN to fold, no unit the recipe "
                                            "and the export know; refused by name"),
-    Family("torchvision", "vgg11", False, "no BatchNorm: trains, but ghost skip connections have no conv+BN "
-                                          "unit to sit beside (use the _bn variants)"),
     Family("torchvision", "vit_b_16", False, "attention, LayerNorm and reshapes are outside the export's "
                                              "vocabulary (conv, linear, activations, pooling, add, channel scale)"),
 )

@@ -85,7 +85,11 @@ def gradinit(model: nn.Module, mask, batches, device, iterations: int = 180, lr:
     key = fingerprint(model, mask, batches, {**settings, "device": str(device)})
     log = _RECENT.get(key)
     if log is None:
-        with twice_differentiable(model):
+        # The random state is put back after the search: a network with dropout draws from it
+        # there, and a search read back from `_RECENT` draws nothing, so without this the run
+        # after it (and its resumption) would depend on whether the search ran.
+        cuda = [torch.device(device).index or 0] if torch.device(device).type == "cuda" else []
+        with twice_differentiable(model), torch.random.fork_rng(devices=cuda):
             log = _search(model, mask, batches, device, progress, **settings)
         _RECENT[key] = log
         while len(_RECENT) > RECENT_SIZE:
