@@ -11,6 +11,7 @@ from pathlib import Path
 import nbformat
 import papermill
 import pytest
+import torch
 from helpers import prunable_weight_count
 from sparsekit.app import badges, course_map
 from sparsekit.app import notebook_runner as runner
@@ -32,6 +33,21 @@ ACCURACY_FLOOR = 0.2
 # Notebooks whose runs all keep the first conv dense (prune_first_layer=False): an N:M pattern
 # cannot group its 1x3x3 = 9 inputs per output.
 FIRST_LAYER_DENSE = {"08_n_m_sparsity"}
+# Notebooks whose runs compare recipe presets by column: labels "mask / preset[ / seed N]".
+PRESET_COLUMNS = {"14_any_mask_full_recipe", "16_your_own_network"}
+# Notebooks that train a network of another package rather than the kit's ResNet-20. Their
+# smoke network (torchvision's MobileNetV2, which downsamples 32x) stays near chance on 8x8 digits
+# in a smoke run, so instead of the accuracy floor they are held to their export: exact to 1e-4.
+OWN_NETWORK = {"16_your_own_network"}
+
+
+def own_network_weight_count(model: str, width: float) -> int:
+    """Prunable weights of a torchvision network on digits: every conv (the first included);
+    the classifier, its last Linear, stays dense (counted from its modules, not via the kit)."""
+    import sparsekit as sk
+
+    network = sk.models.build(model, 10, in_channels=1, width=width)
+    return sum(m.weight.numel() for m in network.modules() if isinstance(m, torch.nn.Conv2d))
 # Recipe tricks each notebook's runs must have recorded, by run label (absent: none).
 EXPECTED_TRICKS = {
     "10_ghost_neurons": {"ghost neurons, early": {"ghost_neurons"}, "ghost neurons, keep": {"ghost_neurons"}},
@@ -184,7 +200,10 @@ def test_notebook_runs_with_smoke_parameters(name, smoke_out, capsys):
     parameters = runner.parameters_for(runner.NOTEBOOK_DIR / f"{name}.ipynb", "smoke", smoke_out)
     result = json.loads(run.results_path.read_text())
     assert result["notebook"] == name and result["requested_sparsity"] == parameters["SPARSITY"]
-    total = prunable_weight_count(parameters["WIDTH"], first_layer=name not in FIRST_LAYER_DENSE)
+    if name in OWN_NETWORK:
+        total = own_network_weight_count(parameters["MODEL"], parameters["WIDTH"])
+    else:
+        total = prunable_weight_count(parameters["WIDTH"], first_layer=name not in FIRST_LAYER_DENSE)
     assert result["runs"]
     for label, summary in result["runs"].items():
         requested = summary["requested_sparsity"]
@@ -194,20 +213,26 @@ def test_notebook_runs_with_smoke_parameters(name, smoke_out, capsys):
         assert summary["density"] == pytest.approx(kept / total, abs=1e-12)
         assert summary["sparsity"] == pytest.approx(1 - kept / total, abs=1e-12)
         assert summary["nonzero_density"] <= summary["density"] + 1e-12
-        assert summary["best_val_test_acc"] > ACCURACY_FLOOR, label
+        if name not in OWN_NETWORK:  # see OWN_NETWORK: its smoke network stays near chance on 8x8 digits
+            assert summary["best_val_test_acc"] > ACCURACY_FLOOR, label
         assert summary["epochs"] == parameters["EPOCHS"]
         on = {trick for trick, flag in summary["recipe"].items() if flag}
         assert set(summary["recipe"]) == TRICKS
         if name == "09_mask_graphs":  # every run recorded where its coordinate started and ended
             spectral = result["spectral"][label]
             assert spectral["distance"] is not None and spectral["init"]["layers_measured"] > 0, label
-        if name == "14_any_mask_full_recipe":  # labels "mask / recipe / seed N"
+        if name in PRESET_COLUMNS:  # labels "mask / recipe[ / seed N]"
             assert on == (TRICKS if label.split(" / ")[1] in ("tost", "tost-release") else set()), label
         else:  # labels "variant" or "variant / seed N"
             assert on == EXPECTED_TRICKS.get(name, {}).get(label.split(" / seed ")[0], set()), label
     assert runner_figure(run).is_file(), "the figure was not saved beside the results"
     if name in CLAIM_NOTEBOOKS:
         assert result["verdicts"] and "claim" in result
+    if name in OWN_NETWORK:
+        assert result["model"] == parameters["MODEL"] and result["export_max_difference"] <= 1e-4
+        latency = result["latency"]
+        assert max(latency["exported_max_diff"], latency["onnxruntime_max_diff"]) <= 1e-4
+        assert min(latency["masked_ms"], latency["exported_ms"], latency["onnxruntime_ms"]) > 0
     executed = nbformat.read(run.output_path, as_version=4)
     figure_at = next(i for i, c in enumerate(executed.cells) if c.cell_type == "markdown"
                      and c.source.startswith("## Figure"))

@@ -221,6 +221,11 @@ def _list(args: argparse.Namespace) -> int:
 
     print("datasets:     " + ", ".join(data.available()))
     print("models:       " + ", ".join(models.available()))
+    print("other networks (--model PACKAGE:NAME, any classifier of the package, untrained; families tested on "
+          "small instances of their classes, or refused):")
+    for family in models.external.FAMILIES:
+        name = f"{family.package}:{family.example}"
+        print(f"  {'tested' if family.works else 'refused':<8} {name:<32} {family.note}")
     rows = registry.method_rows()
     for kind in sorted({row["kind"] for row in rows}, key=lambda k: (k != "score", k != "mask", k)):
         print(f"{kind} methods (--mask; their options go in --mask-options):")

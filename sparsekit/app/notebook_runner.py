@@ -49,6 +49,9 @@ SMOKE_OVERRIDES: Dict[str, Dict] = {
     "14_any_mask_full_recipe": {"METHODS": ["random", "snip"], "INIT_ITERATIONS": 10, "SEEDS": 1, "EPOCHS": 3},
     "15_is_it_faster": {"CURVE_MODEL": "resnet20", "CURVE_WIDTH": 0.25, "CURVE_INPUT": 16,
                         "CURVE_SPARSITIES": [0.5, 0.95], "BATCH_SIZES": [1, 4], "ROUNDS": 2},
+    # A torchvision network that takes a width (so the smoke WIDTH is honoured), on digits, a few steps.
+    "16_your_own_network": {"DATASET": "digits", "MODEL": "torchvision:mobilenet_v2", "INIT_ITERATIONS": 2,
+                            "ROUNDS": 2, "EPOCHS": 1, "MAX_BATCHES": 3},
 }
 HEADLESS = {"INTERACTIVE": False, "PROGRESS": False}
 # Smoke runs train on one thread: on a small, shared CPU two torch threads of these tiny

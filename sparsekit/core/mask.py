@@ -47,9 +47,11 @@ class Mask(dict):
         if missing:
             raise SparsekitError(f"checkpoint lacks weight {missing[0]!r} of the model ({len(missing)} missing)")
         # A deeper model's checkpoint holds every name of a shallower one: extra entries mean it is
-        # not this model's. (Ghost branches kept all run are the recipe's extra layers: allowed.)
+        # not this model's. (Ghost branches kept all run are the recipe's extra layers: allowed, in
+        # a kit unit's `ghosts` or, in any other network, under a BN's `sparsekit_ghosts`.)
         known = set(model.state_dict())
-        extra = [name for name in state if name not in known and ".ghosts." not in str(name)]
+        extra = [name for name in state if name not in known
+                 and not any(part in str(name) for part in (".ghosts.", ".sparsekit_ghosts."))]
         if extra:
             raise SparsekitError(f"checkpoint holds {extra[0]!r}, which the model does not have ({len(extra)} "
                                  f"such entries): it is a checkpoint of a larger or different model")

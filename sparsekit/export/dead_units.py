@@ -16,16 +16,19 @@ constants stay constant). Two passes over the traced graph:
 
 Every channel left is computed exactly as before, so the shrunk network is the same function.
 Activations and pooling keep their input's channels (they are per-channel and cost little).
+A channel scale (squeeze-excitation's product) reads both operands like an addition. Two
+parts of other networks are left whole, as barriers: a grouped conv that is not depthwise
+(RegNet) keeps every input and output channel, and a flatten of a spatial map (VGG's 7x7
+classifier input) keeps every position of the channels its consumers read.
 """
 from typing import Dict, List
 
 import torch
 
-from ..core.errors import SparsekitError
 from .graph import Node
 from .runtime import Activation
 
-ELEMENTWISE = ("act", "maxpool", "gap", "flatten", "identity")
+ELEMENTWISE = ("act", "maxpool", "avgpool", "adaptive_avgpool", "gap", "flatten", "identity")
 
 
 def _connections(weight: torch.Tensor) -> torch.Tensor:
@@ -37,13 +40,23 @@ def _column_sums(weight: torch.Tensor) -> torch.Tensor:
     return weight.reshape(weight.shape[0], weight.shape[1], -1).sum(-1)
 
 
-def _is_depthwise(node: Node) -> bool:
+def conv_kind(node: Node) -> str:
+    """"dense" (groups 1), "depthwise" (one input channel per output) or "grouped"."""
     affine = node.affine
     if affine.groups == 1:
-        return False
+        return "dense"
     if affine.groups == affine.weight.shape[0] and affine.weight.shape[1] == 1:
-        return True
-    raise SparsekitError(f"export: grouped convs other than depthwise are not supported (groups={affine.groups})")
+        return "depthwise"
+    return "grouped"
+
+
+def _is_depthwise(node: Node) -> bool:
+    return conv_kind(node) == "depthwise"
+
+
+def _positions_per_channel(node: Node) -> int:
+    """How many flattened features each input channel of a flatten becomes (1 after a global pool)."""
+    return int(torch.tensor(node.input_shape[2:]).prod()) if len(node.input_shape) > 2 else 1
 
 
 def _absorbable(node: Node, constant: torch.Tensor) -> torch.Tensor:
@@ -56,7 +69,9 @@ def constants(nodes: List[Node], input_channels: int) -> List[torch.Tensor]:
     values = [torch.full((input_channels,), float("nan"), dtype=torch.float64)]
     for node in nodes[:-1]:
         given = values[node.inputs[0]]
-        if node.op in ("conv", "linear"):
+        if node.op == "conv" and conv_kind(node) == "grouped":
+            out = torch.full((node.shape[1],), float("nan"), dtype=torch.float64)
+        elif node.op in ("conv", "linear"):
             out = _constant_outputs(node, given)
         elif node.op == "act":
             spec = node.extra["act"]
@@ -64,6 +79,12 @@ def constants(nodes: List[Node], input_channels: int) -> List[torch.Tensor]:
             out = activation(given.reshape(1, -1, 1, 1)).flatten()
         elif node.op == "add":
             out = given + values[node.inputs[1]]
+        elif node.op == "mul":
+            out = given * values[node.inputs[1]]
+        elif node.op == "flatten":
+            out = given.repeat_interleave(_positions_per_channel(node))
+        elif node.op == "avgpool" and node.module.padding and node.module.count_include_pad:
+            out = torch.where(given == 0, given, torch.full_like(given, float("nan")))  # zeros padded in vary it
         else:
             out = given.clone()
         values.append(out)
@@ -94,7 +115,12 @@ def needed(nodes: List[Node], values: List[torch.Tensor]) -> List[torch.Tensor]:
     for index in range(len(nodes) - 2, -1, -1):
         node, out = nodes[index], need[index + 1]
         source = node.inputs[0]
-        if node.op in ("conv", "linear") and not (node.op == "conv" and _is_depthwise(node)):
+        if node.op == "conv" and conv_kind(node) == "grouped":
+            out[:] = True  # its consumers have been visited: they read a superset, which is fine
+            need[source][:] = True
+        elif node.op == "flatten":
+            need[source] |= out.reshape(-1, _positions_per_channel(node)).any(1)
+        elif node.op in ("conv", "linear") and not (node.op == "conv" and _is_depthwise(node)):
             _absorb_constants(node, values[source])
             need[source] |= _connections(node.affine.weight)[out].any(0)
         else:  # additions, depthwise convs and per-channel ops read the channels they output
@@ -119,7 +145,11 @@ def physical_channels(nodes: List[Node], need: List[torch.Tensor]) -> List[torch
     Per-channel operations hold exactly their input's channels."""
     kept = [need[0].nonzero().flatten()]
     for index, node in enumerate(nodes[:-1]):
-        if node.op in ELEMENTWISE:
+        if node.op == "flatten":  # every position of each kept channel, channel-major like torch.flatten
+            positions_per_channel = _positions_per_channel(node)
+            channels = kept[node.inputs[0]]
+            kept.append((channels[:, None] * positions_per_channel + torch.arange(positions_per_channel)).flatten())
+        elif node.op in ELEMENTWISE:
             kept.append(kept[node.inputs[0]])
         else:
             kept.append(need[index + 1].nonzero().flatten())

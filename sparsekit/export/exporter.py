@@ -32,15 +32,16 @@ def _nonzero(nodes: List[Node]) -> int:
     return sum(int((n.affine.weight != 0).sum()) for n in nodes if n.op in ("conv", "linear"))
 
 
-def _fold_units(nodes: List[Node], names: Dict[int, str]) -> None:
+def _fold_units(nodes: List[Node]) -> None:
+    """Convs and linears become affine layers named by the user's modules; activations become
+    data (already done in `graph` for all but the recipe's ghost neurons)."""
     for node in nodes:
-        if node.op in ("conv", "linear", "act"):
-            node.extra["name"] = names[id(node.module)]
         if node.op == "conv":
-            node.affine = fold.fold_conv_bn(node.module, node.extra["name"])
+            node.extra["name"] = node.module.name
+            node.affine = fold.fold_conv_bn(node.module, node.module.name)
         elif node.op == "linear":
             node.affine = fold.fold_linear(node.module)
-        elif node.op == "act":
+        elif node.op == "act" and "act" not in node.extra:
             node.extra["act"] = fold.activation_spec(node.module)
 
 
@@ -56,7 +57,9 @@ def _layer_step(node: Node, key: str, kept_out, kept_in, tensors: Dict) -> Dict:
     affine = node.affine
     weight, bias = affine.weight[kept_out], affine.bias[kept_out]
     spec = {"op": node.op, "name": node.extra["name"], "out_channels": int(kept_out.numel())}
-    if node.op == "conv" and affine.groups > 1:  # depthwise: each kept output reads its own channel
+    if node.op == "conv" and dead_units.conv_kind(node) == "grouped":  # every channel kept (see dead_units)
+        spec["groups"] = affine.groups
+    elif node.op == "conv" and affine.groups > 1:  # depthwise: each kept output reads its own channel
         gather = _index_or_none(dead_units.positions(kept_out, kept_in), kept_in.numel(), tensors, key + ".gather")
         spec.update(groups=int(kept_out.numel()), gather=gather)
     else:
@@ -70,7 +73,7 @@ def _layer_step(node: Node, key: str, kept_out, kept_in, tensors: Dict) -> Dict:
 
 
 def _add_step(node: Node, key: str, kept: List[torch.Tensor], out_slot: int, tensors: Dict) -> Dict:
-    """An addition of the output's channels, picked from operands that hold more."""
+    """An addition (or channel scale) of the output's channels, picked from operands that hold more."""
     kept_out, picks = kept[out_slot], []
     for position, operand in enumerate(node.inputs):
         picks.append(_index_or_none(dead_units.positions(kept_out, kept[operand]), kept[operand].numel(),
@@ -91,13 +94,19 @@ def _emit(nodes: List[Node], plan: Dict):
         if node.op in ("conv", "linear"):
             spec = _layer_step(node, key, kept[out_slot], kept[source], tensors)
             input_shapes[len(steps)] = (node.input_shape[0], int(kept[source].numel())) + tuple(node.input_shape[2:])
-        elif node.op == "add":
-            spec = _add_step(node, key, kept, out_slot, tensors)
+        elif node.op in ("add", "mul"):
+            spec = dict(_add_step(node, key, kept, out_slot, tensors), op=node.op)
         elif node.op == "act":
             spec = {"op": "act", **node.extra["act"]}
         elif node.op == "maxpool":
             pool = node.module
             spec = {"op": "maxpool", "kernel": pool.kernel_size, "stride": pool.stride, "padding": pool.padding}
+        elif node.op == "avgpool":
+            pool = node.module
+            spec = {"op": "avgpool", "kernel": pool.kernel_size, "stride": pool.stride, "padding": pool.padding,
+                    "ceil_mode": pool.ceil_mode, "count_include_pad": pool.count_include_pad}
+        elif node.op == "adaptive_avgpool":
+            spec = {"op": "adaptive_avgpool", "size": list(node.extra["size"])}
         else:
             spec = {"op": node.op}
         spec["inputs"] = [slot[i] for i in node.inputs]
@@ -120,7 +129,7 @@ def export(model: nn.Module, mask=None, batch_size: int = 1, path=None,
     if mask is not None:
         mask.apply(work)
     nodes = trace(work, (batch_size,) + input_shape)
-    _fold_units(nodes, {id(m): name for name, m in work.named_modules()})
+    _fold_units(nodes)
     masked_nonzero = sum(int((n.module.weight != 0).sum()) for n in nodes if n.op == "linear") + sum(
         int((n.module.conv.weight != 0).sum()) for n in nodes if n.op == "conv")
     total = sum(n.affine.weight.numel() for n in nodes if n.op in ("conv", "linear"))

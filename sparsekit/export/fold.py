@@ -30,8 +30,12 @@ class Affine:
 
 
 def _bn_scale_shift(bn: nn.BatchNorm2d):
-    scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
-    return scale, bn.bias.double() - bn.running_mean.double() * scale
+    if bn.running_var is None:
+        raise SparsekitError("export: a BatchNorm without running statistics cannot be folded")
+    weight = bn.weight.double() if bn.weight is not None else torch.ones_like(bn.running_var, dtype=torch.float64)
+    bias = bn.bias.double() if bn.bias is not None else torch.zeros_like(weight)
+    scale = weight / torch.sqrt(bn.running_var.double() + bn.eps)
+    return scale, bias - bn.running_mean.double() * scale
 
 
 def _square(value, what: str, name: str) -> int:
@@ -43,11 +47,16 @@ def _square(value, what: str, name: str) -> int:
 
 @torch.no_grad()
 def fold_conv_bn(unit, name: str = "conv") -> Affine:
-    """One `ConvBN` (whose weights are already masked) as a single biased conv."""
+    """One conv unit (`models.traced.ConvUnit`: conv, the BN after it or None, ghost branches;
+    weights already masked) as a single biased conv."""
     conv = unit.conv
     if conv.dilation not in (1, (1, 1)) or conv.padding_mode != "zeros" or isinstance(conv.padding, str):
         raise SparsekitError(f"export: {name} uses dilation, non-zero padding mode or string padding")
-    scale, shift = _bn_scale_shift(unit.bn)
+    if unit.bn is not None:
+        scale, shift = _bn_scale_shift(unit.bn)
+    else:
+        scale, shift = torch.ones(conv.out_channels, dtype=torch.float64), torch.zeros(conv.out_channels,
+                                                                                          dtype=torch.float64)
     weight = conv.weight.double() * scale.reshape(-1, 1, 1, 1)
     bias = shift + (conv.bias.double() * scale if conv.bias is not None else 0)
     kernel = _square(conv.kernel_size, "kernel", name)
@@ -81,11 +90,8 @@ def fold_linear(linear: nn.Linear) -> Affine:
 
 
 def activation_spec(module: nn.Module) -> dict:
-    """The runtime's description of an activation: a ghost neuron keeps its smooth function."""
-    if isinstance(module, nn.ReLU6):
-        return {"kind": "relu6"}
-    if isinstance(module, nn.ReLU):
-        return {"kind": "relu"}
+    """The runtime's description of a ghost neuron: it keeps its smooth function (plain
+    activations are described where the graph is read, `graph.ACTIVATION_MODULES`)."""
     if isinstance(module, GhostActivation):
         if module.function not in ("swish", "pswish", "mish"):
             raise SparsekitError(f"export: unknown ghost activation function {module.function!r}")

@@ -39,7 +39,8 @@ def choose(steps: List[Dict], tensors: Dict, input_shapes: Dict[int, tuple], mod
         if spec["op"] not in ("conv", "linear"):
             continue
         rows = spec["out_channels"]
-        sparse_possible = spec.get("groups", 1) == 1 and rows > 0
+        # A layer whose every input channel died reads nothing: its bias is all it computes.
+        sparse_possible = spec.get("groups", 1) == 1 and rows > 0 and input_shapes[index][1] > 0
         if mode != "auto" or not sparse_possible:
             spec["kernel"] = mode if mode != "auto" and sparse_possible else "dense"
             continue

@@ -69,9 +69,11 @@ class DenseConv(nn.Module):
     def forward(self, x):
         if self.gather is not None:
             x = x.index_select(1, self.gather)
-        if self.weight.shape[0] == 0:  # every output channel was removed; torch rejects groups=0
+        if self.weight.shape[0] == 0 or x.shape[1] == 0:
+            # Every output channel was removed (torch rejects groups=0), or every input died and
+            # the kept outputs are their biases (torch's conv would return no channels).
             size = [(d + 2 * self.padding - self.weight.shape[-1]) // self.stride + 1 for d in x.shape[2:]]
-            return x.new_zeros([x.shape[0], 0] + size)
+            return self.bias.reshape(1, -1, 1, 1).expand([x.shape[0], self.weight.shape[0]] + size).contiguous()
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, 1, self.groups)
 
 
@@ -148,10 +150,13 @@ class SparseLinear(nn.Module):
 
 
 SMOOTH = {"swish": F.silu, "mish": F.mish, "pswish": None}
+# The other networks' own activations (torchvision, timm), applied as they are.
+PLAIN = {"relu": F.relu, "relu6": F.relu6, "silu": F.silu, "hardswish": F.hardswish, "hardsigmoid": F.hardsigmoid,
+         "sigmoid": torch.sigmoid, "gelu": F.gelu, "gelu_tanh": lambda x: F.gelu(x, approximate="tanh")}
 
 
 class Activation(nn.Module):
-    """relu, relu6, or a ghost neuron's smooth function (swish, pswish, mish), optionally
+    """A plain activation (`PLAIN`), or a ghost neuron's smooth function (swish, pswish, mish), optionally
     clipped at `upper` and blended with the ReLU by `strength` as in training."""
 
     def __init__(self, kind: str, beta: float = 2.0, upper=None, strength: float = 1.0):
@@ -159,8 +164,8 @@ class Activation(nn.Module):
         self.kind, self.beta, self.upper, self.strength = kind, beta, upper, strength
 
     def forward(self, x):
-        if self.kind in ("relu", "relu6"):
-            return F.relu(x) if self.kind == "relu" else F.relu6(x)
+        if self.kind in PLAIN:
+            return PLAIN[self.kind](x)
         if self.kind not in SMOOTH:
             raise ValueError(f"unknown activation {self.kind!r}")
         smooth = x * torch.sigmoid(self.beta * x) if self.kind == "pswish" else SMOOTH[self.kind](x)
@@ -181,12 +186,24 @@ class Add(nn.Module):
         self.register_buffer("pick0", pick0)
         self.register_buffer("pick1", pick1)
 
-    def forward(self, a, b):
+    def picked(self, a, b):
         if self.pick0 is not None:
             a = a.index_select(1, self.pick0)
         if self.pick1 is not None:
             b = b.index_select(1, self.pick1)
+        return a, b
+
+    def forward(self, a, b):
+        a, b = self.picked(a, b)
         return a + b
+
+
+class Mul(Add):
+    """a * b, a squeeze-excitation's channel scale times the map (broadcast over positions)."""
+
+    def forward(self, a, b):
+        a, b = self.picked(a, b)
+        return a * b
 
 
 class MaxPool(nn.Module):
@@ -196,6 +213,24 @@ class MaxPool(nn.Module):
 
     def forward(self, x):
         return F.max_pool2d(x, self.kernel, self.stride, self.padding)
+
+
+class AvgPool(nn.Module):
+    def __init__(self, kernel: int, stride: int, padding: int, ceil_mode: bool, count_include_pad: bool):
+        super().__init__()
+        self.settings = (kernel, stride, padding, ceil_mode, count_include_pad)
+
+    def forward(self, x):
+        return F.avg_pool2d(x, *self.settings)
+
+
+class AdaptiveAvgPool(nn.Module):
+    def __init__(self, size):
+        super().__init__()
+        self.size = tuple(size)
+
+    def forward(self, x):
+        return F.adaptive_avg_pool2d(x, self.size)
 
 
 class GlobalAvgPool(nn.Module):
@@ -228,10 +263,14 @@ def build_step(spec: Dict, tensors: Dict) -> nn.Module:
                          _optional(tensors, spec.get("gather")))
     if op == "act":
         return Activation(spec["kind"], spec.get("beta", 2.0), spec.get("upper"), spec.get("strength", 1.0))
-    if op == "add":
-        return Add(*[_optional(tensors, pick) for pick in spec["picks"]])
+    if op in ("add", "mul"):
+        return (Add if op == "add" else Mul)(*[_optional(tensors, pick) for pick in spec["picks"]])
     if op == "maxpool":
         return MaxPool(spec["kernel"], spec["stride"], spec["padding"])
+    if op == "avgpool":
+        return AvgPool(spec["kernel"], spec["stride"], spec["padding"], spec["ceil_mode"], spec["count_include_pad"])
+    if op == "adaptive_avgpool":
+        return AdaptiveAvgPool(spec["size"])
     if op == "gap":
         return GlobalAvgPool()
     if op == "flatten":

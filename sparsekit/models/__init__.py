@@ -3,6 +3,8 @@
 Every conv is a `units.ConvBN` (so any conv can take a ghost branch), every activation is its
 own module, the first conv is the first `nn.Conv2d` registered and the classifier the last
 `nn.Linear`. Adding an architecture is a new file registered in `MODELS`, imported below.
+Names with a package prefix (`torchvision:resnet18`, `timm:resnet18d`) come from that
+package (`external`).
 """
 import math
 from numbers import Integral, Real
@@ -12,6 +14,7 @@ from torch import nn
 
 from ..core.errors import SparsekitError
 from . import mobilenetv2, resnet18, resnet_cifar, vgg  # noqa: F401  (registers the models)
+from .external import build_external, is_external
 from .registry import MODELS
 
 
@@ -30,11 +33,13 @@ def _positive_width(value) -> float:
 def build(name: str, num_classes: int, in_channels: int = 3, width: float = 1.0,
           input_size: int = 32) -> nn.Module:
     """A freshly initialised model; seed with `torch.manual_seed` first for repeatable weights."""
-    builder = MODELS.get(name)
-    model = builder(num_classes=_positive_int("num_classes", num_classes),
-                    in_channels=_positive_int("in_channels", in_channels),
-                    width=_positive_width(width),
-                    input_size=_positive_int("input_size", input_size))
+    sizes = dict(num_classes=_positive_int("num_classes", num_classes),
+                 in_channels=_positive_int("in_channels", in_channels), width=_positive_width(width))
+    input_size = _positive_int("input_size", input_size)
+    if is_external(name):
+        model = build_external(name, **sizes)
+    else:
+        model = MODELS.get(name)(input_size=input_size, **sizes)
     # What the model was built for, so data-free methods (SynFlow) can make a matching input.
     model.input_shape = (int(in_channels), int(input_size), int(input_size))
     return model

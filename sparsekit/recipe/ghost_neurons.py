@@ -19,10 +19,13 @@ from torch.nn import functional as F
 
 from ..core.errors import SparsekitError
 from ..core.fields import setting
+from ..models.traced import rectifier_calls
 from .phase import EarlyPhaseTrick, GHOST_MODES, mode_phrase
 from .trick import Trick
 
 RELU_TYPES = (nn.ReLU, nn.ReLU6)
+# Activations that already pass gradient on their negative side (named in a refusal).
+SMOOTH_ALREADY = ("SiLU", "GELU", "Mish", "Hardswish", "ELU")
 
 
 def smooth_function(kind: str, beta: float = 2.0) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -39,6 +42,8 @@ def smooth_function(kind: str, beta: float = 2.0) -> Callable[[torch.Tensor], to
 
 class GhostActivation(nn.Module):
     """A ReLU (or ReLU6) blended with a smooth function; `strength` 1 means purely smooth."""
+
+    sparsekit_leaf = True  # a unit of its own when a network is traced (`models.traced`)
 
     def __init__(self, original: nn.Module, smooth: Callable, kind: str, strength: float = 1.0,
                  beta: float = 2.0, function: str = ""):
@@ -79,6 +84,19 @@ def swap_activations(model: nn.Module, make: Callable[[nn.Module], nn.Module]) -
     return swapped
 
 
+def _check_swappable(model: nn.Module) -> None:
+    """Refused, before anything changes, where a ghost would miss some of the rectifiers."""
+    calls = rectifier_calls(model)
+    if calls:
+        raise SparsekitError(f"ghost neurons replace nn.ReLU / nn.ReLU6 modules, but {type(model).__name__}'s "
+                             f"forward calls a ReLU function at {', '.join(calls[:3])}; make each an nn.ReLU module")
+    if not any(isinstance(m, RELU_TYPES) for m in model.modules()):
+        others = sorted({type(m).__name__ for m in model.modules() if type(m).__name__ in SMOOTH_ALREADY})
+        has = f"its activations ({', '.join(others)}) are already smooth" if others else "it has none"
+        raise SparsekitError(f"ghost neurons replace nn.ReLU / nn.ReLU6 modules, and {type(model).__name__} has "
+                             f"none: {has}")
+
+
 class GhostNeurons(EarlyPhaseTrick):
     """Swaps the ReLUs for ghost activations at setup and follows the early-phase schedule."""
 
@@ -88,13 +106,12 @@ class GhostNeurons(EarlyPhaseTrick):
         self.swapped: List[Swap] = []
 
     def on_setup(self, state) -> None:
+        _check_swappable(state.model)
         smooth = smooth_function(self.kind, self.beta)
         # The label names beta too, so two networks differing only in beta print differently.
         label = f"pswish(beta={self.beta:g})" if self.kind == "pswish" else self.kind
         self.swapped = swap_activations(
             state.model, lambda relu: GhostActivation(relu, smooth, label, beta=self.beta, function=self.kind))
-        if not self.swapped:
-            raise SparsekitError("ghost neurons need nn.ReLU / nn.ReLU6 modules, and this model has none")
 
     def active(self) -> bool:
         return bool(self.swapped)

@@ -14,6 +14,12 @@ skip around the depthwise filter. A 1x1 branch beside a 1x1 conv would be a dens
 the pruned layer rather than a skip, so pointwise convs get none. Every branch has 1/k^2
 of its conv's dense parameter count, as J1/J2 have in a ResNet.
 
+Any other network (torchvision, timm, your own) gets the same rule through torch.fx: every
+conv whose output goes only into a BatchNorm is a unit, and the spatial ones after the first
+get a branch - J1/J2 in torchvision's basic blocks, the 3x3 in its bottlenecks, the depthwise
+convs of MobileNets and EfficientNets. The branch hangs under the BN as `sparsekit_ghosts`
+and joins the forward through hooks, so the user's modules keep their names and types.
+
 A branch holds `alpha` as a buffer and is flagged `sparsekit_dense`, so masks never prune
 it and it never counts toward the mask's density. Weights start at the release's constant
 1e-4 (BN rescales them anyway), BN at its default.
@@ -29,6 +35,7 @@ from torch import nn
 
 from ..core.errors import SparsekitError
 from ..core.fields import setting
+from ..models.traced import conv_bn_pairs
 from ..models.units import ConvBN
 from .phase import EarlyPhaseTrick, GHOST_MODES, mode_phrase
 from .trick import Trick
@@ -40,6 +47,7 @@ class GhostBranch(nn.Module):
     """alpha * BN(conv1x1(x)), with the stride and groups of the conv it sits beside."""
 
     sparsekit_dense = True
+    sparsekit_leaf = True
 
     def __init__(self, beside: nn.Conv2d, alpha: float):
         super().__init__()
@@ -48,15 +56,74 @@ class GhostBranch(nn.Module):
         nn.init.constant_(self.conv.weight, RELEASE_WEIGHT)
         self.bn = nn.BatchNorm2d(beside.out_channels)
         self.register_buffer("alpha", torch.tensor(float(alpha)))
+        self._conv_input = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.alpha * self.bn(self.conv(x))
 
+    # Hooks for a conv + BN pair of a network not built from ConvBN. Bound methods of a module
+    # inside the model, so a deep copy of the model (export, GradInit) hooks its own copies.
+    def remember_input(self, conv: nn.Module, inputs, output) -> None:
+        self._conv_input = inputs[0]
 
-def ghost_sites(model: nn.Module) -> List[ConvBN]:
-    """The ConvBN units that get a branch: spatial convs, the stem excepted."""
+    def add_to_output(self, bn: nn.Module, inputs, output: torch.Tensor) -> torch.Tensor:
+        x, self._conv_input = self._conv_input, None
+        return output + self(x)
+
+
+class UnitSite:
+    """A kit model's `ConvBN`: its `ghosts` list is the attachment point."""
+
+    def __init__(self, unit: ConvBN):
+        self.unit, self.conv = unit, unit.conv
+
+    def attach(self, branch: GhostBranch) -> None:
+        self.unit.ghosts.append(branch)
+
+    def detach(self, branch: GhostBranch) -> None:
+        self.unit.ghosts = nn.ModuleList([g for g in self.unit.ghosts if g is not branch])
+
+
+class PairSite:
+    """A conv + BN pair of any other network: the branch is registered under the BN (as
+    `<bn>.sparsekit_ghosts.0`, so it trains, saves and resumes with the model) and joins the
+    forward through hooks, leaving the user's modules and their names untouched."""
+
+    def __init__(self, conv: nn.Conv2d, bn: nn.BatchNorm2d):
+        self.conv, self.bn, self.handles = conv, bn, []
+
+    def attach(self, branch: GhostBranch) -> None:
+        self.bn.sparsekit_ghosts = nn.ModuleList([branch])
+        # timm's BatchNormAct2d applies its activation inside: the branch joins before it, at `drop`.
+        fused = getattr(self.bn, "act", None) is not None and isinstance(getattr(self.bn, "drop", None), nn.Module)
+        self.handles = [self.conv.register_forward_hook(branch.remember_input),
+                        (self.bn.drop if fused else self.bn).register_forward_hook(branch.add_to_output)]
+
+    def detach(self, branch: GhostBranch) -> None:
+        for handle in self.handles:
+            handle.remove()
+        del self.bn.sparsekit_ghosts
+        self.handles = []
+
+
+def _lines_up(conv: nn.Conv2d) -> bool:
+    """A 1x1 branch at the conv's stride reads what the centre tap reads (so the export can
+    fold it) only for an odd square kernel with "same" zero padding and no dilation."""
+    kernel, padding = conv.kernel_size, conv.padding
+    return (kernel[0] == kernel[1] and kernel[0] % 2 == 1 and padding == (kernel[0] // 2,) * 2
+            and conv.dilation == (1, 1) and conv.padding_mode == "zeros")
+
+
+def ghost_sites(model: nn.Module) -> list:
+    """Where branches go: spatial convs, the stem (the first conv) excepted. A kit model's
+    `ConvBN` units in registration order; in any other network, the conv + BN pairs torch.fx
+    finds, in execution order, whose centre tap a branch lines up with."""
     units = [m for m in model.modules() if isinstance(m, ConvBN)]
-    return [unit for unit in units[1:] if max(unit.conv.kernel_size) > 1]
+    if units:
+        return [UnitSite(unit) for unit in units[1:] if max(unit.conv.kernel_size) > 1]
+    pairs = conv_bn_pairs(model)
+    return [PairSite(pair.conv, pair.bn) for pair in pairs[1:]
+            if max(pair.conv.kernel_size) > 1 and _lines_up(pair.conv)]
 
 
 class GhostSkip(EarlyPhaseTrick):
@@ -66,16 +133,16 @@ class GhostSkip(EarlyPhaseTrick):
         super().__init__(mode, early_phase)
         self.alpha = alpha
         self.branches: List[GhostBranch] = []
-        self.sites: List[ConvBN] = []
+        self.sites: list = []
 
     def on_setup(self, state) -> None:
         self.sites = ghost_sites(state.model)
         if not self.sites:
-            raise SparsekitError("ghost skip connections need ConvBN units with spatial convs "
-                                 "(a sparsekit model); this model has none")
-        for unit in self.sites:
-            branch = GhostBranch(unit.conv, self.alpha).to(unit.conv.weight.device, unit.conv.weight.dtype)
-            unit.ghosts.append(branch)
+            raise SparsekitError("ghost skip connections need spatial convolutions followed by BatchNorm (after "
+                                 "the first conv); this model has none")
+        for site in self.sites:
+            branch = GhostBranch(site.conv, self.alpha).to(site.conv.weight.device, site.conv.weight.dtype)
+            site.attach(branch)
             self.branches.append(branch)
 
     def active(self) -> bool:
@@ -86,9 +153,8 @@ class GhostSkip(EarlyPhaseTrick):
             branch.alpha.fill_(self.alpha * strength)
 
     def remove(self, state) -> None:
-        doomed = {id(b) for b in self.branches}
-        for unit in self.sites:
-            unit.ghosts = nn.ModuleList([g for g in unit.ghosts if id(g) not in doomed])
+        for site, branch in zip(self.sites, self.branches):
+            site.detach(branch)
         state.forget_parameters([p for branch in self.branches for p in branch.parameters()])
         self.branches, self.sites = [], []
 

@@ -31,6 +31,7 @@ from torch import nn
 from ..core.callbacks import Callback
 from ..core.errors import SparsekitError
 from . import search_cache
+from .twice_differentiable import twice_differentiable
 from .gradinit_rule import LOOKAHEAD, RescaleAdam, scale_floors, scale_gradient
 
 WEIGHT_FLOOR = 0.01
@@ -94,7 +95,12 @@ def gradinit(model: nn.Module, mask, batches, device, iterations: int = 180, lr:
     key = fingerprint(model, mask, batches, {**settings, "device": str(device)}) if search_cache.active() else None
     log = search_cache.lookup(key) if key is not None else None
     if log is None:
-        log = _search(model, mask, batches, device, progress, **settings)
+        # The random state is put back after the search: a network with dropout draws from it
+        # there, and a search read back draws nothing, so without this the run after it (and
+        # its resumption) would depend on whether the search ran.
+        cuda = [torch.device(device).index or 0] if torch.device(device).type == "cuda" else []
+        with twice_differentiable(model), torch.random.fork_rng(devices=cuda):
+            log = _search(model, mask, batches, device, progress, **settings)
         if key is not None:
             search_cache.store(key, log)
         return {**log, "reused": False}

@@ -87,7 +87,8 @@ def check_model_fits_data(model: nn.Module, data) -> None:
     name = getattr(data, "name", "the data")
     if layers and isinstance(layers[0], nn.Conv2d) and channels is not None and layers[0].in_channels != channels:
         raise SparsekitError(f"the model's first layer takes {layers[0].in_channels} input channels, but {name} "
-                             f"has {channels}; build the model with in_channels={channels}")
+                             f"has {channels}; build the model with in_channels={channels} (a torchvision or timm "
+                           f"network: sk.models.build('torchvision:NAME', classes, in_channels={channels}))")
     linears = [m for m in layers if isinstance(m, nn.Linear)]
     if linears and classes is not None and linears[-1].out_features != classes:
         raise SparsekitError(f"the model has {linears[-1].out_features} output classes, but {name} has {classes} "
