@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple, Unio
 from ..core.errors import SparsekitError
 from ..core.callbacks import Callback
 from ..runs import train
+from ..sparsity.settings import SparsitySettings
 from ..recipe import TRICKS
 from ..training.config import make_config, setting_fields
 from ..training.record import RunRecord
@@ -24,7 +25,8 @@ StepHook = Callable[[int, int], None]  # (finished steps, total steps)
 
 # The settings a notebook sets, with the course's quick defaults; each takes its type, help
 # and checks from `TrainConfig`'s declaration, and the rest keep TrainConfig's defaults.
-COURSE_DEFAULTS = {"dataset": "digits", "model": "resnet20", "width": 0.25, "mask": "random", "sparsity": 0.9,
+COURSE_DEFAULTS = {"dataset": "digits", "model": "resnet20", "width": 0.25, "mask": "random",
+                   "sparsity": SparsitySettings.sparsity,  # TrainConfig's: a pattern sets it when left alone
                    "mask_options": None, "distribution": None, "pattern": None, "prune_first_layer": True,
                    "epochs": 10, "seed": 0, "batch_size": 128, "max_batches": None, "progress": False}
 # The notebooks' name for a setting, where it differs ("method": which mask method).

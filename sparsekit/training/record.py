@@ -5,12 +5,13 @@ from typing import Any, Dict, List
 
 import torch
 
+from ..core import formats
 from ..core.version import VERSION as __version__
 from ..analysis import summarize
 from ..core.prunable import dense_prefixes
 from .state import TrainState
 
-FORMAT = "sparsekit.record/1"
+FORMAT = formats.RECORD
 
 
 class RunRecord(dict):
