@@ -86,7 +86,7 @@ class TrainConfig:
     # ---- changing and writing ------------------------------------------------------------
     def with_changes(self, **changes) -> "TrainConfig":
         """This config with some settings (by name) or whole sections changed, checked."""
-        return TrainConfig(**{s: getattr(self, s) for s in SECTIONS}, **changes)
+        return TrainConfig(**{**{s: getattr(self, s) for s in SECTIONS}, **changes})
 
     def validated(self) -> "TrainConfig":
         return self  # checked when built

@@ -1,0 +1,319 @@
+"""No setting is accepted and then ignored: every field of `TrainConfig` (all sections) and of
+`Recipe`, set to a value other than its default through every entry point, is in the run record,
+and changes what runs.
+
+The fields are read from the dataclasses, so a new field without a case here fails
+`test_every_field_has_a_case` by name. Two halves, to stay fast:
+
+- what a field does: for each field, one tiny run with it changed against the same run without
+  (`CASES`: the value, the settings that make it matter, and the evidence that it did);
+- what reaches the run: through each entry point (Python keywords to `sk.train`, a `TrainConfig`,
+  `sparsekit train`, a sweep point, a notebook's `ExperimentSettings`), a few runs that set
+  every field the entry point offers at once; the record must hold each value and the whole
+  config and recipe the trainer ran must be the one the settings describe. A field an entry
+  point does not offer is in `NOT_OFFERED` with the reason, and the entry point refuses it.
+"""
+import contextlib
+import dataclasses
+import functools
+import io
+import shutil
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+import sparsekit as sk
+from fake_datasets import write_cifar10
+from sparsekit.app import cli, interactive
+from sparsekit.app.sweeps.spec import SWEEP_OWNED
+from sparsekit.training.config import TrainConfig, setting_fields
+from sparsekit.training.spectral_probe import SpectralProbe
+
+CONFIG_FIELDS = [f.name for _, f in setting_fields()]
+RECIPE_FIELDS = [f.name for f in dataclasses.fields(sk.Recipe)]
+# Tiny runs: two steps on the digits at a quarter of ResNet-20's width.
+BASE = {"dataset": "digits", "width": 0.25, "epochs": 1, "max_batches": 2, "batch_size": 32, "progress": False}
+GRADINIT = {"init": "gradinit", "init_iterations": 2}
+
+
+@dataclasses.dataclass
+class Case:
+    value: Any
+    needs: Dict[str, Any] = dataclasses.field(default_factory=dict)  # what makes the field matter
+    shows: str = "result"  # the evidence: see `changed_what_ran`
+    before: Any = None  # the field's value in the run compared with, if not its default (a cheaper one)
+
+
+# Placeholders, made per run: "<cifar>" a folder of CIFAR-10 files, "<empty>" an empty folder, "<out>" a
+# new run folder, "<finished>"/"<interrupted>" one holding that run finished/stopped after epoch 1,
+# "<mask-file>" a saved mask of the run's model.
+CASES = {
+    # data
+    "dataset": Case("cifar10", {"data_root": "<cifar>"}),
+    "data_root": Case("<cifar>", {"dataset": "cifar10"}, shows="refused without"),
+    "download": Case(True, {"dataset": "cifar10", "data_root": "<empty>"}, shows="refused without"),
+    "train_examples": Case(100),
+    "batch_size": Case(16),
+    "num_workers": Case(1, {"dataset": "cifar10", "data_root": "<cifar>"}, shows="loader"),
+    "pin_memory": Case(True, {"dataset": "cifar10", "data_root": "<cifar>"}, shows="loader"),
+    "persistent_workers": Case(True, {"dataset": "cifar10", "data_root": "<cifar>", "num_workers": 1},
+                               shows="loader"),
+    # network
+    "model": Case("resnet32"),
+    "width": Case(0.5),
+    "channels_last": Case(True, shows="channels last"),
+    "compile": Case(True, shows="compiled"),
+    # masking
+    "mask": Case("snip"),
+    "mask_file": Case("<mask-file>"),
+    "sparsity": Case(0.5),
+    "scope": Case("layerwise", {"mask": "magnitude"}),
+    "distribution": Case("erk"),
+    "schedule": Case("gmp", {"mask": "magnitude"}),
+    "pattern": Case("2:4", {"prune_first_layer": False}),
+    "prune_first_layer": Case(False),
+    "prune_classifier": Case(True),
+    "mask_examples_per_class": Case(2, {"mask": "snip"}),
+    "mask_batches": Case(2, {"mask": "snip", "mask_examples_per_class": 0}),
+    "mask_options": Case({"shuffle": True}, {"mask": "magnitude"}),
+    # optimization
+    "epochs": Case(2),
+    "optimizer": Case("adam"),
+    "lr": Case(0.05),
+    "momentum": Case(0.5),
+    "nesterov": Case(True),
+    "weight_decay": Case(0.01),
+    "lr_schedule": Case("multistep"),
+    "milestones": Case("0.25", {"lr_schedule": "multistep", "epochs": 2}),
+    "lr_drop": Case(0.5, {"lr_schedule": "multistep", "epochs": 2}),
+    "warmup_epochs": Case(1.0),
+    "max_batches": Case(3),
+    "amp": Case("bf16"),
+    # run
+    "seed": Case(1),
+    "device": Case("auto", shows="device"),
+    "out": Case("<out>", shows="files"),
+    "resume": Case(True, {"out": "<interrupted>", "epochs": 2}, shows="refused without"),
+    "overwrite": Case(True, {"out": "<finished>"}, shows="refused without"),
+    "progress": Case(False, shows="no progress bar", before=True),
+    "tensorboard": Case("<empty>", shows="tensorboard"),
+    # recipe
+    "ghost_neurons": Case("pswish"),
+    "ghost_neurons_beta": Case(1.5, {"ghost_neurons": "pswish"}),
+    "ghost_neurons_mode": Case("keep", {"ghost_neurons": "pswish"}),
+    "ghost_skip": Case(True),
+    "ghost_skip_alpha": Case(0.5, {"ghost_skip": True}),
+    "ghost_skip_mode": Case("keep", {"ghost_skip": True}),
+    "init": Case("gradinit", {"init_iterations": 2}),
+    "init_iterations": Case(3, {"init": "gradinit"}, before=2),  # against 2, not 180 iterations
+    "init_lr": Case(0.05, GRADINIT),
+    "init_eta": Case(0.2, {**GRADINIT, "init_gamma": 1e9}),  # a gamma nothing exceeds: look-ahead steps
+    "init_gamma": Case(1e9, GRADINIT),
+    "init_batch_size": Case(8, GRADINIT),
+    "init_masked": Case(True, GRADINIT),
+    "label_smoothing": Case(0.1),
+    "early_phase": Case(0.5, {"ghost_skip": True, "epochs": 2}),
+}
+
+# Runs that set several fields at once (every field in one group; a group's settings must agree).
+GROUPS = {
+    "core": ["model", "width", "channels_last", "compile", "mask", "sparsity", "scope", "prune_classifier",
+             "mask_examples_per_class", "mask_options", "epochs", "momentum", "nesterov", "weight_decay", "lr",
+             "lr_schedule", "milestones", "lr_drop", "warmup_epochs", "max_batches", "amp", "seed", "device",
+             "progress", "tensorboard", "out", "batch_size", "train_examples", *RECIPE_FIELDS],
+    "files": ["dataset", "data_root", "download", "num_workers", "pin_memory", "persistent_workers", "optimizer"],
+    "schedule": ["schedule", "distribution"],
+    "pattern": ["pattern", "prune_first_layer", "mask_batches", "overwrite"],
+    "resume": ["resume", "mask_file"],
+}
+GROUP_SETTINGS = {"core": {"mask": "snip"}, "files": {"data_root": "<empty>"}, "schedule": {"mask": "magnitude"},
+                  "pattern": {"mask": "snip"}}
+
+# The fields an entry point does not offer, and why; it must refuse each of them.
+NOT_OFFERED = {
+    "sweep": {name: "the sweep gives each run its folder, resumes it and keeps it quiet" for name in SWEEP_OWNED},
+    "notebook": {name: "a notebook's experiment sets what the course varies; the rest is TrainConfig's "
+                       "default (train anything else with sk.train)"
+                 for name in CONFIG_FIELDS if name not in interactive.COURSE_DEFAULTS},
+}
+ENTRY_POINTS = ["python", "config", "cli", "sweep", "notebook"]
+
+
+def test_every_field_has_a_case():
+    missing = [name for name in CONFIG_FIELDS + RECIPE_FIELDS if name not in CASES]
+    assert not missing, (f"settings without a case in {__file__}: {', '.join(missing)}; add each one's "
+                         f"non-default value and the evidence that it changes what runs")
+    grouped = [name for names in GROUPS.values() for name in names]
+    assert sorted(grouped) == sorted(CASES) and len(grouped) == len(set(grouped))
+
+
+# ---- running ---------------------------------------------------------------------------------
+class Observe(sk.Callback):
+    """What a run actually used, where the record cannot say it."""
+
+    def on_run_start(self, state):
+        loader = getattr(state.data.train, "loader", None)
+        self.loader = {name: getattr(loader, name, None) for name in ("num_workers", "pin_memory",
+                                                                      "persistent_workers")}
+        # A conv whose layouts differ (with one input channel or a 1x1 kernel both orders agree).
+        conv = next(p for p in state.model.parameters() if p.dim() == 4 and p.shape[1] > 1 and p.shape[2] > 1)
+        self.channels_last = conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+
+
+class StopAfterFirstEpoch(sk.Callback):
+    def on_epoch_start(self, state):
+        if state.epoch == 1:  # epoch 1's checkpoint is written: an interrupted run to resume
+            raise KeyboardInterrupt
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("settings")
+    write_cifar10(str(root / "cifar" / "cifar10"), per_batch=10, test_count=20)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def quick_and_observed(monkeypatch, workspace):
+    """The spectral probe (a measurement, not training) is skipped; `torch.compile` (minutes on a
+    CPU) is recorded and passes the model through; a download writes CIFAR-10 files; and a run
+    asks for pinned batches as if a GPU were there."""
+    import torchvision.datasets.utils as tv_utils
+
+    monkeypatch.setattr("sklearn.datasets.load_digits", cached_digits)  # the same arrays, read once
+    monkeypatch.setattr(SpectralProbe, "on_epoch_start", lambda self, state: None)
+    monkeypatch.setattr(SpectralProbe, "on_run_end", lambda self, state: None)
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: compiled.append(model) or model)
+    downloads = []
+    monkeypatch.setattr(tv_utils, "download_and_extract_archive",
+                        lambda url, folder, **kw: downloads.append(url) or write_cifar10(folder, 10, 20))
+    monkeypatch.setattr("sparsekit.data.batches._cuda", lambda: True)
+    return {"compiled": compiled, "downloads": downloads}
+
+
+@functools.lru_cache(maxsize=None)
+def _digits_once():
+    return load_digits()
+
+
+def cached_digits(*args, **kwargs):
+    assert not args and not kwargs
+    return _digits_once()
+
+
+def resolve(settings: dict, tmp: Path, workspace: Path) -> dict:
+    """The placeholders of `settings` made real (see CASES)."""
+    made = dict(settings)
+    for name, value in settings.items():
+        if value == "<cifar>":
+            made[name] = str(workspace / "cifar")
+        elif value in ("<empty>", "<out>"):
+            made[name] = str(fresh(tmp))
+    for name, value in settings.items():
+        if value == "<mask-file>":
+            config = TrainConfig(**{k: v for k, v in made.items() if k in CONFIG_FIELDS and k != "mask_file"
+                                    and not str(v).startswith("<")})
+            mask = sk.runs.prepare(config.with_changes(mask="magnitude", out=None))[2]
+            made[name] = str(mask.save(fresh(tmp) / "mask.pt"))
+    for name, value in settings.items():  # runs of the same settings, left in the folder
+        if value in ("<finished>", "<interrupted>"):
+            made[name] = str(fresh(tmp))
+            before = {k: v for k, v in made.items() if k not in ("resume", "overwrite")}
+            stop = [StopAfterFirstEpoch()] if value == "<interrupted>" else []
+            with contextlib.suppress(KeyboardInterrupt):
+                run_python(before, callbacks=stop)
+    return made
+
+
+def fresh(tmp: Path) -> Path:
+    index = len(list(tmp.iterdir()))
+    path = tmp / f"d{index}"
+    path.mkdir()
+    return path
+
+
+def split(settings: dict):
+    config = {k: v for k, v in settings.items() if k in CONFIG_FIELDS}
+    recipe = {k: v for k, v in settings.items() if k in RECIPE_FIELDS}
+    return config, recipe
+
+
+def run_python(settings: dict, callbacks=()):
+    config, recipe = split(settings)
+    return sk.train(recipe=sk.Recipe(**recipe), callbacks=list(callbacks), **config)
+
+
+# ---- what a field does ---------------------------------------------------------------------
+@dataclasses.dataclass
+class Outcome:
+    record: Any = None
+    error: Exception = None
+    observed: Observe = None
+    stderr: str = ""
+    compiled: int = 0
+
+
+def attempt(settings: dict, tmp: Path, workspace: Path, seen) -> Outcome:
+    settings = resolve(settings, tmp, workspace)
+    observe, stderr, compiled = Observe(), io.StringIO(), len(seen["compiled"])
+    outcome = Outcome(observed=observe, stderr=stderr)
+    try:
+        with contextlib.redirect_stderr(stderr):
+            outcome.record = run_python(settings, callbacks=[observe])
+    except sk.SparsekitError as error:
+        outcome.error = error
+    outcome.stderr, outcome.compiled = stderr.getvalue(), len(seen["compiled"]) - compiled
+    outcome.settings = settings
+    return outcome
+
+
+def digest(outcome: Outcome):
+    """What a run computed: its final weights (names and values), its mask and its losses."""
+    state = outcome.record.model.state_dict()
+    weights = tuple((name, tuple(value.shape), float(value.double().sum()), float(value.double().abs().sum()))
+                    for name, value in state.items())
+    mask = tuple((name, tuple(keep.flatten().nonzero().flatten().tolist())) for name, keep in outcome.record.mask.items())
+    losses = tuple((e["train_loss"], e["val_loss"]) for e in outcome.record["epochs"])
+    return weights, mask, losses
+
+
+def changed_what_ran(name: str, case: Case, changed: Outcome, unchanged: Outcome) -> bool:
+    if case.shows == "refused without":  # the run only exists because of the setting
+        return changed.error is None and isinstance(unchanged.error, sk.SparsekitError)
+    assert changed.error is None and unchanged.error is None, (changed.error, unchanged.error)
+    if case.shows == "result":
+        return digest(changed) != digest(unchanged)
+    if case.shows == "loader":
+        return changed.observed.loader[name] == case.value != unchanged.observed.loader[name]
+    if case.shows == "channels last":
+        return changed.observed.channels_last and not unchanged.observed.channels_last
+    if case.shows == "compiled":
+        return changed.compiled == 1 and unchanged.compiled == 0
+    if case.shows == "device":  # "auto" resolved to the machine's device
+        return changed.record["environment"]["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
+    if case.shows == "files":
+        return (Path(changed.settings["out"]) / "record.json").is_file()
+    if case.shows == "no progress bar":
+        return "step" in unchanged.stderr and "step" not in changed.stderr
+    if case.shows == "tensorboard":
+        return any(Path(changed.settings["tensorboard"]).rglob("events.out.tfevents.*"))
+    raise AssertionError(f"unknown evidence {case.shows!r}")
+
+
+BASELINES: Dict[str, Outcome] = {}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_each_setting_changes_what_runs(name, tmp_path, workspace, quick_and_observed):
+    case = CASES[name]
+    without = {**BASE, **case.needs, **({name: case.before} if case.before is not None else {})}
+    key = repr(sorted(without.items()))
+    if key not in BASELINES or any(str(v).startswith("<") for v in without.values()):
+        BASELINES[key] = attempt(without, tmp_path, workspace, quick_and_observed)
+    unchanged = BASELINES[key]  # runs without placeholders are shared by the fields they serve
+    changed = attempt({**without, name: case.value}, tmp_path, workspace, quick_and_observed)
+    assert changed_what_ran(name, case, changed, unchanged), f"{name}={case.value!r} changed nothing that ran"
