@@ -17,7 +17,7 @@ import contextlib
 import dataclasses
 import functools
 import io
-import shutil
+import json
 from pathlib import Path
 from typing import Any, Dict
 
@@ -29,7 +29,7 @@ import sparsekit as sk
 from fake_datasets import write_cifar10
 from sparsekit.app import cli, interactive
 from sparsekit.app.sweeps.spec import SWEEP_OWNED
-from sparsekit.training.config import TrainConfig, setting_fields
+from sparsekit.training.config import TrainConfig, names_with, setting_fields
 from sparsekit.training.spectral_probe import SpectralProbe
 
 CONFIG_FIELDS = [f.name for _, f in setting_fields()]
@@ -47,13 +47,13 @@ class Case:
     before: Any = None  # the field's value in the run compared with, if not its default (a cheaper one)
 
 
-# Placeholders, made per run: "<cifar>" a folder of CIFAR-10 files, "<empty>" an empty folder, "<out>" a
+# Placeholders, made per run: "<cifar>" a data root (not the default) holding CIFAR-10 files, "<empty>" an empty folder, "<out>" a
 # new run folder, "<finished>"/"<interrupted>" one holding that run finished/stopped after epoch 1,
 # "<mask-file>" a saved mask of the run's model.
 CASES = {
     # data
     "dataset": Case("cifar10", {"data_root": "<cifar>"}),
-    "data_root": Case("<cifar>", {"dataset": "cifar10"}, shows="refused without"),
+    "data_root": Case("<cifar>", {"dataset": "cifar10"}),  # other files than the default root's
     "download": Case(True, {"dataset": "cifar10", "data_root": "<empty>"}, shows="refused without"),
     "train_examples": Case(100),
     "batch_size": Case(16),
@@ -63,7 +63,7 @@ CASES = {
                                shows="loader"),
     # network
     "model": Case("resnet32"),
-    "width": Case(0.5),
+    "width": Case(0.125),  # narrower than BASE: cheaper
     "channels_last": Case(True, shows="channels last"),
     "compile": Case(True, shows="compiled"),
     # masking
@@ -120,16 +120,16 @@ CASES = {
 
 # Runs that set several fields at once (every field in one group; a group's settings must agree).
 GROUPS = {
-    "core": ["model", "width", "channels_last", "compile", "mask", "sparsity", "scope", "prune_classifier",
+    "core": ["model", "width", "channels_last", "compile", "mask", "sparsity", "distribution", "prune_classifier",
              "mask_examples_per_class", "mask_options", "epochs", "momentum", "nesterov", "weight_decay", "lr",
              "lr_schedule", "milestones", "lr_drop", "warmup_epochs", "max_batches", "amp", "seed", "device",
              "progress", "tensorboard", "out", "batch_size", "train_examples", *RECIPE_FIELDS],
-    "files": ["dataset", "data_root", "download", "num_workers", "pin_memory", "persistent_workers", "optimizer"],
-    "schedule": ["schedule", "distribution"],
-    "pattern": ["pattern", "prune_first_layer", "mask_batches", "overwrite"],
+    "files": ["dataset", "data_root", "download", "num_workers", "pin_memory", "persistent_workers", "optimizer",
+              "schedule"],
+    "pattern": ["pattern", "scope", "prune_first_layer", "mask_batches", "overwrite"],
     "resume": ["resume", "mask_file"],
 }
-GROUP_SETTINGS = {"core": {"mask": "snip"}, "files": {"data_root": "<empty>"}, "schedule": {"mask": "magnitude"},
+GROUP_SETTINGS = {"core": {"mask": "snip"}, "files": {"data_root": "<empty>", "mask": "magnitude"},
                   "pattern": {"mask": "snip"}}
 
 # The fields an entry point does not offer, and why; it must refuse each of them.
@@ -140,6 +140,8 @@ NOT_OFFERED = {
                  for name in CONFIG_FIELDS if name not in interactive.COURSE_DEFAULTS},
 }
 ENTRY_POINTS = ["python", "config", "cli", "sweep", "notebook"]
+# What an entry point decides itself, for every run.
+ENTRY_SETS = {"sweep": {"progress": False}}
 
 
 def test_every_field_has_a_case():
@@ -151,16 +153,26 @@ def test_every_field_has_a_case():
 
 
 # ---- running ---------------------------------------------------------------------------------
+class Observed(Exception):
+    """Raised once a run has shown what it uses, where training it would show nothing more."""
+
+
 class Observe(sk.Callback):
     """What a run actually used, where the record cannot say it."""
 
+    def __init__(self, stop: bool = False):
+        self.stop = stop
+
     def on_run_start(self, state):
+        self.device = state.device
         loader = getattr(state.data.train, "loader", None)
         self.loader = {name: getattr(loader, name, None) for name in ("num_workers", "pin_memory",
                                                                       "persistent_workers")}
         # A conv whose layouts differ (with one input channel or a 1x1 kernel both orders agree).
         conv = next(p for p in state.model.parameters() if p.dim() == 4 and p.shape[1] > 1 and p.shape[2] > 1)
         self.channels_last = conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+        if self.stop:
+            raise Observed
 
 
 class StopAfterFirstEpoch(sk.Callback):
@@ -172,17 +184,19 @@ class StopAfterFirstEpoch(sk.Callback):
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("settings")
-    write_cifar10(str(root / "cifar" / "cifar10"), per_batch=10, test_count=20)
+    for seed, folder in enumerate(("data", "elsewhere")):  # data/: the default root, seen from the workspace
+        write_cifar10(str(root / folder / "cifar10"), per_batch=10, test_count=20, seed=seed)
     return root
 
 
 @pytest.fixture(autouse=True)
 def quick_and_observed(monkeypatch, workspace):
-    """The spectral probe (a measurement, not training) is skipped; `torch.compile` (minutes on a
+    """Runs start in the workspace (whose data/ holds CIFAR-10 files). The spectral probe (a measurement, not training) is skipped; `torch.compile` (minutes on a
     CPU) is recorded and passes the model through; a download writes CIFAR-10 files; and a run
     asks for pinned batches as if a GPU were there."""
     import torchvision.datasets.utils as tv_utils
 
+    monkeypatch.chdir(workspace)
     monkeypatch.setattr("sklearn.datasets.load_digits", cached_digits)  # the same arrays, read once
     monkeypatch.setattr(SpectralProbe, "on_epoch_start", lambda self, state: None)
     monkeypatch.setattr(SpectralProbe, "on_run_end", lambda self, state: None)
@@ -210,14 +224,13 @@ def resolve(settings: dict, tmp: Path, workspace: Path) -> dict:
     made = dict(settings)
     for name, value in settings.items():
         if value == "<cifar>":
-            made[name] = str(workspace / "cifar")
+            made[name] = str(workspace / "elsewhere")
         elif value in ("<empty>", "<out>"):
             made[name] = str(fresh(tmp))
     for name, value in settings.items():
         if value == "<mask-file>":
-            config = TrainConfig(**{k: v for k, v in made.items() if k in CONFIG_FIELDS and k != "mask_file"
-                                    and not str(v).startswith("<")})
-            mask = sk.runs.prepare(config.with_changes(mask="magnitude", out=None))[2]
+            shaping = {k: v for k, v in made.items() if k in names_with("shapes_mask") and k != "mask_file"}
+            mask = sk.runs.prepare(TrainConfig(**shaping).with_changes(mask="magnitude"))[2]
             made[name] = str(mask.save(fresh(tmp) / "mask.pt"))
     for name, value in settings.items():  # runs of the same settings, left in the folder
         if value in ("<finished>", "<interrupted>"):
@@ -257,15 +270,17 @@ class Outcome:
     compiled: int = 0
 
 
-def attempt(settings: dict, tmp: Path, workspace: Path, seen) -> Outcome:
+def attempt(settings: dict, tmp: Path, workspace: Path, seen, stop: bool = False) -> Outcome:
     settings = resolve(settings, tmp, workspace)
-    observe, stderr, compiled = Observe(), io.StringIO(), len(seen["compiled"])
+    observe, stderr, compiled = Observe(stop=stop), io.StringIO(), len(seen["compiled"])
     outcome = Outcome(observed=observe, stderr=stderr)
     try:
         with contextlib.redirect_stderr(stderr):
             outcome.record = run_python(settings, callbacks=[observe])
     except sk.SparsekitError as error:
         outcome.error = error
+    except Observed:  # the run was set up as it would train: what it uses is known
+        pass
     outcome.stderr, outcome.compiled = stderr.getvalue(), len(seen["compiled"]) - compiled
     outcome.settings = settings
     return outcome
@@ -294,7 +309,7 @@ def changed_what_ran(name: str, case: Case, changed: Outcome, unchanged: Outcome
     if case.shows == "compiled":
         return changed.compiled == 1 and unchanged.compiled == 0
     if case.shows == "device":  # "auto" resolved to the machine's device
-        return changed.record["environment"]["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
+        return changed.observed.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
     if case.shows == "files":
         return (Path(changed.settings["out"]) / "record.json").is_file()
     if case.shows == "no progress bar":
@@ -305,15 +320,117 @@ def changed_what_ran(name: str, case: Case, changed: Outcome, unchanged: Outcome
 
 
 BASELINES: Dict[str, Outcome] = {}
+# Evidence a run shows once it is set up (its loader, layout, compiled forward, device): no need to train.
+SEEN_BEFORE_TRAINING = ("loader", "channels last", "compiled", "device")
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_each_setting_changes_what_runs(name, tmp_path, workspace, quick_and_observed):
     case = CASES[name]
     without = {**BASE, **case.needs, **({name: case.before} if case.before is not None else {})}
-    key = repr(sorted(without.items()))
+    stop = case.shows in SEEN_BEFORE_TRAINING
+    key = repr((stop, sorted(without.items())))
     if key not in BASELINES or any(str(v).startswith("<") for v in without.values()):
-        BASELINES[key] = attempt(without, tmp_path, workspace, quick_and_observed)
+        BASELINES[key] = attempt(without, tmp_path, workspace, quick_and_observed, stop)
     unchanged = BASELINES[key]  # runs without placeholders are shared by the fields they serve
-    changed = attempt({**without, name: case.value}, tmp_path, workspace, quick_and_observed)
+    changed = attempt({**without, name: case.value}, tmp_path, workspace, quick_and_observed, stop)
     assert changed_what_ran(name, case, changed, unchanged), f"{name}={case.value!r} changed nothing that ran"
+
+
+# ---- what reaches the run, through every entry point -----------------------------------------
+def cli_flags(settings: dict) -> list:
+    flags = []
+    for name, value in settings.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            flags.append(flag if value else "--no-" + flag[2:])
+        elif isinstance(value, dict):
+            flags += [flag, ", ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in value.items())]
+        elif value is not None:
+            flags += [flag, str(value)]
+    return flags
+
+
+def via_python(settings):
+    return run_python(settings)
+
+
+def via_config(settings):
+    config, recipe = split(settings)
+    return sk.train(TrainConfig(**config, recipe=sk.Recipe(**recipe)))
+
+
+def via_cli(settings):
+    assert cli.main(["train", *cli_flags(settings)]) == 0
+    return json.loads((Path(settings["out"]) / "record.json").read_text())
+
+
+def via_sweep(settings):
+    result = sk.sweep([settings], backend="inline", name=["point"], progress=False)
+    assert not result.failures, result.failures
+    return result.records["point"]
+
+
+def via_notebook(settings):
+    config, recipe = split(settings)
+    names = {name: interactive.EXPERIMENT_NAMES.get(name, name) for name in config}
+    experiment = interactive.ExperimentSettings(**{names[k]: v for k, v in config.items()}, recipe_options=recipe)
+    return interactive.run_experiment(experiment)
+
+
+ENTRY = {"python": via_python, "config": via_config, "cli": via_cli, "sweep": via_sweep, "notebook": via_notebook}
+
+
+def plain(value):
+    return json.loads(json.dumps(value))
+
+
+@pytest.mark.parametrize("group", list(GROUPS))
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_every_setting_reaches_the_run_through_every_entry_point(entry, group, tmp_path, workspace,
+                                                                  quick_and_observed):
+    refused = NOT_OFFERED.get(entry, {})
+    offered = [name for name in GROUPS[group] if name not in refused]
+    if not offered:
+        pytest.skip(f"{entry} offers none of the {group} settings (see NOT_OFFERED)")
+    wanted = {**BASE, **GROUP_SETTINGS.get(group, {})}
+    for name in offered:
+        wanted.update(CASES[name].needs)
+    wanted.update({name: CASES[name].value for name in offered})
+    if entry == "cli" and "out" not in wanted:
+        wanted["out"] = "<out>"  # the command line's record is the file it writes
+    settings = resolve({name: value for name, value in wanted.items() if name not in refused}, tmp_path, workspace)
+    with contextlib.redirect_stderr(io.StringIO()):
+        record = plain(dict(ENTRY[entry](settings)))
+    config, recipe = split(settings)
+    # The run used exactly what the settings describe: the fields set, and every other one at its default.
+    assert record["config"] == plain(TrainConfig(**config, **ENTRY_SETS.get(entry, {})).to_dict())
+    assert record["recipe"] == plain(sk.Recipe(**recipe).to_dict())
+    for name in offered:  # ... and each value set is there, as given
+        section = record["recipe"] if name in RECIPE_FIELDS else record["config"]
+        assert section[name] == plain(settings[name]), name
+        assert section[name] != plain(default_of(name)), name
+
+
+def default_of(name):
+    if name in RECIPE_FIELDS:
+        return getattr(sk.Recipe(), name)
+    return getattr(TrainConfig(), name)
+
+
+@pytest.mark.parametrize("entry", sorted(NOT_OFFERED))
+def test_what_an_entry_point_does_not_offer_it_refuses(entry, tmp_path):
+    for name in NOT_OFFERED[entry]:
+        value = CASES[name].value if not str(CASES[name].value).startswith("<") else str(tmp_path / name)
+        with pytest.raises(sk.SparsekitError) as refusal:
+            if entry == "sweep":
+                sk.sweep([{name: value}], backend="inline", progress=False)
+            else:
+                interactive.ExperimentSettings(**{name: value})
+        assert name in str(refusal.value) and "\n" not in str(refusal.value)
+
+
+def test_recipe_fields_are_not_train_keywords_and_are_refused_as_such():
+    for name in RECIPE_FIELDS:  # sk.train takes the recipe whole (recipe=), never a field alone
+        with pytest.raises(sk.SparsekitError, match=f"unknown setting {name!r}"):
+            sk.train(**{name: CASES[name].value})

@@ -63,6 +63,24 @@ ExperimentSettings.__doc__ = ("One training run as a notebook describes it: `Tra
                               "defaults (`COURSE_DEFAULTS`), recipe tricks by name, and recipe field changes.")
 
 
+_dataclass_init = ExperimentSettings.__init__
+
+
+def _refuse_unknown(names) -> None:
+    known = [f.name for f in dataclasses.fields(ExperimentSettings)]
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        elsewhere = " (a TrainConfig setting the course leaves at its default: set it with sk.train)" if any(
+            unknown[0] == f.name for _, f in setting_fields()) else ""
+        raise SparsekitError(f"unknown experiment setting {unknown[0]!r}{elsewhere}; settings are: {', '.join(known)}")
+
+
+def _checked_init(self, *args, **values):
+    _refuse_unknown(values)  # one line, not Python's TypeError
+    _dataclass_init(self, *args, **values)
+
+
+ExperimentSettings.__init__ = _checked_init
 SettingsLike = Union[ExperimentSettings, Mapping]
 
 
@@ -78,10 +96,7 @@ def make_settings(settings: Optional[SettingsLike] = None, **changes) -> Experim
 
 
 def replace_settings(settings: ExperimentSettings, **changes) -> ExperimentSettings:
-    known = [f.name for f in dataclasses.fields(ExperimentSettings)]
-    unknown = sorted(set(changes) - set(known))
-    if unknown:
-        raise SparsekitError(f"unknown experiment setting {unknown[0]!r}; settings are: {', '.join(known)}")
+    _refuse_unknown(changes)
     return dataclasses.replace(settings, **changes)
 
 
@@ -96,10 +111,10 @@ def recipe_from_toggles(options: Optional[Mapping[str, Any]] = None, **switched_
 
 
 def recipe_for(tricks: Iterable[str], options: Optional[Mapping] = None):
-    """The recipe of a list of trick names (and `Recipe` field changes), or None (plain
-    training, exactly as without a recipe) when the list is empty."""
+    """The recipe of a list of trick names and `Recipe` field changes (which apply with or
+    without tricks), or None (plain training, exactly as without a recipe) when both are empty."""
     tricks = tuple(tricks)
-    if not tricks:
+    if not tricks and not options:
         return None
     make_settings(tricks=tricks)  # validates the names
     return recipe_from_toggles(**{name: True for name in tricks}, options=options)
