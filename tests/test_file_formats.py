@@ -74,6 +74,11 @@ def test_checkpoints_of_every_version_load(commit, tmp_path):
     from_zeros = sk.Mask.from_file(FIXTURES / commit / "checkpoint.pt", tiny(), config.prune_first_layer,
                                    config.prune_classifier)
     assert from_zeros.same_as(sk.Mask.load(FIXTURES / commit / "mask.pt"))
+    # Resuming reads all of it (weights, optimizer, callbacks, generators): the run is complete.
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURES / commit, run, ignore=shutil.ignore_patterns("lottery_state.pt", "*.skx"))
+    resumed = sk.train(config.with_changes(out=str(run), resume=True, progress=False), model=tiny())
+    assert resumed["finished"] and len(resumed["epochs"]) == 1 and resumed.mask.same_as(from_zeros)
 
 
 @pytest.mark.parametrize("commit", RUN_COMMITS)
@@ -83,7 +88,8 @@ def test_records_of_every_version_load(commit, tmp_path):
     shutil.copy(FIXTURES / commit / "record.json", run)
     (run / "model.pt").touch()  # read_record asks for a final model beside a finished record
     record = read_record(run)
-    assert record["finished"] and TrainConfig.from_record(record["config"]).epochs == 1
+    config = TrainConfig.from_record(record["config"])
+    assert record["finished"] and config.epochs == 1 and config.lr_schedule == "cosine"  # once "schedule"
     table = sk.results.load(tmp_path)
     assert list(table["status"]) == ["finished"] and list(table["mask"]) == ["random"]
 

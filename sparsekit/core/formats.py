@@ -53,7 +53,3 @@ def describe_found(data: Any) -> str:
         return f"its format is {found!r}"
     return "it has no format entry" if isinstance(data, dict) else f"it holds a {type(data).__name__}"
 
-
-def known_kind(identifier) -> str:
-    """The kind of file an identifier belongs to, or None."""
-    return next((kind for kind, names in READS.items() if identifier in names), None)

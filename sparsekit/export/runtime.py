@@ -200,7 +200,6 @@ class PlacedAdd(nn.Module):
         super().__init__()
         self.channels = channels
         self.register_buffer("bias", bias.reshape(1, -1, 1, 1) if bias is not None else None)
-        self.places = len(places)
         for index, (pick, place) in enumerate(places):
             self.register_buffer(f"pick{index}", pick)
             self.register_buffer(f"place{index}", place)
