@@ -185,11 +185,11 @@ def _sweep_here(cells: Mapping[Any, ExperimentSettings]) -> Dict[Any, RunRecord]
     from .sweeps import sweep
 
     keys = list(cells)
-    # A sweep runs quietly and owns the progress display: the points leave it out.
-    points = [dict({k: v for k, v in train_settings(cells[key]).items() if k != "progress"}, recipe=recipe_for(cells[key].tricks, cells[key].recipe_options))
-              for key in keys]
+    # A sweep owns the progress display: the points leave `progress` out, and it is the sweep's bar.
+    points = [dict({k: v for k, v in train_settings(cells[key]).items() if k != "progress"},
+                   recipe=recipe_for(cells[key].tricks, cells[key].recipe_options)) for key in keys]
     names = [" / ".join(map(str, key)) if isinstance(key, tuple) else str(key) for key in keys]
-    result = sweep(points, backend="inline", name=names, progress=False)
+    result = sweep(points, backend="inline", name=names, progress=any(cell.progress for cell in cells.values()))
     if result.failures:
         raise SparsekitError(f"run {result.failures[0]['name']!r} failed: {result.failures[0]['error']}")
     by_name = result.records
