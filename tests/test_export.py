@@ -219,7 +219,7 @@ def test_cli_bad_input_is_one_line(kept_ghost_run, tmp_path, capsys):
     existing.write_text("keep me")
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()
-    (unfinished / "record.json").write_text('{"finished": false, "config": {}}')
+    (unfinished / "record.json").write_text('{"format": "sparsekit.record/1", "finished": false, "config": {}}')
     cases = [([str(tmp_path / "nowhere"), "--out", str(tmp_path / "a.skx")], "run directory not found"),
              ([str(unfinished), "--out", str(tmp_path / "a.skx")], "is unfinished"),
              ([str(run_dir), "--out", str(existing)], "already exists; pass --overwrite"),

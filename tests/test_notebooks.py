@@ -191,6 +191,27 @@ def test_runner_options_are_checked(tmp_path):
     assert set(full) == {"INTERACTIVE", "PROGRESS", "RESULTS_PATH"}
 
 
+@pytest.mark.parametrize("args, says", [
+    (["--bogus"], "unrecognized arguments: --bogus"),
+    (["--threads", "0"], "threads must be a positive whole number"),
+    (["--threads", "two"], "invalid int value"),
+    (["--timeout", "0"], "timeout must be a positive whole number"),
+    (["--smoke", "--full"], "not allowed with"),
+    (["--param", "SPARSITY=abc"], "parameter SPARSITY takes a number"),
+    (["--param", "INTERACTIVE=1"], "parameter INTERACTIVE takes True or False"),
+])
+def test_bad_runner_arguments_are_one_error_line_and_leave_nothing(args, says, tmp_path, capsys):
+    """As for `sparsekit train`: exit status 2, one `error:` line, the output folder never made."""
+    out = tmp_path / "out"
+    assert runner.main(args + ["--only", "01", "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: ") and says in captured.err and captured.err.count("\n") == 1
+    assert not captured.out and not out.exists()
+    (tmp_path / "file").write_text("")
+    assert runner.main(["--only", "01", "--out", str(tmp_path / "file")]) == 2  # an --out that is a file
+    assert capsys.readouterr().err.startswith("error: out ")
+
+
 # ---- every notebook, executed ----------------------------------------------------------
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs_with_smoke_parameters(name, smoke_out, capsys):

@@ -84,6 +84,12 @@ def test_live_report_without_hooks_keeps_history():
     assert [row["epoch"] for row in report.history] == [1, 2]
 
 
+def test_a_grid_of_experiments_shows_its_progress_only_when_asked(capsys):
+    for progress in (False, True):  # the grid's runs share one bar: the sweep's
+        run_variants(ExperimentSettings(progress=progress, **dict(TINY, epochs=1, max_batches=1)), {"only": {}})
+        assert ("sweep" in capsys.readouterr().err) == progress
+
+
 def test_run_variants_and_results_json(tmp_path):
     runs = run_variants(ExperimentSettings(sparsity=0.6, **TINY),
                         {"dense": {"sparsity": 0.0}, "smoothed": {"tricks": ["label_smoothing"]}})

@@ -10,7 +10,7 @@ from ..report.summary import format_run
 from ..training.config import config_fields, make_config, names_with
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """argparse, but a bad argument gives one `error:` line rather than usage plus a message."""
 
     def error(self, message):
@@ -70,8 +70,8 @@ def _recipe_from_args(args: argparse.Namespace):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="sparsekit", description="Train sparse neural networks better, with any mask.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineParser(prog="sparsekit", description="Train sparse neural networks better, with any mask.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     train = commands.add_parser("train", help="train a masked network and write DIR/record.json",
                                 description="Train a masked network; writes --out DIR/record.json.")

@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple, Unio
 from ..core.errors import SparsekitError
 from ..core.callbacks import Callback
 from ..runs import train
+from ..sparsity.settings import SparsitySettings
 from ..recipe import TRICKS
 from ..training.config import make_config, setting_fields
 from ..training.record import RunRecord
@@ -24,7 +25,8 @@ StepHook = Callable[[int, int], None]  # (finished steps, total steps)
 
 # The settings a notebook sets, with the course's quick defaults; each takes its type, help
 # and checks from `TrainConfig`'s declaration, and the rest keep TrainConfig's defaults.
-COURSE_DEFAULTS = {"dataset": "digits", "model": "resnet20", "width": 0.25, "mask": "random", "sparsity": 0.9,
+COURSE_DEFAULTS = {"dataset": "digits", "model": "resnet20", "width": 0.25, "mask": "random",
+                   "sparsity": SparsitySettings.sparsity,  # TrainConfig's: a pattern sets it when left alone
                    "mask_options": None, "distribution": None, "pattern": None, "prune_first_layer": True,
                    "epochs": 10, "seed": 0, "batch_size": 128, "max_batches": None, "progress": False}
 # The notebooks' name for a setting, where it differs ("method": which mask method).
@@ -61,6 +63,24 @@ ExperimentSettings.__doc__ = ("One training run as a notebook describes it: `Tra
                               "defaults (`COURSE_DEFAULTS`), recipe tricks by name, and recipe field changes.")
 
 
+_dataclass_init = ExperimentSettings.__init__
+
+
+def _refuse_unknown(names) -> None:
+    known = [f.name for f in dataclasses.fields(ExperimentSettings)]
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        elsewhere = " (a TrainConfig setting the course leaves at its default: set it with sk.train)" if any(
+            unknown[0] == f.name for _, f in setting_fields()) else ""
+        raise SparsekitError(f"unknown experiment setting {unknown[0]!r}{elsewhere}; settings are: {', '.join(known)}")
+
+
+def _checked_init(self, *args, **values):
+    _refuse_unknown(values)  # one line, not Python's TypeError
+    _dataclass_init(self, *args, **values)
+
+
+ExperimentSettings.__init__ = _checked_init
 SettingsLike = Union[ExperimentSettings, Mapping]
 
 
@@ -76,10 +96,7 @@ def make_settings(settings: Optional[SettingsLike] = None, **changes) -> Experim
 
 
 def replace_settings(settings: ExperimentSettings, **changes) -> ExperimentSettings:
-    known = [f.name for f in dataclasses.fields(ExperimentSettings)]
-    unknown = sorted(set(changes) - set(known))
-    if unknown:
-        raise SparsekitError(f"unknown experiment setting {unknown[0]!r}; settings are: {', '.join(known)}")
+    _refuse_unknown(changes)
     return dataclasses.replace(settings, **changes)
 
 
@@ -94,10 +111,10 @@ def recipe_from_toggles(options: Optional[Mapping[str, Any]] = None, **switched_
 
 
 def recipe_for(tricks: Iterable[str], options: Optional[Mapping] = None):
-    """The recipe of a list of trick names (and `Recipe` field changes), or None (plain
-    training, exactly as without a recipe) when the list is empty."""
+    """The recipe of a list of trick names and `Recipe` field changes (which apply with or
+    without tricks), or None (plain training, exactly as without a recipe) when both are empty."""
     tricks = tuple(tricks)
-    if not tricks:
+    if not tricks and not options:
         return None
     make_settings(tricks=tricks)  # validates the names
     return recipe_from_toggles(**{name: True for name in tricks}, options=options)
@@ -168,11 +185,11 @@ def _sweep_here(cells: Mapping[Any, ExperimentSettings]) -> Dict[Any, RunRecord]
     from .sweeps import sweep
 
     keys = list(cells)
-    # A sweep runs quietly and owns the progress display: the points leave it out.
-    points = [dict({k: v for k, v in train_settings(cells[key]).items() if k != "progress"}, recipe=recipe_for(cells[key].tricks, cells[key].recipe_options))
-              for key in keys]
+    # A sweep owns the progress display: the points leave `progress` out, and it is the sweep's bar.
+    points = [dict({k: v for k, v in train_settings(cells[key]).items() if k != "progress"},
+                   recipe=recipe_for(cells[key].tricks, cells[key].recipe_options)) for key in keys]
     names = [" / ".join(map(str, key)) if isinstance(key, tuple) else str(key) for key in keys]
-    result = sweep(points, backend="inline", name=names, progress=False)
+    result = sweep(points, backend="inline", name=names, progress=any(cell.progress for cell in cells.values()))
     if result.failures:
         raise SparsekitError(f"run {result.failures[0]['name']!r} failed: {result.failures[0]['error']}")
     by_name = result.records

@@ -17,7 +17,6 @@ uses a name the notebook never defines fails the run.
 papermill only warns about a parameter that the notebook does not declare and then runs
 it with the default silently; here that is an error, raised before anything executes.
 """
-import argparse
 import ast
 import os
 import re
@@ -131,12 +130,43 @@ def declared_parameters(path: Path) -> Dict[str, dict]:
 
 
 def check_declared(path: Path, parameters: Dict) -> None:
-    """Refuse parameters the notebook does not declare (papermill would only warn)."""
+    """Refuse parameters the notebook does not declare (papermill would only warn), and values
+    of another kind than the declared default's."""
     declared = declared_parameters(path)
     unknown = sorted(set(parameters) - set(declared))
     if unknown:
         raise SparsekitError(f"{path.name} does not declare parameter(s) {', '.join(unknown)}; "
                              f"it declares: {', '.join(declared) or 'none (no cell tagged parameters)'}")
+    check_value_kinds(path, parameters, declared)
+
+
+def check_value_kinds(path: Path, parameters: Dict, declared: Dict[str, dict]) -> None:
+    """Refuse a value of another kind than the notebook's default (text for a number, a number
+    for True/False, one value for a list): the notebook would fail in the middle of its run."""
+    for name, value in parameters.items():
+        try:
+            default = ast.literal_eval(declared[name]["default"])
+        except (KeyError, ValueError, SyntaxError):
+            continue  # an expression: no kind to compare with
+        kinds = [(bool, "True or False"), ((int, float), "a number"), ((list, tuple), "a list")]
+        for kind, wanted in kinds:
+            if isinstance(default, kind) and (not isinstance(value, kind) or
+                                              (kind is not bool and isinstance(value, bool))):
+                raise SparsekitError(f"{path.name}: parameter {name} takes {wanted} (default {default!r}), "
+                                     f"got {value!r}")
+            if isinstance(default, kind):
+                break
+
+
+def check_run_options(out_dir, timeout_s: int, threads: Optional[int]) -> None:
+    """The options every notebook shares, checked before any folder is made."""
+    from ..training.run_dir import check_location
+
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, int) or timeout_s < 1:
+        raise SparsekitError(f"timeout must be a positive whole number of seconds, got {timeout_s!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise SparsekitError(f"threads must be a positive whole number, got {threads!r}")
+    check_location(out_dir)
 
 
 @contextmanager
@@ -145,8 +175,6 @@ def kernel_threads(threads: Optional[int]):
     if threads is None:
         yield
         return
-    if threads < 1:
-        raise SparsekitError(f"threads must be a positive whole number, got {threads}")
     names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
     before = {name: os.environ.get(name) for name in names}
     os.environ.update({name: str(threads) for name in names})
@@ -163,6 +191,7 @@ def kernel_threads(threads: Optional[int]):
 def run_notebook(path: Path, out_dir: Path, parameters: Dict, timeout_s: int = CELL_TIMEOUT_S,
                  log_output: bool = False, threads: Optional[int] = None, answers: bool = False) -> NotebookRun:
     """Execute one notebook into `out_dir` after checking its parameters; returns its timing."""
+    check_run_options(out_dir, timeout_s, threads)
     check_declared(Path(path), parameters)
     return _execute(Path(path), Path(out_dir), parameters, timeout_s, log_output, threads, answers)
 
@@ -195,6 +224,7 @@ def run_all(mode: str, out_dir, only: Optional[Iterable[str]] = None, extra: Opt
     Smoke runs append the answers' code (`with_answers`)."""
     if threads is None and mode == "smoke":
         threads = SMOKE_THREADS
+    check_run_options(out_dir, timeout_s, threads)
     out_dir = Path(out_dir)
     paths = notebook_paths(directory, only)
     planned = [(path, parameters_for(path, mode, out_dir, extra)) for path in paths]
@@ -218,9 +248,11 @@ def parse_assignment(text: str):
         return name, value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sparsekit.app.notebook_runner",
-                                     description="Execute the sparsekit notebooks with papermill.")
+def build_parser():
+    from .cli import OneLineParser  # a bad argument is one `error:` line, as for `sparsekit`
+
+    parser = OneLineParser(prog="python -m sparsekit.app.notebook_runner",
+                           description="Execute the sparsekit notebooks with papermill.")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--smoke", dest="mode", action="store_const", const="smoke",
                       help="tiny parameters: the whole series in minutes (the default)")
@@ -241,8 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         extra = dict(parse_assignment(text) for text in args.param)
         runs = run_all(args.mode, args.out, args.only, extra, args.notebooks, args.timeout, args.log_output,
                        args.threads)

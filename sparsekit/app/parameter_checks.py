@@ -23,11 +23,11 @@ def check_settings(settings: ExperimentSettings) -> ExperimentSettings:
     """Every name in `settings` (dataset, model, mask method and its options, recipe tricks
     and options) looked up as a run would; returns `settings` unchanged."""
     from ..data import datasets
-    from ..models import MODELS
+    from ..models import check_name
 
     config = make_config(**train_settings(settings))
     datasets.get(config.dataset)
-    MODELS.get(config.model)
+    check_name(config.model)
     inputs.check_mask_settings(config, mask_given=False)
     recipe_for(settings.tricks, settings.recipe_options)
     return settings

@@ -70,12 +70,22 @@ def torch_save(obj: Any, path) -> Path:
     return _atomic_write(path, lambda s: torch.save(obj, s), "wb")
 
 
+def _numpy_array_constructors():
+    """What rebuilds a numpy array, and nothing else: checkpoints written before 2026-11-22
+    (c28bf72) hold numpy's generator state as an array, and still load weights-only."""
+    import numpy as np
+
+    numpy_core = getattr(np, "_core", None) or np.core  # numpy 2 / numpy 1
+    return [numpy_core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+
+
 def torch_load(path, damaged: Callable[[str], str]) -> Any:
     """torch.load onto the CPU, always with weights_only=True: loading a file someone shared
     can never run code. A file torch cannot read becomes one `SparsekitError` line,
     `damaged(reason)`, where reason is the first line of torch's own complaint."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(_numpy_array_constructors()):
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged file
         reason = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
         raise SparsekitError(damaged(reason)) from None

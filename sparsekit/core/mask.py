@@ -11,11 +11,11 @@ from typing import List, Mapping
 import torch
 from torch import nn
 
-from . import atomic
+from . import atomic, formats
 from .errors import SparsekitError
 from .prunable import prunable_parameters
 
-FILE_FORMAT = "sparsekit.core.mask/1"
+FILE_FORMAT = formats.MASK  # a constant: see core/formats.py
 
 
 class Mask(dict):
@@ -65,10 +65,17 @@ class Mask(dict):
         """A saved sparsekit mask, or the zero pattern of any checkpoint file (a state dict,
         or a dict holding one under 'model', 'state_dict' or 'model_state')."""
         data = _load_file(path, "mask or checkpoint")
-        if isinstance(data, dict) and data.get("format") == FILE_FORMAT:
+        if formats.is_kind(data, "mask"):
             mask = cls._from_saved(data, path)
             mask.check_covers(model, prune_first_layer, prune_classifier, path)
             return mask
+        found = formats.found_format(data)
+        if isinstance(found, str) and found.startswith("sparsekit.") and not formats.is_kind(data, "checkpoint"):
+            # A sparsekit file, but no mask or checkpoint this version knows: say so rather than
+            # reading it as a state dict that lacks every weight.
+            raise SparsekitError(f"{path}: not a mask or checkpoint this sparsekit reads: its format is {found!r}; "
+                                 f"it reads mask formats {', '.join(formats.READS['mask'])} and checkpoint formats "
+                                 f"{', '.join(formats.READS['checkpoint'])}")
         for key in ("model", "state_dict", "model_state"):
             if isinstance(data, dict) and isinstance(data.get(key), dict):
                 data = data[key]
@@ -158,8 +165,9 @@ class Mask(dict):
 
     @classmethod
     def _from_saved(cls, data, path) -> "Mask":
-        if not (isinstance(data, dict) and data.get("format") == FILE_FORMAT and isinstance(data.get("mask"), dict)):
-            raise SparsekitError(f"{path}: not a sparsekit mask file (expected format {FILE_FORMAT})")
+        formats.check(data, "mask", path)
+        if not isinstance(data.get("mask"), dict):
+            raise SparsekitError(f"{path}: a mask file without its mask (no 'mask' table)")
         return cls(data["mask"])
 
 def _keep_tensor(name, keep) -> torch.Tensor:

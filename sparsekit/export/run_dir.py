@@ -12,7 +12,7 @@ from typing import Tuple
 
 from torch import nn
 
-from ..core import atomic
+from ..core import atomic, formats
 from .. import data, models
 from ..core.errors import SparsekitError
 from ..core.mask import Mask
@@ -31,8 +31,9 @@ def read_record(run_dir: Path) -> dict:
         record = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise SparsekitError(f"{path}: cannot read the run record ({exc})") from None
-    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
-        raise SparsekitError(f"{path}: not a sparsekit run record")
+    formats.check(record, "run record", path)
+    if not isinstance(record.get("config"), dict):
+        raise SparsekitError(f"{path}: a run record without its settings (no 'config' table)")
     if not record.get("finished") or not (run_dir / "model.pt").is_file():
         raise SparsekitError(f"the run in {run_dir} is unfinished (no final model.pt); finish it with "
                              f"`sparsekit train --resume --out {run_dir}` first")

@@ -20,7 +20,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+# A constant, never a module path (sparsekit.core.formats.EXPORTED; a test holds them equal).
 FILE_FORMAT = "sparsekit.exported/1"
+READS = (FILE_FORMAT,)  # this format and every earlier one
 
 
 # ---- weight storage ----------------------------------------------------------------------
@@ -206,6 +208,30 @@ class Mul(Add):
         return a * b
 
 
+class PlacedAdd(nn.Module):
+    """The addition of files exported before 2026-11-22 01:29 (a2cddbb): each operand's kept
+    channels placed into the sum's `channels` (None: one to one), plus the constants of the
+    channels folded away."""
+
+    def __init__(self, channels: int, places: List, bias):
+        super().__init__()
+        self.channels = channels
+        self.register_buffer("bias", bias.reshape(1, -1, 1, 1) if bias is not None else None)
+        for index, (pick, place) in enumerate(places):
+            self.register_buffer(f"pick{index}", pick)
+            self.register_buffer(f"place{index}", place)
+
+    def forward(self, *operands):
+        out = operands[0].new_zeros((operands[0].shape[0], self.channels) + tuple(operands[0].shape[2:]))
+        for index, operand in enumerate(operands):
+            pick, place = getattr(self, f"pick{index}"), getattr(self, f"place{index}")
+            if pick is None:
+                out = out + operand
+            elif pick.numel():
+                out = out.index_add(1, place, operand.index_select(1, pick))
+        return out + self.bias if self.bias is not None else out
+
+
 class MaxPool(nn.Module):
     def __init__(self, kernel: int, stride: int, padding: int):
         super().__init__()
@@ -263,6 +289,9 @@ def build_step(spec: Dict, tensors: Dict) -> nn.Module:
                          _optional(tensors, spec.get("gather")))
     if op == "act":
         return Activation(spec["kind"], spec.get("beta", 2.0), spec.get("upper"), spec.get("strength", 1.0))
+    if op == "add" and "places" in spec:  # the earlier layout of the same format
+        places = [(_optional(tensors, pick), _optional(tensors, place)) for pick, place in spec["places"]]
+        return PlacedAdd(spec["channels"], places, _optional(tensors, spec.get("bias")))
     if op in ("add", "mul"):
         return (Add if op == "add" else Mul)(*[_optional(tensors, pick) for pick in spec["picks"]])
     if op == "maxpool":
@@ -299,8 +328,10 @@ class ExportedNet(nn.Module):
 def from_payload(payload: Dict, kernels=None) -> ExportedNet:
     """The network an export payload describes; `kernels` ("dense"/"sparse") overrides every
     step's kernel choice (the exporter's timing and the ONNX path use this)."""
-    if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
-        raise ValueError(f"not a sparsekit exported network (expected format {FILE_FORMAT})")
+    found = payload.get("format") if isinstance(payload, dict) else None
+    if found not in READS:
+        where = f"its format is {found!r}" if found is not None else f"no format entry in a {type(payload).__name__}"
+        raise ValueError(f"{where}; this sparsekit reads exported network formats {', '.join(READS)}")
     steps = [dict(spec, kernel=kernels) if kernels and "kernel" in spec else spec for spec in payload["steps"]]
     return ExportedNet(steps, payload["tensors"], payload["output"])
 

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..core.errors import SparsekitError
 from . import mobilenetv2, resnet18, resnet_cifar, vgg  # noqa: F401  (registers the models)
-from .external import build_external, is_external
+from .external import build_external, check_external, is_external
 from .registry import MODELS
 
 
@@ -43,6 +43,14 @@ def build(name: str, num_classes: int, in_channels: int = 3, width: float = 1.0,
     # What the model was built for, so data-free methods (SynFlow) can make a matching input.
     model.input_shape = (int(in_channels), int(input_size), int(input_size))
     return model
+
+
+def check_name(name: str) -> None:
+    """Refuse, in one line, a model name `build` would not know (before any work)."""
+    if is_external(name):
+        check_external(name)
+    else:
+        MODELS.get(name)
 
 
 def available() -> List[str]:

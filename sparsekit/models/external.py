@@ -104,6 +104,16 @@ def _timm(name: str, num_classes: int, in_channels: int, width: float) -> nn.Mod
     return timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=in_channels)
 
 
+def check_external(spec: str) -> None:
+    """Refuse, in one line, a `package:model` name that `build_external` could not build."""
+    package, _, name = spec.partition(":")
+    module = _package(package)
+    if package == "torchvision":
+        _torchvision_builder(name)
+    elif name not in module.list_models():
+        raise SparsekitError(f"unknown timm model {name!r}; see timm.list_models()")
+
+
 def build_external(spec: str, num_classes: int, in_channels: int, width: float) -> nn.Module:
     """An untrained network of an installed package, named `package:model`."""
     package, _, name = spec.partition(":")

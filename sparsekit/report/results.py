@@ -8,10 +8,10 @@ with), accuracies, and which recipe tricks were on.
 from pathlib import Path
 from typing import Any, Dict, Mapping
 
-from ..core import atomic
+from ..core import atomic, formats
 from .summary import format_table
 
-RESULT_FORMAT = "sparsekit.notebook-result/1"
+RESULT_FORMAT = formats.NOTEBOOK_RESULT
 
 
 def recipe_flags(record: Mapping) -> Dict[str, bool]:

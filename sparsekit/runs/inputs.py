@@ -30,6 +30,20 @@ def resolve_recipe(recipe):
                          f"got {type(recipe).__name__}")
 
 
+def recipe_for_run(recipe, config: TrainConfig):
+    """The recipe a run uses: `recipe=` (anything `resolve_recipe` takes) or, without it, the
+    config's recipe section; given both, they must agree (neither is dropped without a word)."""
+    configured = config.recipe
+    if recipe is None:
+        return configured
+    resolved = resolve_recipe(recipe)
+    if configured != type(configured).default() and resolved.to_dict() != configured.to_dict():
+        raise SparsekitError(f"the recipe is given twice and the two differ: recipe= "
+                             f"({resolved.describe() if hasattr(resolved, 'describe') else resolved!r}) and the "
+                             f"config's recipe section ({configured.describe()}); give it once")
+    return resolved
+
+
 def default_recipe_dict():
     from ..recipe.settings import Recipe
 

@@ -46,7 +46,8 @@ def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Itera
     Settings come from `config` and keyword `overrides` (see `TrainConfig`). `model`, `mask`
     and `data` objects replace what the config would build; `model` and `mask` given as
     names are settings. `recipe` is a `sparsekit.Recipe`, a preset name ("tost", ...), or
-    None (the same run as `Recipe.default()`).
+    None: the config's recipe section (`TrainConfig(recipe=...)`; by default `Recipe.default()`,
+    the same run as without a recipe).
 
     Everything is checked before any work or write; a run that fails before its first
     checkpoint leaves `out` as it was; a non-finite loss stops the run (`SparsekitError`).
@@ -58,7 +59,7 @@ def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Itera
         overrides["mask"], mask = mask, None
     config = make_config(config, **overrides)
     began = time.perf_counter()  # the record's seconds cover everything: mask, recipe setup, epochs
-    recipe = inputs.resolve_recipe(recipe)
+    recipe = inputs.recipe_for_run(recipe, config)
     callbacks = inputs.check_callbacks(callbacks)
     inputs.check_objects(model, mask, data)
     inputs.check_mask_settings(config, mask_given=mask is not None)

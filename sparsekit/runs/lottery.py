@@ -32,7 +32,7 @@ from typing import Dict, Optional
 
 import torch
 
-from ..core import atomic
+from ..core import atomic, formats
 from ..core.errors import SparsekitError
 from ..core.mask import Mask
 from ..core.topk import keep_top
@@ -41,7 +41,7 @@ from ..training.config import TrainConfig, setting_fields
 from ..sparsity.registry import register_mask
 from .launch import train
 
-STATE_FORMAT = "sparsekit.lottery/1"
+STATE_FORMAT = formats.LOTTERY_STATE
 
 
 @register_mask("lottery", "|theta| after training, pruned 20% per round with rewinding (iterative magnitude pruning)",
@@ -56,8 +56,9 @@ def lottery(model, params, sparsity, data, scope, generator, *, round_epochs: Op
     train_config = train_config if train_config is not None else TrainConfig()
     bundle = bundle if bundle is not None else _bundle_from(data, train_config)
     out = out if out is not None else train_config.out
+    # Rounds are plain training (recipe=None: the default section), whatever recipe then trains the ticket.
     round_config = train_config.with_changes(epochs=int(round_epochs or train_config.epochs), mask_file=None,
-                                             out=None, resume=False, overwrite=True)
+                                             out=None, resume=False, overwrite=True, recipe=None)
     rewind_step = _rewind_step(round_config, bundle, rewind_steps, rewind_epochs)
     schedule = round_sparsities(sparsity, prune_fraction)
 
@@ -169,7 +170,9 @@ class _RoundStore:
             if not restart:
                 raise
             saved = None  # damaged, and the caller allows starting over
-        if isinstance(saved, dict) and saved.get("format") == STATE_FORMAT and saved.get("fingerprint") == fingerprint:
+        if saved is not None and not restart:
+            formats.check(saved, "lottery state", path)
+        if formats.is_kind(saved, "lottery state") and _same_rounds(saved.get("fingerprint"), fingerprint):
             return saved["state"]
         if not restart:
             raise SparsekitError(f"{self.directory} holds a lottery run with other settings; pass overwrite=True "
@@ -181,6 +184,18 @@ class _RoundStore:
         if self.directory:
             atomic.torch_save({"format": STATE_FORMAT, "fingerprint": fingerprint, "state": state},
                               self.directory / "state.pt")
+
+
+def _same_rounds(saved, fingerprint) -> bool:
+    """Whether saved rounds are those `fingerprint` asks for. A state written before a setting
+    existed does not name it: it ran with that setting's default (as a resumed run reads it)."""
+    if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
+        return False
+    try:
+        before = TrainConfig.from_record(saved["config"]).to_dict()
+    except SparsekitError:  # a value no longer accepted: not rounds this run can reuse
+        return False
+    return ({**saved, "config": {name: before.get(name) for name in fingerprint["config"]}} == fingerprint)
 
 
 class RewindPoint(Callback):

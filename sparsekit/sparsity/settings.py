@@ -18,13 +18,23 @@ from .options import parse_options
 SPARSITY_DEFAULT = 0.9
 
 
+class DefaultSparsity(float):
+    """A sparsity nobody gave: 0.9, or 1 - N/M with a pattern N:M (re-derived whenever the
+    pattern changes). A sparsity given explicitly is a plain number and must agree with a
+    pattern, whatever its value (0.9 included): the two cannot be told apart by value alone.
+    `TrainConfig` hands out plain floats; only the section itself holds this marker."""
+
+    def __repr__(self) -> str:
+        return float.__repr__(self)
+
+
 @dataclass(frozen=True)
 class SparsitySettings:
     mask: str = setting("random", "mask method (see `sparsekit list`); --sparsity 0 trains the dense network",
                         shapes_mask=True)
     mask_file: Optional[str] = setting(None, "use this saved mask, or the zeros of this checkpoint, instead of --mask",
                                        shapes_mask=True)
-    sparsity: float = setting(SPARSITY_DEFAULT, "fraction of prunable weights removed, in [0, 1) (with --pattern N:M: 1 - N/M, "
+    sparsity: float = setting(DefaultSparsity(SPARSITY_DEFAULT), "fraction of prunable weights removed, in [0, 1) (with --pattern N:M: 1 - N/M, "
                                    "set by the pattern when left at 0.9)", shapes_mask=True)
     scope: str = setting("global", "rank scores over all layers or per layer (the older name of --distribution "
                                    "global | uniform)", choices=("global", "layerwise"), shapes_mask=True)
@@ -53,9 +63,10 @@ class SparsitySettings:
 
     def __post_init__(self):
         # A pattern fixes the sparsity at 1 - N/M: a sparsity left at its default takes that value
-        # (so the record says what the mask is); any other must equal it (`_check_mask_layout`).
-        if isinstance(self.pattern, str) and self.sparsity == SPARSITY_DEFAULT:
-            object.__setattr__(self, "sparsity", parse_pattern(self.pattern).sparsity)
+        # (so the record says what the mask is); a given one must equal it (`_check_mask_layout`).
+        if isinstance(self.sparsity, DefaultSparsity):
+            level = parse_pattern(self.pattern).sparsity if isinstance(self.pattern, str) else SPARSITY_DEFAULT
+            object.__setattr__(self, "sparsity", DefaultSparsity(level))
         check_sparsity(self.sparsity)
         whole_number("mask_batches", self.mask_batches, 1)
         whole_number("mask_examples_per_class", self.mask_examples_per_class, 0)
@@ -75,7 +86,7 @@ class SparsitySettings:
             pattern = parse_pattern(self.pattern)
             if abs(self.sparsity - pattern.sparsity) > 1e-9:
                 raise SparsekitError(f"pattern {pattern} fixes the sparsity at 1 - N/M = {pattern.sparsity:g}, but "
-                                     f"sparsity {self.sparsity!r} was given; leave sparsity at its default or set it "
+                                     f"sparsity {self.sparsity!r} was given; leave sparsity out or set it "
                                      f"to {pattern.sparsity:g}")
             if self.distribution not in (None, "uniform"):
                 raise SparsekitError(f"pattern {pattern} fixes every layer's count; it cannot follow distribution "

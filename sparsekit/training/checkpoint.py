@@ -11,10 +11,10 @@ from typing import Any, Dict
 import numpy as np
 import torch
 
-from ..core import atomic
+from ..core import atomic, formats
 from ..core.errors import SparsekitError
 
-FORMAT = "sparsekit.checkpoint/1"
+FORMAT = formats.CHECKPOINT
 FILENAME = "checkpoint.pt"
 
 
@@ -37,10 +37,17 @@ def capture_rng() -> Dict[str, Any]:
 def restore_rng(state: Dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     saved = state["numpy"]
-    np.random.set_state((saved["kind"], saved["keys"].numpy().astype(np.uint32), saved["position"],
-                         saved["has_gauss"], saved["cached_gaussian"]))
+    if isinstance(saved, tuple):  # a checkpoint from before c28bf72: numpy's own tuple
+        np.random.set_state(saved)
+    else:
+        np.random.set_state((saved["kind"], saved["keys"].numpy().astype(np.uint32), saved["position"],
+                             saved["has_gauss"], saved["cached_gaussian"]))
     python = state["python"]
-    random.setstate((python["version"], tuple(int(v) for v in python["internal"].tolist()), python["gauss_next"]))
+    if isinstance(python, tuple):  # likewise: Python's own state tuple
+        random.setstate(python)
+    else:
+        random.setstate((python["version"], tuple(int(v) for v in python["internal"].tolist()),
+                         python["gauss_next"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -54,6 +61,5 @@ def load(run_dir) -> Dict[str, Any]:
     if not path.is_file():
         raise SparsekitError(f"nothing to resume: no {FILENAME} in {run_dir}")
     data = atomic.torch_load(path, lambda reason: f"{path}: corrupted checkpoint, cannot resume ({reason})")
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise SparsekitError(f"{path}: not a sparsekit checkpoint (expected format {FORMAT})")
+    formats.check(data, "checkpoint", path)
     return data

@@ -60,7 +60,7 @@ class TrainConfig:
         section = _OWNER.get(name)
         if section is None:
             raise AttributeError(f"TrainConfig has no setting {name!r}")
-        return getattr(getattr(self, section), name)
+        return _plain_number(getattr(getattr(self, section), name))
 
     def __setattr__(self, name, value):
         raise AttributeError("a TrainConfig is frozen: use config.with_changes(name=value)")
@@ -86,7 +86,7 @@ class TrainConfig:
     # ---- changing and writing ------------------------------------------------------------
     def with_changes(self, **changes) -> "TrainConfig":
         """This config with some settings (by name) or whole sections changed, checked."""
-        return TrainConfig(**{s: getattr(self, s) for s in SECTIONS}, **changes)
+        return TrainConfig(**{**{s: getattr(self, s) for s in SECTIONS}, **changes})
 
     def validated(self) -> "TrainConfig":
         return self  # checked when built
@@ -115,7 +115,12 @@ def _from_sections(sections):
 
 
 def _plain(value):
-    return dict(value) if isinstance(value, Mapping) else value
+    return dict(value) if isinstance(value, Mapping) else _plain_number(value)
+
+
+def _plain_number(value):
+    """A float, not a marked one (the sparsity default): what records and checkpoints hold."""
+    return float(value) if isinstance(value, float) and type(value) is not float else value
 
 
 def setting_fields() -> Iterator[Tuple[str, Any]]:

@@ -6,13 +6,14 @@ from typing import Any, Dict, List
 
 import torch
 
+from ..core import formats
 from ..core.version import VERSION as __version__, code_version
 from ..analysis import summarize
 from ..core.mask_digest import mask_digest
 from ..core.prunable import dense_prefixes
 from .state import TrainState
 
-FORMAT = "sparsekit.record/1"
+FORMAT = formats.RECORD
 # Environment variables that choose the CPU kernels or the thread count, recorded when set.
 MATH_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA",
                   "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR", "OPENBLAS_CORETYPE")
