@@ -1,14 +1,23 @@
-"""CPU inference latency: dense vs masked-dense vs exported (targets: ResNet-18 at 98%, batch 1:
-exported <= 0.4x dense; exported file >= 10x smaller than the dense checkpoint at 98%).
+"""CPU inference latency: the exported sparse network against eager PyTorch and ONNX Runtime.
 
-For each model x mask x sparsity x batch size x thread count, the three networks run on the
+Targets (trained ResNet-18 at 98%, random/ERK/SNIP): exported / ORT dense <= 0.40 at batch 1
+and <= 0.60 at batch 64; exported file >= 10x smaller than the dense checkpoint.
+
+For each model x mask x sparsity x state x batch size x thread count, five networks run on the
 same input in one process, alternating call by call, so a busy moment on the shared machine
-hits all three; the medians and their ratios are printed, one table row per setting. The
-export is redone for each batch size and thread count, since it picks each layer's kernel by
-timing at exactly those. Networks and masks come from `sparsekit.export.latency` (seeded
-initialisations; see there for why BN's init makes dead-unit removal its most effective).
+hits all of them: torch dense, torch masked-dense, the sparsekit export, and ONNX Runtime
+(CPUExecutionProvider, intra-op threads = the row's threads) on the dense and on the
+masked-dense ONNX files. Medians are printed (the exported network's fastest call beside).
+`trained` networks were first trained `--train-steps` SGD steps on Fashion-MNIST at 32x32
+(BN statistics and biases real); `untrained` ones are the labelled best case (BN at its
+identity init: pruned channels are exactly 0 and removable). Per row, the multiply-adds of the
+dense network and the kept (non-zero) multiply-adds of the exported one, and the GFLOP/s each
+achieves (exported: kept FLOPs / time; the physical limit is the kept multiply-adds at the
+machine's rate). The export is redone for each batch size and thread count, since it picks
+each layer's kernel by timing at exactly those.
 
-    python benchmarks/sparse_inference.py --models resnet18 --masks erk --sparsities 0.98 --batch-sizes 1
+    python benchmarks/sparse_inference.py --models resnet18 --masks random,erk,snip --sparsities 0.98 \
+        --batch-sizes 1,64 --threads 1
     python benchmarks/sparse_inference.py            # the full grid (long)
 """
 import argparse
@@ -21,13 +30,20 @@ from sparsekit.export.latency import measure
 INPUT_SIZE = 32
 
 
-HEADER = ("| model | mask | sparsity | batch | threads | dense ms | masked ms | exported ms | exported/dense "
+HEADER = ("| model | mask | sparsity | state | batch | threads | torch dense ms | exported ms (min) | ORT dense ms "
+          "| ORT masked ms | exported/torch | exported/ORT | dense GMAC | kept GMAC | GFLOP/s torch, ORT, exported "
           "| sparse layers | dense ckpt | exported file | smaller | max diff |")
 
 
 def row(r) -> str:
-    return (f"| {r['model']} | {r['mask']} | {r['sparsity']:.2f} | {r['batch']} | {r['threads']} "
-            f"| {r['dense_ms']:.2f} | {r['masked_ms']:.2f} | {r['exported_ms']:.2f} | {r['ratio']:.2f}x "
+    seconds = {key: r[f"{key}_ms"] / 1e3 for key in ("dense", "ort_dense", "exported")}
+    flops = (2 * r["dense_madds"] / seconds["dense"], 2 * r["dense_madds"] / seconds["ort_dense"],
+             2 * r["exported_madds"] / seconds["exported"])
+    state = f"trained {r['train_steps']} steps" if r["train_steps"] else "untrained (best case)"
+    return (f"| {r['model']} | {r['mask']} | {r['sparsity']:.2f} | {state} | {r['batch']} | {r['threads']} "
+            f"| {r['dense_ms']:.2f} | {r['exported_ms']:.2f} ({r['exported_min_ms']:.2f}) | {r['ort_dense_ms']:.2f} "
+            f"| {r['ort_masked_ms']:.2f} | {r['ratio']:.2f} | {r['ort_ratio']:.2f} | {r['dense_madds'] / 1e9:.3f} "
+            f"| {r['exported_madds'] / 1e9:.4f} | {', '.join(f'{f / 1e9:.1f}' for f in flops)} "
             f"| {r['sparse_layers']}/{r['layers']} | {r['dense_bytes'] / 1e6:.2f} MB | {r['file_bytes'] / 1e6:.3f} MB "
             f"| {r['dense_bytes'] / r['file_bytes']:.1f}x | {r['max_diff']:.1e} |")
 
@@ -41,6 +57,8 @@ def main() -> None:
     parser.add_argument("--models", default="resnet20,resnet18,vgg16")
     parser.add_argument("--masks", default="random,erk,snip")
     parser.add_argument("--sparsities", default="0.9,0.95,0.98,0.99")
+    parser.add_argument("--states", default="trained,untrained")
+    parser.add_argument("--train-steps", type=int, default=40, help="SGD steps of batch 16 for trained networks")
     parser.add_argument("--batch-sizes", default="1,64")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--rounds", type=int, default=15, help="timed calls per network (medians reported)")
@@ -52,10 +70,12 @@ def main() -> None:
     for name in _list(args.models, str):
         for method in _list(args.masks, str):
             for sparsity in _list(args.sparsities, float):
-                for batch_size in _list(args.batch_sizes, int):
-                    for threads in _list(args.threads, int):
-                        print(row(measure(name, method, sparsity, batch_size, threads, args.rounds,
-                                                  input_size=INPUT_SIZE)), flush=True)
+                for state in _list(args.states, str):
+                    steps = args.train_steps if state == "trained" else 0
+                    for batch_size in _list(args.batch_sizes, int):
+                        for threads in _list(args.threads, int):
+                            print(row(measure(name, method, sparsity, batch_size, threads, args.rounds,
+                                              input_size=INPUT_SIZE, with_ort=True, train_steps=steps)), flush=True)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,15 @@ class Runner:
             x = x.contiguous(memory_format=torch.channels_last)
         return self._step(x, y)
 
+    def block(self, batches: Iterator, steps: int) -> float:
+        """Seconds per step over `steps` steps (the device waited for at the end)."""
+        began = time.perf_counter()
+        for _ in range(steps):
+            loss = self(*next(batches))
+        _wait(self.device)
+        self.losses.append(float(loss))
+        return (time.perf_counter() - began) / steps
+
 
 def sparsekit_runner(model, mask, device, amp: str = "none", channels_last: bool = False, forward=None) -> Runner:
     """The masked network trained by sparsekit's step (`forward`: a compiled view of `model`)."""
@@ -83,13 +92,13 @@ def _wait(device: torch.device) -> None:
 
 def race(runners: List[Runner], batches: Iterator, blocks: int, steps: int, warmup: int = 3,
          memory: Optional[Dict[str, int]] = None) -> Dict[str, List[float]]:
-    """Seconds per step of each runner, one entry per block; runners take turns block by block
-    (each takes every place in the order in turn), all drawing from the same batch stream.
+    """Seconds per step of each runner (anything with `name`, `device` and `block(batches,
+    steps)`), one entry per block; runners take turns block by block (each takes every place in
+    the order in turn), all drawing from the same batch stream.
     `memory` (CUDA only) receives each runner's peak allocated bytes."""
     device = runners[0].device
     for runner in runners:
-        for _ in range(warmup):
-            runner(*next(batches))
+        runner.block(batches, warmup)
     _wait(device)
     seconds = {runner.name: [] for runner in runners}
     for block in range(blocks):
@@ -97,12 +106,7 @@ def race(runners: List[Runner], batches: Iterator, blocks: int, steps: int, warm
         for runner in runners[shift:] + runners[:shift]:
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-            began = time.perf_counter()
-            for _ in range(steps):
-                loss = runner(*next(batches))
-            _wait(device)
-            seconds[runner.name].append((time.perf_counter() - began) / steps)
-            runner.losses.append(float(loss))
+            seconds[runner.name].append(runner.block(batches, steps))
             if memory is not None and device.type == "cuda":
                 memory[runner.name] = max(memory.get(runner.name, 0), torch.cuda.max_memory_allocated(device))
     return seconds
