@@ -24,6 +24,7 @@ from torch.nn import functional as F
 from .. import data, sparsity as masks, models
 from ..training.masking import MaskEnforcer
 from ..training.step import train_step
+from . import runtime
 from .exporter import export
 from .onnx_peer import ort_session
 
@@ -98,8 +99,14 @@ def checkpoint_bytes(model: torch.nn.Module) -> int:
     return buffer.getbuffer().nbytes
 
 
+RUNTIME_LAYERS = (runtime.DenseConv, runtime.SparseConv, runtime.DirectSparseConv, runtime.DenseLinear,
+                  runtime.SparseLinear)
+
+
 def _weights_used(module: nn.Module) -> int:
-    """Non-zero weights a conv/linear step multiplies by (CSR matrices store only those)."""
+    """Non-zero weights a conv/linear step multiplies by (sparse kernels store only those)."""
+    if isinstance(module, runtime.DirectSparseConv):
+        return int(module.values.count_nonzero())
     if hasattr(module, "taps"):
         return sum(matrix.values().count_nonzero().item() for _, _, matrix in module.taps)
     if hasattr(module, "matrix") and module.matrix is not None:
@@ -110,17 +117,16 @@ def _weights_used(module: nn.Module) -> int:
 @torch.no_grad()
 def multiply_adds(model: nn.Module, sample: torch.Tensor, kept_only: bool) -> int:
     """Multiply-adds of the network's convs and linears on `sample`: every weight times every
-    output position (`kept_only=False`: what a dense kernel does), or only the non-zero ones
-    (what a perfect sparse kernel must do, the physical limit)."""
+    output position (`kept_only=False`, torch models: what a dense kernel does), or only the
+    non-zero ones (torch or exported models: what a perfect sparse kernel must do, the
+    physical limit)."""
     total = [0]
 
     def count(module, _inputs, output):
         weights = _weights_used(module) if kept_only else module.weight.numel()
         positions = output.shape[0] * (output[0, 0].numel() if output.dim() == 4 else 1)
         total[0] += weights * positions
-    layers = [m for m in model.modules()
-              if isinstance(m, (nn.Conv2d, nn.Linear)) or type(m).__name__ in ("DenseConv", "SparseConv",
-                                                                               "DenseLinear", "SparseLinear")]
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear) + RUNTIME_LAYERS)]
     handles = [m.register_forward_hook(count) for m in layers]
     try:
         model(sample)
