@@ -70,7 +70,7 @@ def sparsekit_runner(model, mask, device, amp: str = "none", channels_last: bool
     loss_fn = nn.CrossEntropyLoss()
 
     def step(x, y):
-        return train_step(forward or model, optimizer, loss_fn, x, y, enforcer, precision=precision)[0]
+        return train_step(forward if forward is not None else model, optimizer, loss_fn, x, y, enforcer, precision=precision)[0]
     runner = Runner("sparsekit", model, step, optimizer, channels_last, device)
     runner.enforcer = enforcer
     return runner
@@ -81,7 +81,7 @@ def plain_runner(model, device, amp: str = "none", channels_last: bool = False, 
         model.to(memory_format=torch.channels_last)
     optimizer = sgd(model)
     dtype = {"none": None, "bf16": torch.bfloat16}[amp]
-    return Runner("plain", model, lambda x, y: plain_step(forward or model, optimizer, x, y, dtype), optimizer,
+    return Runner("plain", model, lambda x, y: plain_step(forward if forward is not None else model, optimizer, x, y, dtype), optimizer,
                   channels_last, device)
 
 
