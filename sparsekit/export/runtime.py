@@ -230,7 +230,25 @@ def _direct_kernels():
             if relu:
                 for t in range(length):
                     target[t] = max(target[t], 0.0)
-    return same, general, rows_times_columns
+    @numba.njit(parallel=True, cache=True, nogil=True)
+    def shifted(padded, starts, channels, offsets, values, bias, out, relu):
+        """Stride 1 on small planes: `padded` holds each input channel's zero-padded planes of
+        all images back to back, so one kept weight's update is one run over every image's
+        (padded) positions; positions in the padding margins are computed and cropped."""
+        outputs, length = out.shape
+        for row in numba.prange(outputs):
+            target = out[row]
+            for t in range(length):
+                target[t] = bias[row]
+            for entry in range(starts[row], starts[row + 1]):
+                weight, offset = values[entry], offsets[entry]
+                source = padded[channels[entry], offset:offset + length]
+                for t in range(length):
+                    target[t] += weight * source[t]
+            if relu:
+                for t in range(length):
+                    target[t] = max(target[t], 0.0)
+    return same, general, rows_times_columns, shifted
 
 
 _KERNELS = []
@@ -245,8 +263,9 @@ def direct_kernels():
 class DirectSparseConv(nn.Module):
     """conv2d over the kept weights only, by the compiled loops of `_direct_kernels` (numba):
     stride-1 convs whose output is as large as their input run on whole flattened planes,
-    others row by row; planes under SMALL_PLANE positions multiply the im2col columns. `relu`
-    folds a following ReLU into the same pass."""
+    others row by row; under SMALL_PLANE positions, stride-1 convs run over all images' padded
+    planes at once and strided ones multiply the im2col columns. `relu` folds a following ReLU
+    into the same pass."""
 
     SMALL_PLANE = 100  # positions; measured: at 8x8 and below the columns route was faster
 
@@ -268,10 +287,22 @@ class DirectSparseConv(nn.Module):
 
     def forward(self, x):
         numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-        same, general, rows_times_columns = direct_kernels()
-        batch, _, height, width = x.shape
+        same, general, rows_times_columns, shifted = direct_kernels()
+        batch, channels, height, width = x.shape
         k, p, s = self.kernel, self.padding, self.stride
         out_h, out_w = (height + 2 * p - k) // s + 1, (width + 2 * p - k) // s + 1
+        if s == 1 and out_h * out_w < self.SMALL_PLANE:
+            # Each image padded, all images of a channel back to back, a zero tail for the last
+            # window: one copy of the input (im2col would be k*k copies).
+            tall, wide = height + 2 * p, width + 2 * p
+            padded = torch.zeros(channels, batch * tall * wide + (k - 1) * (wide + 1))
+            padded[:, :batch * tall * wide].view(channels, batch, tall, wide)[:, :, p:p + height, p:p + width] = \
+                x.transpose(0, 1)
+            out = torch.empty(self.out_channels, batch * tall * wide)
+            offsets = self.tap_rows * wide + self.tap_cols
+            shifted(padded.numpy(), self.starts.numpy(), self.channels.numpy(), offsets.numpy(), self.values.numpy(),
+                    self.bias.numpy(), out.numpy(), self.relu)
+            return out.view(self.out_channels, batch, tall, wide)[:, :, :out_h, :out_w].transpose(0, 1)
         if out_h * out_w < self.SMALL_PLANE:
             # Small planes: per-weight runs would be a few elements long; the im2col columns are
             # small here, and each run then spans every image's positions.
