@@ -22,10 +22,12 @@ each layer's kernel by timing at exactly those.
 """
 import argparse
 import os
+import time
 
 import torch
 
-from sparsekit.export.latency import measure
+from sparsekit.export import export
+from sparsekit.export.latency import masked_models, measure
 
 INPUT_SIZE = 32
 
@@ -48,6 +50,34 @@ def row(r) -> str:
             f"| {r['dense_bytes'] / r['file_bytes']:.1f}x | {r['max_diff']:.1e} |")
 
 
+def profile(name: str, method: str, sparsity: float, batch_size: int, train_steps: int, rounds: int) -> None:
+    """Where the exported network's time goes: fastest-call time per kind of step (conv and
+    linear by kernel and output plane), summed over the network's steps."""
+    _, masked, mask, _ = masked_models(name, method, sparsity, input_size=INPUT_SIZE, train_steps=train_steps)
+    net = export(masked, mask, batch_size=batch_size, input_shape=(3, INPUT_SIZE, INPUT_SIZE))
+    sample = torch.randn(batch_size, 3, INPUT_SIZE, INPUT_SIZE, generator=torch.Generator().manual_seed(1))
+    fastest = [float("inf")] * len(net.steps)
+    kinds = [""] * len(net.steps)
+    for _ in range(rounds):
+        slots = [sample]
+        torch.set_grad_enabled(False)
+        for index, (step, inputs, spec) in enumerate(zip(net.steps, net.inputs, net.specs)):
+            began = time.perf_counter()
+            slots.append(step(*[slots[i] for i in inputs]))
+            fastest[index] = min(fastest[index], time.perf_counter() - began)
+            plane = "x".join(str(d) for d in slots[-1].shape[2:])
+            kinds[index] = f"{spec['op']} {spec.get('kernel', '')} {plane}".strip()
+    torch.set_grad_enabled(True)
+    total = sum(fastest)
+    print(f"\nprofile: {name} {method} {sparsity} batch {batch_size}, fastest of {rounds} calls per step, "
+          f"{total * 1e3:.2f} ms in all")
+    by_kind = {}
+    for kind, seconds in zip(kinds, fastest):
+        by_kind[kind] = by_kind.get(kind, 0.0) + seconds
+    for kind, seconds in sorted(by_kind.items(), key=lambda item: -item[1]):
+        print(f"  {kind:<26} {seconds * 1e3:9.2f} ms  {seconds / total:6.1%}")
+
+
 def _list(text: str, kind):
     return [kind(item) for item in text.split(",") if item]
 
@@ -62,6 +92,7 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="1,64")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--rounds", type=int, default=15, help="timed calls per network (medians reported)")
+    parser.add_argument("--profile", action="store_true", help="then, per row setting, where the export's time goes")
     args = parser.parse_args()
     print(f"torch {torch.__version__}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}; "
           f"rounds={args.rounds}; input 3x{INPUT_SIZE}x{INPUT_SIZE}", flush=True)
@@ -76,6 +107,11 @@ def main() -> None:
                         for threads in _list(args.threads, int):
                             print(row(measure(name, method, sparsity, batch_size, threads, args.rounds,
                                               input_size=INPUT_SIZE, with_ort=True, train_steps=steps)), flush=True)
+    if args.profile:
+        torch.set_num_threads(_list(args.threads, int)[0])
+        for batch_size in _list(args.batch_sizes, int):
+            profile(_list(args.models, str)[0], _list(args.masks, str)[0], _list(args.sparsities, float)[0],
+                    batch_size, args.train_steps if "trained" in _list(args.states, str) else 0, args.rounds)
 
 
 if __name__ == "__main__":
