@@ -57,3 +57,18 @@ def test_every_kernel_choice_gives_the_masked_network():
         rebuilt = runtime.from_payload(net.payload, kernels="sparse")
         assert any(isinstance(step, runtime.DirectSparseConv) and step.relu for step in rebuilt.steps)
         assert {row["kernel"] for row in net.report["kernels"].values()} <= {"dense", "sparse", "csr"}
+
+
+def test_without_numba_the_runtime_runs_the_csr_route(monkeypatch):
+    torch.manual_seed(0)
+    model = build("resnet20", 10, width=0.25).eval()
+    mask = masks.compute("random", model, 0.9, seed=0)
+    mask.apply(model)
+    net = export(model, mask, input_shape=(3, 8, 8), batch_size=2, kernels_mode="sparse")
+    monkeypatch.setattr(runtime, "numba", None)
+    rebuilt = runtime.from_payload(net.payload)
+    assert not any(isinstance(step, runtime.DirectSparseConv) for step in rebuilt.steps)
+    assert any(isinstance(step, runtime.SparseConv) for step in rebuilt.steps)
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert (rebuilt(x) - model(x)).abs().max() <= TOLERANCE
