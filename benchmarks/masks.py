@@ -1,6 +1,15 @@
 """How long each mask method takes, on CPU with 2 threads.
 
     python benchmarks/masks.py [--sparsity 0.98] [--skip-resnet18] [--threads 2]
+    python benchmarks/masks.py --synflow-reference PATH [--pairs 3]   # SynFlow-100 vs Synaptic-Flow
+
+`--synflow-reference PATH` (a local checkout of Synaptic-Flow, github ganguli-lab/Synaptic-Flow;
+nothing of it is part of sparsekit) times SynFlow-100 on the CIFAR ResNet-18 at the given
+sparsity both ways, alternating in one process: the reference's own pruner and prune loop on
+its own ResNet-18 (3x3 stem, the same layer shapes), and `masks.compute("synflow")` on
+sparsekit's (target <= 0.35x the reference; the floor is 100 forward/backward passes of one
+image). It prints each pair's seconds, the ratios' min and median, and a profile of one
+sparsekit run (where its time goes).
 
 - CIFAR ResNet-18 (10 classes, 3x32x32, width 1, 11M prunable weights): SNIP and GraSP score
   one batch of 128 RANDOM inputs of the right shape (no CIFAR download needed); SynFlow runs
@@ -15,6 +24,8 @@ make 2 threads several times SLOWER than 1, so this script sets OMP_WAIT_POLICY=
 """
 import argparse
 import os
+import statistics
+import sys
 import time
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP
@@ -68,13 +79,60 @@ def resnet20_rows(sparsity):
     return rows
 
 
+def reference_synflow(path: str, sparsity: float):
+    """A function that runs the reference's SynFlow-100 on its fresh CIFAR ResNet-18."""
+    sys.path.insert(0, path)
+    from Models import tinyimagenet_resnet  # noqa: E402  (the reference's modules)
+    from Pruners.pruners import SynFlow
+    from Utils import generator
+    from prune import prune_loop
+    batch = [(torch.ones(1, 3, 32, 32), torch.zeros(1, dtype=torch.long))]
+
+    def run():
+        torch.manual_seed(0)
+        model = tinyimagenet_resnet.resnet18((3, 32, 32), 10)
+        pruner = SynFlow(generator.masked_parameters(model, False, False, False))
+        prune_loop(model, torch.nn.CrossEntropyLoss(), pruner, batch, torch.device("cpu"), 1.0 - sparsity,
+                   "exponential", "global", 100)
+    return run
+
+
+def synflow_against_reference(path: str, sparsity: float, pairs: int) -> None:
+    torch.manual_seed(0)
+    model = models.build("resnet18", 10, in_channels=3, width=1.0, input_size=32)
+    ours = lambda: masks.compute("synflow", model, sparsity)  # noqa: E731
+    theirs = reference_synflow(path, sparsity)
+    times = {"sparsekit": [], "reference": []}
+    for pair in range(pairs):
+        for name, run in (("sparsekit", ours), ("reference", theirs))[::1 if pair % 2 == 0 else -1]:
+            began = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - began)
+        print(f"pair {pair + 1}: sparsekit {times['sparsekit'][-1]:.1f} s, reference {times['reference'][-1]:.1f} s",
+              flush=True)
+    ratios = [a / b for a, b in zip(times["sparsekit"], times["reference"])]
+    print(f"SynFlow-100, CIFAR ResNet-18, sparsity {sparsity}, {torch.get_num_threads()} threads: sparsekit / "
+          f"reference = {min(ratios):.2f} min, {statistics.median(ratios):.2f} median over {pairs} alternating pairs "
+          f"(target <= 0.35)")
+    from torch.profiler import profile
+    with profile() as profiled:
+        ours()
+    print(profiled.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sparsity", type=float, default=0.98)
     parser.add_argument("--skip-resnet18", action="store_true")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: 2)")
+    parser.add_argument("--synflow-reference", default=None, help="a local Synaptic-Flow checkout: time SynFlow-100 "
+                                                                   "against it instead")
+    parser.add_argument("--pairs", type=int, default=3, help="alternating SynFlow pairs (with --synflow-reference)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.synflow_reference:
+        synflow_against_reference(args.synflow_reference, args.sparsity, args.pairs)
+        return
     rows = [] if args.skip_resnet18 else resnet18_rows(args.sparsity)
     rows += resnet20_rows(args.sparsity)
     print(f"mask methods at sparsity {args.sparsity}, CPU, torch threads = {torch.get_num_threads()}, "

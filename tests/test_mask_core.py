@@ -127,3 +127,18 @@ def test_allocated_counts_sum_exactly_and_stay_near_the_share(sizes, density):
     counts = allocate_counts(sizes, [density] * len(sizes), total)
     assert sum(counts) == total
     assert all(0 <= c <= s and abs(c - density * s) < 1 + 1e-9 for c, s in zip(counts, sizes))
+
+
+@pytest.mark.parametrize("kind", ["distinct", "ties", "half_zeros", "sample_misleads"])
+def test_kth_smallest_is_kthvalue_on_large_vectors(kind):
+    from sparsekit.core.topk import SAMPLE, kth_smallest
+    count = 8 * SAMPLE + 12345  # past the size where the bracketing sample is used
+    values = torch.rand(count, generator=torch.Generator().manual_seed(0))
+    if kind == "ties":
+        values = (values * 20).floor()
+    elif kind == "half_zeros":
+        values[: count // 2] = 0
+    elif kind == "sample_misleads":  # every sampled position holds the same value: the bracket misses
+        values[:: count // SAMPLE] = 0.5
+    for rank in (1, count // 3, count // 2, count - 7, count):
+        assert kth_smallest(values, rank) == torch.kthvalue(values, rank).values

@@ -285,7 +285,7 @@ def _export(args: argparse.Namespace) -> int:
     model, mask, input_shape = load_run(args.run_dir)
     net = export(model, mask, batch_size=args.batch_size, path=args.out, input_shape=input_shape)
     report = net.report
-    sparse = sum(1 for row in report["kernels"].values() if row["kernel"] == "sparse")
+    sparse = sum(1 for row in report["kernels"].values() if row["kernel"] != "dense")
     print(f"weights: {report['nonzero_masked']} kept by the mask, {report['nonzero_after_fold']} after folding "
           f"ghost skips, {report['nonzero_stored']} stored after removing dead units ({report['weights_total']} dense)")
     print(f"kernels at batch {args.batch_size}: {sparse} sparse, {len(report['kernels']) - sparse} dense")

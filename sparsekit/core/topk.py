@@ -46,12 +46,39 @@ def top_k_flat(scores: torch.Tensor, keep: int) -> torch.Tensor:
         return torch.ones(scores.numel(), dtype=torch.bool, device=scores.device)
     if keep <= 0:
         return torch.zeros(scores.numel(), dtype=torch.bool, device=scores.device)
-    threshold = torch.kthvalue(scores, scores.numel() - keep).values
+    threshold = kth_smallest(scores, scores.numel() - keep)
     chosen = scores > threshold
     missing = keep - int(chosen.sum())
     if missing:  # ties at the threshold: the earliest of them fill the count
         chosen[torch.nonzero(scores == threshold).reshape(-1)[:missing]] = True
     return chosen
+
+
+SAMPLE = 1 << 16  # sampled scores that bracket the threshold in a large vector
+
+
+def kth_smallest(values: torch.Tensor, rank: int) -> torch.Tensor:
+    """The `rank`-th smallest entry (1-based) of a flat vector: exactly `torch.kthvalue`'s value.
+
+    On a large vector a strided sample first brackets the value between two of its order
+    statistics, a few sample deviations either side of the rank's place; then only the entries
+    inside that bracket are selected from. Two comparisons over the vector replace a selection
+    over all of it (profiled: kthvalue was half of SynFlow-100's time on ResNet-18). Should the
+    bracket miss the rank (a bad sample), the full selection runs: the value is always exact."""
+    count = values.numel()
+    if count <= 8 * SAMPLE:
+        return torch.kthvalue(values, rank).values
+    sample = values[:: count // SAMPLE]
+    place = rank / count * sample.numel()
+    margin = 4.0 * (sample.numel() * 0.25) ** 0.5 + 2  # four sample deviations, at least
+    low_rank = max(1, int(place - margin))
+    high_rank = min(sample.numel(), int(place + margin) + 1)
+    low, high = torch.kthvalue(sample, low_rank).values, torch.kthvalue(sample, high_rank).values
+    below = int((values < low).sum())
+    inside = values[(values >= low) & (values <= high)]
+    if below < rank <= below + inside.numel():
+        return torch.kthvalue(inside, rank - below).values
+    return torch.kthvalue(values, rank).values
 
 
 def keep_top(scores: Dict[str, torch.Tensor], sparsity: float, scope: str = "global") -> Dict[str, torch.Tensor]:

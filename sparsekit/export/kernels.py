@@ -1,4 +1,4 @@
-"""Per layer, the dense or the sparse kernel, whichever is faster at the user's batch size.
+"""Per layer, the dense or a sparse kernel, whichever is fastest at the user's batch size.
 
 Measured, not predicted: the CSR route wins on small maps with many channels at batch 1 and
 loses on large maps or large batches (the im2col columns cost as much as the dense conv),
@@ -11,28 +11,38 @@ from typing import Dict, List
 
 import torch
 
-from .runtime import build_step
+from .runtime import build_step, numba
 
 ROUNDS = 7
 
 
 @torch.no_grad()
-def time_pair(first, second, sample: torch.Tensor, rounds: int = ROUNDS):
-    """Fastest-call milliseconds of two callables on one input, measured alternately (so a
-    busy moment on a shared machine hits both), after one warm-up call each."""
-    first(sample), second(sample)
-    times = ([], [])
+def time_all(functions, sample: torch.Tensor, rounds: int = ROUNDS):
+    """Fastest-call milliseconds of each callable on one input, measured alternately (so a
+    busy moment on a shared machine hits all), after one warm-up call each."""
+    for fn in functions:
+        fn(sample)
+    times = [[] for _ in functions]
     for _ in range(rounds):
-        for fn, bucket in ((first, times[0]), (second, times[1])):
+        for fn, bucket in zip(functions, times):
             began = time.perf_counter()
             fn(sample)
             bucket.append(time.perf_counter() - began)
-    return min(times[0]) * 1e3, min(times[1]) * 1e3
+    return [min(bucket) * 1e3 for bucket in times]
+
+
+def candidates(spec: Dict) -> List[str]:
+    """The kernels worth timing for a step: CSR beside the direct kernel only where numba
+    provides the latter (without numba, "sparse" already is the CSR route)."""
+    names = ["dense", "sparse"]
+    if spec["op"] == "conv" and numba is not None:
+        names.append("csr")
+    return names
 
 
 def choose(steps: List[Dict], tensors: Dict, input_shapes: Dict[int, tuple], mode: str = "auto") -> Dict[int, dict]:
-    """Set each conv/linear step's "kernel" ("dense"/"sparse"); returns the timings per step.
-    `mode` "dense" or "sparse" forces one kernel wherever it applies (tests, ONNX)."""
+    """Set each conv/linear step's "kernel" (see `runtime.SPARSE_KERNELS`); returns the timings
+    per step. `mode` "dense" or "sparse" forces one kernel wherever it applies (tests, ONNX)."""
     timings = {}
     generator = torch.Generator().manual_seed(0)
     for index, spec in enumerate(steps):
@@ -45,9 +55,9 @@ def choose(steps: List[Dict], tensors: Dict, input_shapes: Dict[int, tuple], mod
             spec["kernel"] = mode if mode != "auto" and sparse_possible else "dense"
             continue
         sample = torch.randn(input_shapes[index], generator=generator)
-        dense = build_step(dict(spec, kernel="dense"), tensors)
-        sparse = build_step(dict(spec, kernel="sparse"), tensors)
-        dense_ms, sparse_ms = time_pair(dense, sparse, sample)
-        spec["kernel"] = "sparse" if sparse_ms < dense_ms else "dense"
-        timings[index] = {"dense_ms": dense_ms, "sparse_ms": sparse_ms, "kernel": spec["kernel"]}
+        names = candidates(spec)
+        built = [build_step(dict(spec, kernel=name), tensors) for name in names]
+        measured = dict(zip(names, time_all(built, sample)))
+        spec["kernel"] = min(measured, key=measured.get)
+        timings[index] = {f"{name}_ms": ms for name, ms in measured.items()} | {"kernel": spec["kernel"]}
     return timings

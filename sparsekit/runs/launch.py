@@ -22,6 +22,7 @@ from .. import sparsity as masks
 from ..core.callbacks import Callback
 from ..core.errors import SparsekitError
 from ..core.mask import Mask
+from ..recipe import Recipe
 from ..sparsity import OneShot, dynamic_sparsifier
 from ..training import distributed
 from ..training import checkpoint
@@ -190,8 +191,11 @@ def _check_same_run(resumed: dict, config: TrainConfig, recipe_dict, run_dir: Pa
         if name not in RESUMABLE_CHANGES and before.get(name) != value:
             raise SparsekitError(f"cannot resume: setting {name!r} was {before.get(name)!r} in the interrupted "
                                  f"run, now {value!r}")
-    # Runs from before recipes were always stored hold None: the default recipe, the same run.
-    if (resumed.get("recipe") or inputs.default_recipe_dict()) != recipe_dict:
+    # Runs from before recipes were always stored hold None: the default recipe, the same run. A
+    # recipe written before a setting existed is read as what it ran (`Recipe.from_dict`).
+    before_recipe = Recipe.from_dict(resumed["recipe"]).to_dict() if resumed.get("recipe") else \
+        inputs.default_recipe_dict()
+    if before_recipe != recipe_dict:
         raise SparsekitError("cannot resume: the recipe differs from the interrupted run's")
     diverged = _previous_record(run_dir).get("diverged")
     if diverged:

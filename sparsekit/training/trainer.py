@@ -162,7 +162,7 @@ def _run_epoch(state: TrainState, hooks: CallbackList, bar, watch: DivergenceWat
     sync = distributed.gradient_sync()
     # Pinned batches copy while the GPU computes; channels-last images match channels-last weights.
     non_blocking = state.device.type == "cuda"
-    forward = state.forward or model
+    forward = state.forward if state.forward is not None else model  # a compiled module has no truth value
     update_mask = (lambda: ask_sparsifier(state)) if state.sparsifier is not None else None
     for batch_index, (x, y) in enumerate(state.data.train):
         if batch_index >= state.steps_per_epoch:

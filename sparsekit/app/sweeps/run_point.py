@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from ...core.callbacks import Callback
+from ...recipe import Recipe
 
 ERROR_FILE = "error.txt"
 
@@ -40,7 +41,7 @@ def other_settings(record: dict, settings: Dict[str, Any], recipe: Dict[str, Any
     for key, value in make_config(**settings).to_dict().items():
         if key not in RESUMABLE_CHANGES and before.get(key) != value:
             return f"{key} was {before.get(key)!r}, now {value!r}"
-    if record.get("recipe") and record["recipe"] != recipe:
+    if record.get("recipe") and Recipe.from_dict(record["recipe"]).to_dict() != recipe:  # earlier records too
         return "the recipe differs"
     return None
 
