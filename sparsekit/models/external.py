@@ -44,8 +44,8 @@ FAMILIES = (
 )
 
 
-def is_external(name: str) -> bool:
-    return ":" in name
+def is_external(name) -> bool:
+    return isinstance(name, str) and ":" in name
 
 
 def _package(package: str):
