@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 import sparsekit as sk
+from sparsekit.report.verdict import paired_verdict
 
 CELL = dict(dataset="fashion_mnist", model="resnet20", width=0.5, train_examples=3000, batch_size=64, epochs=2,
             mask="random", sparsity=0.98, progress=False, bn_reestimate_batches=47)
@@ -71,28 +72,44 @@ def mean_std(values):
     return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
+def finished_or_allowed(label: str, seed: int, out: Path, args) -> bool:
+    """With --finished-only, only the runs already on disk (a report of what has run)."""
+    if not args.finished_only:
+        return True
+    record = out / f"{slug(label)}-seed{seed}" / "record.json"
+    return record.exists() and bool(json.loads(record.read_text()).get("finished"))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", default="build/gradinit-cell")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--finished-only", action="store_true", help="report the finished runs, train nothing")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    rows = []
+    rows, baseline = [], None
     for label in ARMS:
-        records = [run(label, seed, out) for seed in args.seeds]
-        metric = mean_std([r["best_val_test_acc"] for r in records])
+        records = [run(label, seed, out) for seed in args.seeds if finished_or_allowed(label, seed, out, args)]
+        if not records:
+            continue
+        values = [r["best_val_test_acc"] for r in records]
+        baseline = baseline or values  # the first arm, `default`
+        metric = mean_std(values)
         reestimated = mean_std([r["bn_reestimated_test_acc"] for r in records])
-        rows.append((label, metric, reestimated, [r["best_val_test_acc"] for r in records],
-                     gradinit_facts(records[0])))
+        paired = paired_verdict([v - b for v, b in zip(values, baseline)], label, resolution=1 / 10_000)
+        rows.append((label, metric, reestimated, values, paired, gradinit_facts(records[0])))
         print(f"{label}: {metric[0]:.3f} ± {metric[1]:.3f} | re-estimated BN {reestimated[0]:.3f} ± "
-              f"{reestimated[1]:.3f} | seeds {', '.join(f'{v:.3f}' for v in rows[-1][3])}", flush=True)
-    print(f"\n| arm | test acc (mean ± std, seeds {', '.join(map(str, args.seeds))}) | after re-estimating BN "
-          f"| per seed | GradInit, seed {args.seeds[0]} |\n|---|---|---|---|---|")
-    for label, metric, reestimated, values, facts in rows:
-        print(f"| {label} | {metric[0]:.3f} ± {metric[1]:.3f} | {reestimated[0]:.3f} ± {reestimated[1]:.3f} | "
-              f"{', '.join(f'{v:.3f}' for v in values)} | {facts} |")
+              f"{reestimated[1]:.3f} | seeds {', '.join(f'{v:.3f}' for v in values)}", flush=True)
+    print(f"\n| arm | seeds | test acc (mean ± std) | after re-estimating BN | per seed | paired with default "
+          f"[95% CI] | GradInit, first seed |\n|---|---|---|---|---|---|---|")
+    for label, metric, reestimated, values, paired, facts in rows:
+        interval = (f"{paired.mean:+.3f} [{paired.low:+.3f}, {paired.high:+.3f}]: {paired.word}"
+                    if paired.low is not None else f"{paired.mean:+.3f} ({paired.word})")
+        print(f"| {label} | {len(values)} | {metric[0]:.3f} ± {metric[1]:.3f} | {reestimated[0]:.3f} ± "
+              f"{reestimated[1]:.3f} | {', '.join(f'{v:.3f}' for v in values)} | "
+              f"{'' if label == 'default' else interval} | {facts} |")
     return 0
 
 

@@ -15,6 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sparsekit.report.study_runs import test_set_size
+from sparsekit.report.verdict import paired_verdict
+
+BASELINE = "tost without GradInit"  # the comparison the arms are paired with (same mask and seed)
 COMMAND = ["--dataset", "digits", "--model", "resnet20", "--mask", "snip", "--sparsity", "0.9", "--epochs", "10"]
 ARMS = {
     "default": ["--recipe", "default"],
@@ -52,6 +56,14 @@ def diagnostics(record: dict) -> str:
             f"({sum(s <= 0.0101 for s in norms)} at the floor), classifier x{classifier[0]:.2f}")
 
 
+def _short(verdict) -> str:
+    if not verdict:
+        return ""
+    if verdict.low is None:
+        return f"{verdict.mean:+.4f} ({verdict.word})"
+    return f"{verdict.mean:+.4f} [{verdict.low:+.4f}, {verdict.high:+.4f}]: {verdict.word}"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -59,13 +71,17 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out)
     print(f"| arm | test acc, mean ± std (seeds {', '.join(map(str, args.seeds))}) | per seed | "
-          f"GradInit, seed {args.seeds[0]} |\n|---|---|---|---|", flush=True)
-    for label in ARMS:
+          f"paired with `{BASELINE}` | GradInit, seed {args.seeds[0]} |\n|---|---|---|---|---|", flush=True)
+    accuracies = {}
+    for label in sorted(ARMS, key=lambda name: name != BASELINE):  # the baseline first
         records = [run(label, seed, out) for seed in args.seeds]
-        values = [r["best_val_test_acc"] for r in records]
+        values = accuracies[label] = [r["best_val_test_acc"] for r in records]
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        size = test_set_size([row["test_acc"] for r in records for row in r["epochs"]])
+        paired = "" if label == BASELINE else paired_verdict(
+            [v - b for v, b in zip(values, accuracies[BASELINE])], label, resolution=1 / size if size else None)
         print(f"| {label} | {statistics.mean(values):.4f} ± {spread:.4f} | "
-              f"{', '.join(f'{v:.4f}' for v in values)} | {diagnostics(records[0])} |", flush=True)
+              f"{', '.join(f'{v:.4f}' for v in values)} | {_short(paired)} | {diagnostics(records[0])} |", flush=True)
     return 0
 
 
