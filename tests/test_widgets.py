@@ -188,8 +188,11 @@ def test_panel_click_runs_the_chosen_settings():
 
 
 def test_panel_shows_refused_settings_instead_of_raising():
+    from IPython.core.interactiveshell import InteractiveShell
+
     from sparsekit.app.widgets import panel
 
+    InteractiveShell.instance()  # as in a notebook, where the Output widget swallows what escapes it
     box = panel(run_fn=FakeRun(SparsekitError("sparsity too high")), methods=["random"])
     box.run_button.click()
     assert "error: sparsity too high" in box.status.value and not box.run_button.disabled

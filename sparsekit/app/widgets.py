@@ -157,9 +157,16 @@ class ExperimentPanel(widgets.VBox):
                 self.status.value = (f"{phase} {escape(run.label)}, seed {seed} ({index + 1} of {len(seeds)})..."
                                      f"{extra}")
                 run.seeds.append([])
+                refused = None
                 with self.run_output:  # whatever the run prints (a warning) stays inside the panel
-                    self.record = self.run_fn(make_settings(settings, seed=seed), on_epoch=self._epoch_done,
-                                              on_step=self._step_done)
+                    # Caught here: inside IPython the Output widget would swallow it and the run go on.
+                    try:
+                        self.record = self.run_fn(make_settings(settings, seed=seed), on_epoch=self._epoch_done,
+                                                  on_step=self._step_done)
+                    except SparsekitError as exc:
+                        refused = exc
+                if refused is not None:
+                    raise refused
                 run.records.append(self.record)
         except SparsekitError as exc:  # a refused setting is shown, not thrown into the widget log
             if not run.records:
