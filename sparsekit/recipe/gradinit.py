@@ -159,8 +159,8 @@ def _search(model: nn.Module, mask, batches, device, progress: bool, iterations:
     model.train(was_training)
     share.setdefault("last", share["first"])  # a one-iteration search: its first is its last
     return {"variant": variant, "iterations": iterations, "lr": lr, "eta": eta, "gamma": gamma,
-            "batch_size": batch_size, "steps_by_objective": counts, "gradient_share": share, "scales": {name: float(scales[i]) for i, name in enumerate(names)},
-            "history": history}
+            "batch_size": batch_size, "steps_by_objective": counts, "gradient_share": share,
+            "scales": {name: float(scales[i]) for i, name in enumerate(names)}, "history": history}
 
 
 class GradInit(Callback):
