@@ -253,3 +253,12 @@ def test_half_batches_are_recut_to_the_asked_size():
     assert sizes == [3, 3, 3, 3]
     first = next(endless_batches(batches, batch_size=0))
     assert len(first[1]) == 5 and not math.isnan(float(first[0].sum()))
+
+
+def test_a_trick_that_cannot_serve_the_network_refuses_before_gradinit_searches(monkeypatch):
+    monkeypatch.setattr(gradinit_module, "_search", lambda *a, **k: pytest.fail("GradInit searched first"))
+    smooth = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.SiLU(), nn.AdaptiveAvgPool2d(1),
+                           nn.Flatten(), nn.Linear(4, 10))
+    with pytest.raises(sk.SparsekitError, match="already smooth"):
+        sk.train(model=smooth, dataset="digits", mask="random", epochs=1, max_batches=1, progress=False,
+                 recipe="tost")

@@ -9,6 +9,10 @@ from typing import Any, Dict, Iterable, List
 class Callback:
     """Override the hooks you need. `state` is the trainer's `TrainState`."""
 
+    def check(self, state) -> None:
+        """Before any callback changes anything: refuse (SparsekitError) a run this callback
+        cannot serve, so a refusal never comes after minutes of another trick's work."""
+
     def before_mask(self, state) -> None:
         """A new run (not a resumed one): the model holds its dense initial weights and
         `state.mask` is known but not yet applied. For what must see the dense network."""

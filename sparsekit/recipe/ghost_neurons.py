@@ -105,6 +105,9 @@ class GhostNeurons(EarlyPhaseTrick):
         self.kind, self.beta = kind, beta
         self.swapped: List[Swap] = []
 
+    def check(self, state) -> None:
+        _check_swappable(state.model)
+
     def on_setup(self, state) -> None:
         _check_swappable(state.model)
         smooth = smooth_function(self.kind, self.beta)

@@ -41,6 +41,8 @@ from .phase import EarlyPhaseTrick, GHOST_MODES, mode_phrase
 from .trick import Trick
 
 RELEASE_WEIGHT = 1e-4
+NO_SITES = ("ghost skip connections need spatial convolutions followed by BatchNorm (after the first conv); "
+            "this model has none")
 
 
 class GhostBranch(nn.Module):
@@ -135,11 +137,14 @@ class GhostSkip(EarlyPhaseTrick):
         self.branches: List[GhostBranch] = []
         self.sites: list = []
 
+    def check(self, state) -> None:
+        if not ghost_sites(state.model):
+            raise SparsekitError(NO_SITES)
+
     def on_setup(self, state) -> None:
         self.sites = ghost_sites(state.model)
         if not self.sites:
-            raise SparsekitError("ghost skip connections need spatial convolutions followed by BatchNorm (after "
-                                 "the first conv); this model has none")
+            raise SparsekitError(NO_SITES)
         for site in self.sites:
             branch = GhostBranch(site.conv, self.alpha).to(site.conv.weight.device, site.conv.weight.dtype)
             site.attach(branch)

@@ -63,6 +63,7 @@ def fit(job: Job) -> run_record.RunRecord:
     state = TrainState(config=config, model=model, mask=mask, data=data, device=device,
                        loss_fn=nn.CrossEntropyLoss(), sparsifier=job.sparsifier)
     hooks = CallbackList(job.callbacks)
+    hooks.call("check", state)
     if resumed is None:
         hooks.call("before_mask", state)
     mask.apply(model)
