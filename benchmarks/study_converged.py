@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from sparsekit.report.study_plan import (collapsed, converged, curve_runs, items, run_name,  # noqa: F401
-                                         rung_name, window)
+from sparsekit.report.study_plan import (choose_regime, collapsed, converged, curve_runs,  # noqa: F401
+                                         items, run_name, rung_name, warmup_epochs, window)
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "study-converged"
@@ -31,10 +31,6 @@ def load_plan(results: Path) -> dict:
 
 
 # ---- the convergence rule (sparsekit.report.study_plan: the report reads the same rule) ------
-def warmup_epochs(epochs: int, rule: dict) -> float:
-    return float(max(1, math.ceil(rule["warmup_fraction_if_collapse"] * epochs)))
-
-
 def curve_points(plan: dict, examples: int, epochs: int, warmup: bool) -> Tuple[List[str], List[dict]]:
     rule = plan["convergence"]
     names, points = [], []
@@ -54,68 +50,27 @@ def sweep(points: List[dict], names: List[str], out: Path, workers: int) -> List
     return [result.records.get(name) for name in names]
 
 
-def judge(records: List[Optional[dict]], names: List[str], rule: dict) -> dict:
-    verdicts = {}
-    for name, record in zip(names, records):
-        if record is None or not record.get("finished"):
-            verdicts[name] = {"finished": False}
-            continue
-        ok, spread = converged(record, rule)
-        verdicts[name] = {"finished": True, "converged": ok, "window_spread": spread,
-                          "collapsed": collapsed(record, rule), "final_val_acc": record["epochs"][-1]["val_acc"]}
-    return verdicts
+def finished(records: List[Optional[dict]]) -> Optional[List[dict]]:
+    return records if all(r is not None and r.get("finished") for r in records) else None
 
 
-def curves(plan: dict, results: Path, workers: int) -> Optional[dict]:
-    """Budgets in order until all curves of one converge; returns the chosen regime (or None)."""
-    rule = plan["convergence"]
-    warmup = False
-    for examples, epochs in rule["rungs"]:
-        while True:
-            rung = rung_name(examples, epochs, warmup)
-            names, points = curve_points(plan, examples, epochs, warmup)
-            verdicts = judge(sweep(points, names, results / "curves" / rung, workers), names, rule)
-            (results / "curves" / rung / "verdicts.json").write_text(json.dumps(verdicts, indent=1))
-            if not all(v["finished"] for v in verdicts.values()):
-                print(f"{rung}: some runs did not finish; rerun to complete them", flush=True)
-                return None
-            if any(v["collapsed"] for v in verdicts.values()) and not warmup:
-                print(f"{rung}: a run collapsed at lr 0.1; every arm gets a warm-up from here on", flush=True)
-                warmup = True
-                continue
-            break
-        spreads = ", ".join(f"{n} {v['window_spread']:.4f}" for n, v in verdicts.items())
-        if all(v["converged"] for v in verdicts.values()):
-            regime = {"train_examples": examples, "epochs": epochs,
-                      "warmup_epochs": warmup_epochs(epochs, rule) if warmup else 0.0,
-                      "chosen_from": rung, "window_spreads": {n: v["window_spread"] for n, v in verdicts.items()}}
-            print(f"{rung}: all curves converged ({spreads}); the study's regime", flush=True)
-            return regime
-        print(f"{rung}: not converged ({spreads})", flush=True)
-    return None
+def trained_curves(plan: dict, results: Path, workers: int):
+    """`records_of` for `choose_regime` that trains a budget's curves (resuming what exists)."""
+    def records_of(examples: int, epochs: int, warmup: bool) -> Optional[List[dict]]:
+        rung = rung_name(examples, epochs, warmup)
+        names, points = curve_points(plan, examples, epochs, warmup)
+        print(f"{rung}: {len(points)} curve runs", flush=True)
+        return finished(sweep(points, names, results / "curves" / rung, workers))
+    return records_of
 
 
-def choose(plan: dict, results: Path) -> Optional[dict]:
-    """The rule applied to the committed curves alone (no training): the same answer `curves` gave."""
-    rule = plan["convergence"]
-    warmup = False
-    for examples, epochs in rule["rungs"]:
-        for attempt in (False, True) if not warmup else (True,):
-            rung = rung_name(examples, epochs, attempt)
-            names, _ = curve_points(plan, examples, epochs, attempt)
-            records = [_read(results / "curves" / rung / name) for name in names]
-            verdicts = judge(records, names, rule)
-            if not all(v["finished"] for v in verdicts.values()):
-                return None
-            if any(v["collapsed"] for v in verdicts.values()) and not attempt:
-                warmup = True
-                continue
-            if all(v["converged"] for v in verdicts.values()):
-                return {"train_examples": examples, "epochs": epochs,
-                        "warmup_epochs": warmup_epochs(epochs, rule) if attempt else 0.0, "chosen_from": rung,
-                        "window_spreads": {n: v["window_spread"] for n, v in verdicts.items()}}
-            break
-    return None
+def committed_curves(plan: dict, results: Path):
+    """`records_of` for `choose_regime` that only reads the curve records on disk."""
+    def records_of(examples: int, epochs: int, warmup: bool) -> Optional[List[dict]]:
+        rung = rung_name(examples, epochs, warmup)
+        names, _ = curve_points(plan, examples, epochs, warmup)
+        return finished([_read(results / "curves" / rung / name) for name in names])
+    return records_of
 
 
 def _read(run_dir: Path) -> Optional[dict]:
@@ -225,9 +180,11 @@ def main(argv=None) -> int:
     results = Path(args.results)
     plan = load_plan(results)
     if args.command in ("curves", "choose"):
-        regime = curves(plan, results, args.workers) if args.command == "curves" else choose(plan, results)
+        records_of = (trained_curves(plan, results, args.workers) if args.command == "curves"
+                      else committed_curves(plan, results))
+        regime, why = choose_regime(plan, records_of)
+        print(why, flush=True)
         if regime is None:
-            print("no budget chosen yet", flush=True)
             return 1
         (results / "regime.json").write_text(json.dumps(regime, indent=1))
         print(json.dumps(regime, indent=1))

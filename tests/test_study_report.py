@@ -207,3 +207,50 @@ def test_a_plan_without_its_grid_is_one_error_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "'grid' is missing" in err and err.count("\n") == 1
     assert not (tmp_path / "report.md").exists()
+
+
+def curve(final: float, spread: float = 0.0) -> dict:
+    return {"finished": True, "epochs": [{"val_acc": v} for v in (0.5, final - spread, final, final)]}
+
+
+def test_the_rule_passes_over_a_budget_that_more_epochs_still_improve():
+    plan = {"convergence": dict(PLAN["convergence"], rungs=[[1000, 4], [2000, 4]], window_fraction=0.5,
+                                more_training={"epochs_factor": 2, "max_gain": 0.005})}
+    # (1000, 4) meets the window rule but 8 epochs gain 2 points; (2000, 4) meets both tests.
+    finals = {(1000, 4): 0.70, (1000, 8): 0.72, (2000, 4): 0.75, (2000, 8): 0.752}
+    asked = []
+
+    def records_of(examples, epochs, warmup):
+        asked.append((examples, epochs, warmup))
+        return [curve(finals[examples, epochs]), curve(finals[examples, epochs])]
+
+    regime, why = study_plan.choose_regime(plan, records_of)
+    assert (regime["train_examples"], regime["epochs"], regime["met_rule"]) == (2000, 4, True)
+    assert regime["more_training_gain"] == pytest.approx(0.002)
+    assert asked == [(1000, 4, False), (1000, 8, False), (2000, 4, False), (2000, 8, False)]
+    assert "1k-x4: window rule met, but 2x the epochs still gains +0.0200" in why
+    assert study_plan.rung_order(plan)[:4] == ["1k-x4", "1k-x4-warmup", "1k-x8", "1k-x8-warmup"]
+
+
+def test_the_rule_waits_for_missing_curves_and_warms_up_after_a_collapse():
+    plan = {"convergence": dict(PLAN["convergence"], rungs=[[1000, 4]], window_fraction=0.5,
+                                more_training={"epochs_factor": 2, "max_gain": 0.005})}
+    regime, why = study_plan.choose_regime(plan, lambda n, e, w: None)
+    assert regime is None and why == "waiting for the curves of 1k-x4"
+    # a collapse without warm-up: the same budget is fetched again with it, and so is the longer one
+    calls = []
+
+    def records_of(examples, epochs, warmup):
+        calls.append((epochs, warmup))
+        return [curve(0.11 if not warmup else 0.7), curve(0.7)]
+
+    regime, _ = study_plan.choose_regime(plan, records_of)
+    assert calls == [(4, False), (4, True), (8, True)]
+    assert regime["chosen_from"] == "1k-x4-warmup" and regime["warmup_epochs"] == 1.0
+
+
+def test_no_budget_meeting_the_rule_runs_the_largest_and_says_so():
+    plan = {"convergence": dict(PLAN["convergence"], rungs=[[1000, 4], [2000, 4]], window_fraction=0.5)}
+    regime, why = study_plan.choose_regime(plan, lambda n, e, w: [curve(0.7, spread=0.05)] * 2)
+    assert (regime["train_examples"], regime["met_rule"]) == (2000, False)
+    assert "no budget met the rule" in why

@@ -139,17 +139,25 @@ def _curve_parts(plan, directory: Path, regime, out: Path) -> List[str]:
     rule = plan["convergence"]
     parts = [f"Rule: a run has converged when its validation accuracy over the last {rule['window_fraction']:.0%} of "
              f"its epochs moves by less than {rule['max_change']}; a budget is chosen when all its curve runs have "
-             f"converged. ![learning curves](curves.png)\n", "\n".join(study_curves.rung_summaries(plan, found, regime))
-             + "\n", tables.markdown(["budget", "run", "epochs", "final val acc", "window (epochs)", "spread",
+             f"converged{_more_training_rule(rule)}. ![learning curves](curves.png)\n",
+             "\n".join(study_curves.rung_summaries(plan, found, regime)) + "\n", tables.markdown(["budget", "run", "epochs", "final val acc", "window (epochs)", "spread",
                                       "converged", "collapsed"], study_curves.curve_rows(plan, found))]
     checked = study_curves.grid_convergence(plan, default_records(directory))
     if checked:
         parts += ["\nThe plain arm of each grid cell, by the same rule (the lottery ticket is checked only here):\n",
                   tables.markdown(["mask", "sparsity", "seeds", "converged", "largest spread"], checked)]
-    estimate = study_curves.next_budget(plan, found, regime)
-    if estimate:
-        parts += ["\nReported, not deciding: what the next budget up still gives.\n", "\n".join(estimate) + "\n"]
+    reasons = study_curves.regime_reasons(regime)
+    if reasons:
+        parts += ["\nHow the rule chose the regime (`regime.json`):\n", "\n".join(reasons) + "\n"]
     return parts
+
+
+def _more_training_rule(rule: dict) -> str:
+    check = rule.get("more_training")
+    if not check:
+        return ""
+    return (f" and {check['epochs_factor']}x its epochs raise the curves' mean final validation accuracy by less "
+            f"than {check['max_gain']}")
 
 
 def _progress(plan, rows, unfinished) -> List[str]:

@@ -1,6 +1,6 @@
 """The learning curves of a pre-registered study, judged by its own convergence rule
 (`study_plan.converged`): per budget tried, each curve's window, spread and verdict; the plain
-arm of every grid cell checked by the same rule; and what the next budget up still gave."""
+arm of every grid cell checked by the same rule; and how the rule walked the budgets."""
 from typing import Dict, List, Optional
 
 from .study_plan import collapsed, converged, curve_runs, rung_order, window
@@ -58,22 +58,15 @@ def grid_convergence(plan: dict, defaults: Dict[tuple, List[dict]]) -> List[List
     return rows
 
 
-def next_budget(plan: dict, found: Dict[str, Dict[str, dict]], regime: Optional[dict]) -> List[str]:
-    """The plan's "reported, not deciding" estimate: final validation accuracy of random and SNIP
-    at 98%, seed 0, at the chosen budget and at the next one up, where both ran."""
-    if not regime or regime.get("chosen_from") not in found:
+def regime_reasons(regime: Optional[dict]) -> List[str]:
+    """How the rule walked the budgets (from regime.json): each budget judged and why it was
+    passed over or chosen, and the more-training check's gain at the chosen one."""
+    if not regime or not regime.get("why"):
         return []
-    chosen = regime["chosen_from"]
-    suffix = "-warmup" if chosen.endswith("-warmup") else ""
-    plain = [r for r in rung_order(plan) if r.endswith("-warmup") == bool(suffix)]
-    following = plain[plain.index(chosen) + 1] if chosen in plain and plain.index(chosen) + 1 < len(plain) else None
-    lines = []
-    for name in ("random-0.98-seed0", "snip-0.98-seed0"):
-        here, there = found[chosen].get(name), (found.get(following) or {}).get(name)
-        if here and there and here.get("finished") and there.get("finished"):
-            a, b = here["epochs"][-1]["val_acc"], there["epochs"][-1]["val_acc"]
-            lines.append(f"- {name}: final validation accuracy {a:.4f} at `{chosen}`, {b:.4f} at `{following}` "
-                         f"({b - a:+.4f}).")
-        else:
-            lines.append(f"- {name}: the next budget up (`{following or 'none'}`) has not run; no estimate.")
+    lines = [f"- {reason}" for reason in regime["why"]]
+    if "more_training_gain" in regime:
+        lines.append(f"- twice the epochs at the chosen budget changed the mean final validation accuracy by "
+                     f"{regime['more_training_gain']:+.4f}")
+    if regime.get("met_rule") is False:
+        lines.append("- plain training did not meet the rule at any budget: the study's regime is not converged by it")
     return lines

@@ -7,7 +7,7 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 PLAN_FORMAT = "sparsekit.study-plan/1"
 # <mask>-<sparsity>-seed<seed>-<arm> (a run of the grid); a learning curve's name has no arm.
@@ -68,9 +68,85 @@ def curve_runs(plan: dict) -> List[Tuple[str, str, float, int]]:
             for sparsity in rule["curve_sparsities"] for seed in rule["curve_seeds"]]
 
 
+def budgets(plan: dict) -> List[Tuple[int, int]]:
+    """Every budget the rule may train curves at, in the order it tries them: each rung, then the
+    same images for more epochs (the more-training check), each once."""
+    rule = plan["convergence"]
+    factor = (rule.get("more_training") or {}).get("epochs_factor")
+    order: List[Tuple[int, int]] = []
+    for examples, epochs in rule["rungs"]:
+        for budget in ((examples, epochs),) + (((examples, epochs * factor),) if factor else ()):
+            if budget not in order:
+                order.append(budget)
+    return order
+
+
 def rung_order(plan: dict) -> List[str]:
     """Every budget's folder name under curves/, in the order the rule tries them."""
-    return [rung_name(n, e, warmup) for n, e in plan["convergence"]["rungs"] for warmup in (False, True)]
+    return [rung_name(n, e, warmup) for n, e in budgets(plan) for warmup in (False, True)]
+
+
+def more_training_gain(here: List[dict], longer: List[dict]) -> float:
+    """Mean over paired curve runs (same mask, sparsity, seed) of the final validation accuracy
+    with more epochs minus that at the budget judged."""
+    pairs = [(b["epochs"][-1]["val_acc"], a["epochs"][-1]["val_acc"]) for a, b in zip(here, longer)]
+    return sum(b - a for b, a in pairs) / len(pairs)
+
+
+RecordsOf = Callable[[int, int, bool], Optional[List[dict]]]
+
+
+def choose_regime(plan: dict, records_of: RecordsOf) -> Tuple[Optional[dict], str]:
+    """The pre-registered rule, walked over the budgets in order: (regime, why). `records_of(N, E,
+    warmup)` gives the finished curve records of one budget in `curve_runs` order, or None while
+    any is missing (then the regime is None and `why` says which budget waits). The runner passes
+    a function that trains; the report and `choose` pass one that reads the committed records."""
+    rule = plan["convergence"]
+    check = rule.get("more_training")
+    state = {"warmup": False}
+
+    def fetch(examples: int, epochs: int) -> Optional[List[dict]]:
+        records = records_of(examples, epochs, state["warmup"])
+        if records is not None and not state["warmup"] and any(collapsed(r, rule) for r in records):
+            state["warmup"] = True  # from here on every run, all arms alike, warms up
+            records = records_of(examples, epochs, True)
+        return records
+
+    notes = []
+    for examples, epochs in rule["rungs"]:
+        records = fetch(examples, epochs)
+        if records is None:
+            return None, f"waiting for the curves of {rung_name(examples, epochs, state['warmup'])}"
+        rung = rung_name(examples, epochs, state["warmup"])
+        spreads = {name: converged(record, rule)[1] for (name, *_), record in zip(curve_runs(plan), records)}
+        if not all(converged(record, rule)[0] for record in records):
+            notes.append(f"{rung}: window rule not met (largest spread {max(spreads.values()):.4f})")
+            continue
+        regime = {"train_examples": examples, "epochs": epochs,
+                  "warmup_epochs": warmup_epochs(epochs, rule) if state["warmup"] else 0.0,
+                  "chosen_from": rung, "window_spreads": spreads}
+        if check:
+            longer = fetch(examples, epochs * check["epochs_factor"])
+            if longer is None:
+                return None, f"waiting for the curves of {rung_name(examples, epochs * check['epochs_factor'], state['warmup'])}"
+            gain = more_training_gain(records, longer)
+            regime["more_training_gain"] = gain
+            if gain >= check["max_gain"]:
+                notes.append(f"{rung}: window rule met, but {check['epochs_factor']}x the epochs still gains "
+                             f"{gain:+.4f} in mean final validation accuracy")
+                continue
+        notes.append(f"{rung}: chosen")
+        return dict(regime, met_rule=True, why=notes), "; ".join(notes)
+    examples, epochs = rule["rungs"][-1]
+    notes.append(f"no budget met the rule: the grid runs at the largest, {rung_name(examples, epochs, state['warmup'])}")
+    return ({"train_examples": examples, "epochs": epochs, "met_rule": False, "why": notes,
+             "warmup_epochs": warmup_epochs(epochs, rule) if state["warmup"] else 0.0,
+             "chosen_from": rung_name(examples, epochs, state["warmup"])}, "; ".join(notes))
+
+
+def warmup_epochs(epochs: int, rule: dict) -> float:
+    """The collapse rule's warm-up: the plan's fraction of the epochs, at least one epoch."""
+    return float(max(1, math.ceil(rule["warmup_fraction_if_collapse"] * epochs)))
 
 
 # ---- the grid --------------------------------------------------------------------------------
