@@ -263,3 +263,24 @@ def test_loading_a_missing_or_foreign_file_is_one_line(tmp_path):
     torch.save({"format": "something else"}, tmp_path / "foreign.pt")
     with pytest.raises(sk.SparsekitError, match="not a usable sparsekit exported network"):
         sk.load_exported(tmp_path / "foreign.pt")
+
+
+def test_export_reads_the_recipe_through_its_declarations_not_its_classes():
+    """Which ghosts survive training is the tricks' declaration (`Recipe.final_architecture`);
+    export reads the modules through `folded_parts` / `export_spec`, so a new trick needs no
+    change in export/."""
+    import ast
+
+    for path in sorted((Path(sk.__file__).parent / "export").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        imported = [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+        assert not [m for m in imported if m.startswith("recipe.") or ".recipe." in m], path.name
+        names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        assert not names & {"GhostBranch", "GhostActivation", "GhostSkip", "GhostNeurons"}, path.name
+    model = models.build("resnet20", 10, in_channels=1, width=0.25, input_size=8)
+    sk.Recipe.release().final_architecture(model)
+    kinds = {type(m).__name__ for m in model.modules()}
+    assert {"GhostBranch", "GhostActivation"} <= kinds
+    plain = models.build("resnet20", 10, in_channels=1, width=0.25, input_size=8)
+    sk.Recipe.tost().final_architecture(plain)  # annealed away: nothing survives
+    assert not {"GhostBranch", "GhostActivation"} & {type(m).__name__ for m in plain.modules()}

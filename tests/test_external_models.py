@@ -16,7 +16,7 @@ from torch import nn
 import sparsekit as sk
 from sparsekit.app.cli import main
 from sparsekit.export import export
-from sparsekit.export.run_dir import kept_ghosts, load_run
+from sparsekit.export.run_dir import load_run
 from sparsekit.export.runtime import load_exported
 from sparsekit.models.external import FAMILIES, set_input_channels
 from sparsekit.models.traced import conv_bn_pairs
@@ -134,7 +134,7 @@ def test_every_family_masks_and_exports_exactly_with_kept_ghosts(family, tmp_pat
     mask = sk.masks.compute("random", model, 0.8, seed=0)
     total = sum(int(k.numel()) for k in mask.values())
     assert sum(int(k.sum()) for k in mask.values()) == round(0.2 * total)
-    kept_ghosts(model, recipe_for(family, "tost-release"))
+    recipe_for(family, "tost-release").final_architecture(model)
     assert [n for n, _ in model.named_parameters() if "sparsekit_ghosts" not in n] == names  # the user's names
     randomise_batchnorm(model)
     net = assert_exports_exactly(model, mask, tmp_path)
@@ -199,7 +199,7 @@ def test_refused_families_get_one_line_naming_the_module():
     with pytest.raises(sk.SparsekitError, match="module 'stem.1' of type LayerNorm2d"):
         export(convnext, None, input_shape=(3, 32, 32))
     with pytest.raises(sk.SparsekitError, match="ghost skip connections need spatial convolutions followed by"):
-        kept_ghosts(convnext, sk.Recipe.release().with_changes(ghost_neurons="off"))
+        sk.Recipe.release().with_changes(ghost_neurons="off").final_architecture(convnext)
     assert {f.example for f in FAMILIES if not f.works} >= {"convnext_atto"}
 
 

@@ -6,6 +6,10 @@ it. A 1x1 conv at stride s reads x[s*i, s*j], exactly the input the centre tap o
 with padding k//2 reads, so the branch adds its per-(out, in) scale to the centre tap. Those
 taps become non-zero where the mask had pruned them: the exported layer is denser than the
 mask by at most out*in/groups weights (one per centre tap), which `report` counts.
+
+The export reads the recipe's modules through what they offer, never their classes: a branch
+beside a conv offers `folded_parts()` (1x1 conv, BatchNorm, alpha); a smooth activation offers
+`export_spec()`. A module added by a new trick that offers neither is refused by name.
 """
 from dataclasses import dataclass
 
@@ -13,8 +17,10 @@ import torch
 from torch import nn
 
 from ..core.errors import SparsekitError
-from ..recipe.ghost_neurons import GhostActivation
-from ..recipe.ghost_skip import GhostBranch
+
+
+# The smooth functions the runtime computes (`runtime`'s activations).
+SMOOTH_KINDS = ("swish", "pswish", "mish")
 
 
 @dataclass
@@ -68,15 +74,15 @@ def fold_conv_bn(unit, name: str = "conv") -> Affine:
 
 
 def _fold_ghost(folded: Affine, ghost: nn.Module, kernel: int, name: str) -> None:
-    if not isinstance(ghost, GhostBranch):
-        raise SparsekitError(f"export: {name} carries a ghost of type {type(ghost).__name__}; only ghost skip "
-                             f"branches (GhostBranch) can be folded")
-    if (kernel % 2 == 0 or folded.padding != kernel // 2 or _square(ghost.conv.stride, "stride", name) != folded.stride
-            or ghost.conv.groups != folded.groups):
+    if not hasattr(ghost, "folded_parts"):
+        raise SparsekitError(f"export: {name} carries a ghost of type {type(ghost).__name__}; only branches that "
+                             f"fold into a conv's centre tap (ghost skip connections) can be exported")
+    conv, bn, alpha = ghost.folded_parts()
+    if (kernel % 2 == 0 or folded.padding != kernel // 2 or _square(conv.stride, "stride", name) != folded.stride
+            or conv.groups != folded.groups):
         raise SparsekitError(f"export: the ghost branch of {name} does not line up with its conv's centre tap")
-    scale, shift = _bn_scale_shift(ghost.bn)
-    alpha = float(ghost.alpha)
-    branch = ghost.conv.weight.double()[:, :, 0, 0] * (alpha * scale).reshape(-1, 1)
+    scale, shift = _bn_scale_shift(bn)
+    branch = conv.weight.double()[:, :, 0, 0] * (alpha * scale).reshape(-1, 1)
     centre = folded.weight[:, :, kernel // 2, kernel // 2]
     folded.centre_taps_added += int(((centre == 0) & (branch != 0)).sum())
     centre += branch
@@ -92,9 +98,9 @@ def fold_linear(linear: nn.Linear) -> Affine:
 def activation_spec(module: nn.Module) -> dict:
     """The runtime's description of a ghost neuron: it keeps its smooth function (plain
     activations are described where the graph is read, `graph.ACTIVATION_MODULES`)."""
-    if isinstance(module, GhostActivation):
-        if module.function not in ("swish", "pswish", "mish"):
-            raise SparsekitError(f"export: unknown ghost activation function {module.function!r}")
-        return {"kind": module.function, "beta": float(module.beta), "upper": module.upper,
-                "strength": float(module.strength)}
+    if hasattr(module, "export_spec"):
+        spec = module.export_spec()
+        if spec["kind"] not in SMOOTH_KINDS:
+            raise SparsekitError(f"export: unknown ghost activation function {spec['kind']!r}")
+        return spec
     raise SparsekitError(f"export does not support activation {type(module).__name__}")

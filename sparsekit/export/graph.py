@@ -18,7 +18,6 @@ from torch.nn import functional as F
 
 from ..core.errors import SparsekitError
 from ..models.traced import ConvUnit, conv_bn_pairs, is_drop_path, trace_graph
-from ..recipe.ghost_neurons import GhostActivation
 
 # Activation modules and calls -> the runtime's name for them.
 ACTIVATION_MODULES = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.SiLU: "silu", nn.Hardswish: "hardswish",
@@ -43,7 +42,7 @@ class Node:
 
 
 def _activation_module(module: nn.Module, name: str) -> Node:
-    if isinstance(module, GhostActivation):
+    if hasattr(module, "export_spec"):  # a smooth activation the recipe put there (`fold.activation_spec`)
         return Node("act", [], module, extra={"name": name})
     kind = ACTIVATION_MODULES[type(module)]
     if kind == "gelu" and module.approximate != "none":
@@ -85,7 +84,7 @@ def _module_node(module: nn.Module, name: str, units: Dict[str, ConvUnit]) -> No
         return Node("conv", [], ConvUnit(name, module, None))
     if isinstance(module, nn.Linear):
         return Node("linear", [], module, extra={"name": name})
-    if type(module) in ACTIVATION_MODULES or isinstance(module, GhostActivation):
+    if type(module) in ACTIVATION_MODULES or hasattr(module, "export_spec"):
         return _activation_module(module, name)
     if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d)):
         return _pool_module(module, name)

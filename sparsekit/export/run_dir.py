@@ -1,13 +1,12 @@
 """The trained network of a finished run directory, rebuilt as the trainer left it.
 
 A run directory holds `record.json` (config and recipe), `model.pt` (the final state dict,
-pruned weights exactly zero) and `mask.pt`. The architecture is the registry's model plus the
-recipe's ghosts that stay in the trained network: ghosts in "keep" mode (the release); in
-"early" mode they were removed before the run ended, leaving the plain model.
+pruned weights exactly zero) and `mask.pt`. The architecture is the registry's model plus what
+the recipe's tricks declare survives training (`Recipe.final_architecture`: ghosts kept all
+run, as in the release; ghosts annealed away leave the plain model).
 """
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Tuple
 
 from torch import nn
@@ -17,8 +16,6 @@ from .. import data, models
 from ..core.errors import SparsekitError
 from ..core.mask import Mask
 from ..recipe import Recipe
-from ..recipe.ghost_neurons import GhostNeurons
-from ..recipe.ghost_skip import GhostSkip
 
 
 def read_record(run_dir: Path) -> dict:
@@ -40,16 +37,6 @@ def read_record(run_dir: Path) -> dict:
     return record
 
 
-def kept_ghosts(model: nn.Module, recipe: Recipe) -> nn.Module:
-    """Add the recipe's ghosts that a finished run still has (keep mode) to a fresh model."""
-    holder = SimpleNamespace(model=model)
-    if recipe.ghost_neurons != "off" and recipe.ghost_neurons_mode == "keep":
-        GhostNeurons(recipe.ghost_neurons, recipe.ghost_neurons_beta, "keep").on_setup(holder)
-    if recipe.ghost_skip and recipe.ghost_skip_mode == "keep":
-        GhostSkip(recipe.ghost_skip_alpha, "keep").on_setup(holder)
-    return model
-
-
 def load_run(run_dir) -> Tuple[nn.Module, Mask, Tuple[int, int, int]]:
     """(trained model in eval mode, its mask, the input shape (C, H, W)) of a finished run."""
     run_dir = Path(run_dir)
@@ -58,7 +45,7 @@ def load_run(run_dir) -> Tuple[nn.Module, Mask, Tuple[int, int, int]]:
     bundle = data.load(config["dataset"], root=config.get("data_root", "data"), batch_size=1)
     model = models.build(config["model"], bundle.num_classes, in_channels=bundle.in_channels,
                          width=config.get("width", 1.0), input_size=bundle.image_size)
-    kept_ghosts(model, Recipe.from_dict(record.get("recipe") or {}))
+    Recipe.from_dict(record.get("recipe") or {}).final_architecture(model)
     state = atomic.torch_load(run_dir / "model.pt", lambda reason: f"{run_dir}/model.pt: cannot read ({reason})")
     try:
         model.load_state_dict(state)

@@ -11,6 +11,7 @@ For ReLU6 (MobileNetV2) the smooth function is clipped at 6 too: the ghost chang
 negative side, where ReLU's gradient vanishes, and keeps the bound that ReLU6 exists for.
 """
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Callable, List, Tuple
 
 import torch
@@ -67,6 +68,10 @@ class GhostActivation(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.kind}, strength={self.strength:.4g}" + (", clipped at 6" if self.upper else "")
+
+    def export_spec(self) -> dict:
+        """What an export needs to compute this activation without the training code."""
+        return {"kind": self.function, "beta": float(self.beta), "upper": self.upper, "strength": float(self.strength)}
 
 
 Swap = Tuple[nn.Module, str, nn.Module]  # (parent, child name, original activation)
@@ -147,8 +152,14 @@ def _describe(recipe):
     return f"ghost neurons {recipe.ghost_neurons}{beta} {mode_phrase(recipe.ghost_neurons_mode, recipe.early_phase)}"
 
 
+def _kept(recipe, model: nn.Module) -> None:
+    """Kept all run, the ghost activations are part of the trained network; annealed away, not."""
+    if recipe.ghost_neurons_mode == "keep":
+        GhostNeurons(recipe.ghost_neurons, recipe.ghost_neurons_beta, "keep").on_setup(SimpleNamespace(model=model))
+
+
 TRICK = Trick(
     name="ghost_neurons", label="ghost neurons", order=10, settings=GhostNeuronSettings, switch="ghost_neurons",
     on={"ghost_neurons": "pswish"}, release={"ghost_neurons_mode": "keep"},
     callbacks=lambda r: [GhostNeurons(r.ghost_neurons, r.ghost_neurons_beta, r.ghost_neurons_mode, r.early_phase)],
-    describe=_describe)
+    describe=_describe, final_architecture=lambda r, model: _kept(r, model))

@@ -28,6 +28,7 @@ it and it never counts toward the mask's density. Weights start at the release's
   branches are deleted and dropped from the optimizer, leaving exactly the masked original.
 """
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import List
 
 import torch
@@ -62,6 +63,10 @@ class GhostBranch(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.alpha * self.bn(self.conv(x))
+
+    def folded_parts(self):
+        """(1x1 conv, BatchNorm, alpha): what an export folds into the centre tap of the conv beside."""
+        return self.conv, self.bn, float(self.alpha)
 
     # Hooks for a conv + BN pair of a network not built from ConvBN. Bound methods of a module
     # inside the model, so a deep copy of the model (export, GradInit) hooks its own copies.
@@ -172,9 +177,16 @@ class GhostSkipSettings:
                                    "removes the branches; 'keep' keeps them all run (the release)", choices=GHOST_MODES)
 
 
+def _kept(recipe, model: nn.Module) -> None:
+    """Kept all run, the branches are part of the trained network; annealed away, not."""
+    if recipe.ghost_skip_mode == "keep":
+        GhostSkip(recipe.ghost_skip_alpha, "keep").on_setup(SimpleNamespace(model=model))
+
+
 TRICK = Trick(
     name="ghost_skip", label="ghost skip connections", order=20, settings=GhostSkipSettings, switch="ghost_skip",
     on={"ghost_skip": True}, release={"ghost_skip_mode": "keep"},
     callbacks=lambda r: [GhostSkip(r.ghost_skip_alpha, r.ghost_skip_mode, r.early_phase)],
     describe=lambda r: (f"ghost skip alpha={r.ghost_skip_alpha:g} {mode_phrase(r.ghost_skip_mode, r.early_phase)}"
-                        if r.ghost_skip else None))
+                        if r.ghost_skip else None),
+    final_architecture=lambda r, model: _kept(r, model))

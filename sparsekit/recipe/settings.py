@@ -134,6 +134,14 @@ class _RecipeMethods:
                         key=lambda trick: trick.order_in(self))
         return [hook for trick in tricks for hook in trick.callbacks(self)]
 
+    def final_architecture(self, model):
+        """`model`, freshly built, with what this recipe's tricks leave in a trained network (the
+        ghosts kept all run); what a run's `model.pt` was saved from."""
+        for trick in self.DECLARED_TRICKS:
+            if trick.is_on(self):
+                trick.final_architecture(self, model)
+        return model
+
     def describe(self) -> str:
         """One line naming the tricks that are on."""
         parts = [trick.describe(self) for trick in self.DECLARED_TRICKS if trick.is_on(self)]

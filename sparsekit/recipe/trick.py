@@ -28,8 +28,11 @@ class Trick:
     check: Callable[[Any], None] = lambda recipe: None  # checks beyond the fields' declared kinds
     # Where the trick's callbacks run for a given recipe, when a setting moves them (else `order`).
     callback_order: Optional[Callable[[Any], int]] = None
-    # A recipe dict written by an earlier sparsekit -> today's fields (renamed or split settings).
+    # A recipe dict in an older file's form -> today's fields (renamed or split settings).
     from_legacy: Callable[[dict], dict] = lambda values: values
+    # (recipe, freshly built model) -> adds what the trick leaves in the trained network, so a
+    # finished run rebuilds without knowing the trick (nothing for a trick that changes no module).
+    final_architecture: Callable[[Any, Any], None] = lambda recipe, model: None
 
     def is_on(self, recipe) -> bool:
         off = {f.name: f.default for f in fields(self.settings)}[self.switch]
