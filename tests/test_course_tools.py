@@ -3,6 +3,7 @@ log in a run, the thread count in the record, the resume hint, collapse advice t
 method, `summarize` as a table, one-line warnings, the measured verdicts, and Binder badges
 that all agree with one setting."""
 import csv
+from pathlib import Path
 import warnings
 
 import pytest
@@ -174,10 +175,30 @@ def test_regenerate_rewrites_badges(tmp_path, monkeypatch):
     notebook = tmp_path / "03_x.ipynb"
     notebook.write_text('"[![Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/'
                         'a/b/HEAD?urlpath=lab/tree/notebooks/03_x.ipynb)"')
-    monkeypatch.setattr(badges, "badge_files", lambda: [notebook])
-    monkeypatch.setattr(badges, "ROOT", tmp_path)
-    assert badges.regenerate("me/kit") == {"03_x.ipynb": 1}
+    monkeypatch.setattr(badges, "badge_files", lambda root: [notebook])
+    assert badges.regenerate("me/kit", root=tmp_path) == {"03_x.ipynb": 1}
     assert badges.links_in(notebook) == [badges.badge_link("03_x", "me/kit")]
+
+
+def test_repository_tools_find_the_checkout_from_the_current_directory(tmp_path, monkeypatch, capsys):
+    """Installed, the package has no checkout beside it: the tools read where they are run."""
+    from sparsekit.app import course_map, notebook_runner
+    from sparsekit.app.cli import main
+
+    monkeypatch.delenv(notebook_runner.COURSE_VARIABLE, raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SparsekitError, match="not the repository's root"):
+        badges.badge_files()
+    with pytest.raises(SparsekitError, match="no course notebooks in"):
+        course_map.markdown()
+    assert main(["notebooks", "--only", "01", "--out", str(tmp_path / "out")]) == 2
+    assert "no notebooks found in" in capsys.readouterr().err
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root / "notebooks")  # JupyterLab's working directory is the notebook's folder
+    assert notebook_runner.course_folder() == root / "notebooks"
+    assert "The course has" in course_map.markdown()
+    monkeypatch.chdir(root)
+    assert len(badges.badge_files()) >= 14
 
 
 def test_epoch_table_says_when_it_skips_rows():

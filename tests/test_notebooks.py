@@ -18,7 +18,8 @@ from sparsekit.app import notebook_runner as runner
 from sparsekit.core.errors import SparsekitError
 from sparsekit.recipe import TRICKS as RECIPE_TRICKS
 
-NOTEBOOKS = sorted(runner.NOTEBOOK_DIR.glob("*.ipynb"))
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 NAMES = [path.stem for path in NOTEBOOKS]
 REQUIRED_PARAMETERS = {"DATASET", "MODEL", "WIDTH", "METHOD", "SPARSITY", "EPOCHS", "SEED", "INTERACTIVE",
                        "PROGRESS", "RESULTS_PATH"}
@@ -63,7 +64,13 @@ def smoke_out(tmp_path_factory):
     return tmp_path_factory.mktemp("notebooks-smoke")
 
 
-REPO = runner.NOTEBOOK_DIR.parent
+
+
+@pytest.fixture(autouse=True)
+def from_the_repository_root(monkeypatch):
+    """The runner finds the course from the current directory, as its command does."""
+    monkeypatch.chdir(REPO)
+    monkeypatch.delenv(runner.COURSE_VARIABLE, raising=False)
 PARAMETER_LINE_LIMIT = 99  # characters: a parameters cell's hints must not run off the right edge
 
 
@@ -94,7 +101,7 @@ def test_the_course_is_complete_and_the_map_has_every_notebook():
             assert any(course_map._cell(entry.question) in row for row in rows), path.stem
             assert "**Runtime**" not in entry.question and "ipynb" not in entry.question
     assert f"The course has {len(course_map.PARTS)} parts." in map_text
-    assert "course_map.markdown()" in (runner.NOTEBOOK_DIR / "00_index.ipynb").read_text()
+    assert "course_map.markdown()" in ((REPO / "notebooks") / "00_index.ipynb").read_text()
 
 
 def test_a_new_notebook_joins_the_map(tmp_path):
@@ -218,7 +225,7 @@ def test_notebook_runs_with_smoke_parameters(name, smoke_out, capsys):
     (run,) = runner.run_all("smoke", smoke_out, only=[name], report=lambda line: None)
     with capsys.disabled():
         print(f"\n[notebook] {name}: {run.seconds:.1f} s")
-    parameters = runner.parameters_for(runner.NOTEBOOK_DIR / f"{name}.ipynb", "smoke", smoke_out)
+    parameters = runner.parameters_for((REPO / "notebooks") / f"{name}.ipynb", "smoke", smoke_out)
     result = json.loads(run.results_path.read_text())
     assert result["notebook"] == name and result["requested_sparsity"] == parameters["SPARSITY"]
     if name in OWN_NETWORK:
@@ -262,7 +269,7 @@ def test_notebook_runs_with_smoke_parameters(name, smoke_out, capsys):
     assert not any(o.get("output_type") == "error" for c in executed.cells for o in c.get("outputs", []))
     # Every answer's code ran after the notebook, in its namespace (an undefined name fails above).
     answered = [c for c in executed.cells if runner.ANSWER_CODE_TAG in c.metadata.get("tags", [])]
-    assert [c.source for c in answered] == runner.answer_code(nbformat.read(runner.NOTEBOOK_DIR / f"{name}.ipynb",
+    assert [c.source for c in answered] == runner.answer_code(nbformat.read((REPO / "notebooks") / f"{name}.ipynb",
                                                                             as_version=4))
     assert all(c.execution_count for c in answered)
 

@@ -105,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--overwrite", action=argparse.BooleanOptionalAction, default=False,
                         help="replace --out / --onnx if they exist (default: False)")
     _add_scale_commands(commands)
+    notebooks = commands.add_parser("notebooks", help="execute the course notebooks with papermill (from the "
+                                    "repository's root); `sparsekit notebooks --help` for its options",
+                                    add_help=False)
+    notebooks.add_argument("arguments", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -303,11 +307,20 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _notebooks(arguments: List[str]) -> int:
+    from .notebook_runner import main as run_notebooks
+
+    return run_notebooks(arguments)
+
+
 COMMANDS = {"train": _train, "list": _list, "demo": _demo, "mask": _mask, "export": _export, "sweep": _sweep,
             "report": _report, "rerun": _rerun}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["notebooks"]:  # the runner's own options, passed through whole
+        return _notebooks(argv[1:])
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)

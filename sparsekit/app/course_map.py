@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 from ..core.errors import SparsekitError
-from .notebook_runner import NOTEBOOK_DIR
+from .notebook_runner import course_folder
 
 # The parts of the course, by the first notebook number of each (a new notebook falls into
 # the part whose range holds its number; the last part is open-ended).
@@ -66,8 +66,14 @@ def entry(path: Path) -> Entry:
                  runtime.group("smoke"))
 
 
-def entries(directory=NOTEBOOK_DIR) -> List[Entry]:
-    return [entry(path) for path in sorted(Path(directory).glob("[0-9]*.ipynb"))]
+def entries(directory=None) -> List[Entry]:
+    """Every numbered notebook of the course (default folder: `notebook_runner.course_folder`)."""
+    folder = course_folder(directory)
+    paths = sorted(folder.glob("[0-9]*.ipynb"))
+    if not paths:
+        raise SparsekitError(f"no course notebooks in {folder}: open the course from its notebooks/ folder or "
+                             f"the repository's root")
+    return [entry(path) for path in paths]
 
 
 def part_of(number: int) -> Optional[str]:
@@ -83,7 +89,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def markdown(directory=NOTEBOOK_DIR) -> str:
+def markdown(directory=None) -> str:
     """The map as Markdown: the parts, each a table of its notebooks and the question each asks,
     then the path through the course with the measured runtimes."""
     found = entries(directory)

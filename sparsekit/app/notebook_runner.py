@@ -29,7 +29,22 @@ from typing import Dict, Iterable, List, Optional
 
 from ..core.errors import SparsekitError
 
-NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+# The course lives in the checkout, not in the installed package: found from where the command
+# runs (the repository's root, or the notebooks folder itself as in JupyterLab); a kernel the
+# runner starts in an output folder is told where it is through this variable.
+NOTEBOOKS = "notebooks"
+COURSE_VARIABLE = "SPARSEKIT_NOTEBOOKS"
+
+
+def course_folder(directory=None) -> Path:
+    """The folder of the course notebooks: `directory`, else the runner's variable, else the
+    current directory when it holds the course, else its `notebooks/`."""
+    if directory is not None:
+        return Path(directory)
+    if os.environ.get(COURSE_VARIABLE):
+        return Path(os.environ[COURSE_VARIABLE])
+    here = Path.cwd()
+    return here if (here / "00_index.ipynb").is_file() else here / NOTEBOOKS
 KERNEL_NAME = "python3"
 CELL_TIMEOUT_S = 600  # per cell; a full run of the biggest comparison stays well under it
 
@@ -91,12 +106,14 @@ class NotebookRun:
     seconds: float
 
 
-def notebook_paths(directory=NOTEBOOK_DIR, only: Optional[Iterable[str]] = None) -> List[Path]:
-    """The course notebooks in order; `only` picks some by name or by number prefix ("03")."""
-    directory = Path(directory)
+def notebook_paths(directory=None, only: Optional[Iterable[str]] = None) -> List[Path]:
+    """The course notebooks in order, from `directory` (default: `course_folder()`); `only`
+    picks some by name or by number prefix ("03")."""
+    directory = course_folder(directory)
     paths = sorted(p for p in directory.glob("*.ipynb") if not p.name.startswith("."))
     if not paths:
-        raise SparsekitError(f"no notebooks found in {directory}")
+        raise SparsekitError(f"no notebooks found in {directory}: run from the repository's root, or pass "
+                             f"--notebooks DIR")
     if only is None:
         return paths
     chosen = []
@@ -170,14 +187,14 @@ def check_run_options(out_dir, timeout_s: int, threads: Optional[int]) -> None:
 
 
 @contextmanager
-def kernel_threads(threads: Optional[int]):
-    """Environment for the kernels started inside: at most `threads` compute threads (None: as is)."""
-    if threads is None:
-        yield
-        return
-    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
-    before = {name: os.environ.get(name) for name in names}
-    os.environ.update({name: str(threads) for name in names})
+def kernel_environment(threads: Optional[int], course: Path):
+    """Environment for the kernels started inside: where the course is, and at most `threads`
+    compute threads (None: as is)."""
+    values = {COURSE_VARIABLE: str(course.resolve())}
+    if threads is not None:
+        values.update({name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")})
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
@@ -208,7 +225,7 @@ def _execute(path: Path, out_dir: Path, parameters: Dict, timeout_s: int, log_ou
     source = with_answers(nbformat.read(path, as_version=4)) if answers else str(path)
     started = time.perf_counter()
     # cwd = the output folder, so anything a notebook writes with a relative path lands there.
-    with kernel_threads(threads):
+    with kernel_environment(threads, path.parent):
         papermill.execute_notebook(source, str(output_path), parameters=parameters, kernel_name=KERNEL_NAME,
                                    progress_bar=False, log_output=log_output, cwd=str(out_dir),
                                    execution_timeout=timeout_s)
@@ -216,7 +233,7 @@ def _execute(path: Path, out_dir: Path, parameters: Dict, timeout_s: int, log_ou
 
 
 def run_all(mode: str, out_dir, only: Optional[Iterable[str]] = None, extra: Optional[Dict] = None,
-            directory=NOTEBOOK_DIR, timeout_s: int = CELL_TIMEOUT_S, log_output: bool = False,
+            directory=None, timeout_s: int = CELL_TIMEOUT_S, log_output: bool = False,
             threads: Optional[int] = None, report=print) -> List[NotebookRun]:
     """Execute the chosen notebooks in order. Every notebook's parameters are checked before
     the first one runs, so a typo fails in seconds rather than after a long run. `threads`
@@ -251,7 +268,7 @@ def parse_assignment(text: str):
 def build_parser():
     from .cli import OneLineParser  # a bad argument is one `error:` line, as for `sparsekit`
 
-    parser = OneLineParser(prog="python -m sparsekit.app.notebook_runner",
+    parser = OneLineParser(prog="sparsekit notebooks",
                            description="Execute the sparsekit notebooks with papermill.")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--smoke", dest="mode", action="store_const", const="smoke",
@@ -264,7 +281,8 @@ def build_parser():
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="inject one more parameter into every chosen notebook; repeatable")
     parser.add_argument("--out", default="build/notebooks", help="output folder (default: build/notebooks)")
-    parser.add_argument("--notebooks", default=str(NOTEBOOK_DIR), help="folder holding the notebooks")
+    parser.add_argument("--notebooks", default=None,
+                        help=f"folder holding the notebooks (default: ./{NOTEBOOKS}, from the repository's root)")
     parser.add_argument("--timeout", type=int, default=CELL_TIMEOUT_S, help="seconds allowed per cell")
     parser.add_argument("--threads", type=int, default=None,
                         help="compute threads per kernel (default: 1 with --smoke, torch's choice with --full)")
