@@ -1,11 +1,10 @@
-"""The identifiers of the files sparsekit writes, and every identifier an earlier sparsekit wrote.
+"""The identifiers of the files sparsekit writes, and the other identifiers each kind reads.
 
 An identifier names a kind of file and its version: a constant string, never derived from where
-the code that writes it lives. (Mask files were `sparsekit.mask/1` until the package moved into
-layers; a rename of module paths then turned the writer's identifier into
-`sparsekit.core.mask/1`, and today's loader stopped reading the Fashion-MNIST study's masks.)
-Each kind reads what it writes and every earlier identifier; tests/fixtures/ holds one small
-file per earlier format, and tests/test_file_formats.py loads each.
+the code that writes it lives, so moving a module cannot change what its files say they are or
+stop them loading. Each kind reads what it writes and every other identifier files of that
+kind were written with; tests/fixtures/ holds one small file per identifier, and
+tests/test_file_formats.py loads each.
 """
 from typing import Any, Dict, Tuple
 
@@ -21,7 +20,7 @@ NOTEBOOK_RESULT = "sparsekit.notebook-result/1"  # written for the test suite; t
 
 # kind -> (what is written today, then the identifiers earlier versions wrote for the same content).
 READS: Dict[str, Tuple[str, ...]] = {
-    "mask": (MASK, "sparsekit.core.mask/1"),  # the second: written from 2026-11-22 (b83d5e8) until now
+    "mask": (MASK, "sparsekit.core.mask/1"),  # the second: mask files written by b83d5e8 to 4b86472
     "checkpoint": (CHECKPOINT,),
     "lottery state": (LOTTERY_STATE,),
     "run record": (RECORD,),
