@@ -20,7 +20,7 @@ NOTEBOOK_RESULT = "sparsekit.notebook-result/1"  # written for the test suite; t
 
 # kind -> (what is written today, then the identifiers earlier versions wrote for the same content).
 READS: Dict[str, Tuple[str, ...]] = {
-    "mask": (MASK, "sparsekit.core.mask/1"),  # the second: mask files written by b83d5e8 to 4b86472
+    "mask": (MASK, "sparsekit.core.mask/1"),  # the second: what mask files of late November 2026 say
     "checkpoint": (CHECKPOINT,),
     "lottery state": (LOTTERY_STATE,),
     "run record": (RECORD,),
