@@ -254,3 +254,23 @@ def test_no_budget_meeting_the_rule_runs_the_largest_and_says_so():
     regime, why = study_plan.choose_regime(plan, lambda n, e, w: [curve(0.7, spread=0.05)] * 2)
     assert (regime["train_examples"], regime["met_rule"]) == (2000, False)
     assert "no budget met the rule" in why
+
+
+def test_a_notebook_reads_the_evidence_for_its_arms_from_the_records(tmp_path):
+    from sparsekit.report.study_evidence import study_evidence
+
+    root = converged_study(tmp_path / "study")
+    text = study_evidence(root, ["label_smoothing"])
+    assert "1000 Fashion-MNIST training images × 4 epochs" in text
+    # finished: default of both masks and the trick for random at 0.98; planned: default at three sparsities too
+    assert "Finished runs of these arms: 9 of 21 planned." in text
+    row = table_row(text, "random", "0.98", "label_smoothing − default")
+    assert row.endswith(" | ".join(verdict_cells(_verdict(differences("random", "label_smoothing", "default"))))
+                        + " |")
+    assert "tost" not in text
+    both = study_evidence(root, ["tost-release", "capacity"])
+    assert table_row(both, "snip", "0.98", "tost-release − capacity")
+    empty = study_evidence(root, ["ghost_skip"])
+    assert "None of these arms has a finished run yet" not in empty  # default ran: its cells show
+    assert "ghost_skip −" not in empty
+    assert "No converged study found" in study_evidence(tmp_path / "nothing", ["tost"])
