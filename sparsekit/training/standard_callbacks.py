@@ -28,10 +28,10 @@ def standard_callbacks(state, callbacks: Sequence[Callback], run: Optional[RunDi
     after: List[Callback] = [ProgressBar(state.config.progress and distributed.is_main())]
     if run is not None:
         after.append(Checkpointer(run))
-    return [DivergenceWatch(state.device), EpochRow(), *callbacks, *after, recorder]
+    return [DivergenceWatch(state.device), EpochEvaluation(), *callbacks, *after, recorder]
 
 
-class EpochRow(Callback):
+class EpochEvaluation(Callback):
     """Sums the training loss and accuracy over the epoch's steps and evaluates at its end:
     validation every epoch, test when `test_every` asks or validation improved or it is the
     last epoch, and the BatchNorm re-estimate diagnostic when asked for and improved."""
@@ -96,12 +96,13 @@ class RunRecorder(Callback):
         self.result: Optional[run_record.RunRecord] = None
 
     def on_run_start(self, state) -> None:
-        # What the record says if the run diverges before an epoch ends.
-        self.last_good = run_record.build(state, finished=False)
+        if self.run is not None:  # what the record says if the run diverges before an epoch ends
+            self.last_good = run_record.build(state, finished=False)
 
     def on_epoch_end(self, state) -> None:
-        self.last_good = run_record.build(state, finished=False)
-        self._write(self.last_good)
+        if self.run is not None:
+            self.last_good = run_record.build(state, finished=False)
+            self._write(self.last_good)
 
     def on_diverged(self, state) -> None:
         if self.run is not None:
