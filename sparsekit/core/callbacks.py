@@ -46,7 +46,8 @@ class Callback:
         pass
 
     def on_step(self, state) -> None:
-        """After each optimizer step and re-masking; `state.step` counts finished steps."""
+        """After each optimizer step and re-masking; `state.step` counts finished steps and
+        `state.loss`, `state.logits`, `state.targets` are the step's (on the device)."""
 
     def on_epoch_end(self, state) -> None:
         """After evaluation; `state.epoch_record` is the epoch's row and may be extended."""
