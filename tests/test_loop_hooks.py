@@ -12,6 +12,7 @@ from torch import nn
 from sparsekit import Callback, SparsekitError
 from sparsekit.core.mask import Mask
 from sparsekit.training import TrainConfig, TrainState, checkpoint
+from sparsekit.training.record import OWN_ENTRIES
 from sparsekit.training.run_dir import RunDirectory
 from sparsekit.training.trainer import train
 
@@ -129,6 +130,7 @@ def test_hooks_run_in_order_and_the_learning_rate_follows_warmup_and_drops():
     assert [row["epoch"] for row in record["epochs"]] == [1, 2, 3, 4]
     assert [row["lr"] for row in record["epochs"]] == pytest.approx([0.1, 0.1, 0.01, 0.001], rel=1e-12)
     assert record["finished"] is True and record["mask_source"] == {"method": "toy"}
+    assert set(record) <= OWN_ENTRIES  # what the trainer writes is what it keeps for itself
     assert all(0 <= row["val_acc"] <= 1 and row["test_acc"] is not None for row in record["epochs"][-1:])
     assert bool((state.model[0].weight[~state.mask["0.weight"]] == 0).all())  # pruned weights stayed zero
 

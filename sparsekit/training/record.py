@@ -71,7 +71,7 @@ OWN_ENTRIES = frozenset({
     "format", "finished", "config", "recipe", "mask_source", "epochs", "density", "sparsity", "nonzero_density",
     "parameters", "layers", "seconds", "analysis", "mask_history", "environment", "mask_digest",
     "parameters_at_start", "recipe_preset", "sparsifier", "test_acc", "best_val_epoch", "best_val_acc",
-    "best_val_test_acc", "bn_reestimated_test_acc", "diverged", "model", "mask"})
+    "best_val_test_acc", "bn_reestimated_test_acc", "diverged"})
 
 
 def check_sections(callbacks) -> None:
