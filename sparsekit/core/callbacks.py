@@ -2,12 +2,26 @@
 
 The trainer calls every hook of every callback in order; a hook that a callback does not
 define does nothing. Adding a feature means writing a callback, never editing the loop.
+The loop's own bookkeeping (evaluation, checkpoints, the record, the progress bar, the
+divergence watch) is made of callbacks too (`sparsekit.training.standard_callbacks`).
+
+A callback that puts something in the run record declares it: `record_section` names the
+record key it owns and `record(state)` gives its value (None: nothing to say yet). Two
+callbacks of one run cannot own the same key, so no record entry is written from two places.
 """
-from typing import Any, Dict, Iterable, List
+from typing import Any, Dict, Iterable, List, Optional
+
+from .errors import SparsekitError
 
 
 class Callback:
     """Override the hooks you need. `state` is the trainer's `TrainState`."""
+
+    record_section: Optional[str] = None  # the run record's key this callback writes, if any
+
+    def record(self, state) -> Any:
+        """The value of `record_section` in the record built now; None leaves it out."""
+        return None
 
     def check(self, state) -> None:
         """Before any callback changes anything: refuse (SparsekitError) a run this callback
@@ -32,13 +46,18 @@ class Callback:
         pass
 
     def on_step(self, state) -> None:
-        """After each optimizer step and re-masking; `state.step` counts finished steps."""
+        """After each optimizer step and re-masking; `state.step` counts finished steps and
+        `state.loss`, `state.logits`, `state.targets` are the step's (on the device)."""
 
     def on_epoch_end(self, state) -> None:
         """After evaluation; `state.epoch_record` is the epoch's row and may be extended."""
 
     def on_run_end(self, state) -> None:
         pass
+
+    def on_diverged(self, state) -> None:
+        """The loss became non-finite (`state.diverged` holds the `Diverged` error); the run
+        stops with that error once every callback has seen it."""
 
     def state_dict(self) -> Dict[str, Any]:
         """Whatever the callback needs to resume exactly; saved in every checkpoint."""
@@ -53,10 +72,28 @@ class CallbackList:
 
     def __init__(self, callbacks: Iterable[Callback]):
         self.callbacks: List[Callback] = list(callbacks)
+        owners: Dict[str, Callback] = {}
+        for callback in self.callbacks:
+            section = callback.record_section
+            if section is not None and section in owners:
+                raise SparsekitError(f"two callbacks write the record's {section!r}: "
+                                     f"{type(owners[section]).__name__} and {type(callback).__name__}")
+            if section is not None:
+                owners[section] = callback
 
     def call(self, hook: str, state) -> None:
         for callback in self.callbacks:
             getattr(callback, hook)(state)
+
+    def record_sections(self, state) -> Dict[str, Any]:
+        """Every declared record section that has a value now, in callback order."""
+        sections = {}
+        for callback in self.callbacks:
+            if callback.record_section is not None:
+                value = callback.record(state)
+                if value is not None:
+                    sections[callback.record_section] = value
+        return sections
 
     def state_dict(self) -> List[Dict[str, Any]]:
         return [callback.state_dict() for callback in self.callbacks]

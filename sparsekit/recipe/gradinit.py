@@ -168,6 +168,8 @@ class GradInit(Callback):
     weights): on the dense network before the mask ("dense-then-mask"), else at setup on the
     masked network. Its log goes into the run record under "gradinit"."""
 
+    record_section = "gradinit"
+
     def __init__(self, iterations: int = 180, lr: float = 1e-2, eta: float = 0.1, gamma: float = 1.0,
                  variant: str = DENSE_THEN_MASK, batch_size: int = 0):
         self.iterations, self.lr, self.eta, self.gamma = iterations, lr, eta, gamma
@@ -187,9 +189,8 @@ class GradInit(Callback):
                             self.eta, self.gamma, variant=self.variant, batch_size=self.batch_size,
                             progress=state.config.progress)
 
-    def on_run_start(self, state) -> None:
-        if self.log is not None:
-            state.extras["gradinit"] = self.log
+    def record(self, state):
+        return self.log
 
     def state_dict(self):
         return {"log": self.log}

@@ -33,5 +33,13 @@ def scale_by_density(model: nn.Module, mask) -> Dict[str, float]:
 class ScaledInit(Callback):
     """Applies `scale_by_density` at setup and records the factors under "scaled_init"."""
 
+    record_section = "scaled_init"
+
+    def __init__(self):
+        self.factors = None
+
     def on_setup(self, state) -> None:
-        state.extras["scaled_init"] = scale_by_density(state.model, state.mask)
+        self.factors = scale_by_density(state.model, state.mask)
+
+    def record(self, state):
+        return self.factors

@@ -31,7 +31,8 @@ from ..training.record import RunRecord
 from ..training.run_dir import RunDirectory
 from ..training.spectral_probe import SpectralProbe
 from ..training.tensorboard_log import TensorBoardLog
-from ..training.trainer import Job, fit
+from ..training.state import TrainState
+from ..training.trainer import train as train_run
 from . import inputs
 
 # Settings that may differ between an interrupted run and its resumption (declared by role).
@@ -85,10 +86,10 @@ def _train(config: TrainConfig, recipe, callbacks, model, mask, data, device, be
     # The probe sits between the recipe's callbacks and the caller's, so its place in a checkpoint's
     # list of callback states does not depend on which extra callbacks a resumed call passes.
     hooks = list(recipe.callbacks()) + [SpectralProbe()] + list(callbacks)
-    extras = {"recipe_preset": recipe.preset_name()} if hasattr(recipe, "preset_name") else {}
-    return fit(Job(config=config, model=model, mask=mask, mask_source=mask_source, data=data, device=device,
-                   callbacks=hooks, recipe=recipe_dict, began=began, run=run, resumed=resumed, extras=extras,
-                   sparsifier=sparsifier))
+    preset = recipe.preset_name() if hasattr(recipe, "preset_name") else None
+    state = TrainState(config=config, model=model, mask=mask, mask_source=mask_source, data=data, device=device,
+                       recipe=recipe_dict, recipe_preset=preset, began=began, sparsifier=sparsifier)
+    return train_run(state, hooks, run=run, resumed=resumed)
 
 
 def prepare(config: TrainConfig, model: Optional[nn.Module] = None, mask: Optional[Mask] = None, data=None,
@@ -113,8 +114,9 @@ def _prepare(config: TrainConfig, model: Optional[nn.Module], mask: Optional[Mas
     inputs.check_model_fits_data(model, data)
     model.to(device)
     sparsifier = _sparsifier(config, model, mask)  # on every rank: each asks it for updates
-    if resumed is not None and "mask" in resumed:  # checkpoints before dynamic masks recompute it
-        return data, model, Mask(resumed["mask"]), resumed["mask_source"], sparsifier
+    saved = TrainState.saved_mask(resumed) if resumed is not None else None
+    if saved is not None:  # checkpoints before dynamic masks hold none: theirs is recomputed
+        return (data, model, *saved, sparsifier)
     # Computed once, on rank 0, and sent to the others (a lottery mask costs whole trainings).
     if isinstance(sparsifier, OneShot):
         make = lambda: _make_mask(config, model, data, mask)  # noqa: E731
@@ -186,14 +188,15 @@ def _device(name: str) -> torch.device:
 
 def _check_same_run(resumed: dict, config: TrainConfig, recipe_dict, run_dir: Path) -> None:
     # A setting added after the interrupted run was written had its default value there.
-    before = TrainConfig.from_record(resumed["config"]).to_dict()
+    saved_config, saved_recipe = TrainState.saved_settings(resumed)
+    before = TrainConfig.from_record(saved_config).to_dict()
     for name, value in config.to_dict().items():
         if name not in RESUMABLE_CHANGES and before.get(name) != value:
             raise SparsekitError(f"cannot resume: setting {name!r} was {before.get(name)!r} in the interrupted "
                                  f"run, now {value!r}")
     # Runs from before recipes were always stored hold None: the default recipe, the same run. A
     # recipe written before a setting existed is read as what it ran (`Recipe.from_dict`).
-    before_recipe = Recipe.from_dict(resumed["recipe"]).to_dict() if resumed.get("recipe") else \
+    before_recipe = Recipe.from_dict(saved_recipe).to_dict() if saved_recipe else \
         inputs.default_recipe_dict()
     if before_recipe != recipe_dict:
         raise SparsekitError("cannot resume: the recipe differs from the interrupted run's")

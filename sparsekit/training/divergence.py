@@ -1,7 +1,11 @@
 """Divergence: a non-finite training loss stops the run at once, instead of training on
-(NaN x 0 = NaN would even un-zero the pruned weights) and ending with a normal-looking record."""
+(NaN x 0 = NaN would even un-zero the pruned weights) and ending with a normal-looking record.
+
+`DivergenceWatch` is a standard callback: the trainer puts it first, so a bad step stops the
+run before any other callback sees it."""
 import torch
 
+from ..core.callbacks import Callback
 from ..core.errors import SparsekitError
 
 
@@ -19,7 +23,7 @@ class Diverged(SparsekitError):
         return {"step": self.step, "epoch": self.epoch, "loss": str(self.loss), "lr": self.lr}
 
 
-class DivergenceWatch:
+class DivergenceWatch(Callback):
     """Notices the first non-finite loss. On the CPU each step is checked as it happens (reading
     a CPU scalar costs nothing); on a GPU the first bad step is kept on the device and read once
     per epoch (a per-step read would make the host wait for the GPU at every step)."""
@@ -38,13 +42,20 @@ class DivergenceWatch:
         self.first_bad = torch.where(newly, torch.full_like(self.first_bad, step), self.first_bad)
         self.bad_loss = torch.where(newly, loss.float(), self.bad_loss)
 
-    def check(self, state) -> None:
+    def check(self, state, last_good_epoch=None) -> None:
         """At the end of an epoch: raise if any of its steps had a non-finite loss."""
         step = int(self.first_bad)
         if step >= 0:
-            raise self._error(step, float(self.bad_loss), state)
+            raise self._error(step, float(self.bad_loss), state, last_good_epoch)
+
+    def on_step(self, state) -> None:
+        self.observe(state.loss, state.step, state)
+
+    def on_epoch_end(self, state) -> None:
+        self.check(state, last_good_epoch=state.epoch - 1)  # the loop has counted this epoch already
 
     @staticmethod
-    def _error(step: int, loss: float, state) -> Diverged:
+    def _error(step: int, loss: float, state, last_good_epoch=None) -> Diverged:
         epoch = (step - 1) // max(state.steps_per_epoch, 1) + 1
-        return Diverged(step, epoch, loss, state.lr, last_good_epoch=state.epoch)
+        last_good = state.epoch if last_good_epoch is None else last_good_epoch
+        return Diverged(step, epoch, loss, state.lr, last_good_epoch=last_good)

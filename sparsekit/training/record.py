@@ -1,4 +1,8 @@
-"""The run record: everything needed to read, compare and repeat a run, as one JSON file."""
+"""The run record: everything needed to read, compare and repeat a run, as one JSON file.
+
+`build` writes what the trainer knows (settings, mask, epochs, counts, environment); every
+other entry is a section declared by the callback that owns it (`Callback.record_section`).
+"""
 import os
 import platform
 import time
@@ -7,6 +11,7 @@ from typing import Any, Dict, List
 import torch
 
 from ..core import formats
+from ..core.errors import SparsekitError
 from ..core.version import VERSION as __version__, code_version
 from ..analysis import summarize
 from ..core.mask_digest import mask_digest
@@ -61,21 +66,37 @@ def parameter_counts(model, mask) -> Dict[str, int]:
     return counts
 
 
-def build(state: TrainState, epochs: List[Dict[str, Any]], mask_source: Dict[str, Any],
-          recipe: Dict[str, Any], seconds: float, finished: bool) -> RunRecord:
+# The entries `build` writes itself; no callback may declare one of them as its section.
+OWN_ENTRIES = frozenset({
+    "format", "finished", "config", "recipe", "mask_source", "epochs", "density", "sparsity", "nonzero_density",
+    "parameters", "layers", "seconds", "analysis", "mask_history", "environment", "mask_digest",
+    "parameters_at_start", "recipe_preset", "sparsifier", "test_acc", "best_val_epoch", "best_val_acc",
+    "best_val_test_acc", "bn_reestimated_test_acc", "diverged"})
+
+
+def check_sections(callbacks) -> None:
+    """Refuse, before any work, a callback whose record section is one of the trainer's entries."""
+    for callback in callbacks.callbacks:
+        if callback.record_section in OWN_ENTRIES:
+            raise SparsekitError(f"{type(callback).__name__} declares the record section "
+                                 f"{callback.record_section!r}, which the trainer writes itself")
+
+
+def build(state: TrainState, finished: bool) -> RunRecord:
+    epochs = state.epochs
     record = RunRecord(
         format=FORMAT,
         finished=finished,
         config=state.config.to_dict(),
-        recipe=recipe,
-        mask_source=mask_source,
+        recipe=state.recipe,
+        mask_source=state.mask_source,
         epochs=epochs,
         density=state.mask.density(),
         sparsity=state.mask.sparsity(),
         nonzero_density=nonzero_density(state),
         parameters=parameter_counts(state.model, state.mask),
         layers=[{k: row[k] for k in ("name", "shape", "density", "kept", "total")} for row in state.mask.layer_table()],
-        seconds=seconds,
+        seconds=state.seconds(),
         analysis=summarize(state.model, state.mask),
         mask_history=list(state.mask_history),  # empty when the mask never changed
         environment={"sparsekit": __version__, "code": code_version(), "torch": torch.__version__, "python": platform.python_version(),
@@ -87,8 +108,13 @@ def build(state: TrainState, epochs: List[Dict[str, Any]], mask_source: Dict[str
                      "cpu_capability": torch.backends.cpu.get_cpu_capability(), "math_settings": math_settings(),
                      "written": time.strftime("%Y-%m-%dT%H:%M:%S")},
         mask_digest=mask_digest(state.mask),
-        **state.extras,
+        parameters_at_start=state.parameters_at_start,
     )
+    if state.recipe_preset is not None:
+        record["recipe_preset"] = state.recipe_preset
+    if state.sparsifier is not None:
+        record["sparsifier"] = state.sparsifier.describe(state.total_steps)
+    record.update(state.callbacks.record_sections(state))
     if epochs:
         best = best_epoch(epochs)
         record.update(test_acc=epochs[-1]["test_acc"], best_val_epoch=best + 1,

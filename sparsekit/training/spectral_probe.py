@@ -14,30 +14,30 @@ from ..core.callbacks import Callback
 
 
 class SpectralProbe(Callback):
+    record_section = "spectral"
+
     def __init__(self):
         self.init: Optional[Dict[str, Any]] = None
+        self.end: Optional[Dict[str, Any]] = None
         self.resumed = False
 
     def on_resume(self, state) -> None:
         self.resumed = True
-
-    def on_run_start(self, state) -> None:
-        if self.init is not None:  # resumed: the start comes from the checkpoint
-            state.extras["spectral"] = {"init": self.init}
 
     def on_epoch_start(self, state) -> None:
         # A checkpoint from before the probe existed carries no start: it stays unknown, never
         # guessed from the resumed weights.
         if self.init is None and not self.resumed and state.step == 0:
             self.init = spectral.coordinate_of(state.model, state.mask)
-            state.extras["spectral"] = {"init": self.init}
 
     def on_run_end(self, state) -> None:
-        end = spectral.coordinate_of(state.model, state.mask)
-        gone = self.init is None
-        state.extras["spectral"] = {
-            "init": self.init, "end": end,
-            "distance": None if gone else spectral.distance(self.init["coordinate"], end["coordinate"])}
+        self.end = spectral.coordinate_of(state.model, state.mask)
+
+    def record(self, state) -> Optional[Dict[str, Any]]:
+        if self.end is None:  # still training: the start once known (measured, or from the checkpoint)
+            return None if self.init is None else {"init": self.init}
+        distance = None if self.init is None else spectral.distance(self.init["coordinate"], self.end["coordinate"])
+        return {"init": self.init, "end": self.end, "distance": distance}
 
     def state_dict(self) -> Dict[str, Any]:
         return {"init": self.init}

@@ -16,11 +16,13 @@ class SweepLabels(Callback):
     """Writes the run's sweep name and grid labels into its record (`record["sweep"]`), so a
     table can group runs by what the grid chose (a recipe's label, not its 30 fields)."""
 
+    record_section = "sweep"
+
     def __init__(self, name: str, labels: Dict[str, Any]):
         self.name, self.labels = name, dict(labels)
 
-    def on_setup(self, state) -> None:
-        state.extras["sweep"] = {"name": self.name, "labels": self.labels}
+    def record(self, state) -> Dict[str, Any]:
+        return {"name": self.name, "labels": self.labels}
 
 
 def finished_record(run_dir) -> Optional[dict]:

@@ -1,0 +1,60 @@
+"""Set-up of a run before its first step: the callbacks shape the model (architecture,
+initialisation) around the mask, then the optimizer, precision and compiled forward are built,
+and a resumed run takes its position, weights and generators from the checkpoint.
+
+Every rank does the same, in the same order: the mask and an init that read data come from
+rank 0, and each rank then sees only its shard of the batches.
+"""
+from typing import Any, Dict, Optional
+
+import torch
+from torch import nn
+
+from ..analysis import warn_collapsed_layers
+from ..core.callbacks import CallbackList
+from ..core.errors import SparsekitError
+from . import distributed, record as run_record
+from .config import TrainConfig
+from .precision import Precision, layout
+from .state import TrainState
+
+
+def set_up(state: TrainState, hooks: CallbackList, resumed: Optional[Dict[str, Any]]) -> None:
+    config, model, mask = state.config, state.model, state.mask
+    if mask.num_total() and not mask.num_kept():
+        raise SparsekitError(f"the mask keeps no weight at all ({mask.num_total()} pruned): nothing would train")
+    run_record.check_sections(hooks)
+    warn_collapsed_layers(mask, state.mask_source.get("method"))
+    hooks.call("check", state)
+    if resumed is None:
+        hooks.call("before_mask", state)
+    mask.apply(model)
+    hooks.call("on_setup", state)
+    # Counted once the recipe has built its architecture: in early mode the ghost branches are
+    # gone by the end, so the record keeps what the network carried while training too.
+    state.parameters_at_start = run_record.parameter_counts(model, mask)
+    distributed.broadcast_model(model)  # an init that read data: rank 0's weights everywhere
+    layout(model, config.channels_last)
+    if config.amp != "none":
+        state.precision = Precision(config.amp, state.device)
+    if config.compile:
+        state.forward = torch.compile(model)
+    state.optimizer = optimizer_for(config, model)
+    state.set_mask(mask)
+    distributed.check_same_mask(mask)
+    distributed.shard_batches(state.data)  # after the mask and the init, which see what one process sees
+    state.steps_per_epoch = config.steps_per_epoch(len(state.data.train))
+    state.total_steps = state.steps_per_epoch * config.epochs
+    if resumed is not None:
+        state.load_state_dict(resumed)
+
+
+def optimizer_for(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
+                               weight_decay=config.weight_decay)
+    if config.nesterov:
+        raise SparsekitError("nesterov applies to optimizer 'sgd' only")
+    kind = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
+    return kind(params, lr=config.lr, weight_decay=config.weight_decay)
