@@ -50,15 +50,23 @@ def sweep(points: List[dict], names: List[str], out: Path, workers: int) -> List
     return [result.records.get(name) for name in names]
 
 
-def finished(records: List[Optional[dict]]) -> Optional[List[dict]]:
-    return records if all(r is not None and r.get("finished") for r in records) else None
+def finished(records: List[Optional[dict]]) -> List[Optional[dict]]:
+    return [r if r is not None and r.get("finished") else None for r in records]
 
 
 def trained_curves(plan: dict, results: Path, workers: int):
-    """`records_of` for `choose_regime` that trains a budget's curves (resuming what exists)."""
-    def records_of(examples: int, epochs: int, warmup: bool) -> Optional[List[dict]]:
+    """`records_of` for `choose_regime` that trains a budget's curves (resuming what exists). A
+    budget without warm-up in which a finished run has already collapsed is not trained further:
+    the rule's outcome (warm-up for every run) no longer depends on its other runs."""
+    rule = plan["convergence"]
+
+    def records_of(examples: int, epochs: int, warmup: bool) -> List[Optional[dict]]:
         rung = rung_name(examples, epochs, warmup)
         names, points = curve_points(plan, examples, epochs, warmup)
+        found = finished([_read(results / "curves" / rung / name) for name in names])
+        if not warmup and any(r is not None and collapsed(r, rule) for r in found):
+            print(f"{rung}: a finished run collapsed; its other runs are not needed", flush=True)
+            return found
         print(f"{rung}: {len(points)} curve runs", flush=True)
         return finished(sweep(points, names, results / "curves" / rung, workers))
     return records_of
@@ -66,7 +74,7 @@ def trained_curves(plan: dict, results: Path, workers: int):
 
 def committed_curves(plan: dict, results: Path):
     """`records_of` for `choose_regime` that only reads the curve records on disk."""
-    def records_of(examples: int, epochs: int, warmup: bool) -> Optional[List[dict]]:
+    def records_of(examples: int, epochs: int, warmup: bool) -> List[Optional[dict]]:
         rung = rung_name(examples, epochs, warmup)
         names, _ = curve_points(plan, examples, epochs, warmup)
         return finished([_read(results / "curves" / rung / name) for name in names])

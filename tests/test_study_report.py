@@ -247,6 +247,12 @@ def test_the_rule_waits_for_missing_curves_and_warms_up_after_a_collapse():
     regime, _ = study_plan.choose_regime(plan, records_of)
     assert calls == [(4, False), (4, True), (8, True)]
     assert regime["chosen_from"] == "1k-x4-warmup" and regime["warmup_epochs"] == 1.0
+    # one collapsed run settles the budget without warm-up, though its other runs never finished
+    partial = {False: [curve(0.101), None], True: [curve(0.7), curve(0.7)]}
+    regime, _ = study_plan.choose_regime(plan, lambda n, e, w: partial[w])
+    assert regime["chosen_from"] == "1k-x4-warmup"
+    regime, why = study_plan.choose_regime(plan, lambda n, e, w: [curve(0.7), None])
+    assert regime is None and why == "waiting for the curves of 1k-x4"
 
 
 def test_no_budget_meeting_the_rule_runs_the_largest_and_says_so():

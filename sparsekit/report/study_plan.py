@@ -93,24 +93,26 @@ def more_training_gain(here: List[dict], longer: List[dict]) -> float:
     return sum(b - a for b, a in pairs) / len(pairs)
 
 
-RecordsOf = Callable[[int, int, bool], Optional[List[dict]]]
+RecordsOf = Callable[[int, int, bool], Optional[List[Optional[dict]]]]
 
 
 def choose_regime(plan: dict, records_of: RecordsOf) -> Tuple[Optional[dict], str]:
     """The pre-registered rule, walked over the budgets in order: (regime, why). `records_of(N, E,
-    warmup)` gives the finished curve records of one budget in `curve_runs` order, or None while
-    any is missing (then the regime is None and `why` says which budget waits). The runner passes
-    a function that trains; the report and `choose` pass one that reads the committed records."""
+    warmup)` gives one budget's curve records in `curve_runs` order, None for a run not finished
+    (or None for the whole budget); while any is missing the regime is None and `why` says which
+    budget waits. One collapsed run settles a budget without warm-up: every run warms up from
+    then on, whatever the others give. The runner passes a function that trains; the report and
+    `choose` pass one that reads the committed records."""
     rule = plan["convergence"]
     check = rule.get("more_training")
     state = {"warmup": False}
 
     def fetch(examples: int, epochs: int) -> Optional[List[dict]]:
-        records = records_of(examples, epochs, state["warmup"])
-        if records is not None and not state["warmup"] and any(collapsed(r, rule) for r in records):
+        records = records_of(examples, epochs, state["warmup"]) or [None]
+        if not state["warmup"] and any(r is not None and collapsed(r, rule) for r in records):
             state["warmup"] = True  # from here on every run, all arms alike, warms up
-            records = records_of(examples, epochs, True)
-        return records
+            records = records_of(examples, epochs, True) or [None]
+        return None if any(r is None for r in records) else records
 
     notes = []
     for examples, epochs in rule["rungs"]:
