@@ -191,7 +191,7 @@ def test_cli_trains_rigl_with_a_distribution_and_lists_the_dynamic_methods(tmp_p
     assert main(["train", "--mask", "rigl", "--distribution", "uniform", "--mask-options", "update_every=1",
                  *QUICK_CLI, "--max-batches", "4", "--out", str(tmp_path)]) == 0
     record = json.loads((tmp_path / "record.json").read_text())
-    assert record["mask_source"] == {"method": "rigl", "sparsity": 0.9, "scope": "global", "schedule": "one-shot",
+    assert record["mask_source"] == {"method": "rigl", "sparsity": 0.9, "schedule": "one-shot",
                                      "distribution": "uniform"}
     assert record["config"]["distribution"] == "uniform" and record["mask_history"]
     capsys.readouterr()

@@ -113,7 +113,8 @@ def _prepare(config: TrainConfig, model: Optional[nn.Module], mask: Optional[Mas
                              width=config.width, input_size=data.image_size)
     inputs.check_model_fits_data(model, data)
     model.to(device)
-    sparsifier = mask_sources.sparsifier_for(config, model, mask)  # on every rank: each asks it for updates
+    # On every rank: each asks it for updates. A procedure made of trainings trains with `train`.
+    sparsifier = mask_sources.sparsifier_for(config, model, mask, train=train)
     if resumed is not None and "mask" in resumed:  # checkpoints before dynamic masks recompute it
         return data, model, Mask(resumed["mask"]), resumed["mask_source"], sparsifier
     # Computed once, on rank 0, and sent to the others (a lottery mask costs whole trainings).

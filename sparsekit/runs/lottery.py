@@ -18,7 +18,8 @@ After `find_ticket(model, ...)` returns, the model's weights are set IN PLACE to
 rewind-point weights with the final mask applied: training the returned mask from that model
 is training the lottery ticket (a run with `mask="lottery"` does exactly that: `mask_sources`).
 
-Rounds train with `runs.launch.train` using `train_config` (only epochs, out and resume
+Rounds train with the `train` function given (`sparsekit.train`: a run reaches this procedure
+through `train`, so it hands itself down) using `train_config` (only epochs, out and resume
 changed) on `bundle` (a DataBundle; when only batches are given as data, the bundle is loaded
 from `train_config.dataset`). With an out directory, round K's run record is written under
 `out/lottery/round_K/` and the state after every round (mask, rewind weights) to
@@ -28,7 +29,7 @@ the last finished round (and inside an interrupted round, from its last epoch).
 import math
 import shutil
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 import torch
 
@@ -40,7 +41,6 @@ from ..core.callbacks import Callback
 from ..core.topk import check_sparsity
 from ..sparsity.distributions import check_distribution, keep_top_scores
 from ..training.config import TrainConfig, setting_fields
-from . import launch  # its `train` runs each round (read when called: launch builds runs from here)
 
 STATE_FORMAT = formats.LOTTERY_STATE
 # Where the rounds keep their progress, under the run's out directory.
@@ -51,7 +51,8 @@ SUMMARY = "|theta| after training, pruned 20% per round with rewinding (iterativ
 _FINGERPRINT_SCOPE = {"global": "global", "uniform": "layerwise"}
 
 
-def find_ticket(model, sparsity: float, data=None, *, train_config: Optional[TrainConfig] = None, bundle=None,
+def find_ticket(model, sparsity: float, data=None, *, train: Callable, train_config: Optional[TrainConfig] = None,
+                bundle=None,
                 out=None, distribution: Optional[str] = None, prune_first_layer: bool = True,
                 prune_classifier: bool = False, round_epochs: Optional[int] = None, rewind_steps: int = 0,
                 rewind_epochs: Optional[int] = None, prune_fraction: float = 0.2) -> Mask:
@@ -92,7 +93,7 @@ def find_ticket(model, sparsity: float, data=None, *, train_config: Optional[Tra
         capture = RewindPoint(rewind_step) if rewind is None else None
         if round_index > 1:
             model.load_state_dict(rewind)
-        trained = _train_round(round_config, model, mask, bundle, capture, store.round_dir(round_index))
+        trained = _train_round(train, round_config, model, mask, bundle, capture, store.round_dir(round_index))
         rewind = rewind if capture is None else capture.weights
         mask = Mask(keep_top_scores(_surviving_magnitudes(trained, mask), schedule[round_index - 1], distribution))
         store.save(fingerprint, {"rounds_done": round_index, "mask": dict(mask), "rewind": rewind})
@@ -154,11 +155,11 @@ def _surviving_magnitudes(model, mask: Mask) -> Dict[str, torch.Tensor]:
     return {name: params[name].detach().abs().cpu().masked_fill(~keep, -float("inf")) for name, keep in mask.items()}
 
 
-def _train_round(config, model, mask: Mask, bundle, capture, run_dir: Optional[Path]):
+def _train_round(train: Callable, config, model, mask: Mask, bundle, capture, run_dir: Optional[Path]):
 
     interrupted = run_dir is not None and (run_dir / "checkpoint.pt").is_file()
     settings = config.with_changes(out=str(run_dir) if run_dir else None, resume=interrupted)
-    return launch.train(settings, model=model, mask=mask, data=bundle,
+    return train(settings, model=model, mask=mask, data=bundle,
                  callbacks=[capture] if capture is not None else []).model
 
 

@@ -8,7 +8,8 @@ A run's mask comes from one of:
   named like methods (`mask="lottery"`) but never go through the method registry;
 - a mask file (`mask_file`) or a mask object given to `train`.
 
-`sparsifier_for(config, model, given)` builds the run's sparsifier; the run calls its
+`sparsifier_for(config, model, given, train)` builds the run's sparsifier (`train` is the
+function that trains a run, handed down by the run itself for the procedures' trainings); the run calls its
 `initial_mask` and reads its `source`, the note of where the mask came from that the record
 keeps. `check(config)` refuses a plan that cannot work before any work is done.
 """
@@ -48,7 +49,7 @@ class Procedure:
                      if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in self.filled)
 
 
-_FILLED = ("train_config", "bundle", "out", "distribution", "prune_first_layer", "prune_classifier", "seed",
+_FILLED = ("train", "train_config", "bundle", "out", "distribution", "prune_first_layer", "prune_classifier", "seed",
            "generator")
 PROCEDURES: Dict[str, Procedure] = {
     "lottery": Procedure("lottery", lottery.find_ticket, lottery.SUMMARY, True, _FILLED),
@@ -124,7 +125,7 @@ def _procedure_options(procedure: Procedure, options) -> Tuple[dict, bool]:
     return options, shuffle
 
 
-def sparsifier_for(config: TrainConfig, model: nn.Module, given=None) -> Sparsifier:
+def sparsifier_for(config: TrainConfig, model: nn.Module, given=None, train: Optional[Callable] = None) -> Sparsifier:
     """The run's sparsifier: the one given, a one-shot one around a given mask or a mask file,
     the dynamic one the settings ask for, or a one-shot one around the method's mask."""
     if isinstance(given, Sparsifier):
@@ -146,10 +147,10 @@ def sparsifier_for(config: TrainConfig, model: nn.Module, given=None) -> Sparsif
     source = {"method": config.mask, "sparsity": config.sparsity}
     # Only when asked for, so records of runs without them stay as they were.
     source.update({name: getattr(config, name) for name in ("distribution", "pattern") if getattr(config, name)})
-    return OneShot(lambda model, data: method_mask(config, model, data), config.mask, source=source)
+    return OneShot(lambda model, data: method_mask(config, model, data, train), config.mask, source=source)
 
 
-def method_mask(config: TrainConfig, model: nn.Module, data) -> Mask:
+def method_mask(config: TrainConfig, model: nn.Module, data, train: Optional[Callable] = None) -> Mask:
     """The mask `config.mask` gives `model`: a static method's on the scoring batches, or a
     procedure's (which may also train on the whole bundle `data`)."""
     procedure = PROCEDURES.get(config.mask)
@@ -161,22 +162,21 @@ def method_mask(config: TrainConfig, model: nn.Module, data) -> Mask:
         return methods.compute(config.mask, model, config.sparsity, data=batches, distribution=config.distribution,
                                pattern=config.pattern, prune_first_layer=config.prune_first_layer,
                                prune_classifier=config.prune_classifier, seed=config.seed, **config.mask_options)
-    return run_procedure(procedure, config, model, batches, data)
+    return run_procedure(procedure, config, model, batches, data, train)
 
 
-def run_procedure(procedure: Procedure, config: TrainConfig, model: nn.Module, batches, bundle) -> Mask:
+def run_procedure(procedure: Procedure, config: TrainConfig, model: nn.Module, batches, bundle,
+                  train: Optional[Callable] = None) -> Mask:
     options, shuffle = _procedure_options(procedure, config.mask_options)
-    methods.registry.check_keeps_some(sum(p.numel() for p in _prunable(config, model).values()), config.sparsity)
+    params = prunable_parameters(model, config.prune_first_layer, config.prune_classifier)
+    methods.registry.check_keeps_some(sum(p.numel() for p in params.values()), config.sparsity)
     generator = torch.Generator().manual_seed(int(config.seed))
-    filled = {"train_config": config, "bundle": bundle, "out": config.out, "distribution": config.distribution,
-              "prune_first_layer": config.prune_first_layer, "prune_classifier": config.prune_classifier,
-              "seed": config.seed, "generator": generator}
+    filled = {"train": train, "train_config": config, "bundle": bundle, "out": config.out,
+              "distribution": config.distribution, "prune_first_layer": config.prune_first_layer,
+              "prune_classifier": config.prune_classifier, "seed": config.seed, "generator": generator}
     takes = inspect.signature(procedure.find).parameters
     mask = procedure.find(model, config.sparsity, batches, **options,
                           **{name: value for name, value in filled.items() if name in takes})
     # The shuffle ablation draws after the procedure, from the same generator (as it always has).
     return Mask(shuffle_within_layers(mask, generator)) if shuffle else mask
 
-
-def _prunable(config: TrainConfig, model: nn.Module):
-    return prunable_parameters(model, config.prune_first_layer, config.prune_classifier)

@@ -170,7 +170,7 @@ def compute(method: str, model: nn.Module, sparsity: Optional[float] = None, dat
     if pattern is not None:
         sparsity = patterns.sparsity_of(pattern, sparsity)
         if distribution not in (None, "uniform") or entry.distribution == "erk" and distribution is None:
-            asked = distribution or f"{entry.distribution} (the method's own)"
+            asked = repr(distribution) if distribution else f"{entry.distribution!r} (the method's own)"
             raise SparsekitError(f"pattern {pattern} fixes every layer at {pattern.n} of each {pattern.m} weights; it "
                                  f"cannot follow distribution {asked}")
     sparsity = check_sparsity(sparsity)
