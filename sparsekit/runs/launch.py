@@ -69,6 +69,7 @@ def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Itera
     if config.tensorboard and distributed.is_main():  # one log, like every other file of the run
         callbacks.append(TensorBoardLog(config.tensorboard))  # checks the package before any work
     device = distributed.local_device(_device(config.device))
+    mask_sources.check_parallel(config, mask_given=mask is not None)
     if not config.out or not distributed.is_main():  # only rank 0 writes
         return _train(config, recipe, callbacks, model, mask, data, device, began, None)
     with RunDirectory(config.out, resume=config.resume, overwrite=config.overwrite,

@@ -96,11 +96,18 @@ def check(config: TrainConfig, mask_given: bool) -> None:
     methods.registry.check_options(config.mask, options)
 
 
-def _check_procedure(procedure: Procedure, config: TrainConfig) -> None:
-    name = procedure.name
-    if distributed.active():  # its trainings would run on rank 0 while the others wait in a collective
+def check_parallel(config: TrainConfig, mask_given: bool) -> None:
+    """What a data-parallel run cannot do, refused once the ranks have joined: a procedure made
+    of whole runs (the lottery) would train on rank 0 while the other ranks wait in a collective."""
+    name, procedure = config.mask, PROCEDURES.get(config.mask)
+    trains_runs = procedure is not None and "train" in inspect.signature(procedure.find).parameters
+    if distributed.active() and trains_runs and not config.mask_file and not mask_given:
         raise SparsekitError(f"the {name} mask cannot be computed inside a data-parallel run; compute it first "
                              f"(sparsekit mask --method {name} --out {name}.pt) and train it with --mask-file")
+
+
+def _check_procedure(procedure: Procedure, config: TrainConfig) -> None:
+    name = procedure.name
     if config.schedule != "one-shot":
         raise SparsekitError(f"mask method {name!r} finds its mask before training; use --schedule one-shot with it")
     if config.pattern is not None:
