@@ -25,10 +25,18 @@ from ..core.mask import Mask
 class Sparsifier:
     name = "sparsifier"
     description = ""
-    source: Dict[str, Any] = {}
 
     def initial_mask(self, model: nn.Module, data) -> Mask:
         raise NotImplementedError
+
+    @property
+    def source(self) -> Dict[str, Any]:
+        """Where the initial mask came from (set by whoever builds the sparsifier; else its name)."""
+        return dict(getattr(self, "_source", None) or {"method": self.name})
+
+    @source.setter
+    def source(self, value: Dict[str, Any]) -> None:
+        self._source = dict(value)
 
     def update(self, state) -> Optional[Mask]:
         return None
@@ -49,7 +57,8 @@ class OneShot(Sparsifier):
     def __init__(self, make: Callable[[nn.Module, Any], Mask], name: str, description: str = "",
                  source: Optional[Dict[str, Any]] = None):
         self.make, self.name, self.description = make, name, description
-        self.source = dict(source) if source is not None else {"method": name}
+        if source is not None:
+            self.source = source
 
     @classmethod
     def of(cls, mask: Mask, source: Dict[str, Any]) -> "OneShot":

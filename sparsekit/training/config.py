@@ -104,7 +104,7 @@ class TrainConfig:
     def from_record(cls, values: Mapping[str, Any]) -> "TrainConfig":
         """The config a record's "config" describes; settings added since take their defaults,
         and names it does not know (a setting since removed) are left out."""
-        values = dict(values)
+        values = scope_as_distribution(values)
         for old, (new, old_values) in _RENAMED.items():
             if values.get(old) in old_values and new not in values:
                 values[new] = values.pop(old)
