@@ -16,6 +16,9 @@ from .distributions import SCOPES, check_distribution
 from .options import parse_options
 
 SPARSITY_DEFAULT = 0.9
+# Settings no longer declared that older configs, records and sweep specs may still name; a
+# `TrainConfig` reads them as what they meant (`scope_as_distribution`).
+RETIRED_SETTINGS = ("scope",)
 
 
 class DefaultSparsity(float):
