@@ -32,15 +32,20 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP
 
 import torch
 
-from sparsekit import data, masks, models
-from sparsekit.runs import lottery
+from sparsekit import data, masks, models, train
+from sparsekit.runs import lottery, ramanujan
 from sparsekit.report.summary import format_table
 from sparsekit.training import TrainConfig
 
 
 def time_method(method, model, sparsity, batches, **options):
+    # The procedures made of trainings are functions of sparsekit.runs, the rest mask methods.
+    find = {"lottery": lottery.find_ticket, "ramanujan": ramanujan.sample_mask}.get(method)
     started = time.perf_counter()
-    mask = masks.compute(method, model, sparsity, data=batches, **options)
+    if find is None:
+        mask = masks.compute(method, model, sparsity, data=batches, **options)
+    else:
+        mask = find(model, sparsity, batches, **options)
     return time.perf_counter() - started, mask
 
 
@@ -63,8 +68,8 @@ def resnet20_rows(sparsity):
     bundle.train.set_epoch(0)
     batch = next(iter(bundle.train))
     rows = []
-    for method in masks.available():
-        if masks.registry.is_dynamic(method):  # their mask moves during training: overhead.py times them
+    for method in masks.available() + ["lottery", "ramanujan"]:
+        if method in masks.available() and masks.registry.is_dynamic(method):  # their mask moves during training: overhead.py times them
             continue
         torch.manual_seed(0)
         model = models.build("resnet20", bundle.num_classes, in_channels=1, width=1.0, input_size=8)
@@ -72,7 +77,8 @@ def resnet20_rows(sparsity):
         note = {"snip": "1 real digits batch of 128", "grasp": "1 real digits batch of 128",
                 "synflow": "100 rounds"}.get(method, "")
         if method == "lottery":
-            options = {"train_config": TrainConfig(epochs=1, max_batches=2, progress=False), "bundle": bundle}
+            options = {"train": train, "train_config": TrainConfig(epochs=1, max_batches=2, progress=False),
+                       "bundle": bundle}
             note = "tiny: 1 epoch x 2 batches per round, " + f"{len(lottery.round_sparsities(sparsity))} rounds"
         seconds, mask = time_method(method, model, sparsity, [batch], **options)
         rows.append(("resnet20 / digits", method, mask.num_total(), mask.num_kept(), f"{seconds:.2f}", note))

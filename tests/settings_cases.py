@@ -47,7 +47,6 @@ CASES = {
     "mask": Case("snip"),
     "mask_file": Case("<mask-file>"),
     "sparsity": Case(0.5),
-    "scope": Case("layerwise", {"mask": "magnitude"}),
     "distribution": Case("erk"),
     "schedule": Case("gmp", {"mask": "magnitude"}),
     "pattern": Case("2:4", {"prune_first_layer": False}),
@@ -108,7 +107,7 @@ GROUPS = {
              *RECIPE_FIELDS],
     "files": ["dataset", "data_root", "download", "num_workers", "pin_memory", "persistent_workers", "optimizer",
               "schedule"],
-    "pattern": ["pattern", "scope", "prune_first_layer", "mask_batches", "overwrite"],
+    "pattern": ["pattern", "prune_first_layer", "mask_batches", "overwrite"],
     "resume": ["resume", "mask_file"],
 }
 GROUP_SETTINGS = {"core": {"mask": "snip"}, "files": {"data_root": "<empty>", "mask": "magnitude"},

@@ -177,20 +177,28 @@ def test_synflow_with_erk_ends_on_erk_counts():
     assert [int(k.sum()) for k in kept.values()] == layer_counts("erk", [k.shape for k in kept.values()], 0.9)
 
 
+def _check_run(**settings):
+    from sparsekit.runs import mask_sources
+
+    mask_sources.check(sk.TrainConfig(**settings), mask_given=False)
+
+
 @pytest.mark.parametrize("call, message", [
-    (lambda: masks.compute("snip", resnet(), 0.9, scope="global", distribution="erk"), "conflicts"),
-    (lambda: masks.compute("snip", resnet(), 0.9, scope="layerwise", distribution="global"), "conflicts"),
+    (lambda: sk.TrainConfig(scope="layerwise", distribution="global"), "conflicts"),
+    (lambda: sk.TrainConfig(scope=1), "unknown scope"),
+    (lambda: masks.compute("snip", resnet(), 0.9, scope="layerwise"), "has no option 'scope'"),
     (lambda: masks.compute("magnitude", resnet(), 0.9, distribution="blocks"), "unknown distribution"),
     (lambda: masks.compute("magnitude", resnet(), 0.9, distribution=["erk"]), "unknown distribution"),
-    (lambda: masks.compute("magnitude", resnet(), 0.9, scope=1), "unknown scope"),
     (lambda: masks.compute("magnitude", resnet(), 0.9, pattern="2:4", prune_first_layer=False), "fixes the sparsity"),
     (lambda: masks.compute("magnitude", resnet(), pattern="2:4", distribution="erk", prune_first_layer=False),
      "cannot follow distribution 'erk'"),
-    (lambda: masks.compute("erk", resnet(), 0.9, distribution="uniform"), "'erk' follows distribution erk only"),
-    (lambda: masks.compute("erk", resnet(), pattern="2:4", prune_first_layer=False), "'erk' cannot build an N:M"),
-    (lambda: masks.compute("lottery", resnet(), 0.9, data=[], distribution="erk"), "'lottery' sets its own"),
-    (lambda: masks.compute("ramanujan", resnet(), pattern="2:4", data=[], prune_first_layer=False),
-     "'ramanujan' cannot build an N:M"),
+    (lambda: masks.compute("erk", resnet(), pattern="2:4", prune_first_layer=False),
+     "cannot follow distribution 'erk' \\(the method's own\\)"),
+    (lambda: _check_run(mask="ramanujan", distribution="erk"), "'ramanujan' sets its own layer densities"),
+    (lambda: _check_run(mask="ramanujan", pattern="2:4", prune_first_layer=False), "'ramanujan' cannot build an N:M"),
+    (lambda: _check_run(mask="lottery", schedule="gmp"), "'lottery' finds its mask before training"),
+    (lambda: _check_run(mask="lottery", mask_options={"rounds": 3}), "'lottery' has no option 'rounds'"),
+    (lambda: masks.compute("lottery", resnet(), 0.9), "unknown mask method 'lottery'"),
     (lambda: masks.compute("magnitude", resnet()), "sparsity must be a number"),
 ])
 def test_bad_combinations_fail_in_one_line(call, message):
@@ -199,9 +207,23 @@ def test_bad_combinations_fail_in_one_line(call, message):
     assert "\n" not in str(error.value)
 
 
-def test_scope_and_the_same_distribution_agree(batches):
-    assert masks.compute("snip", resnet(), 0.9, data=batches, scope="layerwise", distribution="uniform").same_as(
-        masks.compute("snip", resnet(), 0.9, data=batches, scope="layerwise"))
+def test_global_is_one_ranking_for_every_method():
+    # random's scores are ranks scaled to (0, 1], so one ranking over all layers keeps about the
+    # same fraction of each, with the total exact but no layer's count fixed in advance.
+    ranked = masks.compute("random", resnet(), 0.9, distribution="global", seed=1)
+    even = masks.compute("random", resnet(), 0.9, seed=1)  # its declared default: the same fraction, total exact
+    assert ranked.num_kept() == even.num_kept()
+    assert [int(k.sum()) for k in ranked.values()] != [int(k.sum()) for k in even.values()]
+    assert masks.METHODS.get("random").distribution == "even"
+    assert masks.METHODS.get("snip").distribution == "global"
+
+
+@pytest.mark.parametrize("distribution", ["global", "uniform", "even", "erk"])
+def test_erk_is_random_at_erk_densities(distribution):
+    assert masks.compute("erk", resnet(), 0.8, seed=2).same_as(
+        masks.compute("random", resnet(), 0.8, seed=2, distribution="erk"))
+    assert masks.compute("erk", resnet(), 0.8, seed=2, distribution=distribution).same_as(
+        masks.compute("random", resnet(), 0.8, seed=2, distribution=distribution))
 
 
 # ---- settings, command line, training ----------------------------------------------------

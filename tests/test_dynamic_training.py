@@ -154,7 +154,7 @@ def test_resume_mid_way_through_the_updates_is_bit_exact(method, tmp_path):
 
 
 def test_resume_never_recomputes_the_mask(tmp_path, monkeypatch):
-    from sparsekit.runs import launch
+    from sparsekit.runs import mask_sources
 
     settings = {**RUN, "epochs": 2, "mask": "snip"}
     whole = sk.train(**settings, out=str(tmp_path / "whole"))
@@ -164,7 +164,7 @@ def test_resume_never_recomputes_the_mask(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the mask method ran on resume")
 
-    monkeypatch.setattr(launch.masks, "compute", refuse)
+    monkeypatch.setattr(mask_sources.methods, "compute", refuse)
     resumed = sk.train(**settings, out=str(tmp_path / "cut"), resume=True)
     for (name, a), b in zip(whole.model.state_dict().items(), resumed.model.state_dict().values()):
         assert torch.equal(a, b), name
@@ -191,7 +191,7 @@ def test_cli_trains_rigl_with_a_distribution_and_lists_the_dynamic_methods(tmp_p
     assert main(["train", "--mask", "rigl", "--distribution", "uniform", "--mask-options", "update_every=1",
                  *QUICK_CLI, "--max-batches", "4", "--out", str(tmp_path)]) == 0
     record = json.loads((tmp_path / "record.json").read_text())
-    assert record["mask_source"] == {"method": "rigl", "sparsity": 0.9, "scope": "global", "schedule": "one-shot",
+    assert record["mask_source"] == {"method": "rigl", "sparsity": 0.9, "schedule": "one-shot",
                                      "distribution": "uniform"}
     assert record["config"]["distribution"] == "uniform" and record["mask_history"]
     capsys.readouterr()

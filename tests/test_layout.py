@@ -120,16 +120,52 @@ def test_the_lottery_ticket_lives_above_training():
     assert "sparsekit.runs.lottery" in modules()
 
 
+def training_modules():
+    return sorted(name for name in modules() if name.startswith("sparsekit.training"))
+
+
+def words_naming(tree, names) -> set:
+    """The `names` a module's source uses: as a text constant, or as an identifier that is not a
+    Python builtin, a module it imports or a module's attribute (`import random`, `set()` and
+    `torch.random` are not the mask methods random and set)."""
+    import builtins
+
+    imported = {(alias.asname or alias.name).split(".")[0] for node in ast.walk(tree)
+                if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names}
+    texts = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    identifiers = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | \
+                  {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+                   and not (isinstance(n.value, ast.Name) and n.value.id in imported)}
+    return (texts & set(names)) | (identifiers & set(names)) - imported - set(dir(builtins))
+
+
+@pytest.mark.parametrize("module", training_modules())
+def test_no_training_module_names_a_mask_method(module):
+    from sparsekit.runs import mask_sources
+
+    named = sorted(words_naming(ast.parse(modules()[module].read_text()), mask_sources.available()))
+    assert not named, f"{module} names the mask method(s) {named}: where a mask comes from is decided in runs/"
+
+
+def test_the_mask_method_check_sees_a_method_named_in_text_and_ignores_imports_and_builtins():
+    planted = ast.parse("import random, torch\nx = random.random()\ny = set()\nz = torch.random.seed()\n"
+                        "if config.mask == 'lottery': pass\n")
+    assert words_naming(planted, ["random", "set", "lottery", "snip"]) == {"lottery"}
+    assert words_naming(ast.parse("if sparsifier is snip: pass"), ["snip"]) == {"snip"}
+
+
 @pytest.mark.parametrize("module", ["sparsekit.training.trainer", "sparsekit.training.step",
                                     "sparsekit.training.state"])
-def test_the_trainer_names_no_mask_method_and_no_trick(module):
-    from sparsekit import masks, recipe
+def test_the_trainer_names_no_trick(module):
+    from sparsekit import recipe
 
-    source = modules()[module].read_text()
-    tree = ast.parse(source)
-    words = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | \
-            {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)} | \
-            {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
-    named = sorted(words & (set(masks.available()) | set(recipe.TRICKS)))
+    named = sorted(words_naming(ast.parse(modules()[module].read_text()), recipe.TRICKS))
     assert not named, f"{module} names {named}"
     assert not any(t.startswith(("sparsekit.sparsity", "sparsekit.recipe")) for t in graph()[module])
+
+
+def test_the_method_registry_reaches_no_run():
+    # Procedures made of trainings are called by runs/ as mask sources, never through the registry.
+    for name, targets in graph().items():
+        if name.startswith("sparsekit.sparsity") or name == "sparsekit.masks":
+            assert not any(t.startswith("sparsekit.runs") for t in targets), name

@@ -13,7 +13,7 @@ import sparsekit as sk
 from sparsekit import SparsekitError, masks
 from helpers import QUICK_CLI
 from sparsekit.app.cli import main
-from sparsekit.runs import lottery as lottery_module
+from sparsekit.runs import lottery as lottery_module, mask_sources
 from sparsekit.sparsity.erk import erk_counts, erk_densities
 from sparsekit.sparsity.options import parse_options
 from sparsekit.models import build
@@ -62,6 +62,10 @@ def method_options(method, sparsity, digits):
     return {}
 
 
+def find_ticket(*args, **options):
+    return lottery_module.find_ticket(*args, train=sk.train, **options)
+
+
 def assert_exact(mask, sparsity, scope):
     if scope == "global":
         assert mask.num_kept() == keep_count(mask.num_total(), 1 - sparsity)
@@ -74,22 +78,21 @@ def assert_exact(mask, sparsity, scope):
 @pytest.mark.parametrize("sparsity", SPARSITIES)
 @pytest.mark.parametrize("method", ["random", "erk", "magnitude", "snip", "grasp", "synflow"])
 def test_every_method_keeps_the_exact_count(method, sparsity, digits, batches):
-    scopes = ["global"] if method == "erk" else ["global", "layerwise"]
-    for scope in scopes:
-        mask = masks.compute(method, resnet(), sparsity, data=batches, scope=scope,
+    for distribution in [None, "uniform"]:  # the method's own (exact in total) and exact per layer
+        mask = masks.compute(method, resnet(), sparsity, data=batches, distribution=distribution,
                              **method_options(method, sparsity, digits))
-        assert_exact(mask, sparsity, scope)
+        assert_exact(mask, sparsity, "layerwise" if distribution else "global")
 
 
 @pytest.mark.filterwarnings("ignore:layer collapse")  # global magnitude empties the tiny MLP's first layer
 @pytest.mark.parametrize("sparsity", SPARSITIES)
 def test_lottery_hits_the_exact_final_count(sparsity, digits):
-    mask = masks.compute("lottery", tiny_mlp(), sparsity, data=digits, **method_options("lottery", sparsity, digits))
+    mask = find_ticket(tiny_mlp(), sparsity, data=digits, **method_options("lottery", sparsity, digits))
     assert_exact(mask, sparsity, "global")
 
 
 def test_lottery_layerwise_is_exact_per_layer(digits):
-    mask = masks.compute("lottery", tiny_mlp(), 0.7, data=digits, scope="layerwise", train_config=quick_config())
+    mask = find_ticket(tiny_mlp(), 0.7, data=digits, distribution="uniform", train_config=quick_config())
     assert_exact(mask, 0.7, "layerwise")
 
 
@@ -113,11 +116,6 @@ def test_data_methods_need_data_and_say_so():
         masks.compute("snip", resnet(), 0.9)
 
 
-def test_erk_refuses_layerwise_scope():
-    with pytest.raises(SparsekitError, match="use scope='global'"):
-        masks.compute("erk", resnet(), 0.9, scope="layerwise")
-
-
 # ---- options: one mechanism for every method ---------------------------------------------
 def test_unknown_option_names_the_method_and_what_it_accepts(batches):
     with pytest.raises(SparsekitError, match=r"'synflow' has no option 'round'; it accepts: rounds, float64"):
@@ -128,11 +126,11 @@ def test_unknown_option_names_the_method_and_what_it_accepts(batches):
         masks.compute("random", resnet(), 0.9, rounds=3)
 
 
-def test_training_context_is_ignored_by_methods_that_do_not_name_it(batches):
-    plain = masks.compute("snip", resnet(), 0.9, data=batches)
-    with_context = masks.compute("snip", resnet(), 0.9, data=batches, train_config=sk.TrainConfig(),
-                                 bundle=None, out=None)
-    assert plain.same_as(with_context)
+def test_the_method_registry_offers_no_training_context(batches):
+    # Procedures made of trainings are run by `sparsekit.runs`; no method reaches the trainer.
+    with pytest.raises(SparsekitError, match="'snip' has no option 'train_config'"):
+        masks.compute("snip", resnet(), 0.9, data=batches, train_config=sk.TrainConfig())
+    assert "lottery" not in masks.available() and "lottery" in mask_sources.available()
 
 
 def test_options_text_parses_types():
@@ -162,9 +160,13 @@ def test_invert_keeps_exactly_the_lowest_scores(batches):
     assert float(flat[kept].max()) <= float(flat[~kept].min())
 
 
-def test_invert_needs_a_score_method():
-    with pytest.raises(SparsekitError, match="invert=True needs a score method"):
-        masks.compute("random", resnet(), 0.9, invert=True)
+def test_invert_applies_to_any_static_method_not_to_a_dynamic_one():
+    # random's scores are random ranks: the inverted mask is another random mask of the same counts.
+    mask, inverted = masks.compute("random", resnet(), 0.9), masks.compute("random", resnet(), 0.9, invert=True)
+    assert [int(k.sum()) for k in mask.values()] == [int(k.sum()) for k in inverted.values()]
+    assert not any(bool((mask[n] & inverted[n]).any()) for n in mask if int(mask[n].sum()) * 2 <= mask[n].numel())
+    with pytest.raises(SparsekitError, match="no shuffle or invert"):
+        masks.compute("rigl", resnet(), 0.9, invert=True)
 
 
 # ---- ERK ---------------------------------------------------------------------------------
@@ -189,7 +191,7 @@ def test_erk_counts_sum_exactly_and_respect_capacity(layer_shapes, density):
 def test_lottery_rounds_follow_the_schedule_and_records_are_written(tmp_path, digits):
     net = tiny_mlp()
     init = {k: v.clone() for k, v in net.state_dict().items()}
-    mask = masks.compute("lottery", net, 0.6, data=digits, train_config=quick_config(), out=tmp_path)
+    mask = find_ticket(net, 0.6, data=digits, train_config=quick_config(), out=tmp_path)
     total = mask.num_total()
     rounds = math.ceil(math.log(0.4) / math.log(0.8))
     for k in range(1, rounds + 1):
@@ -207,7 +209,7 @@ def test_lottery_rounds_follow_the_schedule_and_records_are_written(tmp_path, di
 def test_lottery_late_rewinding_restores_the_weights_after_that_step(digits):
     config = quick_config(max_batches=3, lr_schedule="constant")  # so a 2-step run matches its first 2 steps
     net = tiny_mlp()
-    mask = masks.compute("lottery", net, 0.2, data=digits, train_config=config, rewind_steps=2)
+    mask = find_ticket(net, 0.2, data=digits, train_config=config, rewind_steps=2)
     # Independently: the same dense training stopped after 2 steps.
     reference = tiny_mlp()
     sk.train(config.with_changes(max_batches=2), model=reference,
@@ -216,12 +218,12 @@ def test_lottery_late_rewinding_restores_the_weights_after_that_step(digits):
         expected = value * mask[name] if name in mask else value
         assert torch.allclose(net.state_dict()[name], expected), name
     with pytest.raises(SparsekitError, match="rewind point must be within"):
-        masks.compute("lottery", tiny_mlp(), 0.2, data=digits, train_config=config, rewind_steps=99)
+        find_ticket(tiny_mlp(), 0.2, data=digits, train_config=config, rewind_steps=99)
 
 
 def test_lottery_resumes_after_an_interruption(tmp_path, digits, monkeypatch):
     uninterrupted = tiny_mlp()
-    expected = masks.compute("lottery", uninterrupted, 0.6, data=digits, train_config=quick_config())
+    expected = find_ticket(uninterrupted, 0.6, data=digits, train_config=quick_config())
 
     real_round, calls = lottery_module._train_round, []
 
@@ -233,21 +235,21 @@ def test_lottery_resumes_after_an_interruption(tmp_path, digits, monkeypatch):
 
     monkeypatch.setattr(lottery_module, "_train_round", crash_in_round_three)
     with pytest.raises(KeyboardInterrupt):
-        masks.compute("lottery", tiny_mlp(), 0.6, data=digits, train_config=quick_config(), out=tmp_path)
+        find_ticket(tiny_mlp(), 0.6, data=digits, train_config=quick_config(), out=tmp_path)
     calls.clear()
     monkeypatch.setattr(lottery_module, "_train_round", lambda *args: calls.append(args) or real_round(*args))
     net = tiny_mlp()
-    resumed = masks.compute("lottery", net, 0.6, data=digits, train_config=quick_config(), out=tmp_path)
+    resumed = find_ticket(net, 0.6, data=digits, train_config=quick_config(), out=tmp_path)
     assert len(calls) == 3  # rounds 3, 4 and 5 only
     assert resumed.same_as(expected)
     assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), uninterrupted.state_dict().values()))
     with pytest.raises(SparsekitError, match="holds a lottery run with other settings"):
-        masks.compute("lottery", tiny_mlp(), 0.5, data=digits, train_config=quick_config(), out=tmp_path)
+        find_ticket(tiny_mlp(), 0.5, data=digits, train_config=quick_config(), out=tmp_path)
 
 
 def test_lottery_needs_a_valid_prune_fraction(digits):
     with pytest.raises(SparsekitError, match="prune_fraction"):
-        masks.compute("lottery", tiny_mlp(), 0.5, data=digits, prune_fraction=1.5)
+        find_ticket(tiny_mlp(), 0.5, data=digits, prune_fraction=1.5)
 
 
 # ---- train and the command line ----------------------------------------------------------
@@ -261,7 +263,7 @@ def test_train_passes_mask_options_and_records_the_analysis():
     assert set(run["analysis"]) >= {"dead_units", "dead_units_total", "collapsed_layers"}
 
 
-@pytest.mark.parametrize("method", masks.available())
+@pytest.mark.parametrize("method", mask_sources.available())
 def test_cli_trains_with_every_method(method, tmp_path, capsys):
     sparsity = "0.3" if method == "lottery" else "0.9"  # lottery: two short rounds
     code = main(["train", "--dataset", "digits", "--model", "resnet20", "--mask", method, "--sparsity", sparsity,

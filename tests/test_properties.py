@@ -28,7 +28,7 @@ bad_or_good = {
     "weight_decay": st.one_of(st.floats(0, 1e-3), odd_numbers),
     "momentum": st.one_of(st.floats(0, 0.99), odd_numbers),
     "seed": st.one_of(st.integers(0, 2**64 - 1), st.sampled_from([-1, 2**64, 2**80, 1.0])),
-    "scope": st.sampled_from(["global", "layerwise", "GLOBAL", 3]),
+    "distribution": st.sampled_from(["global", "uniform", "even", "erk", "GLOBAL", 3]),
     "mask": st.sampled_from(["random", "magnitude", "erk", "bogus"]),
     "mask_options": st.sampled_from(["", "shuffle=true", "shuffle=maybe", "rounds=2", "invert=true", "x=="]),
     "warmup_epochs": st.one_of(st.floats(0, 2), odd_numbers),
@@ -45,7 +45,7 @@ def _check_finished(result, out: Path, sparsity: float) -> None:
     """Exact count (rounded half up) and exact zeros, independently of the record's figures."""
     assert result["finished"] is True and (out / "record.json").is_file()
     total = result.mask.num_total()
-    assert result.mask.num_kept() == keep_count(total, 1.0 - sparsity) or result["config"]["scope"] == "layerwise"
+    assert result.mask.num_kept() == keep_count(total, 1.0 - sparsity) or result["config"]["distribution"] == "uniform"
     params = dict(result.model.named_parameters())
     for name, keep in result.mask.items():
         assert torch.count_nonzero(params[name].detach()[~keep]) == 0, name
@@ -53,7 +53,7 @@ def _check_finished(result, out: Path, sparsity: float) -> None:
 
 @FEW
 @example({})  # the defaults: a finished run, always among the examples
-@example({"sparsity": 0.5, "scope": "layerwise", "mask": "magnitude", "seed": 2**64 - 1})
+@example({"sparsity": 0.5, "distribution": "uniform", "mask": "magnitude", "seed": 2**64 - 1})
 @given(st.fixed_dictionaries({}, optional=bad_or_good))
 def test_any_settings_give_one_error_or_a_finished_run(chosen):
     with tempfile.TemporaryDirectory() as folder:

@@ -7,7 +7,8 @@ from torch import nn
 
 import sparsekit as sk
 from helpers import Interrupt
-from sparsekit import data as datasets, masks, models
+from sparsekit import data as datasets, models
+from sparsekit.runs import mask_sources
 from sparsekit.core.prunable import prunable_parameters
 from sparsekit.recipe.ghost_neurons import GhostActivation
 from sparsekit.recipe.ghost_skip import GhostBranch
@@ -62,7 +63,8 @@ def _check_original_architecture(result, model_name, bundle):
     assert nonzero <= result.mask.num_kept()
 
 
-METHODS = [m for m in masks.available() if m != "lottery"]  # lottery trains a dense net first: slow
+# lottery trains a dense net first (slow): its own test below.
+METHODS = [m for m in mask_sources.available() if m != "lottery"]
 
 
 @pytest.mark.parametrize("method", METHODS)

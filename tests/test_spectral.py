@@ -289,12 +289,12 @@ def fake_batches():
 
 def test_ramanujan_method_keeps_the_farthest_moving_of_its_samples_with_exact_counts():
     from sparsekit.sparsity.erk import erk_counts
-    from sparsekit.runs.ramanujan import sample_masks
+    from sparsekit.runs.ramanujan import sample_mask, sample_masks
     from sparsekit.core.prunable import prunable_parameters
 
     model, batches, options = conv_net(), fake_batches(), dict(samples=3, train_steps=3, lr=0.1)
     before = {name: p.clone() for name, p in model.state_dict().items()}
-    mask = sk.masks.compute("ramanujan", model, 0.7, data=batches, seed=3, **options)
+    mask = sample_mask(model, 0.7, batches, seed=3, **options)
     assert all(torch.equal(before[n], p) for n, p in model.state_dict().items())  # model left as it was
     params = prunable_parameters(model)
     counts = erk_counts([tuple(p.shape) for p in params.values()], 0.3)
@@ -305,18 +305,21 @@ def test_ramanujan_method_keeps_the_farthest_moving_of_its_samples_with_exact_co
     assert None not in distances and len(set(distances)) == 3
     chosen = [i for i, (keep, _) in enumerate(found) if sk.Mask(keep).same_as(mask)]
     assert chosen == [int(np.argmax(distances))]
-    assert sk.masks.compute("ramanujan", model, 0.7, data=batches, seed=3, **options).same_as(mask)
-    assert not sk.masks.compute("ramanujan", model, 0.7, data=batches, seed=4, **options).same_as(mask)
+    assert sample_mask(model, 0.7, batches, seed=3, **options).same_as(mask)
+    assert not sample_mask(model, 0.7, batches, seed=4, **options).same_as(mask)
 
 
 def test_ramanujan_method_refuses_settings_it_cannot_honour():
+    from sparsekit.runs.ramanujan import sample_mask
+    from sparsekit.runs import mask_sources
+
     model, batches = conv_net(), fake_batches()
     with pytest.raises(sk.SparsekitError, match="train_steps >= 1"):
-        sk.masks.compute("ramanujan", model, 0.7, data=batches, train_steps=0)
-    with pytest.raises(sk.SparsekitError, match="scope='global'"):
-        sk.masks.compute("ramanujan", model, 0.7, data=batches, scope="layerwise")
+        sample_mask(model, 0.7, batches, train_steps=0)
+    with pytest.raises(sk.SparsekitError, match="sets its own layer densities"):
+        mask_sources.check(sk.TrainConfig(mask="ramanujan", scope="layerwise"), mask_given=False)
     with pytest.raises(sk.SparsekitError, match="no sampled mask has a measurable coordinate"):
-        sk.masks.compute("ramanujan", model, 0.999, data=batches, samples=1, train_steps=1)
+        sample_mask(model, 0.999, batches, samples=1, train_steps=1)
 
 
 def test_plots_draw_what_they_are_given():

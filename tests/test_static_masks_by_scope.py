@@ -1,6 +1,6 @@
 """Static masks come out bit-identical to those recorded before distributions and N:M patterns
-were added (commit b83d5e8): the old `scope` keeps its exact meaning, through `scope=` and
-through the equivalent `distribution=`.
+were added (commit b83d5e8), asked for by the distribution the retired `scope` now reads as
+(settings holding `scope` map to it), and by each method's declared default distribution.
 
 Fingerprint = sha256 over (name, uint8 mask bytes) in sorted name order, first 16 hex digits;
 ResNet-20 at width 0.25 on 8x8 digits, one scoring batch of 64, synflow with 5 rounds.
@@ -131,7 +131,9 @@ RECORDED = {
     ("synflow", "layerwise", 0.9, 0, "shuffle"): ("cd3a29a0c33018f5", 1688),
     ("synflow", "layerwise", 0.9, 3, "shuffle"): ("6b4835f23cbc1006", 1688),
 }
-SCOPE_AS_DISTRIBUTION = {"global": "global", "layerwise": "uniform"}
+# What settings holding the retired scope read as (`sparsity.settings.scope_as_distribution`):
+# "global" was every call's default and asked for the method's own counts.
+SCOPE_AS_DISTRIBUTION = {"global": None, "layerwise": "uniform"}
 
 
 @pytest.fixture(scope="module")
@@ -163,14 +165,16 @@ def _compute(case, batches, **how):
 
 
 @pytest.mark.parametrize("case", sorted(RECORDED), ids=lambda case: "-".join(map(str, case)))
-def test_scope_gives_the_recorded_mask(case, batches):
-    mask = _compute(case, batches, scope=case[1])
+def test_the_distribution_scope_reads_as_gives_the_recorded_mask(case, batches):
+    config = sk.TrainConfig(scope=case[1])  # an old config, record or sweep spec naming scope
+    assert config.distribution == SCOPE_AS_DISTRIBUTION[case[1]]
+    mask = _compute(case, batches, distribution=config.distribution)
     assert (fingerprint(mask), mask.num_kept()) == RECORDED[case]
 
 
-@pytest.mark.parametrize("case", sorted(c for c in RECORDED if c[0] != "erk"), ids=lambda case: "-".join(map(str, case)))
-def test_the_equivalent_distribution_gives_the_recorded_mask(case, batches):
-    mask = _compute(case, batches, distribution=SCOPE_AS_DISTRIBUTION[case[1]])
+@pytest.mark.parametrize("case", sorted(c for c in RECORDED if c[1] == "global"), ids=lambda case: "-".join(map(str, case)))
+def test_the_methods_declared_distribution_gives_the_recorded_mask(case, batches):
+    mask = _compute(case, batches, distribution=masks.METHODS.get(case[0]).distribution)
     assert (fingerprint(mask), mask.num_kept()) == RECORDED[case]
 
 

@@ -45,6 +45,33 @@ RECORDED = [
     (dict(mask="grasp", sparsity=0.9), "release", "2c23b8441f265702", 1690, 2343.974414, 0.10027855153203342),
 ]
 
+# Recorded from main at 9ddc3b5, just before the mask seam was reshaped (issue 22), with the same
+# settings and machine-independence rules: the layouts (distribution, pattern), the ablations and
+# the methods made of trainings, which the reshaping moves between files.
+RECORDED += [
+    (dict(mask="erk", sparsity=0.9), None, "112fce8c1a27e438", 1690, 628.336687, 0.07242339832869081),
+    (dict(mask="random", sparsity=0.9, distribution="erk"), None, "112fce8c1a27e438", 1690, 628.336687,
+     0.07242339832869081),
+    (dict(mask="random", sparsity=0.8, scope="layerwise"), None, "fa2e7226a1b09cd3", 3381, 753.044431,
+     0.10027855153203342),
+    (dict(mask="snip", sparsity=0.9, distribution="erk"), None, "1255e68ddf65cac0", 1690, 744.552852,
+     0.10306406685236769),
+    (dict(mask="magnitude", sparsity=0.5, pattern="2:4", prune_first_layer=False), None, "ad20c9160aee640d", 8432,
+     1791.229054, 0.10027855153203342),
+    (dict(mask="random", pattern="2:4", prune_first_layer=False), None, "9a90423716c6ab1b", 8432, 1330.316067,
+     0.10863509749303621),
+    (dict(mask="snip", sparsity=0.9, mask_options={"shuffle": True}), None, "b60863cb1c62af2c", 1690, 636.784646,
+     0.11420612813370473),
+    (dict(mask="magnitude", sparsity=0.9, mask_options={"invert": True}), None, "2caa4b4901772e2c", 1690, 463.714863,
+     0.10027855153203342),
+    (dict(mask="lottery", sparsity=0.5, mask_options={"round_epochs": 1}), None, "71053011c29bfaae", 8450,
+     1901.104775, 0.10306406685236769),
+    (dict(mask="ramanujan", sparsity=0.9, mask_options={"samples": 2, "train_steps": 2}), None, "1297ef8c1f045031",
+     1690, 624.708227, 0.11142061281337047),
+]
+# A run from a saved mask file: the file holds a magnitude mask at sparsity 0.7 from a first run.
+MASK_FILE_RUN = ("69b40b8cc8dd8026", 5070, 1521.502445, 0.12813370473537605)
+
 
 # Relative tolerance on the sum of |weights|, by recipe (see the module docstring).
 WEIGHT_TOLERANCE = {None: 1e-5, "release": 1e-2}
@@ -74,7 +101,7 @@ def weight_sum(model) -> float:
 
 
 @pytest.mark.parametrize("settings, recipe, digest, kept, weights, test_acc", RECORDED,
-                         ids=[f"{s['mask']}-{r or 'default'}" for s, r, *_ in RECORDED])
+                         ids=[f"{s['mask']}-{r or 'default'}-{i}" for i, (s, r, *_) in enumerate(RECORDED)])
 def test_static_mask_runs_match_the_values_recorded_before_the_redesign(settings, recipe, digest, kept, weights,
                                                                          test_acc):
     run = sk.train(dataset="digits", model="resnet20", width=0.25, epochs=1, max_batches=3, progress=False, seed=3,
@@ -82,4 +109,17 @@ def test_static_mask_runs_match_the_values_recorded_before_the_redesign(settings
     assert mask_digest(run.mask) == digest
     assert run.mask.num_kept() == kept
     assert weight_sum(run.model) == pytest.approx(weights, rel=WEIGHT_TOLERANCE[recipe])
+    assert run["epochs"][-1]["test_acc"] == pytest.approx(test_acc, abs=FLIPPED_IMAGES / TEST_IMAGES)
+
+
+def test_a_run_from_a_mask_file_matches_the_values_recorded_before_the_redesign(tmp_path):
+    first = sk.train(dataset="digits", model="resnet20", width=0.25, epochs=1, max_batches=3, progress=False, seed=3,
+                     mask="magnitude", sparsity=0.7)
+    path = first.mask.save(tmp_path / "mask.pt")
+    run = sk.train(dataset="digits", model="resnet20", width=0.25, epochs=1, max_batches=3, progress=False, seed=3,
+                   mask_file=str(path))
+    digest, kept, weights, test_acc = MASK_FILE_RUN
+    assert mask_digest(run.mask) == digest
+    assert run.mask.num_kept() == kept
+    assert weight_sum(run.model) == pytest.approx(weights, rel=WEIGHT_TOLERANCE[None])
     assert run["epochs"][-1]["test_acc"] == pytest.approx(test_acc, abs=FLIPPED_IMAGES / TEST_IMAGES)

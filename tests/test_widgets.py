@@ -199,10 +199,11 @@ def test_panel_shows_refused_settings_instead_of_raising():
 
 
 def test_panel_lists_registered_methods_and_refuses_bad_choices():
-    from sparsekit import masks
     from sparsekit.app.widgets import panel
+    from sparsekit.runs import mask_sources
 
-    assert list(panel().method.options) == masks.available()
+    # The methods and the procedures made of trainings (the notebooks' panels offer the lottery).
+    assert list(panel().method.options) == mask_sources.available()
     with pytest.raises(SparsekitError, match="trick"):
         panel(tricks=["ghost"])
     with pytest.raises(SparsekitError, match="at least one"):

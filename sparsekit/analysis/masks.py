@@ -103,10 +103,10 @@ def collapse_advice(method: Optional[str]) -> str:
     if method == "synflow":
         return ("SynFlow's known weak spot: at extreme sparsity it can empty a thin layer such as a ResNet "
                 "shortcut conv. Lower the sparsity, use more rounds (mask_options='rounds=...'), or "
-                "scope='layerwise'")
+                "distribution='uniform'")
     if method == "lottery":
-        return "Lower the sparsity, prune less per round, or use scope='layerwise'"
-    return "Lower the sparsity, use scope='layerwise', or an iterative method (synflow)"
+        return "Lower the sparsity, prune less per round, or use distribution='uniform'"
+    return "Lower the sparsity, use distribution='uniform', or an iterative method (synflow)"
 
 
 def warn_collapsed_layers(mask: Mapping[str, torch.Tensor], method: Optional[str] = None) -> None:

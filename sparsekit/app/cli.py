@@ -5,16 +5,10 @@ import sys
 from typing import List, Optional
 
 from ..core.errors import SparsekitError
+from .arguments import OneLineParser
 from ..core.registry import Registry
 from ..report.summary import format_run
 from ..training.config import config_fields, make_config, names_with
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a bad argument gives one `error:` line rather than usage plus a message."""
-
-    def error(self, message):
-        raise SparsekitError(f"{message} (see `{self.prog} --help`)")
 
 
 def _add_option(parser, name: str, kind, default, help_text: str, choices, shown_default=None) -> None:
@@ -221,6 +215,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     from .. import data, models
+    from ..runs import mask_sources
     from ..sparsity import SCHEDULES, distributions, patterns, registry
 
     print("datasets:     " + ", ".join(data.available()))
@@ -230,8 +225,8 @@ def _list(args: argparse.Namespace) -> int:
     for family in models.external.FAMILIES:
         name = f"{family.package}:{family.example}"
         print(f"  {'tested' if family.works else 'refused':<8} {name:<32} {family.note}")
-    rows = registry.method_rows()
-    for kind in sorted({row["kind"] for row in rows}, key=lambda k: (k != "score", k != "mask", k)):
+    rows = mask_sources.method_rows()
+    for kind in sorted({row["kind"] for row in rows}, key=lambda k: (k != "score", k != "training", k)):
         print(f"{kind} methods (--mask; their options go in --mask-options):")
         for row in (r for r in rows if r["kind"] == kind):
             print(f"  {row['name']:<12} {row['summary']}")
@@ -253,19 +248,20 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _layout_support(row: dict) -> str:
-    distributions = ", ".join(row["distributions"]) or "its own (--scope layerwise where offered)"
-    return f"distribution: {distributions}; N:M pattern: {'yes' if row['pattern'] else 'no'}"
+    distributions = ", ".join(row["distributions"]) or "its own (see its options)"
+    default = f" (default {row['default_distribution']})" if row.get("default_distribution") else ""
+    return f"distribution: {distributions}{default}; N:M pattern: {'yes' if row['pattern'] else 'no'}"
 
 
 def _mask(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..sparsity.registry import check_options
     from ..training.run_dir import check_file_location
+    from ..runs import mask_sources
     from ..runs.launch import prepare
 
     config = make_config(mask=args.method, progress=False, **{name: getattr(args, name) for name in MASK_SETTINGS})
-    check_options(config.mask, config.mask_options)
+    mask_sources.check(config, mask_given=False)
     check_file_location(args.out)
     if Path(args.out).exists() and not args.overwrite:
         raise SparsekitError(f"{args.out} already exists; pass --overwrite to replace it, or choose another --out")

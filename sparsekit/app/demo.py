@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from .. import sparsity as masks
+from ..runs import mask_sources
 from ..core.checks import whole_number
 from ..core.errors import SparsekitError
 from ..recipe import Recipe
@@ -45,7 +45,7 @@ def run_demo(out="runs/demo", epochs: Optional[int] = None, progress: bool = Tru
 
     out = Path(out)
     epochs = DEMO_EPOCHS if epochs is None else whole_number("epochs", epochs, 1)  # 0 is an error, not "default"
-    methods = [m for m in (methods or DEMO_METHODS) if m in masks.available()]
+    methods = [m for m in (methods or DEMO_METHODS) if m in mask_sources.available()]
     print(f"ToST in miniature: {DEMO_SETTINGS['model']} (width {DEMO_SETTINGS['width']}) on digits, {epochs} epochs, "
           f"{seeds} seeds; tost = {DEMO_RECIPES['tost'].describe()}", flush=True)
     started = time.perf_counter()

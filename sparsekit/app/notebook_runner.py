@@ -266,7 +266,7 @@ def parse_assignment(text: str):
 
 
 def build_parser():
-    from .cli import OneLineParser  # a bad argument is one `error:` line, as for `sparsekit`
+    from .arguments import OneLineParser  # a bad argument is one `error:` line, as for `sparsekit`
 
     parser = OneLineParser(prog="sparsekit notebooks",
                            description="Execute the sparsekit notebooks with papermill.")

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Sequence
 
 from ..core import checks
 from ..core.errors import SparsekitError
-from ..runs import inputs
+from ..runs import mask_sources
 from ..training.config import make_config
 from .interactive import ExperimentSettings, make_settings, recipe_for, train_settings
 
@@ -28,7 +28,7 @@ def check_settings(settings: ExperimentSettings) -> ExperimentSettings:
     config = make_config(**train_settings(settings))
     datasets.get(config.dataset)
     check_name(config.model)
-    inputs.check_mask_settings(config, mask_given=False)
+    mask_sources.check(config, mask_given=False)
     recipe_for(settings.tricks, settings.recipe_options)
     return settings
 

@@ -32,6 +32,7 @@ def compare_recipes(settings: ExperimentSettings, methods: Sequence[str], recipe
 
     from ..recipe import Recipe
     from ..runs import train
+    from ..sparsity import OneShot
     from ..training import make_config
     from ..runs.launch import prepare
 
@@ -54,9 +55,9 @@ def compare_recipes(settings: ExperimentSettings, methods: Sequence[str], recipe
                     chosen = Recipe.preset(recipe)
                     if recipe != "default":  # the options tune tricks; plain training has none to tune
                         chosen = chosen.with_changes(**dict(recipe_options or {}))
-                    record = train(config, recipe=chosen, mask=mask, data=data)
-                    # The record says "given" for a mask passed in; keep where it came from.
-                    record["mask_source"] = dict(source, computed_once=True)
+                    # The mask goes in with where it came from, so the record says so.
+                    record = train(config, recipe=chosen, mask=OneShot.of(mask, dict(source, computed_once=True)),
+                                   data=data)
                     grid[method][recipe].append(record)
                     bar.update(1)
     return grid

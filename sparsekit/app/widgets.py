@@ -15,7 +15,7 @@ import ipywidgets as widgets
 from IPython import get_ipython
 from IPython.display import Image, clear_output, display
 
-from .. import sparsity as masks
+from ..runs import mask_sources
 from ..core.errors import SparsekitError
 from .interactive import TRICKS, ExperimentSettings, make_settings, run_experiment
 from .panel_runs import GHOST_TRICKS, RunBook, run_label
@@ -62,7 +62,7 @@ class ExperimentPanel(widgets.VBox):
                  tricks: Optional[Sequence[str]] = None, settings=None, max_epochs: int = 100, seeds: int = 1):
         self.run_fn = run_fn or run_experiment
         self.base = make_settings(settings)
-        methods = list(methods) if methods is not None else masks.available()
+        methods = list(methods) if methods is not None else mask_sources.available()
         if not methods:
             raise SparsekitError("the panel needs at least one mask method")
         # ExperimentSettings validates trick names; the panel offers all of them by default.

@@ -1,5 +1,5 @@
-"""Runs: settings -> a built run (data, model, mask, recipe) -> training, and the procedures
-made of whole trainings (the lottery ticket, Ramanujan sampling), which register themselves
-as mask methods from up here."""
-from . import lottery, ramanujan  # noqa: F401  (each registers itself as a mask method)
+"""Runs: settings -> a built run (data, model, mask, recipe) -> training, and where a run's
+mask comes from (`mask_sources`), the procedures made of whole trainings included (the lottery
+ticket, Ramanujan sampling)."""
+from . import mask_sources  # noqa: F401
 from .launch import prepare, train  # noqa: F401

@@ -1,12 +1,11 @@
 """The objects `train` accepts beside its settings (recipe, callbacks, model, mask, data),
 checked before any work, each failing with one `SparsekitError` line."""
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Iterable, List
 
 from torch import nn
 
-from .. import sparsity as masks
+from ..sparsity import Sparsifier
 from ..core.errors import SparsekitError
 from ..core.callbacks import Callback
 from ..training.config import TrainConfig
@@ -65,33 +64,11 @@ def check_callbacks(callbacks: Iterable) -> List[Callback]:
 def check_objects(model, mask, data) -> None:
     if model is not None and not isinstance(model, nn.Module):
         raise SparsekitError(f"model must be a model name or a torch nn.Module, got {type(model).__name__}")
-    if mask is not None and not isinstance(mask, Mapping):
-        raise SparsekitError(f"mask must be a method name or a sparsekit.Mask, got {type(mask).__name__}")
+    if mask is not None and not isinstance(mask, (Mapping, Sparsifier)):
+        raise SparsekitError(f"mask must be a method name, a sparsekit.Mask or a Sparsifier, got "
+                             f"{type(mask).__name__}")
     if data is not None and not all(hasattr(data, split) for split in ("train", "val", "test")):
         raise SparsekitError(f"data must be a DataBundle (sparsekit.data.load(...)), got {type(data).__name__}")
-
-
-def check_mask_settings(config: TrainConfig, mask_given: bool) -> None:
-    """The mask method, its options and the mask file, checked before any work is done."""
-    if mask_given or config.mask_file:
-        if config.schedule != "one-shot":
-            raise SparsekitError(f"schedule {config.schedule!r} prunes by a method's scores during training; a given "
-                                 f"mask or --mask-file is trained as it is (use --schedule one-shot)")
-    if mask_given:
-        return
-    if config.mask_file:
-        if not Path(config.mask_file).is_file():
-            raise SparsekitError(f"mask or checkpoint file not found: {config.mask_file}")
-        return
-    masks.check_plan(config.mask, config.schedule, config.scope)
-    changes = config.schedule != "one-shot" or masks.registry.is_dynamic(config.mask)
-    if config.pattern is not None and changes:
-        raise SparsekitError(f"pattern {config.pattern} is kept by one-shot masks only; mask {config.mask!r} with "
-                             f"schedule {config.schedule!r} changes the mask during training")
-    options = dict(config.mask_options)
-    if config.schedule == "gmp" and config.mask != "gmp":  # the schedule's options beside the method's own
-        options = {name: value for name, value in options.items() if name not in masks.plan.GMP_OPTIONS}
-    masks.registry.check_options(config.mask, options)
 
 
 def check_model_fits_data(model: nn.Module, data) -> None:

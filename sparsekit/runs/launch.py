@@ -1,8 +1,9 @@
 """`train(...)`: settings -> a checked, built run (data, model, mask, recipe) -> the training loop.
 
-This is where a run is decided: which mask method (as a `Sparsifier`: one-shot, or one that
-changes the mask during training), which recipe tricks, which callbacks. The loop in
-`sparsekit.training` receives the built objects and names none of them.
+This is where a run is decided: where its mask comes from (a `Sparsifier` from
+`mask_sources`: one-shot, or one that changes the mask during training), which recipe tricks,
+which callbacks. The loop in `sparsekit.training` receives the built objects and names none of
+them.
 
 A resumed run takes its mask from the checkpoint (where a dynamic method left it) and never
 runs the mask method again; data and model are built exactly as before, from the same seed.
@@ -11,19 +12,18 @@ import json
 import random
 import time
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Union
 
 import numpy as np
 import torch
 from torch import nn
 
 from .. import data as datasets, models
-from .. import sparsity as masks
 from ..core.callbacks import Callback
 from ..core.errors import SparsekitError
 from ..core.mask import Mask
 from ..recipe import Recipe
-from ..sparsity import OneShot, dynamic_sparsifier
+from ..sparsity import Sparsifier
 from ..training import distributed
 from ..training import checkpoint
 from ..training.config import TrainConfig, make_config, names_with
@@ -33,21 +33,22 @@ from ..training.spectral_probe import SpectralProbe
 from ..training.tensorboard_log import TensorBoardLog
 from ..training.state import TrainState
 from ..training.trainer import train as train_run
-from . import inputs
+from . import inputs, mask_sources
 
 # Settings that may differ between an interrupted run and its resumption (declared by role).
 RESUMABLE_CHANGES = frozenset(names_with("resumable"))
 
 
 def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Iterable[Callback] = (),
-          model: Optional[nn.Module] = None, mask: Optional[Mask] = None, data=None,
+          model: Optional[nn.Module] = None, mask: Union[Mask, Sparsifier, None] = None, data=None,
           **overrides) -> RunRecord:
     """Train a masked network and return its run record (written to `out/record.json` and
     `out/epochs.csv` when `out` is set; nothing is written without it).
 
     Settings come from `config` and keyword `overrides` (see `TrainConfig`). `model`, `mask`
-    and `data` objects replace what the config would build; `model` and `mask` given as
-    names are settings. `recipe` is a `sparsekit.Recipe`, a preset name ("tost", ...), or
+    and `data` objects replace what the config would build (`mask` a `Mask`, or a `Sparsifier`
+    such as `OneShot.of(mask, source)` that says where the mask came from); `model` and `mask`
+    given as names are settings. `recipe` is a `sparsekit.Recipe`, a preset name ("tost", ...), or
     None: the config's recipe section (`TrainConfig(recipe=...)`; by default `Recipe.default()`,
     the same run as without a recipe).
 
@@ -64,15 +65,16 @@ def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Itera
     recipe = inputs.recipe_for_run(recipe, config)
     callbacks = inputs.check_callbacks(callbacks)
     inputs.check_objects(model, mask, data)
-    inputs.check_mask_settings(config, mask_given=mask is not None)
+    mask_sources.check(config, mask_given=mask is not None)
     distributed.setup(config.device)  # under torchrun: join the ranks
     if config.tensorboard and distributed.is_main():  # one log, like every other file of the run
         callbacks.append(TensorBoardLog(config.tensorboard))  # checks the package before any work
     device = distributed.local_device(_device(config.device))
-    distributed.check_supported(config, mask_given=mask is not None)
+    mask_sources.check_parallel(config, mask_given=mask is not None)
     if not config.out or not distributed.is_main():  # only rank 0 writes
         return _train(config, recipe, callbacks, model, mask, data, device, began, None)
-    with RunDirectory(config.out, resume=config.resume, overwrite=config.overwrite) as run:
+    with RunDirectory(config.out, resume=config.resume, overwrite=config.overwrite,
+                      progress=mask_sources.PROGRESS_FOLDERS) as run:
         return _train(config, recipe, callbacks, model, mask, data, device, began, run)
 
 
@@ -113,59 +115,14 @@ def _prepare(config: TrainConfig, model: Optional[nn.Module], mask: Optional[Mas
                              width=config.width, input_size=data.image_size)
     inputs.check_model_fits_data(model, data)
     model.to(device)
-    sparsifier = _sparsifier(config, model, mask)  # on every rank: each asks it for updates
+    # On every rank: each asks it for updates. A procedure made of trainings trains with `train`.
+    sparsifier = mask_sources.sparsifier_for(config, model, mask, train=train)
     saved = TrainState.saved_mask(resumed) if resumed is not None else None
     if saved is not None:  # checkpoints before dynamic masks hold none: theirs is recomputed
         return (data, model, *saved, sparsifier)
     # Computed once, on rank 0, and sent to the others (a lottery mask costs whole trainings).
-    if isinstance(sparsifier, OneShot):
-        make = lambda: _make_mask(config, model, data, mask)  # noqa: E731
-    else:
-        make = lambda: (sparsifier.initial_mask(model, data), _dynamic_source(config, sparsifier))  # noqa: E731
-    mask, mask_source = distributed.from_main(make)
+    mask, mask_source = distributed.from_main(lambda: (sparsifier.initial_mask(model, data), sparsifier.source))
     return data, model, mask, mask_source, sparsifier
-
-
-def _sparsifier(config: TrainConfig, model: nn.Module, given: Optional[Mask]):
-    """The dynamic sparsifier the settings ask for, or a one-shot one around `_make_mask`'s mask."""
-    if given is None and not config.mask_file:
-        dynamic = dynamic_sparsifier(config.mask, model, config.sparsity, schedule=config.schedule,
-                                     distribution=config.distribution, scope=config.scope,
-                                     prune_first_layer=config.prune_first_layer,
-                                     prune_classifier=config.prune_classifier, seed=config.seed,
-                                     options=dict(config.mask_options))
-        if dynamic is not None:
-            return dynamic
-    name = "given" if given is not None else "file" if config.mask_file else config.mask
-    return OneShot(lambda model, data: _make_mask(config, model, data, given)[0], name)
-
-
-def _dynamic_source(config: TrainConfig, sparsifier) -> dict:
-    return {"method": config.mask, "sparsity": config.sparsity, "scope": config.scope, "schedule": config.schedule,
-            "distribution": sparsifier.distribution}
-
-
-def _make_mask(config: TrainConfig, model: nn.Module, data, given: Optional[Mask]):
-    """The one-shot mask to train with, and a note of where it came from for the record."""
-    if given is not None:
-        return Mask(given), {"method": "given"}
-    if config.mask_file:
-        mask = Mask.from_file(config.mask_file, model, config.prune_first_layer, config.prune_classifier)
-        return mask, {"method": "file", "path": str(config.mask_file)}
-    if config.mask_examples_per_class:
-        batches = datasets.balanced_examples(data.train, config.mask_examples_per_class, data.num_classes)
-    else:
-        batches = datasets.first_batches(data.train, config.mask_batches)
-    # The training context is offered to every method; only those naming it (lottery) get it.
-    mask = masks.compute(config.mask, model, config.sparsity, data=batches,
-                         distribution=config.masking.mask_distribution(), pattern=config.pattern,
-                         prune_first_layer=config.prune_first_layer,
-                         prune_classifier=config.prune_classifier, seed=config.seed, train_config=config, bundle=data,
-                         out=config.out, **config.mask_options)
-    source = {"method": config.mask, "sparsity": config.sparsity, "scope": config.scope}
-    # Only when asked for, so records of runs without them stay as they were.
-    source.update({name: getattr(config, name) for name in ("distribution", "pattern") if getattr(config, name)})
-    return mask, source
 
 
 def _seed_everything(seed: int) -> None:

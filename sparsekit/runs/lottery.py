@@ -2,7 +2,7 @@
 (IMP) with rewinding.
 
 Round k: train the network with the current mask; prune `prune_fraction` (20%) of the
-REMAINING weights by |theta| (globally, or per layer with scope="layerwise"); rewind the
+REMAINING weights by |theta| (one ranking, or as a distribution counts per layer); rewind the
 survivors to their values at the rewind point; repeat. The rewind point is the original
 initialization (`rewind_steps=0`, the default) or a point early in round 1's training
 ("late rewinding", `rewind_steps=N` or `rewind_epochs=E`), which is what makes IMP work on
@@ -14,45 +14,60 @@ exactly round(d * N). Each round trains from scratch with a fresh optimizer and 
 learning-rate schedule of `round_epochs` epochs (the paper resumes the schedule at the rewind
 step; the difference is small for early rewind points).
 
-After `compute("lottery", model, ...)` returns, the model's weights are set IN PLACE to the
+After `find_ticket(model, ...)` returns, the model's weights are set IN PLACE to the
 rewind-point weights with the final mask applied: training the returned mask from that model
-is training the lottery ticket (the trainer does exactly that with `mask="lottery"`).
+is training the lottery ticket (a run with `mask="lottery"` does exactly that: `mask_sources`).
 
-Rounds train with `sparsekit.training.train` using `train_config` (only epochs, out and
-resume changed) on `bundle` (a DataBundle; when only batches are given as data, the bundle is
-loaded from `train_config.dataset`). With an out directory, round K's run record is written
-under `out/lottery/round_K/` and the state after every round (mask, rewind weights) to
+Rounds train with the `train` function given (`sparsekit.train`: a run reaches this procedure
+through `train`, so it hands itself down) using `train_config` (only epochs, out and resume
+changed) on `bundle` (a DataBundle; when only batches are given as data, the bundle is loaded
+from `train_config.dataset`). With an out directory, round K's run record is written under
+`out/lottery/round_K/` and the state after every round (mask, rewind weights) to
 `out/lottery/state.pt`, atomically: calling again with the same out directory continues after
 the last finished round (and inside an interrupted round, from its last epoch).
 """
 import math
 import shutil
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 import torch
 
 from ..core import atomic, formats
 from ..core.errors import SparsekitError
 from ..core.mask import Mask
-from ..core.topk import keep_top
+from ..core.prunable import prunable_parameters
 from ..core.callbacks import Callback
+from ..core.topk import check_sparsity
+from ..sparsity.distributions import check_distribution, keep_top_scores
 from ..training.config import TrainConfig, setting_fields
-from ..sparsity.registry import register_mask
-from .launch import train
 
 STATE_FORMAT = formats.LOTTERY_STATE
+# Where the rounds keep their progress, under the run's out directory.
+FOLDER = "lottery"
+SUMMARY = "|theta| after training, pruned 20% per round with rewinding (iterative magnitude pruning)"
+# The state files name the layer counts by the retired `scope` for the two it had: so a state
+# written then is reused by the same rounds now.
+_FINGERPRINT_SCOPE = {"global": "global", "uniform": "layerwise"}
 
 
-@register_mask("lottery", "|theta| after training, pruned 20% per round with rewinding (iterative magnitude pruning)",
-               needs_data=True)
-def lottery(model, params, sparsity, data, scope, generator, *, round_epochs: Optional[int] = None,
-            rewind_steps: int = 0, rewind_epochs: Optional[int] = None, prune_fraction: float = 0.2,
-            train_config=None, bundle=None, out=None):
+def find_ticket(model, sparsity: float, data=None, *, train: Callable, train_config: Optional[TrainConfig] = None,
+                bundle=None,
+                out=None, distribution: Optional[str] = None, prune_first_layer: bool = True,
+                prune_classifier: bool = False, round_epochs: Optional[int] = None, rewind_steps: int = 0,
+                rewind_epochs: Optional[int] = None, prune_fraction: float = 0.2) -> Mask:
+    """The lottery ticket's mask at `sparsity`, the model rewound in place (see the module
+    docstring). `distribution` counts each round's kept weights per layer (default: one
+    global ranking); `data` is a DataBundle or batches (then the bundle is loaded)."""
+    sparsity = check_sparsity(sparsity)
+    distribution = check_distribution(distribution or "global")
     if not 0.0 < prune_fraction < 1.0:
         raise SparsekitError(f"lottery prune_fraction must be in (0, 1), got {prune_fraction}")
-    if scope not in ("global", "layerwise"):
-        raise SparsekitError(f"unknown scope {scope!r}; choose one of: global, layerwise")
+    if data is None and bundle is None:
+        raise SparsekitError("the lottery trains whole networks: pass data= (a DataBundle, or batches of (x, y))")
+    params = prunable_parameters(model, prune_first_layer, prune_classifier)
+    if not params:
+        raise SparsekitError("the model has no prunable Conv or Linear weights")
     train_config = train_config if train_config is not None else TrainConfig()
     bundle = bundle if bundle is not None else _bundle_from(data, train_config)
     out = out if out is not None else train_config.out
@@ -62,10 +77,10 @@ def lottery(model, params, sparsity, data, scope, generator, *, round_epochs: Op
     rewind_step = _rewind_step(round_config, bundle, rewind_steps, rewind_epochs)
     schedule = round_sparsities(sparsity, prune_fraction)
 
-    store = _RoundStore(Path(out) / "lottery" if out else None)
+    store = _RoundStore(Path(out) / FOLDER if out else None)
     fingerprint = {"config": _what_rounds_train_with(round_config),
-                   "sparsity": sparsity, "scope": scope, "rewind_step": rewind_step,
-                   "prune_fraction": prune_fraction, "weights": list(params)}
+                   "sparsity": sparsity, "scope": _FINGERPRINT_SCOPE.get(distribution, distribution),
+                   "rewind_step": rewind_step, "prune_fraction": prune_fraction, "weights": list(params)}
     saved = store.load(fingerprint, restart=train_config.overwrite)
     if saved is None:
         saved = {"rounds_done": 0, "mask": {name: torch.ones(p.shape, dtype=torch.bool) for name, p in params.items()},
@@ -78,21 +93,21 @@ def lottery(model, params, sparsity, data, scope, generator, *, round_epochs: Op
         capture = RewindPoint(rewind_step) if rewind is None else None
         if round_index > 1:
             model.load_state_dict(rewind)
-        trained = _train_round(round_config, model, mask, bundle, capture, store.round_dir(round_index))
+        trained = _train_round(train, round_config, model, mask, bundle, capture, store.round_dir(round_index))
         rewind = rewind if capture is None else capture.weights
-        mask = Mask(keep_top(_surviving_magnitudes(trained, mask), schedule[round_index - 1], scope))
+        mask = Mask(keep_top_scores(_surviving_magnitudes(trained, mask), schedule[round_index - 1], distribution))
         store.save(fingerprint, {"rounds_done": round_index, "mask": dict(mask), "rewind": rewind})
 
     if rewind is not None:
         model.load_state_dict(rewind)
     mask.apply(model)
-    return dict(mask)
+    return mask
 
 
 def _what_rounds_train_with(config) -> dict:
     """The settings that change what the rounds compute: every one that may not change on
     resume, except the masking section's (which method to run: this one, with its own
-    sparsity, scope and weights in the fingerprint)."""
+    sparsity, layer counts and weights in the fingerprint)."""
     return {f.name: getattr(config, f.name) for section, f in setting_fields()
             if section != "masking" and not f.metadata.get("resumable")}
 
@@ -140,7 +155,7 @@ def _surviving_magnitudes(model, mask: Mask) -> Dict[str, torch.Tensor]:
     return {name: params[name].detach().abs().cpu().masked_fill(~keep, -float("inf")) for name, keep in mask.items()}
 
 
-def _train_round(config, model, mask: Mask, bundle, capture, run_dir: Optional[Path]):
+def _train_round(train: Callable, config, model, mask: Mask, bundle, capture, run_dir: Optional[Path]):
 
     interrupted = run_dir is not None and (run_dir / "checkpoint.pt").is_file()
     settings = config.with_changes(out=str(run_dir) if run_dir else None, resume=interrupted)

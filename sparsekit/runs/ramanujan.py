@@ -20,7 +20,7 @@ as it was. With no training the coordinate cannot move, so `train_steps` must be
 Ramanujan gap depends on the mask alone, so the distance comes from the weighted gap's move.
 """
 import copy
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -28,14 +28,15 @@ from torch import nn
 from ..analysis import spectral
 from ..core.errors import SparsekitError
 from ..core.mask import Mask
-from ..core.topk import allocate_counts, keep_count
+from ..core.prunable import prunable_parameters
+from ..core.topk import allocate_counts, check_sparsity, keep_count, random_positions
 from ..training.masking import MaskEnforcer
 from ..training.step import train_step
 from ..sparsity.erk import erk_counts
-from ..sparsity.random_uniform import random_positions
-from ..sparsity.registry import register_mask
 
 DENSITIES = ("erk", "uniform")
+SUMMARY = ("coordinate distance: of random masks at ERK densities, the one whose full-spectrum coordinate moves "
+           "farthest in a short training")
 
 
 def layer_counts(params: Dict[str, torch.Tensor], density: float, densities: str) -> List[int]:
@@ -74,12 +75,19 @@ def sample_masks(model, params, density: float, batches, generator: torch.Genera
     return found
 
 
-@register_mask("ramanujan", "coordinate distance: of random masks at ERK densities, the one whose full-spectrum "
-               "coordinate moves farthest in a short training", needs_data=True)
-def ramanujan(model, params, sparsity, data, scope, generator, *, samples: int = 5, train_steps: int = 10,
-              lr: float = 0.1, densities: str = "erk"):
-    if scope != "global":
-        raise SparsekitError("mask method 'ramanujan' sets its own layer densities; use scope='global'")
+def sample_mask(model, sparsity: float, data, *, seed: int = 0, generator: Optional[torch.Generator] = None,
+                prune_first_layer: bool = True,
+                prune_classifier: bool = False, samples: int = 5, train_steps: int = 10, lr: float = 0.1,
+                densities: str = "erk") -> Mask:
+    """The sampled mask whose coordinate moves farthest (see the module docstring); the model is
+    left as it was. `densities` names the layer densities the masks are drawn at."""
+    sparsity = check_sparsity(sparsity)
+    generator = generator if generator is not None else torch.Generator().manual_seed(int(seed))
+    params = prunable_parameters(model, prune_first_layer, prune_classifier)
+    if not params:
+        raise SparsekitError("the model has no prunable Conv or Linear weights")
+    if data is None:
+        raise SparsekitError("mask method 'ramanujan' scores masks with data: pass data= (batches of (x, y))")
     if densities not in DENSITIES:
         raise SparsekitError(f"ramanujan densities must be one of: {', '.join(DENSITIES)} (got {densities!r})")
     if not isinstance(samples, int) or samples < 1 or not isinstance(train_steps, int) or train_steps < 1:
@@ -94,4 +102,4 @@ def ramanujan(model, params, sparsity, data, scope, generator, *, samples: int =
         raise SparsekitError(f"ramanujan: no sampled mask has a measurable coordinate at sparsity {sparsity:g} "
                              f"(every layer's graph averages fewer than 3 edges per node)")
     best = max(measured, key=lambda pair: (pair[0], -pair[1]))[1]
-    return found[best][0]
+    return Mask(found[best][0])

@@ -3,32 +3,32 @@
 - `global`: one ranking over every layer; the per-layer counts fall where the scores put them
   (so there are no counts to give before scoring: `layer_counts` returns None);
 - `uniform`: every layer keeps the same fraction, each exactly round(d * n_layer);
+- `even`: every layer keeps the same fraction and the total is exactly round(d * N) (largest
+  remainders decide which layers round up): the default of `random`;
 - `erk`: Erdos-Renyi-Kernel densities (small layers denser; see `erk.erk_densities`), with
   the total exactly round(d * N).
 
 Any score method combines with any distribution (`compute("snip", ..., distribution="erk")`),
-and so do the dynamic methods, whose per-layer counts stay fixed once chosen.
-
-The older `scope` is the same choice under another name: scope "global" is distribution
-"global", "layerwise" is "uniform" (`from_scope`). None means the method's own: the global
-ranking for a score method, the method's own counts for one that builds its mask.
+and so do the dynamic methods, whose per-layer counts stay fixed once chosen. Settings written
+with the retired `scope` read as the distribution it meant (`SCOPES`).
 """
 from typing import Dict, List, Optional, Sequence
 
 import torch
 
 from ..core.errors import SparsekitError
-from ..core.topk import check_sparsity, keep_count, keep_top, top_k_flat
+from ..core.topk import allocate_counts, check_sparsity, keep_count, keep_top, top_k_flat
 from .erk_densities import erk_counts
 
 DISTRIBUTIONS: Dict[str, str] = {
     "global": "one ranking over all layers: counts fall where the scores are highest",
     "uniform": "every layer keeps the same fraction of its weights",
+    "even": "every layer keeps the same fraction, with the total exact (largest remainders round up)",
     "erk": "Erdos-Renyi-Kernel layer densities: small layers denser (Evci et al. 2020)",
 }
 
 
-# The older name of the choice, still accepted: scope -> the distribution it means.
+# The retired name of the choice, read from older settings: scope -> the distribution it meant.
 SCOPES: Dict[str, str] = {"global": "global", "layerwise": "uniform"}
 
 
@@ -44,8 +44,11 @@ def layer_counts(distribution: str, shapes: Sequence[Sequence[int]], sparsity: f
     check_distribution(distribution)
     if distribution == "global":
         return None
+    sizes = [int(torch.Size(shape).numel()) for shape in shapes]
     if distribution == "uniform":
-        return [keep_count(int(torch.Size(shape).numel()), density) for shape in shapes]
+        return [keep_count(size, density) for size in sizes]
+    if distribution == "even":
+        return allocate_counts(sizes, [density] * len(sizes), keep_count(sum(sizes), density))
     return erk_counts(shapes, density)
 
 
@@ -56,22 +59,3 @@ def keep_top_scores(scores: Dict[str, torch.Tensor], sparsity: float, distributi
     counts = layer_counts(distribution, [tuple(s.shape) for s in scores.values()], sparsity)
     return {name: top_k_flat(s.detach().reshape(-1).cpu().double(), count).reshape(s.shape)
             for (name, s), count in zip(scores.items(), counts)}
-
-
-def from_scope(scope: Optional[str], distribution: Optional[str]) -> Optional[str]:
-    """The distribution asked for by `scope` and/or `distribution` (None: the method's own).
-
-    scope "global" alone stays None: it was every call's default, so it never asked for more
-    than the method's own choice (which for a score method is the global ranking)."""
-    if distribution is not None:
-        check_distribution(distribution)
-    if scope is None:
-        return distribution
-    if not isinstance(scope, str) or scope not in SCOPES:
-        raise SparsekitError(f"unknown scope {scope!r}; choose one of: {', '.join(SCOPES)}")
-    if distribution is not None and SCOPES[scope] != distribution:
-        raise SparsekitError(f"scope {scope!r} means distribution {SCOPES[scope]!r}, which conflicts with "
-                             f"distribution {distribution!r}; give only distribution")
-    if distribution is None and scope == "layerwise":
-        return "uniform"
-    return distribution

@@ -1,19 +1,12 @@
-"""ERK (Erdos-Renyi-Kernel, Evci et al. 2020) as a mask method: random positions at ERK layer
+"""ERK (Erdos-Renyi-Kernel, Evci et al. 2020) as a mask method: random scores cut to ERK layer
 densities (the densities themselves: `erk_densities.py`, also the `erk` distribution).
 
-`compute("erk", ...)` is `compute("random", ..., distribution="erk")`: both draw the same
-counts; the positions differ only in how the seed's random stream is consumed.
+`compute("erk", ...)` is `compute("random", ..., distribution="erk")`: the same scores from the
+same seed, so the same mask.
 """
-from ..core.errors import SparsekitError
-from ..core.topk import random_positions
+from . import random_uniform  # noqa: F401  (registers "random", which "erk" names)
 from .erk_densities import erk_counts, erk_densities  # noqa: F401  (their long-standing home)
-from .registry import register_mask
+from .registry import register_alias
 
-
-@register_mask("erk", "nothing: random positions at Erdos-Renyi-Kernel layer densities (small layers denser)",
-               distributions=("erk",))
-def erk(model, params, sparsity, data, scope, generator, *, distribution=None):
-    if scope != "global":
-        raise SparsekitError("mask method 'erk' sets its own layer densities; use scope='global'")
-    counts = erk_counts([tuple(p.shape) for p in params.values()], 1.0 - sparsity)
-    return {name: random_positions(p.shape, count, generator) for (name, p), count in zip(params.items(), counts)}
+register_alias("erk", of="random", distribution="erk",
+               summary="nothing: random positions at Erdos-Renyi-Kernel layer densities (small layers denser)")

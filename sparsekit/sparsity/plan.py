@@ -28,31 +28,27 @@ GMP_OPTIONS = tuple(name for name, p in inspect.signature(dynamic_gmp.gradual_ma
                     if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "distribution")
 
 
-def check_plan(method: str, schedule: str, scope: str) -> None:
-    """Refuse a method/schedule/scope combination with one line."""
+def check_plan(method: str, schedule: str) -> None:
+    """Refuse a method/schedule combination with one line."""
     if schedule not in SCHEDULES:
         raise SparsekitError(f"unknown schedule {schedule!r}; choose one of: {', '.join(SCHEDULES)}")
     entry = METHODS.get(method)
-    changes = entry.kind == "dynamic" or schedule == "gmp"
-    if changes and scope != "global":
-        raise SparsekitError(f"a mask that changes during training takes its layer counts from --distribution "
-                             f"(global, uniform, erk), not --scope {scope}")
     if schedule != "gmp" or method == "gmp":
         return
     if entry.kind == "dynamic":
         raise SparsekitError(f"mask method {method!r} follows its own schedule; use --schedule one-shot with it")
-    if entry.kind != "score" or entry.needs_data:
-        fits = [name for name in available() if METHODS.get(name).kind == "score" and not METHODS.get(name).needs_data]
+    if not _rescorable(entry):
+        fits = [name for name in available() if _rescorable(METHODS.get(name))]
         raise SparsekitError(f"schedule 'gmp' re-ranks the scores of the current weights at every update: it takes a "
                              f"score method that needs no data ({', '.join(fits)}), not {method!r}")
 
 
 def dynamic_sparsifier(method: str, model: nn.Module, sparsity: float, *, schedule: str = "one-shot",
-                       distribution: Optional[str] = None, scope: str = "global", prune_first_layer: bool = True,
+                       distribution: Optional[str] = None, prune_first_layer: bool = True,
                        prune_classifier: bool = False, seed: int = 0,
                        options: Optional[Dict[str, Any]] = None) -> Optional[Sparsifier]:
     """The sparsifier of a mask that changes during training, or None for a one-shot mask."""
-    check_plan(method, schedule, scope)
+    check_plan(method, schedule)
     entry = METHODS.get(method)
     options = dict(options or {})
     if entry.kind != "dynamic" and schedule != "gmp":
@@ -73,6 +69,12 @@ def dynamic_sparsifier(method: str, model: nn.Module, sparsity: float, *, schedu
         return entry.build(model, params, None, **own)
 
     return dynamic_gmp.GradualPruning(params, sparsity, scores, method, distribution, **{**_gmp_defaults(), **timing})
+
+
+def _rescorable(entry) -> bool:
+    """A static method GMP can re-run on the current weights: no data, no draw, no layout of its own."""
+    return entry.kind == "score" and not entry.needs_data and not entry.takes("layout") \
+        and not entry.takes("generator")
 
 
 def _gmp_defaults() -> Dict[str, Any]:

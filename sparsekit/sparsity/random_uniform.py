@@ -1,28 +1,33 @@
-"""Random pruning: kept weights at random positions. The baseline every other method has to
-beat.
+"""Random pruning: random scores, so the kept weights sit at random positions. The baseline
+every other method has to beat.
 
-Per-layer counts: by default (and with distribution "global") every layer keeps the same
-fraction with the global total exact; "uniform" is round(d * n) per layer; "erk" the ERK
-counts (the same mask as method `erk` for the same seed). With an N:M pattern, N random
-positions of every group of M.
+The scores are drawn layer by layer from the run's seeded generator: a random permutation's
+ranks, scaled to (0, 1] so that layers compare under one global ranking. Cut to per-layer
+counts, the top `count` of a layer are the first `count` entries of its permutation, the
+positions `core.topk.random_positions` draws. With an N:M pattern the scores are uniform
+floats instead, the draw `patterns.random_in_groups` makes, so each group keeps N random
+positions. The two draws differ because those are the masks `random` has always given for a
+seed; one draw cannot reproduce both.
+
+By default every layer keeps the same fraction with the total exact (distribution "even");
+`erk` is this method at ERK densities (`erk.py`).
 """
-from ..core.topk import allocate_counts, keep_count, random_positions
-from .distributions import layer_counts
-from .patterns import random_in_groups
-from .registry import register_mask
+import torch
+
+from .registry import register_scores
 
 
-@register_mask("random", "nothing: each layer keeps the same fraction of weights at random positions",
-               distributions=("global", "uniform", "erk"))
-def random_uniform(model, params, sparsity, data, scope, generator, *, distribution=None, pattern=None):
-    if pattern is not None:
-        return {name: random_in_groups(p.shape, pattern, generator) for name, p in params.items()}
-    density = 1.0 - sparsity
-    sizes = [p.numel() for p in params.values()]
-    if distribution == "erk":
-        counts = layer_counts("erk", [tuple(p.shape) for p in params.values()], sparsity)
-    elif scope == "layerwise":
-        counts = [keep_count(size, density) for size in sizes]
-    else:  # the same fraction per layer, with the global total exact
-        counts = allocate_counts(sizes, [density] * len(sizes), keep_count(sum(sizes), density))
-    return {name: random_positions(p.shape, count, generator) for (name, p), count in zip(params.items(), counts)}
+@register_scores("random", "nothing: each layer keeps the same fraction of weights at random positions",
+                 distribution="even")
+def random_scores(model, params, batches, *, layout, generator):
+    if layout.pattern is not None:
+        return {name: torch.rand(p.shape, generator=generator, dtype=torch.float64) for name, p in params.items()}
+    return {name: permutation_ranks(p.numel(), generator).reshape(p.shape) for name, p in params.items()}
+
+
+def permutation_ranks(count: int, generator: torch.Generator) -> torch.Tensor:
+    """Scores in (0, 1] whose top k are the first k entries of one `torch.randperm` draw."""
+    order = torch.randperm(count, generator=generator)
+    ranks = torch.empty(count, dtype=torch.float64)
+    ranks[order] = torch.arange(count, 0, -1, dtype=torch.float64) / max(count, 1)
+    return ranks

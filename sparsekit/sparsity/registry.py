@@ -1,22 +1,22 @@
 """The table of mask methods and the one call that runs any of them.
 
-Three kinds of method register here:
-- a *score* method returns a score per weight; `compute` keeps the top-scoring weights with
-  an exact count, as many per layer as the distribution says (`distributions.py`: global,
-  uniform, erk) or N of every M with an N:M pattern (`patterns.py`), and the
-  `shuffle`/`invert` ablations apply to it;
-- a *mask* method builds the mask itself (uniform random, ERK, iterative schemes);
+Two kinds of method register here:
+- a *static* method is one scoring function, `fn(model, params, batches, *, option=default,
+  ...) -> {name: score tensor}` (higher = keep); `compute` keeps the top scores with an exact
+  count, as many per layer as the distribution says (`distributions.py`: global, uniform,
+  even, erk) or N of every M with an N:M pattern (`patterns.py`), then applies the
+  `shuffle`/`invert` ablations. Each method declares the distribution it uses when none is
+  asked for (global for most; `random` keeps the same fraction per layer, `erk` is `random`
+  at ERK densities). A scoring function whose scores depend on the mask being built names
+  `layout` (the `Layout` it will be cut to: SynFlow's rounds prune toward it) and a random one
+  names `generator` (the seeded draw); those two come from `compute`, never from the caller;
 - a *dynamic* method returns a `Sparsifier` whose mask changes during training (GMP, SET,
   RigL); `compute` gives the mask its training starts from.
 
-A method's own options (SynFlow's `rounds`, ...) are the keyword-only arguments of its
+A method's own options (SynFlow's `rounds`, ...) are the other keyword-only arguments of its
 function: `compute` reads them from the signature, so an unknown option fails with a list of
-the accepted ones without any per-method code. The trainer also passes its context
-(`train_config`, `bundle`, `out`); only a method that names them in its signature gets them.
-A mask method that follows named distributions declares them when it registers and names
-`distribution` in its signature; one that builds N:M patterns names `pattern`. Any other mask
-method takes distribution global or uniform through its positional `scope` ("global" or
-"layerwise"), and `compute` refuses erk or a pattern for it with one line naming it.
+the accepted ones without any per-method code. Procedures made of whole trainings (lottery
+tickets, Ramanujan sampling) are not mask methods here: `sparsekit.runs` runs them.
 """
 import inspect
 from dataclasses import dataclass
@@ -36,56 +36,59 @@ from .ablations import lowest_first, shuffle_within_layers
 
 
 @dataclass(frozen=True)
+class Layout:
+    """What the scores will be cut to: the sparsity, the distribution and the N:M pattern (or None)."""
+    sparsity: float
+    distribution: str
+    pattern: Optional[patterns.Pattern] = None
+
+
+@dataclass(frozen=True)
 class MaskMethod:
     name: str
     build: Callable
-    kind: str  # "score", "mask" or "dynamic"
+    kind: str  # "score" or "dynamic"
     needs_data: bool
     summary: str
-    # A mask method: the distributions it follows when asked by name (it names `distribution`).
-    distributions: Tuple[str, ...] = ()
+    # The distribution a static method's scores are cut to when none is asked for.
+    distribution: str = "global"
 
     @property
     def options(self) -> Tuple[str, ...]:
         """The method's own options: the keyword-only arguments of its function."""
         return tuple(name for name, p in inspect.signature(self.build).parameters.items()
-                     if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in LAYOUT_OPTIONS)
+                     if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in DRAWN_INPUTS)
 
     def takes(self, name: str) -> bool:
-        """Whether the method's function names `name` (a context or layout option)."""
+        """Whether the method's function names `name`."""
         return name in inspect.signature(self.build).parameters
 
 
-# What the trainer offers every method; a method that does not name one never sees it.
-CONTEXT_OPTIONS = ("train_config", "bundle", "out")
+# What `compute` itself hands a scoring function that names it (see the module docstring).
+DRAWN_INPUTS = ("layout", "generator")
 # Options of `compute` itself, applied after any method (see ablations.py).
 ABLATION_OPTIONS = ("shuffle", "invert")
-# How many weights each layer keeps and in what groups: given to a mask method that names them.
-LAYOUT_OPTIONS = ("distribution", "pattern")
 
 
 METHODS = Registry("mask method")
 
 
-def register_scores(name: str, summary: str, needs_data: bool = False):
-    """Register `fn(model, params, data, *, option=default, ...) -> {name: score tensor}`."""
+def register_scores(name: str, summary: str, needs_data: bool = False, distribution: str = "global"):
+    """Register `fn(model, params, batches, *, option=default, ...) -> {name: score tensor}`,
+    cut to `distribution` when none is asked for."""
+    distributions.check_distribution(distribution)
+
     def add(fn):
-        METHODS.register(name)(MaskMethod(name, fn, "score", needs_data, summary))
+        METHODS.register(name)(MaskMethod(name, fn, "score", needs_data, summary, distribution))
         return fn
     return add
 
 
-def register_mask(name: str, summary: str, needs_data: bool = False, distributions: Tuple[str, ...] = ()):
-    """Register `fn(model, params, sparsity, data, scope, generator, *, option=default, ...) -> Mask`.
-
-    `scope` is "global" or "layerwise" (distribution uniform). A method that follows named
-    distributions lists them in `distributions` and names `distribution=None` among its
-    keyword-only arguments; one that builds N:M patterns names `pattern=None`. It gets them
-    when asked for (a distribution name, a `Pattern`)."""
-    def add(fn):
-        METHODS.register(name)(MaskMethod(name, fn, "mask", needs_data, summary, tuple(distributions)))
-        return fn
-    return add
+def register_alias(name: str, of: str, summary: str, distribution: str):
+    """Register `name` as method `of` with another default distribution (`erk` is `random`
+    at ERK densities: the same mask from the same seed)."""
+    entry = METHODS.get(of)
+    METHODS.register(name)(MaskMethod(name, entry.build, entry.kind, entry.needs_data, summary, distribution))
 
 
 def register_dynamic(name: str, summary: str):
@@ -110,18 +113,13 @@ def describe() -> Dict[str, str]:
 
 
 def method_rows() -> List[Dict[str, object]]:
-    """One row per registered method, for listings: name, kind, own options, summary, and
-    the distributions it follows by name ("any" for a score method; a mask method's declared
-    ones, else none: its own counts, global or uniform through `scope` where it offers them)
-    and whether it builds N:M patterns."""
-    rows = []
-    for name in METHODS.names():
-        entry = METHODS.get(name)
-        rows.append({"name": name, "kind": entry.kind, "summary": entry.summary,
-                     "options": [o for o in entry.options if o not in CONTEXT_OPTIONS],
-                     "distributions": ["any"] if entry.kind in ("score", "dynamic") else list(entry.distributions),
-                     "pattern": entry.kind == "score" or entry.takes("pattern")})
-    return rows
+    """One row per registered method, for listings: name, kind, own options, summary, the
+    distribution it uses when none is asked for (every method follows any distribution) and
+    whether it builds N:M patterns (the static ones)."""
+    return [{"name": name, "kind": entry.kind, "summary": entry.summary, "options": list(entry.options),
+             "distributions": ["any"], "default_distribution": entry.distribution if entry.kind == "score" else None,
+             "pattern": entry.kind == "score"}
+            for name, entry in ((name, METHODS.get(name)) for name in METHODS.names())]
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -130,126 +128,104 @@ def _generator(seed: int) -> torch.Generator:
 
 def scores(method: str, model: nn.Module, data: Optional[Iterable] = None, prune_first_layer: bool = True,
            prune_classifier: bool = False, **options) -> Dict[str, torch.Tensor]:
-    """Per-weight scores of a score-based method (higher = more worth keeping)."""
+    """Per-weight scores of a static method whose scores do not depend on the mask being cut
+    (higher = more worth keeping)."""
     entry = METHODS.get(method)
     _check_model(model)
-    if entry.kind != "score":
-        raise SparsekitError(f"mask method {method!r} builds masks directly and has no scores; "
-                             f"score methods: {', '.join(n for n in available() if METHODS.get(n).kind == 'score')}")
+    if entry.kind != "score" or entry.takes("layout") or entry.takes("generator"):
+        plain = [n for n in available() if METHODS.get(n).kind == "score" and not METHODS.get(n).takes("layout")
+                 and not METHODS.get(n).takes("generator")]
+        raise SparsekitError(f"mask method {method!r} has no scores apart from the mask it builds; methods with "
+                             f"scores of their own: {', '.join(plain)}")
     _check_data(entry, data)
     params = prunable_parameters(model, prune_first_layer, prune_classifier)
     return entry.build(model, params, data, **_method_options(entry, options, allowed=()))
 
 
 def compute(method: str, model: nn.Module, sparsity: Optional[float] = None, data: Optional[Iterable] = None,
-            scope: Optional[str] = None, prune_first_layer: bool = True, prune_classifier: bool = False,
-            seed: int = 0, shuffle: bool = False, invert: bool = False, distribution: Optional[str] = None,
-            pattern: Optional[str] = None, **options) -> Mask:
+            prune_first_layer: bool = True, prune_classifier: bool = False, seed: int = 0, shuffle: bool = False,
+            invert: bool = False, distribution: Optional[str] = None, pattern: Optional[str] = None,
+            **options) -> Mask:
     """Build a mask with `method` keeping exactly round((1 - sparsity) * N) prunable weights.
 
     `distribution` says how many weights each layer keeps: "global" (one ranking over all
-    layers), "uniform" (round(d * n) per layer) or "erk"; None is the method's own (global for
-    a score method). The older `scope="global"|"layerwise"` means "global"|"uniform"; giving
-    both, they must agree. `pattern="N:M"` keeps exactly N of every M consecutive weights
-    along each layer's input dimension; it fixes the sparsity at 1 - N/M (leave `sparsity`
-    out or give that value) and every layer's count (no distribution but "uniform").
+    layers), "uniform" (round(d * n) per layer), "even" (the same fraction per layer, the
+    total exact) or "erk"; None is the method's declared one (`method_rows`). `pattern="N:M"`
+    keeps exactly N of every M consecutive weights along each layer's input dimension; it
+    fixes the sparsity at 1 - N/M (leave `sparsity` out or give that value) and every layer's
+    count (no distribution but "uniform").
 
     A dynamic method (gmp, set, rigl) gives the mask its training starts from (GMP's is dense
     unless `initial_sparsity` is set); its mask then changes during training.
 
     Ablations: `shuffle=True` keeps the method's per-layer kept counts but moves the kept
     weights to random positions (seeded; random N of each M with a pattern); `invert=True`
-    (score methods) keeps the LOWEST scores instead of the highest. Other keyword options go
-    to the method (see `describe`).
+    keeps the LOWEST scores instead of the highest. Other keyword options go to the method
+    (see `describe`).
     """
     entry = METHODS.get(method)
-    distribution = distributions.from_scope(scope, distribution)
+    if distribution is not None:
+        distributions.check_distribution(distribution)
     pattern = patterns.parse_pattern(pattern) if pattern is not None else None
     if pattern is not None:
         sparsity = patterns.sparsity_of(pattern, sparsity)
-        if distribution not in (None, "uniform"):
+        if distribution not in (None, "uniform") or entry.distribution == "erk" and distribution is None:
+            asked = repr(distribution) if distribution else f"{entry.distribution!r} (the method's own)"
             raise SparsekitError(f"pattern {pattern} fixes every layer at {pattern.n} of each {pattern.m} weights; it "
-                                 f"cannot follow distribution {distribution!r} (leave distribution out)")
+                                 f"cannot follow distribution {asked}")
     sparsity = check_sparsity(sparsity)
     _check_model(model)
     for name, flag in (("shuffle", shuffle), ("invert", invert), ("prune_first_layer", prune_first_layer),
                        ("prune_classifier", prune_classifier)):
         checks.boolean(name, flag)
     checks.whole_number("seed", seed, 0)
-    if invert and entry.kind != "score":
-        raise SparsekitError(f"invert=True needs a score method; {method!r} builds its mask directly")
-    if entry.kind == "dynamic" and (shuffle or scope not in (None, "global")):
-        raise SparsekitError(f"mask method {method!r} changes its mask during training: no shuffle ablation, and "
-                             f"its layer counts come from the distribution option (global, uniform, erk), not scope")
+    if entry.kind == "dynamic" and (shuffle or invert):
+        raise SparsekitError(f"mask method {method!r} changes its mask during training: no shuffle or invert "
+                             f"ablation")
     method_options = _method_options(entry, options, _ablations_of(entry))
     _check_data(entry, data)
     params = prunable_parameters(model, prune_first_layer, prune_classifier)
     if not params:
         raise SparsekitError("the model has no prunable Conv or Linear weights")
-    if pattern is not None:  # before any scoring: SNIP or a lottery would be wasted
+    if pattern is not None:  # before any scoring: SNIP on a large network would be wasted
         patterns.check_layers({name: p.shape for name, p in params.items()}, pattern)
     check_keeps_some(sum(p.numel() for p in params.values()), sparsity)
     if entry.kind == "dynamic":
         if pattern is not None:
             raise SparsekitError(f"mask method {method!r} changes the mask during training and keeps no N:M pattern; "
-                                 f"give the pattern to a score method")
+                                 f"give the pattern to a static method")
         if distribution is not None:  # the dynamic methods take their layer counts as an option
             method_options.setdefault("distribution", distribution)
         return entry.build(params, sparsity, seed, **method_options).initial_mask(model, data)
     generator = _generator(seed)
-    if entry.kind == "mask":
-        layout = _layout_options(entry, distribution, pattern)
-        scope = "layerwise" if distribution == "uniform" else "global"
-        keep = entry.build(model, params, sparsity, data, scope, generator, **method_options, **layout)
-    else:
-        score_table = entry.build(model, params, data, **method_options)
-        keep = _keep_top(lowest_first(score_table) if invert else score_table, sparsity, distribution, pattern)
+    layout = Layout(sparsity, distribution or entry.distribution, pattern)
+    drawn = {name: value for name, value in (("layout", layout), ("generator", generator)) if entry.takes(name)}
+    score_table = entry.build(model, params, data, **method_options, **drawn)
+    keep = cut(lowest_first(score_table) if invert else score_table, layout)
     if shuffle:
         keep = shuffle_within_layers(keep, generator, pattern)
     return Mask(keep)
 
 
-def _keep_top(scores: Dict[str, torch.Tensor], sparsity: float, distribution: Optional[str],
-              pattern: Optional[patterns.Pattern]) -> Dict[str, torch.Tensor]:
-    if pattern is not None:
-        return patterns.keep_top_in_groups(scores, pattern)
-    return distributions.keep_top_scores(scores, sparsity, distribution or "global")
-
-
-def _layout_options(entry: MaskMethod, distribution: Optional[str], pattern) -> dict:
-    """The distribution and pattern for a mask method that names them; for one that does not,
-    a one-line error where its `scope` cannot carry the request."""
-    layout = {}
-    if distribution is not None and entry.distributions:
-        if distribution not in entry.distributions:
-            raise SparsekitError(f"mask method {entry.name!r} follows distribution {', '.join(entry.distributions)} "
-                                 f"only, not {distribution!r}; use scope='global' or leave distribution out")
-        layout["distribution"] = distribution
-    elif distribution not in (None, "global", "uniform"):
-        raise SparsekitError(f"mask method {entry.name!r} sets its own per-layer counts and cannot follow "
-                             f"distribution {distribution!r}; leave distribution out (scope global|layerwise where "
-                             f"the method offers them)")
-    if pattern is not None:
-        if not entry.takes("pattern"):
-            able = [n for n in available() if METHODS.get(n).kind == "score" or METHODS.get(n).takes("pattern")]
-            raise SparsekitError(f"mask method {entry.name!r} cannot build an N:M pattern; methods that can: "
-                                 f"{', '.join(able)}")
-        layout["pattern"] = pattern
-    return layout
+def cut(scores: Dict[str, torch.Tensor], layout: Layout) -> Dict[str, torch.Tensor]:
+    """Name -> bool tensor: the top scores as `layout` counts them (exact, ties to the earlier position)."""
+    if layout.pattern is not None:
+        return patterns.keep_top_in_groups(scores, layout.pattern)
+    return distributions.keep_top_scores(scores, layout.sparsity, layout.distribution)
 
 
 def _method_options(entry: MaskMethod, options: dict, allowed: Tuple[str, ...]) -> dict:
     """The options `entry` accepts, or a one-line error naming the ones it does not."""
     # A dynamic method keeps its layer counts all run, so its distribution is its own option.
     own = entry.options + (("distribution",) if entry.kind == "dynamic" and entry.takes("distribution") else ())
-    unknown = sorted(set(options) - set(own) - set(CONTEXT_OPTIONS))
+    unknown = sorted(set(options) - set(own))
     if unknown:
-        accepted = [n for n in own if n not in CONTEXT_OPTIONS] + list(allowed)
+        accepted = list(own) + list(allowed)
         raise SparsekitError(f"mask method {entry.name!r} has no option {unknown[0]!r}; it accepts: "
                              f"{', '.join(accepted) or 'no options'}")
     signature = inspect.signature(entry.build).parameters
     for name, value in options.items():
-        if name in entry.options and name not in CONTEXT_OPTIONS:
+        if name in entry.options:
             kind = signature[name].annotation
             if kind in _CHECKED_TYPES:  # text where a number is wanted fails here, not mid-run
                 checks.of_type(f"mask method {entry.name!r} option {name}", value, kind)
@@ -270,7 +246,7 @@ def check_options(method: str, options: dict) -> None:
 
 
 def _ablations_of(entry: MaskMethod) -> Tuple[str, ...]:
-    return {"score": ABLATION_OPTIONS, "mask": ("shuffle",)}.get(entry.kind, ())
+    return ABLATION_OPTIONS if entry.kind == "score" else ()
 
 
 def check_keeps_some(total: int, sparsity: float) -> None:

@@ -16,6 +16,9 @@ from .distributions import SCOPES, check_distribution
 from .options import parse_options
 
 SPARSITY_DEFAULT = 0.9
+# Settings no longer declared that older configs, records and sweep specs may still name; a
+# `TrainConfig` reads them as what they meant (`scope_as_distribution`).
+RETIRED_SETTINGS = ("scope",)
 
 
 class DefaultSparsity(float):
@@ -36,10 +39,8 @@ class SparsitySettings:
                                        shapes_mask=True)
     sparsity: float = setting(DefaultSparsity(SPARSITY_DEFAULT), "fraction of prunable weights removed, in [0, 1) (with --pattern N:M: 1 - N/M, "
                                    "set by the pattern when left at 0.9)", shapes_mask=True)
-    scope: str = setting("global", "rank scores over all layers or per layer (the older name of --distribution "
-                                   "global | uniform)", choices=("global", "layerwise"), shapes_mask=True)
-    distribution: Optional[str] = setting(None, "how many weights each layer keeps: global | uniform | erk (default: "
-                                                "the method's own: global ranking for score methods)",
+    distribution: Optional[str] = setting(None, "how many weights each layer keeps: global | uniform | even | erk "
+                                                "(default: the method's own, see `sparsekit list`)",
                                           shapes_mask=True)
     schedule: str = setting("one-shot", "when the mask is decided: 'one-shot' (before training; the dynamic methods "
                                         "gmp, set and rigl follow their own schedule) or 'gmp' (a score method's "
@@ -75,13 +76,9 @@ class SparsitySettings:
         self._check_mask_layout()
 
     def _check_mask_layout(self) -> None:
-        """distribution, pattern, scope and sparsity agree (what `compute` will check, before any work)."""
+        """distribution, pattern and sparsity agree (what `compute` will check, before any work)."""
         if self.distribution is not None:
             check_distribution(self.distribution)
-            # scope at its default "global" gives way to distribution; "layerwise" must agree with it.
-            if self.scope != "global" and SCOPES[self.scope] != self.distribution:
-                raise SparsekitError(f"scope {self.scope!r} means distribution {SCOPES[self.scope]!r}, which conflicts "
-                                     f"with distribution {self.distribution!r}; give only distribution")
         if self.pattern is not None:
             pattern = parse_pattern(self.pattern)
             if abs(self.sparsity - pattern.sparsity) > 1e-9:
@@ -92,10 +89,24 @@ class SparsitySettings:
                 raise SparsekitError(f"pattern {pattern} fixes every layer's count; it cannot follow distribution "
                                      f"{self.distribution!r} (leave distribution out)")
 
-    def mask_distribution(self) -> Optional[str]:
-        """The distribution to ask the mask method for: `distribution`, or what `scope` means
-        when it is not at its default (None: the method's own)."""
-        return self.distribution or (SCOPES[self.scope] if self.scope != "global" else None)
+
+def scope_as_distribution(values: Mapping[str, Any]) -> dict:
+    """Settings written with the retired `scope` ("global" | "layerwise"), read as the distribution
+    it meant: "layerwise" is "uniform"; "global" was every run's default and asked for nothing
+    beyond the method's own, so it leaves `distribution` as it was."""
+    values = dict(values)
+    scope = values.pop("scope", None)
+    if scope is None:
+        return values
+    if scope not in SCOPES:
+        raise SparsekitError(f"unknown scope {scope!r} (the retired name of distribution); use distribution "
+                             f"global | uniform | even | erk")
+    if scope == "layerwise":
+        if values.get("distribution") not in (None, "uniform"):
+            raise SparsekitError(f"scope 'layerwise' means distribution 'uniform', which conflicts with distribution "
+                                 f"{values['distribution']!r}; give only distribution")
+        values["distribution"] = "uniform"
+    return values
 
 
 def read_mask_options(options) -> dict:

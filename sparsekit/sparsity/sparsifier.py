@@ -1,6 +1,8 @@
 """`Sparsifier`: what the trainer asks of any mask method, static or dynamic.
 
-    initial_mask(model, data) -> Mask     the mask training starts from
+    initial_mask(model, data) -> Mask     the mask training starts from; every run calls it
+    source -> dict                        where that mask came from (method and settings, a file,
+                                          a given mask), as the run record keeps it
     update(state) -> Mask | None          called at every optimizer step, after backward (and
                                           after the data-parallel gradient sync and AMP's unscale),
                                           before the gradients are masked and the optimizer steps:
@@ -9,9 +11,9 @@
     state_dict() / load_state_dict(...)   its own state (a generator), saved in every checkpoint
     describe(total_steps) -> dict         its name and settings, for the run record
 
-Every one-shot method (snip, magnitude, lottery, a mask file, a given mask...) is a `OneShot`:
-its mask is computed once and `update` always returns None. The trainer knows this interface
-only, never a method's name (see tests/test_layout.py).
+Every one-shot mask (a static method's, a lottery ticket, a mask file, a given mask...) is a
+`OneShot`: its mask is computed once and `update` always returns None. The trainer knows this
+interface only, never a method's name (see tests/test_layout.py).
 """
 from typing import Any, Callable, Dict, Optional
 
@@ -27,6 +29,15 @@ class Sparsifier:
     def initial_mask(self, model: nn.Module, data) -> Mask:
         raise NotImplementedError
 
+    @property
+    def source(self) -> Dict[str, Any]:
+        """Where the initial mask came from (set by whoever builds the sparsifier; else its name)."""
+        return dict(getattr(self, "_source", None) or {"method": self.name})
+
+    @source.setter
+    def source(self, value: Dict[str, Any]) -> None:
+        self._source = dict(value)
+
     def update(self, state) -> Optional[Mask]:
         return None
 
@@ -41,10 +52,19 @@ class Sparsifier:
 
 
 class OneShot(Sparsifier):
-    """A mask computed once, before training: `make(model, data) -> Mask`."""
+    """A mask computed once, before training: `make(model, data) -> Mask`, from `source`."""
 
-    def __init__(self, make: Callable[[nn.Module, Any], Mask], name: str, description: str = ""):
+    def __init__(self, make: Callable[[nn.Module, Any], Mask], name: str, description: str = "",
+                 source: Optional[Dict[str, Any]] = None):
         self.make, self.name, self.description = make, name, description
+        if source is not None:
+            self.source = source
+
+    @classmethod
+    def of(cls, mask: Mask, source: Dict[str, Any]) -> "OneShot":
+        """A mask computed elsewhere, trained as it is, with the note of where it came from."""
+        kept = Mask(mask)
+        return cls(lambda model, data: Mask(kept), str(source.get("method", "given")), source=source)
 
     def initial_mask(self, model: nn.Module, data) -> Mask:
         return self.make(model, data)

@@ -14,12 +14,15 @@ pruned weight is never revived.
 Float32 can overflow in deep nets (R grows like the product of layer norms); a warning says
 so, and `float64=True` scores in double precision.
 
-Distributions and patterns: "global" ranks all survivors together each round, "uniform" ranks
-each layer alone (density d^(k/n) per layer: the older scope "layerwise"). "erk" does the
-same per layer toward the layer's ERK count c: round k keeps max(round(n_l (c/n_l)^(k/n)), c),
-exactly c in the last round. An N:M pattern does it per group of M: round k keeps
-max(round(M (N/M)^(k/n)), N) of each group, exactly N in the last round. Either way no
-pruned weight comes back.
+Distributions and patterns: the rounds prune toward the `layout` the scores will be cut to.
+"global" ranks all survivors together each round, "uniform" ranks each layer alone (density
+d^(k/n) per layer). "erk" and "even" do the same per layer toward the layer's final count c:
+round k keeps max(round(n_l (c/n_l)^(k/n)), c). An N:M pattern does it per group of M: round k
+keeps max(round(M (N/M)^(k/n)), N) of each group. Either way no pruned weight comes back.
+
+The function returns the last round's scores: the survivors' own (a NaN one as -1, below every
+real score) and -2 for every weight pruned in an earlier round, so `compute`'s cut to the same
+layout is the last round, with the same tie rule.
 """
 import copy
 import warnings
@@ -33,19 +36,20 @@ from ..core.topk import keep_count, top_k_flat
 from .distributions import layer_counts
 from .gradients import scoring_batches
 from .patterns import top_in_groups
-from .registry import register_mask
+from .registry import register_scores
+
+# A pruned weight's last-round score, and a survivor's NaN one: below every real score (>= 0).
+PRUNED, UNDEFINED = -2.0, -1.0
 
 
-@register_mask("synflow", "|theta * dR/dtheta|, R = sum of a linearized net's outputs on all-ones; "
-                          "iterative, data-free", distributions=("global", "uniform", "erk"))
-def synflow(model, params, sparsity, data, scope, generator, *, rounds: int = 100, float64: bool = False,
-            input_shape: Optional[Sequence[int]] = None, input_size: Optional[int] = None, bundle=None,
-            distribution=None, pattern=None):
+@register_scores("synflow", "|theta * dR/dtheta|, R = sum of a linearized net's outputs on all-ones; "
+                            "iterative, data-free")
+def synflow(model, params, data, *, layout, rounds: int = 100, float64: bool = False,
+            input_shape: Optional[Sequence[int]] = None, input_size: Optional[int] = None):
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise SparsekitError(f"synflow rounds must be a positive integer, got {rounds!r}")
-    if scope not in ("global", "layerwise"):
-        raise SparsekitError(f"unknown scope {scope!r}; choose one of: global, layerwise")
-    shape = _input_shape(model, input_shape, input_size, data, bundle)
+    sparsity, distribution, pattern = layout.sparsity, layout.distribution, layout.pattern
+    shape = _input_shape(model, input_shape, input_size, data)
     probe, weights, flat = _linearized_copy(model, list(params), float64)
     sizes = [w.numel() for w in weights]
     starts = [0] + torch.tensor(sizes).cumsum(0).tolist()
@@ -56,7 +60,8 @@ def synflow(model, params, sparsity, data, scope, generator, *, rounds: int = 10
     magnitudes = flat.clone()
     density = 1.0 - sparsity
     layer_starts = torch.tensor(starts, device=alive.device)
-    erk_final = layer_counts("erk", [tuple(w.shape) for w in weights], sparsity) if distribution == "erk" else None
+    final_counts = layer_counts(distribution, [tuple(w.shape) for w in weights], sparsity) \
+        if distribution in ("erk", "even") else None
     for round_index in range(1, rounds + 1):
         grads = torch.autograd.grad(probe(ones).sum(), weights, allow_unused=True)
         bounds = torch.searchsorted(alive, layer_starts).tolist()
@@ -66,14 +71,16 @@ def synflow(model, params, sparsity, data, scope, generator, *, rounds: int = 10
         if round_index == 1 and not bool(torch.isfinite(scores).all()):
             warnings.warn("SynFlow scores overflowed in float32 (non-finite values); ties make the mask "
                           "arbitrary there: pass float64=True", RuntimeWarning, stacklevel=3)
+        if round_index == rounds:  # the last round is `compute`'s cut of these scores
+            return _last_round_scores(scores, alive, params, sizes)
         round_density = density ** (round_index / rounds)
         if pattern is not None:
             chosen = _chosen_in_groups(scores, alive, weights, starts, pattern, round_index / rounds)
-        elif erk_final is not None:
+        elif final_counts is not None:
             counts = [max(keep_count(size, (final / size) ** (round_index / rounds)), final) if size else 0
-                      for size, final in zip(sizes, erk_final)]
+                      for size, final in zip(sizes, final_counts)]
             chosen = torch.cat([top_k_flat(scores[a:b], count) for a, b, count in zip(bounds, bounds[1:], counts)])
-        elif scope == "global":
+        elif distribution == "global":
             chosen = top_k_flat(scores, keep_count(flat.numel(), round_density))
         else:
             chosen = torch.cat([top_k_flat(scores[a:b], keep_count(size, round_density))
@@ -82,9 +89,12 @@ def synflow(model, params, sparsity, data, scope, generator, *, rounds: int = 10
             flat[alive[~chosen]] = 0
         kept = torch.nonzero(chosen).reshape(-1)
         alive, magnitudes = alive[kept], magnitudes[kept]
-    keep = torch.zeros(flat.numel(), dtype=torch.bool)
-    keep[alive.cpu()] = True
-    return {name: part.view(p.shape) for (name, p), part in zip(params.items(), keep.split(sizes))}
+
+
+def _last_round_scores(scores, alive, params, sizes):
+    full = torch.full((sum(sizes),), PRUNED, dtype=torch.float64)
+    full[alive.cpu()] = scores.detach().cpu().double().nan_to_num(nan=UNDEFINED).clamp(min=UNDEFINED)
+    return {name: part.view(p.shape) for (name, p), part in zip(params.items(), full.split(sizes))}
 
 
 def _chosen_in_groups(scores, alive, weights, starts, pattern, progress: float) -> torch.Tensor:
@@ -105,7 +115,7 @@ def _gather(grad: Optional[torch.Tensor], positions: torch.Tensor, count: int) -
     return grad.reshape(-1).index_select(0, positions)
 
 
-def _input_shape(model: nn.Module, given, input_size: Optional[int], data, bundle) -> tuple:
+def _input_shape(model: nn.Module, given, input_size: Optional[int], data) -> tuple:
     """(C, H, W) of the all-ones input: given (`input_shape`, or `input_size` with the first
     layer's channels); else the shape of the data's inputs; else the shape the model was built
     for (`models.build` records it); else the first layer's channels at 32x32."""
@@ -114,8 +124,6 @@ def _input_shape(model: nn.Module, given, input_size: Optional[int], data, bundl
         return tuple(int(v) for v in given)
     if input_size is not None and isinstance(first, nn.Conv2d):
         return (first.in_channels, int(input_size), int(input_size))
-    if bundle is not None:
-        return (bundle.in_channels, bundle.image_size, bundle.image_size)
     if data is not None:
         inputs = scoring_batches(data)[0][0]
         return tuple(int(v) for v in inputs.shape[1:])

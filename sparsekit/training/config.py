@@ -20,7 +20,7 @@ from ..core.errors import SparsekitError
 from ..data.settings import DataSettings
 from ..models.settings import ModelSettings
 from ..recipe.settings import Recipe
-from ..sparsity.settings import SparsitySettings
+from ..sparsity.settings import SparsitySettings, scope_as_distribution
 from .settings import OptimizationSettings, RunSettings
 
 # Section name -> its settings class, in the order the command line lists them.
@@ -41,6 +41,7 @@ class TrainConfig:
     __slots__ = tuple(SECTIONS)
 
     def __init__(self, **values):
+        values = scope_as_distribution(values)  # configs, records and sweep specs written with `scope`
         given = {name: values.pop(name) for name in list(values) if name in SECTIONS}
         unknown = sorted(set(values) - set(_OWNER))
         if unknown:
@@ -103,7 +104,7 @@ class TrainConfig:
     def from_record(cls, values: Mapping[str, Any]) -> "TrainConfig":
         """The config a record's "config" describes; settings added since take their defaults,
         and names it does not know (a setting since removed) are left out."""
-        values = dict(values)
+        values = scope_as_distribution(values)
         for old, (new, old_values) in _RENAMED.items():
             if values.get(old) in old_values and new not in values:
                 values[new] = values.pop(old)

@@ -62,14 +62,6 @@ def local_device(device: torch.device) -> torch.device:
     return device
 
 
-def check_supported(config, mask_given: bool) -> None:
-    """What data-parallel training cannot do yet, refused before any work."""
-    if active() and config.mask == "lottery" and not config.mask_file and not mask_given:
-        # Its rounds are whole trainings on rank 0 while the other ranks wait in a collective.
-        raise SparsekitError("the lottery mask cannot be computed inside a data-parallel run; compute it first "
-                             "(sparsekit mask --method lottery --out lottery.pt) and train it with --mask-file")
-
-
 def barrier() -> None:
     if active():
         dist.barrier()

@@ -6,13 +6,15 @@ as it was when a run fails before its first checkpoint.
   files that are not a run's (or a run, unless resuming or overwriting), takes the lock file
   (with the PID; a lock whose process is dead is taken over), removes the temporary files a
   killed write left, removes the previous run's files when overwriting, and on a failure
-  before `commit()` removes everything it created.
+  before `commit()` removes everything it created. The caller names the folders where the
+  work that finds a mask keeps its progress (`progress`): those may stand alone, survive an
+  interrupt and go with an overwrite.
 """
 import contextlib
 import os
 import shutil
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from ..core import atomic
 from ..core.errors import SparsekitError
@@ -21,8 +23,6 @@ LOCK = ".sparsekit.lock"
 # Files a run writes; record.json or checkpoint.pt is what makes a folder a run.
 MARKERS = ("record.json", "checkpoint.pt")
 RUN_FILES = MARKERS + ("mask.pt", "model.pt", "epochs.csv")
-# A lottery's state may stand alone: its rounds finished before the run's first epoch.
-PROGRESS = ("lottery",)
 
 
 def check_location(path, what: str = "out") -> None:
@@ -48,9 +48,10 @@ def check_file_location(path, what: str = "out") -> None:
 
 
 class RunDirectory:
-    def __init__(self, path, resume: bool, overwrite: bool):
+    def __init__(self, path, resume: bool, overwrite: bool, progress: Tuple[str, ...] = ()):
         self.path = Path(path)
         self.resume, self.overwrite = resume, overwrite
+        self.progress = tuple(progress)
         self.committed = False
         self._before: Optional[set] = None
         self._created_dirs: List[Path] = []
@@ -79,8 +80,8 @@ class RunDirectory:
     def __exit__(self, kind, error, trace) -> None:
         try:
             if kind is not None and not self.committed:
-                # An interrupted lottery keeps its finished rounds: calling again continues them.
-                self._roll_back(keep=PROGRESS if issubclass(kind, KeyboardInterrupt) else ())
+                # Interrupted work toward the mask keeps what it finished: calling again continues it.
+                self._roll_back(keep=self.progress if issubclass(kind, KeyboardInterrupt) else ())
         finally:
             self._release()
             self._remove_created_directories_if_empty()
@@ -98,7 +99,7 @@ class RunDirectory:
         # with the lock there, those are a run's, not a stranger's.
         killed_early = (self.path / LOCK).exists() and bool(entries) and set(entries) <= set(RUN_FILES)
         is_run = killed_early or any(name in entries for name in MARKERS)
-        allowed = set(PROGRESS) | (set(RUN_FILES) if is_run else set())
+        allowed = set(self.progress) | (set(RUN_FILES) if is_run else set())
         foreign = [name for name in entries if name not in allowed]
         if foreign:
             raise SparsekitError(f"{self.path} holds files that are not a sparsekit run's ({foreign[0]}"
@@ -154,7 +155,7 @@ class RunDirectory:
         self._created_dirs = missing  # innermost first
 
     def _remove_previous_run(self) -> None:
-        for name in RUN_FILES + PROGRESS:
+        for name in RUN_FILES + self.progress:
             _remove(self.path / name)
 
     def _roll_back(self, keep) -> None:

@@ -14,8 +14,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Dict, List, Optional, Tuple
 
-from ... import sparsity as masks
 from ...core.errors import SparsekitError
+from ...runs import mask_sources
+from ...sparsity.settings import RETIRED_SETTINGS
 from ...training.config import config_fields, make_config
 
 # The sweep decides these per run: the run directory, resuming, and quiet workers.
@@ -48,7 +49,7 @@ def normalise_name(name, where: str) -> str:
     if python_name in SWEEP_OWNED:
         raise SparsekitError(f"{where}: {name!r} is set by the sweep itself (each run gets its own directory, "
                              f"is resumed when interrupted and runs quietly); remove it")
-    if python_name not in known:
+    if python_name not in known and python_name not in RETIRED_SETTINGS:  # a retired one: the config maps it
         raise SparsekitError(f"{where}: unknown setting {name!r}; settings are those of `sparsekit train`: "
                              f"{', '.join(known)}")
     return python_name
@@ -149,7 +150,7 @@ def _point(combo, fixed: Mapping, template: Optional[str], given_name: Optional[
     settings = {key: value for key, value in values.items() if key != RECIPE and key not in recipe_names}
     config = make_config(**settings)  # every setting checked now, before anything runs
     if not config.mask_file:  # a mask file may be written by an earlier sweep; options can be checked now
-        masks.registry.check_options(config.mask, config.mask_options)
+        mask_sources.check(config, mask_given=False)
     name = str(given_name) if given_name is not None else _name(template, labels, template_fields)
     return Point(name=name, settings=settings, recipe=recipe.to_dict(), labels=labels)
 
