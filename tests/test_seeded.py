@@ -49,3 +49,19 @@ def test_variants_over_seeds_and_the_figure():
     heights = sorted(round(bar.get_height(), 6) for bar in ax.patches)
     expected = sorted(round(sum(r["best_val_test_acc"] for r in records) / 2, 6) for records in result.values())
     assert heights == pytest.approx(expected)
+
+
+def test_compare_recipes_honours_every_mask_setting():
+    """distribution, pattern and prune_first_layer reach every run, as in `train`."""
+    from sparsekit.app.interactive import make_settings
+
+    settings = make_settings(TINY, sparsity=0.5, pattern="2:4", distribution="uniform", prune_first_layer=False)
+    grid = seeded.compare_recipes(settings, ["snip"], ["default"], seeds=[0])
+    record = grid["snip"]["default"][0]
+    assert {key: record["config"][key] for key in ("pattern", "distribution", "prune_first_layer")} == \
+        {"pattern": "2:4", "distribution": "uniform", "prune_first_layer": False}
+    first_conv = next(name for name, module in record.model.named_modules() if isinstance(module, torch.nn.Conv2d))
+    assert f"{first_conv}.weight" not in record.mask  # left dense: not masked at all
+    for name in record.mask:  # exactly 2 of every 4 consecutive input weights
+        kept = record.mask[name].reshape(record.mask[name].shape[0], -1).reshape(-1, 4).sum(dim=1)
+        assert bool((kept == 2).all())

@@ -9,7 +9,7 @@
 from typing import Dict, List, Mapping, Optional, Sequence
 
 from ..recipe.search_cache import reuse_searches
-from .interactive import ExperimentSettings, make_settings, run_variants
+from .interactive import ExperimentSettings, make_settings, run_variants, train_settings
 
 Seeded = Dict[str, List]
 
@@ -37,6 +37,11 @@ def compare_recipes(settings: ExperimentSettings, methods: Sequence[str], recipe
 
     settings = make_settings(settings)
     mask_options = dict(mask_options or {})
+    # Every setting of `settings` reaches the runs (distribution, pattern, ...): a method's own
+    # `mask_options` replace the settings' ones; all configs are checked before any training.
+    configs = {(method, seed): make_config(**dict(train_settings(settings), mask=method, seed=seed, progress=False,
+                                                  mask_options=mask_options.get(method, settings.mask_options)))
+               for method in methods for seed in seeds}
     grid: Dict[str, Seeded] = {method: {recipe: [] for recipe in recipes} for method in methods}
     # The presets search GradInit on the same network from the same start: once per cell, and
     # each record says whether its search was read back (`gradinit.reused`).
@@ -44,11 +49,7 @@ def compare_recipes(settings: ExperimentSettings, methods: Sequence[str], recipe
             tqdm(total=len(methods) * len(seeds) * len(recipes), disable=not progress, desc="runs") as bar:
         for method in methods:
             for seed in seeds:
-                config = make_config(dataset=settings.dataset, model=settings.model, width=settings.width,
-                                     mask=method, mask_options=mask_options.get(method, ""),
-                                     sparsity=settings.sparsity, epochs=settings.epochs, seed=seed,
-                                     batch_size=settings.batch_size, max_batches=settings.max_batches,
-                                     progress=False)
+                config = configs[(method, seed)]
                 data, _, mask, source = prepare(config)
                 for recipe in recipes:
                     chosen = Recipe.preset(recipe)
