@@ -7,7 +7,7 @@ import torch
 matplotlib.use("Agg")
 
 from sparsekit.app import seeded  # noqa: E402
-from sparsekit.app.interactive import ExperimentSettings  # noqa: E402
+from sparsekit.app.experiments import ExperimentSettings  # noqa: E402
 from sparsekit.report.plots import plot_seeded_accuracy  # noqa: E402
 
 torch.set_num_threads(1)
@@ -53,7 +53,7 @@ def test_variants_over_seeds_and_the_figure():
 
 def test_compare_recipes_honours_every_mask_setting():
     """distribution, pattern and prune_first_layer reach every run, as in `train`."""
-    from sparsekit.app.interactive import make_settings
+    from sparsekit.app.experiments import make_settings
 
     settings = make_settings(TINY, sparsity=0.5, pattern="2:4", distribution="uniform", prune_first_layer=False)
     grid = seeded.compare_recipes(settings, ["snip"], ["default"], seeds=[0])

@@ -6,7 +6,7 @@ import pytest
 
 import sparsekit as sk
 from sparsekit.app.cli import build_parser
-from sparsekit.app.interactive import COURSE_DEFAULTS, EXPERIMENT_NAMES, ExperimentSettings
+from sparsekit.app.experiments import COURSE_DEFAULTS, ExperimentSettings
 from sparsekit.recipe.settings import TRICK_LIST, recipe_class
 from sparsekit.recipe.trick import discover
 from sparsekit.training.config import NAMED_SECTIONS, SECTIONS, names_with, setting_fields
@@ -50,7 +50,7 @@ def test_experiment_settings_come_from_the_declaration():
     declared = {f.name: f for _, f in setting_fields()}
     by_name = {f.name: f for f in fields(ExperimentSettings)}
     for name in COURSE_DEFAULTS:
-        field = by_name[EXPERIMENT_NAMES.get(name, name)]
+        field = by_name[name]
         assert field.type == declared[name].type and field.metadata["help"] == declared[name].metadata["help"]
     with pytest.raises(sk.SparsekitError, match="epochs must be"):
         ExperimentSettings(epochs=0)  # checked as TrainConfig checks it

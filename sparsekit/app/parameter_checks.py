@@ -7,7 +7,7 @@ notebook that loops over `METHODS` would then train several runs before "unknown
 anything, and name the parameter at fault:
 
     settings = check_settings(ExperimentSettings(...))
-    check_each(settings, "METHODS", "method", METHODS)
+    check_each(settings, "METHODS", "mask", METHODS)
     check_recipes("RECIPES", RECIPES)
 """
 from typing import Any, Iterable, Sequence
@@ -16,7 +16,7 @@ from ..core import checks
 from ..core.errors import SparsekitError
 from ..runs import inputs
 from ..training.config import make_config
-from .interactive import ExperimentSettings, make_settings, recipe_for, train_settings
+from .experiments import ExperimentSettings, make_settings, recipe_for, train_settings
 
 
 def check_settings(settings: ExperimentSettings) -> ExperimentSettings:
@@ -44,7 +44,7 @@ def _values(parameter: str, values: Any) -> list:
 
 def check_each(settings: ExperimentSettings, parameter: str, setting: str, values: Sequence) -> list:
     """Each value of the list parameter `parameter` (e.g. "METHODS") checked as the setting
-    `setting` (e.g. "method") of `settings`; returns the values as a list."""
+    `setting` (e.g. "mask") of `settings`; returns the values as a list."""
     values = _values(parameter, values)
     for index, value in enumerate(values):
         try:

@@ -9,7 +9,7 @@
 from typing import Dict, List, Mapping, Optional, Sequence
 
 from ..recipe.search_cache import reuse_searches
-from .interactive import ExperimentSettings, make_settings, run_variants, train_settings
+from .experiments import ExperimentSettings, make_settings, run_variants, train_settings
 
 Seeded = Dict[str, List]
 

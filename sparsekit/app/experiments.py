@@ -3,7 +3,7 @@
 The widget panel (`sparsekit.app.widgets`) is a thin front over this module, so a notebook run
 headless by papermill and a person clicking "Run" execute exactly the same code:
 
-    settings = ExperimentSettings(method="snip", sparsity=0.9, tricks=("label_smoothing",))
+    settings = ExperimentSettings(mask="snip", sparsity=0.9, tricks=("label_smoothing",))
     record = run_experiment(settings, on_epoch=lambda row, history: print(row["test_acc"]))
 
 No ipywidgets here: this module must import on a machine without a notebook frontend.
@@ -29,8 +29,6 @@ COURSE_DEFAULTS = {"dataset": "digits", "model": "resnet20", "width": 0.25, "mas
                    "sparsity": SparsitySettings.sparsity,  # TrainConfig's: a pattern sets it when left alone
                    "mask_options": None, "distribution": None, "pattern": None, "prune_first_layer": True,
                    "epochs": 10, "seed": 0, "batch_size": 128, "max_batches": None, "progress": False}
-# The notebooks' name for a setting, where it differs ("method": which mask method).
-EXPERIMENT_NAMES = {"mask": "method"}
 
 
 class _ExperimentChecks:
@@ -47,7 +45,7 @@ def _declared_fields():
     declared = {f.name: f for _, f in setting_fields()}
     for name, default in COURSE_DEFAULTS.items():
         meta = declared[name].metadata
-        yield EXPERIMENT_NAMES.get(name, name), declared[name].type, dataclasses.field(default=default, metadata=meta)
+        yield name, declared[name].type, dataclasses.field(default=default, metadata=meta)
 
 
 ExperimentSettings = dataclasses.make_dataclass(
@@ -72,6 +70,8 @@ def _refuse_unknown(names) -> None:
     if unknown:
         elsewhere = " (a TrainConfig setting the course leaves at its default: set it with sk.train)" if any(
             unknown[0] == f.name for _, f in setting_fields()) else ""
+        if unknown[0] == "method":  # the word `sparsekit mask --method` uses; the setting is TrainConfig's `mask`
+            elsewhere = " (the mask method is the setting 'mask', as in sk.train)"
         raise SparsekitError(f"unknown experiment setting {unknown[0]!r}{elsewhere}; settings are: {', '.join(known)}")
 
 
@@ -156,7 +156,7 @@ def run_experiment(settings: Optional[SettingsLike] = None, on_epoch: Optional[E
 
 def train_settings(settings: ExperimentSettings) -> Dict[str, Any]:
     """The `train` settings an experiment stands for (the recipe apart)."""
-    return {name: getattr(settings, EXPERIMENT_NAMES.get(name, name)) for name in COURSE_DEFAULTS}
+    return {name: getattr(settings, name) for name in COURSE_DEFAULTS}
 
 
 def run_grid(settings: SettingsLike, rows: Mapping[str, Mapping],
@@ -172,7 +172,7 @@ def run_grid(settings: SettingsLike, rows: Mapping[str, Mapping],
 def run_variants(settings: SettingsLike, variants: Mapping[str, Mapping]) -> Dict[str, RunRecord]:
     """One run per labelled variant, each `settings` with the variant's changes applied.
 
-        run_variants(base, {"dense": {"sparsity": 0.0}, "random": {}, "ERK": {"method": "erk"}})
+        run_variants(base, {"dense": {"sparsity": 0.0}, "random": {}, "ERK": {"mask": "erk"}})
     """
     base = make_settings(settings)
     records = _sweep_here({label: make_settings(base, **dict(changes)) for label, changes in variants.items()})
