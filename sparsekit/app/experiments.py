@@ -70,7 +70,7 @@ def _refuse_unknown(names) -> None:
     if unknown:
         elsewhere = " (a TrainConfig setting the course leaves at its default: set it with sk.train)" if any(
             unknown[0] == f.name for _, f in setting_fields()) else ""
-        if unknown[0] == "method":  # the word `sparsekit mask --method` uses; the setting is TrainConfig's `mask`
+        if unknown[0] == "method":  # a natural word for it; the setting is TrainConfig's `mask`
             elsewhere = " (the mask method is the setting 'mask', as in sk.train)"
         raise SparsekitError(f"unknown experiment setting {unknown[0]!r}{elsewhere}; settings are: {', '.join(known)}")
 

@@ -14,7 +14,6 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Dict, List, Optional, Tuple
 
-from ... import sparsity as masks
 from ...core.errors import SparsekitError
 from ...training.config import config_fields, make_config
 
@@ -138,7 +137,7 @@ def _named(table: Mapping, where: str) -> Dict[str, Any]:
 
 def _point(combo, fixed: Mapping, template: Optional[str], given_name: Optional[str] = None) -> Point:
     from ...recipe.settings import recipe_fields
-    from ...runs.inputs import resolve_recipe
+    from ...runs.inputs import check_mask_settings, resolve_recipe
 
     values = {**fixed, **{key: value for key, _, _, value in combo}}
     labels = {key: label for key, label, _, _ in combo}
@@ -148,8 +147,8 @@ def _point(combo, fixed: Mapping, template: Optional[str], given_name: Optional[
         **{key: value for key, value in values.items() if key in recipe_names})
     settings = {key: value for key, value in values.items() if key != RECIPE and key not in recipe_names}
     config = make_config(**settings)  # every setting checked now, before anything runs
-    if not config.mask_file:  # a mask file may be written by an earlier sweep; options can be checked now
-        masks.registry.check_options(config.mask, config.mask_options)
+    if not config.mask_file:  # a mask file may be written by an earlier sweep; the rest is checked now
+        check_mask_settings(config, mask_given=False)  # the rules `train` applies, in the one place they live
     name = str(given_name) if given_name is not None else _name(template, labels, template_fields)
     return Point(name=name, settings=settings, recipe=recipe.to_dict(), labels=labels)
 
