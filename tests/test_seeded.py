@@ -4,6 +4,8 @@ import matplotlib
 import pytest
 import torch
 
+import sparsekit as sk
+
 matplotlib.use("Agg")
 
 from sparsekit.app import seeded  # noqa: E402
@@ -65,3 +67,21 @@ def test_compare_recipes_honours_every_mask_setting():
     for name in record.mask:  # exactly 2 of every 4 consecutive input weights
         kept = record.mask[name].reshape(record.mask[name].shape[0], -1).reshape(-1, 4).sum(dim=1)
         assert bool((kept == 2).all())
+
+
+def test_run_grid_trains_each_row_mask_once_with_every_column_recipe(monkeypatch):
+    from sparsekit.app.experiments import run_grid
+    from sparsekit.runs import launch
+
+    computed = []
+    real_prepare = launch.prepare
+    monkeypatch.setattr(launch, "prepare",
+                        lambda config, **kw: computed.append(config.mask) or real_prepare(config, **kw))
+    grid = run_grid(TINY, rows={"snip": {"mask": "snip"}},
+                    columns={"plain": {}, "smoothed": {"tricks": ["label_smoothing"]}})
+    assert computed == ["snip"]
+    plain, smoothed = grid["snip"]["plain"], grid["snip"]["smoothed"]
+    assert all(torch.equal(plain.mask[name], smoothed.mask[name]) for name in plain.mask)
+    assert smoothed["recipe"]["label_smoothing"] > 0 == plain["recipe"]["label_smoothing"]
+    with pytest.raises(sk.SparsekitError, match="grid column 'short' changes 'epochs'"):
+        run_grid(TINY, rows={"snip": {"mask": "snip"}}, columns={"short": {"epochs": 1}})

@@ -19,6 +19,8 @@ from ..recipe import TRICKS
 from ..training.config import make_config, setting_fields
 from ..training.record import RunRecord
 
+# The experiment settings that choose the recipe (the rest are `TrainConfig` settings).
+RECIPE_SETTINGS = ("tricks", "recipe_options")
 EpochHook = Callable[[dict, list], None]  # (this epoch's row, every row so far)
 StepHook = Callable[[int, int], None]  # (finished steps, total steps)
 
@@ -120,6 +122,10 @@ def recipe_for(tricks: Iterable[str], options: Optional[Mapping] = None):
     return recipe_from_toggles(**{name: True for name in tricks}, options=options)
 
 
+def _recipe_of(settings: ExperimentSettings):
+    return recipe_for(settings.tricks, settings.recipe_options)
+
+
 class LiveReport(Callback):
     """Forwards training progress to plain functions (a progress bar, a live plot, a print)."""
 
@@ -150,7 +156,7 @@ def run_experiment(settings: Optional[SettingsLike] = None, on_epoch: Optional[E
     optimizer step; `changes` override single settings (`run_experiment(s, sparsity=0.5)`).
     """
     settings = make_settings(settings, **changes)
-    return train(recipe=recipe_for(settings.tricks, settings.recipe_options),
+    return train(recipe=_recipe_of(settings),
                  callbacks=[LiveReport(on_epoch, on_step), *callbacks], data=data, **train_settings(settings))
 
 
@@ -161,12 +167,26 @@ def train_settings(settings: ExperimentSettings) -> Dict[str, Any]:
 
 def run_grid(settings: SettingsLike, rows: Mapping[str, Mapping],
              columns: Mapping[str, Mapping]) -> Dict[str, Dict[str, RunRecord]]:
-    """{row: {column: record}}: every row's changes combined with every column's (the column's
-    win where both set the same name), e.g. rows = masks, columns = default vs. recipe."""
-    cells = {(row, column): make_settings(make_settings(settings, **dict(row_changes)), **dict(changes))
-             for row, row_changes in rows.items() for column, changes in columns.items()}
-    records = _sweep_here(cells)
-    return {row: {column: records[(row, column)] for column in columns} for row in rows}
+    """{row: {column: record}}: every row's settings (e.g. a mask) trained with every column's
+    recipe (its `tricks` and `recipe_options`, which win over the row's), each row's mask
+    computed once and trained by every column from the same initialisation
+    (`recipe_grid.run_cells`, in this process)."""
+    from .recipe_grid import Cell, run_cells
+
+    for column, changes in columns.items():
+        other = sorted(set(changes) - set(RECIPE_SETTINGS))
+        if other:
+            raise SparsekitError(f"grid column {column!r} changes {other[0]!r}; columns choose the recipe "
+                                 f"({', '.join(RECIPE_SETTINGS)}) and rows everything else")
+    grid = {}
+    for row, row_changes in rows.items():
+        cell = make_settings(settings, **dict(row_changes))
+        recipes = {column: _recipe_of(make_settings(cell, **dict(changes))) for column, changes in columns.items()}
+        run = {name: value for name, value in train_settings(cell).items() if name != "progress"}
+        plan = Cell(str(row), run, list(columns))
+        records = run_cells([plan], recipes, progress=cell.progress).records
+        grid[row] = {column: records[plan.run_name(column)] for column in columns}
+    return grid
 
 
 def run_variants(settings: SettingsLike, variants: Mapping[str, Mapping]) -> Dict[str, RunRecord]:
@@ -187,8 +207,8 @@ def _sweep_here(cells: Mapping[Any, ExperimentSettings]) -> Dict[Any, RunRecord]
     keys = list(cells)
     # A sweep owns the progress display: the points leave `progress` out, and it is the sweep's bar.
     points = [dict({k: v for k, v in train_settings(cells[key]).items() if k != "progress"},
-                   recipe=recipe_for(cells[key].tricks, cells[key].recipe_options)) for key in keys]
-    names = [" / ".join(map(str, key)) if isinstance(key, tuple) else str(key) for key in keys]
+                   recipe=_recipe_of(cells[key])) for key in keys]
+    names = [str(key) for key in keys]
     result = sweep(points, backend="inline", name=names, progress=any(cell.progress for cell in cells.values()))
     if result.failures:
         raise SparsekitError(f"run {result.failures[0]['name']!r} failed: {result.failures[0]['error']}")
