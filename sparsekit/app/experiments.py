@@ -16,7 +16,7 @@ from ..core.callbacks import Callback
 from ..runs import train
 from ..sparsity.settings import SparsitySettings
 from ..recipe import TRICKS
-from ..training.config import make_config, setting_fields
+from ..training.config import TrainConfig, make_config, setting_fields
 from ..training.record import RunRecord
 
 # The experiment settings that choose the recipe (the rest are `TrainConfig` settings).
@@ -40,7 +40,12 @@ class _ExperimentChecks:
         unknown = [name for name in self.tricks if name not in TRICKS]
         if unknown:
             raise SparsekitError(f"unknown recipe trick {unknown[0]!r}; tricks are: {', '.join(TRICKS)}")
-        make_config(**train_settings(self))  # every value checked as TrainConfig checks it
+        self.to_config()  # every value checked as TrainConfig checks it, the recipe's too
+
+    def to_config(self) -> TrainConfig:
+        """The one `TrainConfig` this experiment stands for, its recipe section included."""
+        recipe = recipe_for(self.tricks, self.recipe_options)
+        return make_config(**train_settings(self), **({} if recipe is None else {"recipe": recipe}))
 
 
 def _declared_fields():
@@ -59,8 +64,9 @@ ExperimentSettings = dataclasses.make_dataclass(
      ("recipe_options", Mapping[str, Any], dataclasses.field(default_factory=dict))],
     bases=(_ExperimentChecks,), frozen=True)
 ExperimentSettings.__module__ = __name__
-ExperimentSettings.__doc__ = ("One training run as a notebook describes it: `TrainConfig` settings with the course's "
-                              "defaults (`COURSE_DEFAULTS`), recipe tricks by name, and recipe field changes.")
+ExperimentSettings.__doc__ = ("One training run as a notebook describes it: `TrainConfig` settings, by the same names, "
+                              "with the course's defaults (`COURSE_DEFAULTS`), recipe tricks by name, and recipe field "
+                              "changes; `to_config()` is the one TrainConfig it stands for, recipe section included.")
 
 
 _dataclass_init = ExperimentSettings.__init__
@@ -118,7 +124,6 @@ def recipe_for(tricks: Iterable[str], options: Optional[Mapping] = None):
     tricks = tuple(tricks)
     if not tricks and not options:
         return None
-    make_settings(tricks=tricks)  # validates the names
     return recipe_from_toggles(**{name: True for name in tricks}, options=options)
 
 
@@ -155,9 +160,8 @@ def run_experiment(settings: Optional[SettingsLike] = None, on_epoch: Optional[E
     `on_epoch(row, history)` is called after every epoch, `on_step(done, total)` after every
     optimizer step; `changes` override single settings (`run_experiment(s, sparsity=0.5)`).
     """
-    settings = make_settings(settings, **changes)
-    return train(recipe=_recipe_of(settings),
-                 callbacks=[LiveReport(on_epoch, on_step), *callbacks], data=data, **train_settings(settings))
+    config = make_settings(settings, **changes).to_config()
+    return train(config, callbacks=[LiveReport(on_epoch, on_step), *callbacks], data=data)
 
 
 def train_settings(settings: ExperimentSettings) -> Dict[str, Any]:

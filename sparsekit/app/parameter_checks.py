@@ -15,8 +15,7 @@ from typing import Any, Iterable, Sequence
 from ..core import checks
 from ..core.errors import SparsekitError
 from ..runs import inputs
-from ..training.config import make_config
-from .experiments import ExperimentSettings, make_settings, recipe_for, train_settings
+from .experiments import ExperimentSettings, make_settings
 
 
 def check_settings(settings: ExperimentSettings) -> ExperimentSettings:
@@ -25,11 +24,10 @@ def check_settings(settings: ExperimentSettings) -> ExperimentSettings:
     from ..data import datasets
     from ..models import check_name
 
-    config = make_config(**train_settings(settings))
+    config = settings.to_config()  # the recipe's tricks and options too
     datasets.get(config.dataset)
     check_name(config.model)
     inputs.check_mask_settings(config, mask_given=False)
-    recipe_for(settings.tricks, settings.recipe_options)
     return settings
 
 
