@@ -85,3 +85,12 @@ def test_run_grid_trains_each_row_mask_once_with_every_column_recipe(monkeypatch
     assert smoothed["recipe"]["label_smoothing"] > 0 == plain["recipe"]["label_smoothing"]
     with pytest.raises(sk.SparsekitError, match="grid column 'short' changes 'epochs'"):
         run_grid(TINY, rows={"snip": {"mask": "snip"}}, columns={"short": {"epochs": 1}})
+
+
+def test_a_mask_that_changes_in_training_is_not_handed_on_as_a_fixed_one():
+    """RigL's mask moves during training: each recipe starts from the same seeded draw and
+    keeps updating it, rather than training the first draw as a fixed mask."""
+    grid = seeded.compare_recipes(TINY, ["rigl"], ["default", "tost"], seeds=[0],
+                                  mask_options={"rigl": "update_every=1"}, recipe_options={"init_iterations": 2})
+    for record in (grid["rigl"]["default"][0], grid["rigl"]["tost"][0]):
+        assert record["mask_source"]["method"] == "rigl" and "computed_once" not in record["mask_source"]

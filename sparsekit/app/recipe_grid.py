@@ -21,10 +21,9 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from .. import sparsity as masks
 from ..core.errors import SparsekitError
 from ..recipe.search_cache import reuse_searches
-from ..runs.inputs import check_mask_settings, resolve_recipe
+from ..runs.inputs import check_mask_settings, mask_changes_in_training, resolve_recipe
 from ..training.config import TrainConfig, make_config
 from .sweeps import SweepResult, sweep
 
@@ -62,7 +61,7 @@ def run_cells(cells: Sequence[Cell], recipes: Mapping[str, Any], *, out=None, wo
 
 def shares_mask(config: TrainConfig) -> bool:
     """Whether a cell's runs can train one mask: a mask fixed before training."""
-    return config.schedule == "one-shot" and (bool(config.mask_file) or not masks.registry.is_dynamic(config.mask))
+    return not mask_changes_in_training(config)
 
 
 def _merged(cells: Sequence[Cell], recipes: Mapping[str, Any]) -> List[Cell]:

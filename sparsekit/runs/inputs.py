@@ -84,14 +84,21 @@ def check_mask_settings(config: TrainConfig, mask_given: bool) -> None:
             raise SparsekitError(f"mask or checkpoint file not found: {config.mask_file}")
         return
     masks.check_plan(config.mask, config.schedule, config.scope)
-    changes = config.schedule != "one-shot" or masks.registry.is_dynamic(config.mask)
-    if config.pattern is not None and changes:
+    if config.pattern is not None and mask_changes_in_training(config):
         raise SparsekitError(f"pattern {config.pattern} is kept by one-shot masks only; mask {config.mask!r} with "
                              f"schedule {config.schedule!r} changes the mask during training")
     options = dict(config.mask_options)
     if config.schedule == "gmp" and config.mask != "gmp":  # the schedule's options beside the method's own
         options = {name: value for name, value in options.items() if name not in masks.plan.GMP_OPTIONS}
     masks.registry.check_options(config.mask, options)
+
+
+def mask_changes_in_training(config: TrainConfig) -> bool:
+    """Whether the settings ask for a mask that changes during training (a dynamic method, or a
+    score method on schedule "gmp"); a given mask or a mask file never does."""
+    if config.mask_file:
+        return False
+    return config.schedule != "one-shot" or masks.registry.is_dynamic(config.mask)
 
 
 def check_model_fits_data(model: nn.Module, data) -> None:
