@@ -94,3 +94,22 @@ def test_a_mask_that_changes_in_training_is_not_handed_on_as_a_fixed_one():
                                   mask_options={"rigl": "update_every=1"}, recipe_options={"init_iterations": 2})
     for record in (grid["rigl"]["default"][0], grid["rigl"]["tost"][0]):
         assert record["mask_source"]["method"] == "rigl" and "computed_once" not in record["mask_source"]
+
+
+def test_a_bad_plan_is_refused_before_any_run(monkeypatch):
+    from sparsekit.app.recipe_grid import Cell, run_cells
+    from sparsekit.runs import launch
+
+    def no_mask(*args, **kwargs):
+        raise AssertionError("a mask was computed before the whole plan was checked")
+
+    monkeypatch.setattr(launch, "prepare", no_mask)
+
+    with pytest.raises(sk.SparsekitError, match="unknown recipe 'tost'; recipes are: default"):
+        run_cells([Cell("a", {"mask": "snip"}, ["default", "tost"])], {"default": None})
+    with pytest.raises(sk.SparsekitError, match="two cells named 'a' have different settings"):
+        run_cells([Cell("a", {"mask": "snip"}, ["default"]), Cell("a", {"mask": "grasp"}, ["default"])],
+                  {"default": None})
+    with pytest.raises(sk.SparsekitError, match="pattern 2:4 is kept by one-shot masks only"):
+        run_cells([Cell("ok", {"mask": "snip"}, ["default"]),
+                   Cell("b", {"mask": "set", "pattern": "2:4", "sparsity": 0.5}, ["default"])], {"default": None})
