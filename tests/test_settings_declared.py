@@ -54,6 +54,11 @@ def test_experiment_settings_come_from_the_declaration():
         assert field.type == declared[name].type and field.metadata["help"] == declared[name].metadata["help"]
     with pytest.raises(sk.SparsekitError, match="epochs must be"):
         ExperimentSettings(epochs=0)  # checked as TrainConfig checks it
+    with pytest.raises(sk.SparsekitError, match="the mask method is the setting 'mask'"):
+        ExperimentSettings(method="snip")  # the same names as TrainConfig
+    settings = ExperimentSettings(mask="snip", tricks=["label_smoothing"], recipe_options={"label_smoothing": 0.2})
+    config = settings.to_config()
+    assert (config.mask, config.width, config.recipe.label_smoothing) == ("snip", 0.25, 0.2)
 
 
 def test_a_new_trick_file_is_found_and_joins_the_recipe(tmp_path):
