@@ -11,9 +11,10 @@ default run computes the mask (for lottery: iterative pruning with rewinding to 
 and the other recipes reuse it. Nothing here is tuned toward the recipe: the recipes are the
 presets, at their published values, except GradInit's half-batch (see the presets below).
 
-Runs land in OUT/runs/<mask>-<sparsity>-seed<seed>-<recipe>/, trained by `sparsekit.sweep`
-(worker processes, the cores divided among them): first every cell's default run, then the
-other recipes on the masks those saved. A finished run is read back and an interrupted one
+Runs land in OUT/runs/<mask>-<sparsity>-seed<seed>-<recipe>/, trained by the masks x recipes
+runner (`sparsekit.app.recipe_grid.run_cells`, as sweeps over worker processes, the cores
+divided among them): first every cell's default run, then the other recipes on the masks
+those saved. A finished run is read back and an interrupted one
 resumes, so a killed study completes only what is missing. `sparsekit report OUT` (or
 `study_report.py`) turns the records into tables, paired differences with 95% intervals, a
 figure and a verdict (OUT/report.md, OUT/study.png), labelled as a short-schedule result.
@@ -91,28 +92,17 @@ def cell_plan(preset: dict, seeds: int, trick_seeds, methods, sparsities):
     return plan
 
 
-def run_name(method: str, sparsity: float, seed: int, label: str) -> str:
-    return f"{method}-{sparsity:g}-seed{seed}-{label}"
+def plan_cells(preset: dict, plan):
+    """The plan as `run_cells` cells: one per (mask, sparsity, seed), named as its run folders
+    begin; its first recipe ("default") computes the mask the others train."""
+    from sparsekit.app.recipe_grid import Cell
 
-
-def plan_points(preset: dict, plan, recipes: dict, runs: Path, masks_from_defaults: bool):
-    """(names, points) for `sk.sweep`: the cells' default runs, or (masks_from_defaults) the
-    other recipes of every cell whose default run finished, each reading that run's mask.pt."""
-    names, points = [], []
+    cells = []
     for method, sparsity, seed, labels in plan:
         options = ", ".join(f"{k}={v}" for k, v in preset["mask_options"].get(method, {}).items())
-        base = dict(preset["train"], mask=method, sparsity=sparsity, seed=seed, mask_options=options)
-        default_mask = runs / run_name(method, sparsity, seed, "default") / "mask.pt"
-        for label in labels:
-            if (label == "default") == masks_from_defaults or run_name(method, sparsity, seed, label) in names:
-                continue
-            if masks_from_defaults:
-                if not default_mask.is_file():
-                    continue  # its default run failed: reported there
-                base = dict(base, mask_file=str(default_mask))
-            names.append(run_name(method, sparsity, seed, label))
-            points.append(dict(base, recipe=recipes[label]))
-    return names, points
+        settings = dict(preset["train"], mask=method, sparsity=sparsity, seed=seed, mask_options=options)
+        cells.append(Cell(f"{method}-{sparsity:g}-seed{seed}", settings, labels))
+    return cells
 
 
 def restart_runs_of_the_old_runner(runs: Path, names) -> None:
@@ -162,23 +152,19 @@ def main(argv=None) -> int:
 
 
 def _run_plan(out: Path, preset_name: str, plan, recipes: dict, workers: int) -> list:
-    """Two sweeps: every cell's default run (it computes the cell's mask), then the other
-    recipes on those masks. A failed run never stops the others; finished runs are read back."""
-    import sparsekit as sk
+    """Every cell's default run (it computes the cell's mask), then the other recipes on those
+    masks (`run_cells`, as two sweeps). A failed run never stops the others; finished runs are
+    read back."""
+    from sparsekit.app.recipe_grid import run_cells
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "plan.json").write_text(json.dumps({"preset": PRESETS[preset_name], "recipes": recipes, "cells": plan},
                                               indent=1, default=str))
-    failures = []
-    for masks_from_defaults in (False, True):
-        names, points = plan_points(PRESETS[preset_name], plan, recipes, out / "runs", masks_from_defaults)
-        if not points:
-            continue
-        restart_runs_of_the_old_runner(out / "runs", names)
-        result = sk.sweep(points, out=out / "runs", name=names, workers=workers)
-        print(result.summary(), flush=True)
-        failures += [f"{f['name']}: {f['error']}" for f in result.failures]
-    return failures
+    cells = plan_cells(PRESETS[preset_name], plan)
+    restart_runs_of_the_old_runner(out / "runs", [cell.run_name(label) for cell in cells for label in cell.recipes])
+    result = run_cells(cells, recipes, out=out / "runs", workers=workers)
+    print(result.summary(), flush=True)
+    return [f"{f['name']}: {f['error']}" for f in result.failures]
 
 
 if __name__ == "__main__":

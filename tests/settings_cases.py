@@ -5,7 +5,7 @@ import dataclasses
 from typing import Any, Dict
 
 import sparsekit as sk
-from sparsekit.app import interactive
+from sparsekit.app import experiments
 from sparsekit.app.sweeps.spec import SWEEP_OWNED
 from sparsekit.training.config import setting_fields
 
@@ -118,7 +118,7 @@ NOT_OFFERED = {
     "sweep": {name: "the sweep gives each run its folder, resumes it and keeps it quiet" for name in SWEEP_OWNED},
     "notebook": {name: "a notebook's experiment sets what the course varies; the rest is TrainConfig's "
                        "default (train anything else with sk.train)"
-                 for name in CONFIG_FIELDS if name not in interactive.COURSE_DEFAULTS},
+                 for name in CONFIG_FIELDS if name not in experiments.COURSE_DEFAULTS},
 }
 ENTRY_POINTS = ["python", "config", "cli", "sweep", "notebook"]
 # What an entry point decides itself, for every run.

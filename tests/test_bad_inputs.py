@@ -101,7 +101,7 @@ def test_demo_refuses_zero_epochs(tmp_path, capsys):
     (lambda: sk.Recipe(ghost_neurons_beta=math.nan), "ghost_neurons_beta must be a finite"),
     (lambda: sk.Recipe(init_iterations=2.5), "init_iterations must be a whole number"),
     (lambda: sk.Recipe(ghost_neurons_mode=["keep"]), "ghost_neurons_mode must be one of"),
-    (lambda: sk.data.load("digits", batch_size="big"), "batch_size must be an integer >= 1"),
+    (lambda: sk.data.load("digits", batch_size="big"), "batch_size must be a whole number >= 1"),
     (lambda: sk.models.build(3, 10), "unknown model"),
 ])
 def test_wrong_types_raise_sparsekit_error(call, expected):

@@ -107,7 +107,7 @@ def test_a_sparsekit_error_shows_as_one_line_in_ipython(capsys):
     assert notebook_errors.install(shell)
     try:
         capsys.readouterr()
-        result = shell.run_cell("from sparsekit.app.interactive import ExperimentSettings\n"
+        result = shell.run_cell("from sparsekit.app.experiments import ExperimentSettings\n"
                                 "ExperimentSettings(sparsity=1.0)")
         shown = notebook_errors.ANSI.sub("", capsys.readouterr().out).splitlines()
         assert isinstance(result.error_in_exec, SparsekitError)  # the cell failed: Run All stops there

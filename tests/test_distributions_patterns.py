@@ -243,7 +243,7 @@ def test_train_config_checks_and_fills_in_the_pattern_sparsity():
 
 def test_cli_mask_with_erk_and_with_a_pattern(tmp_path, capsys):
     common = ["--width", "0.25", "--mask-examples-per-class", "2"]
-    assert main(["mask", "--method", "snip", "--distribution", "erk", "--out", str(tmp_path / "erk.pt"), *common]) == 0
+    assert main(["mask", "--mask", "snip", "--distribution", "erk", "--out", str(tmp_path / "erk.pt"), *common]) == 0
     erk_mask = sk.Mask.load(tmp_path / "erk.pt")
     assert [int(k.sum()) for k in erk_mask.values()] == layer_counts("erk", [k.shape for k in erk_mask.values()], 0.9)
     assert main(["mask", "--method", "snip", "--pattern", "2:4", "--no-prune-first-layer",

@@ -200,9 +200,9 @@ def test_runner_options_are_checked(tmp_path):
 
 @pytest.mark.parametrize("args, says", [
     (["--bogus"], "unrecognized arguments: --bogus"),
-    (["--threads", "0"], "threads must be a positive whole number"),
+    (["--threads", "0"], "threads must be a whole number >= 1"),
     (["--threads", "two"], "invalid int value"),
-    (["--timeout", "0"], "timeout must be a positive whole number"),
+    (["--timeout", "0"], "timeout must be a whole number of seconds >= 1"),
     (["--smoke", "--full"], "not allowed with"),
     (["--param", "SPARSITY=abc"], "parameter SPARSITY takes a number"),
     (["--param", "INTERACTIVE=1"], "parameter INTERACTIVE takes True or False"),

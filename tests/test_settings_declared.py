@@ -6,7 +6,7 @@ import pytest
 
 import sparsekit as sk
 from sparsekit.app.cli import build_parser
-from sparsekit.app.interactive import COURSE_DEFAULTS, EXPERIMENT_NAMES, ExperimentSettings
+from sparsekit.app.experiments import COURSE_DEFAULTS, ExperimentSettings
 from sparsekit.recipe.settings import TRICK_LIST, recipe_class
 from sparsekit.recipe.trick import discover
 from sparsekit.training.config import NAMED_SECTIONS, SECTIONS, names_with, setting_fields
@@ -50,10 +50,15 @@ def test_experiment_settings_come_from_the_declaration():
     declared = {f.name: f for _, f in setting_fields()}
     by_name = {f.name: f for f in fields(ExperimentSettings)}
     for name in COURSE_DEFAULTS:
-        field = by_name[EXPERIMENT_NAMES.get(name, name)]
+        field = by_name[name]
         assert field.type == declared[name].type and field.metadata["help"] == declared[name].metadata["help"]
     with pytest.raises(sk.SparsekitError, match="epochs must be"):
         ExperimentSettings(epochs=0)  # checked as TrainConfig checks it
+    with pytest.raises(sk.SparsekitError, match="the mask method is the setting 'mask'"):
+        ExperimentSettings(method="snip")  # the same names as TrainConfig
+    settings = ExperimentSettings(mask="snip", tricks=["label_smoothing"], recipe_options={"label_smoothing": 0.2})
+    config = settings.to_config()
+    assert (config.mask, config.width, config.recipe.label_smoothing) == ("snip", 0.25, 0.2)
 
 
 def test_a_new_trick_file_is_found_and_joins_the_recipe(tmp_path):

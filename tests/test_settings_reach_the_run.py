@@ -29,7 +29,7 @@ import sparsekit as sk
 from fake_datasets import write_cifar10
 from settings_cases import (BASE, CASES, CONFIG_FIELDS, ENTRY_POINTS, ENTRY_SETS, GROUP_SETTINGS, GROUPS,
                             NOT_OFFERED, RECIPE_FIELDS, Case)
-from sparsekit.app import cli, interactive
+from sparsekit.app import cli, experiments
 from sparsekit.training.config import TrainConfig, names_with
 from sparsekit.training.spectral_probe import SpectralProbe
 
@@ -271,9 +271,8 @@ def via_sweep(settings):
 
 def via_notebook(settings):
     config, recipe = split(settings)
-    names = {name: interactive.EXPERIMENT_NAMES.get(name, name) for name in config}
-    experiment = interactive.ExperimentSettings(**{names[k]: v for k, v in config.items()}, recipe_options=recipe)
-    return interactive.run_experiment(experiment)
+    experiment = experiments.ExperimentSettings(**config, recipe_options=recipe)
+    return experiments.run_experiment(experiment)
 
 
 ENTRY = {"python": via_python, "config": via_config, "cli": via_cli, "sweep": via_sweep, "notebook": via_notebook}
@@ -324,7 +323,7 @@ def test_what_an_entry_point_does_not_offer_it_refuses(entry, tmp_path):
             if entry == "sweep":
                 sk.sweep([{name: value}], backend="inline", progress=False)
             else:
-                interactive.ExperimentSettings(**{name: value})
+                experiments.ExperimentSettings(**{name: value})
         assert name in str(refusal.value) and "\n" not in str(refusal.value)
 
 

@@ -39,6 +39,15 @@ def test_grid_crosses_values_into_named_points():
     assert expand({"seed": [0, 1]})[1].name == "seed=1"
 
 
+def test_a_point_is_checked_by_the_rules_train_applies():
+    """The sweep checks a point's mask plan with `train`'s own check, so it accepts what a run
+    accepts (GMP timing options beside a score method) and refuses what a run refuses."""
+    gmp = expand([{"mask": "magnitude", "schedule": "gmp", "mask_options": "start_at=0.2, end_at=0.6"}])
+    assert gmp[0].settings["schedule"] == "gmp"
+    with pytest.raises(sk.SparsekitError, match="pattern 2:4 is kept by one-shot masks only"):
+        expand([{"mask": "rigl", "pattern": "2:4", "sparsity": 0.5}])
+
+
 @pytest.mark.parametrize("spec,expected", [
     ("[grid]\nmask = [\"snip\"\n", "is not valid TOML"),
     ("[grid]\nmask = \"snip\"\n", "'mask' must be a list of values"),

@@ -10,7 +10,7 @@ matplotlib.use("Agg")  # this test process draws off-screen; notebooks keep thei
 
 from helpers import prunable_weight_count  # noqa: E402
 from sparsekit.core.errors import SparsekitError  # noqa: E402
-from sparsekit.app.interactive import (TRICKS, ExperimentSettings, LiveReport, make_settings,  # noqa: E402
+from sparsekit.app.experiments import (TRICKS, ExperimentSettings, LiveReport, make_settings,  # noqa: E402
                                    recipe_for, recipe_from_toggles, run_experiment, run_variants)
 from sparsekit.report.results import notebook_result, recipe_flags, run_summary, write_result  # noqa: E402
 from sparsekit.report.plots import plot_accuracy_curves, plot_final_accuracy, plot_grouped_accuracy  # noqa: E402
@@ -27,8 +27,8 @@ def uniform_random_kept(sparsity, width=0.25):
 
 # ---- settings and recipes -------------------------------------------------------------
 def test_settings_from_dict_and_changes():
-    settings = make_settings({"method": "random", "sparsity": 0.8}, epochs=3)
-    assert (settings.method, settings.sparsity, settings.epochs) == ("random", 0.8, 3)
+    settings = make_settings({"mask": "random", "sparsity": 0.8}, epochs=3)
+    assert (settings.mask, settings.sparsity, settings.epochs) == ("random", 0.8, 3)
     assert make_settings(settings, tricks=["label_smoothing"]).tricks == ("label_smoothing",)
 
 
@@ -179,7 +179,7 @@ def test_panel_click_runs_the_chosen_settings():
     box.toggles["label_smoothing"].value = True
     box.run_button.click()
     (settings,) = fake.calls
-    assert (settings.method, settings.sparsity, settings.epochs, settings.tricks) == \
+    assert (settings.mask, settings.sparsity, settings.epochs, settings.tricks) == \
         ("magnitude", 0.8, 2, ("label_smoothing",))
     assert (box.progress.value, box.progress.max) == (6, 6)
     assert [row["epoch"] for row in box.history] == [1, 2]
@@ -258,7 +258,7 @@ def test_panel_seeds_control_runs_every_seed_and_averages():
 def test_panel_starts_from_the_notebooks_parameters():
     from sparsekit.app.widgets import panel
 
-    settings = ExperimentSettings(method="snip", sparsity=0.95, tricks=tuple(TRICKS),
+    settings = ExperimentSettings(mask="snip", sparsity=0.95, tricks=tuple(TRICKS),
                                   recipe_options={"init_iterations": 10, "ghost_neurons_mode": "keep"})
     box = panel(settings=settings, methods=["random", "snip"])
     assert box.method.value == "snip" and box.sparsity.value == 0.95

@@ -37,7 +37,9 @@ MASK_SETTINGS = tuple(name for name in names_with("shapes_mask") if name not in 
 
 
 def _add_mask_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--method", default="random", help="mask method (see `sparsekit list`) (default: random)")
+    # `--method` reads as well here (it names nothing else in this command); `--mask` as in `train`.
+    parser.add_argument("--mask", "--method", dest="mask", default="random",
+                        help="mask method (see `sparsekit list`) (default: random)")
     parser.add_argument("--out", required=True, help="file to write the mask to (e.g. masks/snip90.pt)")
     parser.add_argument("--overwrite", action=argparse.BooleanOptionalAction, default=False,
                         help="replace --out if it exists (default: False)")
@@ -260,7 +262,7 @@ def _mask(args: argparse.Namespace) -> int:
     from ..runs import mask_sources
     from ..runs.launch import prepare
 
-    config = make_config(mask=args.method, progress=False, **{name: getattr(args, name) for name in MASK_SETTINGS})
+    config = make_config(mask=args.mask, progress=False, **{name: getattr(args, name) for name in MASK_SETTINGS})
     mask_sources.check(config, mask_given=False)
     check_file_location(args.out)
     if Path(args.out).exists() and not args.overwrite:

@@ -21,6 +21,7 @@ from ..core.checks import whole_number
 from ..core.errors import SparsekitError
 from ..recipe import Recipe
 from ..report.summary import format_table
+from .recipe_grid import Cell, run_cells
 
 DEMO_METHODS = ("random", "snip", "grasp")
 DEMO_SPARSITIES = (0.98,)
@@ -38,29 +39,28 @@ METRIC = "best_val_test_acc"  # test accuracy at the best validation epoch, as t
 def run_demo(out="runs/demo", epochs: Optional[int] = None, progress: bool = True, *,
              methods: Optional[Sequence[str]] = None, sparsities: Sequence[float] = DEMO_SPARSITIES,
              seeds: int = DEMO_SEEDS, max_batches: Optional[int] = None) -> List[Dict[str, object]]:
-    """Train every (method, sparsity, seed) with each recipe (a sweep over this machine's
-    cores); print the table, save the figure and each run's record under `out`; return the
-    table's rows (means over seeds)."""
-    from .sweeps import sweep
-
+    """Train every (method, sparsity, seed) mask with each recipe (`recipe_grid.run_cells`, over
+    this machine's cores); print the table, save the figure and each run's record under `out`;
+    return the table's rows (means over seeds)."""
     out = Path(out)
     epochs = DEMO_EPOCHS if epochs is None else whole_number("epochs", epochs, 1)  # 0 is an error, not "default"
     methods = [m for m in (methods or DEMO_METHODS) if m in mask_sources.available()]
     print(f"ToST in miniature: {DEMO_SETTINGS['model']} (width {DEMO_SETTINGS['width']}) on digits, {epochs} epochs, "
           f"{seeds} seeds; tost = {DEMO_RECIPES['tost'].describe()}", flush=True)
     started = time.perf_counter()
-    # The demo always trains afresh (overwrite): its table is of this call's runs.
-    result = sweep(grid={"seed": list(range(seeds)), "sparsity": list(sparsities), "mask": methods,
-                         "recipe": dict(DEMO_RECIPES)},
-                   fixed=dict(DEMO_SETTINGS, epochs=epochs, max_batches=max_batches), out=out,
-                   name="{mask}-{sparsity:g}-seed{seed}-{recipe}", progress=progress, overwrite=True)
+    # Each (method, sparsity, seed) mask is computed once and trained by every recipe; the demo
+    # always trains afresh (overwrite): its table is of this call's runs.
+    shared = dict(DEMO_SETTINGS, epochs=epochs, max_batches=max_batches)
+    cells = [Cell(f"{method}-{sparsity:g}-seed{seed}", dict(shared, mask=method, sparsity=sparsity, seed=seed),
+                  list(DEMO_RECIPES)) for seed in range(seeds) for sparsity in sparsities for method in methods]
+    result = run_cells(cells, DEMO_RECIPES, out=out, progress=progress, overwrite=True)
     if result.failures:
         raise SparsekitError(result.summary())
     accuracy: Dict[tuple, List[float]] = {}
-    for outcome in result.outcomes:  # in grid order: seeds outermost, as the paired differences need
-        config = outcome["record"]["config"]
-        key = (config["mask"], config["sparsity"], outcome["record"]["sweep"]["labels"]["recipe"])
-        accuracy.setdefault(key, []).append(outcome["record"][METRIC])
+    for cell in cells:  # seeds outermost, as the paired differences need
+        for label in DEMO_RECIPES:
+            key = (cell.settings["mask"], cell.settings["sparsity"], label)
+            accuracy.setdefault(key, []).append(result.records[cell.run_name(label)][METRIC])
     rows = [_row(accuracy, method, sparsity) for sparsity in sparsities for method in methods]
     arms = [label for label in DEMO_RECIPES if label != "default"]
     print(format_table(["method", "sparsity", "default"] + [h for a in arms for h in (a, f"{a} − default")],

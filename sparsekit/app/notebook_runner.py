@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
+from ..core.checks import whole_number
 from ..core.errors import SparsekitError
 
 # The course lives in the checkout, not in the installed package: found from where the command
@@ -179,10 +180,9 @@ def check_run_options(out_dir, timeout_s: int, threads: Optional[int]) -> None:
     """The options every notebook shares, checked before any folder is made."""
     from ..training.run_dir import check_location
 
-    if isinstance(timeout_s, bool) or not isinstance(timeout_s, int) or timeout_s < 1:
-        raise SparsekitError(f"timeout must be a positive whole number of seconds, got {timeout_s!r}")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise SparsekitError(f"threads must be a positive whole number, got {threads!r}")
+    whole_number("timeout", timeout_s, 1, accepted="of seconds >= 1")
+    if threads is not None:
+        whole_number("threads", threads, 1)
     check_location(out_dir)
 
 

@@ -5,7 +5,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from .interactive import TRICKS, ExperimentSettings, recipe_for
+from .experiments import TRICKS, ExperimentSettings, recipe_for
 
 GHOST_TRICKS = ("ghost_neurons", "ghost_skip")
 
@@ -27,7 +27,7 @@ def recipe_label(settings: ExperimentSettings) -> str:
 
 
 def run_label(settings: ExperimentSettings) -> str:
-    return f"{settings.method} {settings.sparsity:.2f} · {recipe_label(settings)}"
+    return f"{settings.mask} {settings.sparsity:.2f} · {recipe_label(settings)}"
 
 
 @dataclass

@@ -7,7 +7,7 @@ notebook that loops over `METHODS` would then train several runs before "unknown
 anything, and name the parameter at fault:
 
     settings = check_settings(ExperimentSettings(...))
-    check_each(settings, "METHODS", "method", METHODS)
+    check_each(settings, "METHODS", "mask", METHODS)
     check_recipes("RECIPES", RECIPES)
 """
 from typing import Any, Iterable, Sequence
@@ -15,8 +15,7 @@ from typing import Any, Iterable, Sequence
 from ..core import checks
 from ..core.errors import SparsekitError
 from ..runs import mask_sources
-from ..training.config import make_config
-from .interactive import ExperimentSettings, make_settings, recipe_for, train_settings
+from .experiments import ExperimentSettings, make_settings
 
 
 def check_settings(settings: ExperimentSettings) -> ExperimentSettings:
@@ -25,11 +24,10 @@ def check_settings(settings: ExperimentSettings) -> ExperimentSettings:
     from ..data import datasets
     from ..models import check_name
 
-    config = make_config(**train_settings(settings))
+    config = settings.to_config()  # the recipe's tricks and options too
     datasets.get(config.dataset)
     check_name(config.model)
     mask_sources.check(config, mask_given=False)
-    recipe_for(settings.tricks, settings.recipe_options)
     return settings
 
 
@@ -44,7 +42,7 @@ def _values(parameter: str, values: Any) -> list:
 
 def check_each(settings: ExperimentSettings, parameter: str, setting: str, values: Sequence) -> list:
     """Each value of the list parameter `parameter` (e.g. "METHODS") checked as the setting
-    `setting` (e.g. "method") of `settings`; returns the values as a list."""
+    `setting` (e.g. "mask") of `settings`; returns the values as a list."""
     values = _values(parameter, values)
     for index, value in enumerate(values):
         try:

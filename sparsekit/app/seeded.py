@@ -4,12 +4,13 @@
   training every variant (notebooks 10 to 13);
 - `compare_recipes(settings, methods, recipes, seeds)`: {method: {recipe: [record per seed]}},
   each (method, seed) mask computed ONCE and trained by every recipe from the same
-  initialisation (notebook 14). A lottery ticket is therefore found once per seed.
+  initialisation (notebook 14), by the one masks x recipes runner (`recipe_grid`). A lottery
+  ticket is therefore found once per seed.
 """
 from typing import Dict, List, Mapping, Optional, Sequence
 
-from ..recipe.search_cache import reuse_searches
-from .interactive import ExperimentSettings, make_settings, run_variants
+from .experiments import ExperimentSettings, make_settings, run_variants, train_settings
+from .recipe_grid import Cell, run_cells
 
 Seeded = Dict[str, List]
 
@@ -27,40 +28,23 @@ def compare_recipes(settings: ExperimentSettings, methods: Sequence[str], recipe
                     seeds: Sequence[int], mask_options: Optional[Mapping[str, str]] = None,
                     recipe_options: Optional[Mapping] = None, progress: bool = False) -> Dict[str, Seeded]:
     """Every method's mask, per seed, trained with every recipe preset (`Recipe.preset(name)`
-    with `recipe_options` changed on top). `progress` shows one bar over all runs."""
-    from tqdm.auto import tqdm
-
+    with `recipe_options` changed on top), by `recipe_grid.run_cells` in this process. Every
+    setting of `settings` reaches the runs; a method's own `mask_options` replace the settings'
+    ones. `progress` shows one bar over all runs."""
     from ..recipe import Recipe
-    from ..runs import train
-    from ..sparsity import OneShot
-    from ..training import make_config
-    from ..runs.launch import prepare
 
     settings = make_settings(settings)
     mask_options = dict(mask_options or {})
-    grid: Dict[str, Seeded] = {method: {recipe: [] for recipe in recipes} for method in methods}
-    # The presets search GradInit on the same network from the same start: once per cell, and
-    # each record says whether its search was read back (`gradinit.reused`).
-    with reuse_searches(), \
-            tqdm(total=len(methods) * len(seeds) * len(recipes), disable=not progress, desc="runs") as bar:
-        for method in methods:
-            for seed in seeds:
-                config = make_config(dataset=settings.dataset, model=settings.model, width=settings.width,
-                                     mask=method, mask_options=mask_options.get(method, ""),
-                                     sparsity=settings.sparsity, epochs=settings.epochs, seed=seed,
-                                     batch_size=settings.batch_size, max_batches=settings.max_batches,
-                                     progress=False)
-                data, _, mask, source = prepare(config)
-                for recipe in recipes:
-                    chosen = Recipe.preset(recipe)
-                    if recipe != "default":  # the options tune tricks; plain training has none to tune
-                        chosen = chosen.with_changes(**dict(recipe_options or {}))
-                    # The mask goes in with where it came from, so the record says so.
-                    record = train(config, recipe=chosen, mask=OneShot.of(mask, dict(source, computed_once=True)),
-                                   data=data)
-                    grid[method][recipe].append(record)
-                    bar.update(1)
-    return grid
+    # The options tune tricks; plain training has none to tune.
+    table = {name: Recipe.preset(name) if name == "default" else
+             Recipe.preset(name).with_changes(**dict(recipe_options or {})) for name in recipes}
+    shared = {name: value for name, value in train_settings(settings).items() if name != "progress"}
+    cells = {(method, seed): Cell(f"{method}-seed{seed}", dict(
+        shared, mask=method, seed=seed, mask_options=mask_options.get(method, settings.mask_options)), list(recipes))
+        for method in methods for seed in seeds}
+    records = run_cells(list(cells.values()), table, progress=progress).records
+    return {method: {recipe: [records[cells[(method, seed)].run_name(recipe)] for seed in seeds] for recipe in recipes}
+            for method in methods}
 
 
 def flatten_seeded(grid: Mapping[str, Mapping[str, Sequence]]) -> Dict[str, Mapping]:

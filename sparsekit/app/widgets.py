@@ -3,7 +3,7 @@ ghosts' mode and a number of seeds, press Run, and watch a progress bar and a li
 plot on which every run stays, labelled, until Clear; and notebook 15's latency panel.
 
 The panel only gathers settings and draws; the run itself is a plain function
-(`sparsekit.app.interactive.run_experiment` unless `run_fn` says otherwise), called with an
+(`sparsekit.app.experiments.run_experiment` unless `run_fn` says otherwise), called with an
 `on_step` hook that moves the bar and an `on_epoch` hook that redraws the plot. This is the
 only module that imports ipywidgets.
 """
@@ -17,7 +17,7 @@ from IPython.display import Image, clear_output, display
 
 from ..runs import mask_sources
 from ..core.errors import SparsekitError
-from .interactive import TRICKS, ExperimentSettings, make_settings, run_experiment
+from .experiments import TRICKS, ExperimentSettings, make_settings, run_experiment
 from .panel_runs import GHOST_TRICKS, RunBook, run_label
 from ..recipe.phase import GHOST_MODES
 from ..report.plots import plot_accuracy_curves
@@ -67,7 +67,7 @@ class ExperimentPanel(widgets.VBox):
             raise SparsekitError("the panel needs at least one mask method")
         # ExperimentSettings validates trick names; the panel offers all of them by default.
         trick_names = list(make_settings(tricks=tricks).tricks) if tricks is not None else list(TRICKS)
-        method = self.base.method if self.base.method in methods else methods[0]
+        method = self.base.mask if self.base.mask in methods else methods[0]
         ghost_mode = self.base.recipe_options.get("ghost_neurons_mode", "early")
 
         self.sparsity = widgets.FloatSlider(value=self.base.sparsity, min=0.0, max=0.99, step=0.01,
@@ -121,7 +121,7 @@ class ExperimentPanel(widgets.VBox):
             options.pop(f"{trick}_mode", None)
             if trick in tricks:
                 options[f"{trick}_mode"] = self.ghost_mode.value
-        return make_settings(self.base, method=self.method.value, sparsity=float(self.sparsity.value),
+        return make_settings(self.base, mask=self.method.value, sparsity=float(self.sparsity.value),
                              epochs=int(self.epochs.value), tricks=tricks, recipe_options=options, progress=False)
 
     def _clamp(self, name: str) -> None:

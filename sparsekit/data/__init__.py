@@ -18,9 +18,10 @@ from .batches import Batches
 from .bundle import DataBundle, balanced_examples, first_batches, is_bundle
 from .options import LoadOptions
 from .registry import datasets
+from .settings import DataSettings
 
 __all__ = ["Batches", "DataBundle", "LoadOptions", "available", "balanced_examples", "first_batches", "is_bundle",
-           "load"]
+           "load", "load_settings"]
 
 
 def available() -> List[str]:
@@ -40,10 +41,15 @@ def load(name: str, root="data", download: bool = False, batch_size: int = 128,
     `num_workers`, `pin_memory` and `persistent_workers` go to the DataLoader of the image
     datasets (datasets held in memory slice tensors and need none of them).
     """
-    builder = datasets.get(name)
-    options = LoadOptions(root=os.fspath(root), download=bool(download),
-                          batch_size=batch_size, eval_batch_size=eval_batch_size,
-                          seed=seed, augment=bool(augment), num_workers=num_workers,
-                          train_examples=train_examples, pin_memory=bool(pin_memory),
-                          persistent_workers=bool(persistent_workers))
-    return builder(options)
+    datasets.get(name)  # an unknown name is the first thing said
+    # Loose truth values (1, "") read as before; everything else is checked as a run's data section.
+    settings = DataSettings(dataset=name, data_root=os.fspath(root), download=bool(download), batch_size=batch_size,
+                            train_examples=train_examples, num_workers=num_workers, pin_memory=bool(pin_memory),
+                            persistent_workers=bool(persistent_workers))
+    return load_settings(settings, seed=seed, eval_batch_size=eval_batch_size, augment=bool(augment))
+
+
+def load_settings(settings: DataSettings, seed: int = 0, eval_batch_size: int = 512, augment: bool = True) -> DataBundle:
+    """`load` for a run's data section (`TrainConfig.data`), already checked where it was built."""
+    return datasets.get(settings.dataset)(LoadOptions(settings, seed=seed, eval_batch_size=eval_batch_size,
+                                                      augment=augment))

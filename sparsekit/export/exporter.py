@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..core import atomic
+from ..core.checks import whole_number
 from ..core.errors import SparsekitError
 from . import dead_units, fold, kernels, storage
 from .graph import Node, trace
@@ -20,8 +21,7 @@ KERNEL_MODES = ("auto", "dense", "sparse")
 
 
 def _check_arguments(batch_size, input_shape, kernel_mode) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise SparsekitError(f"export batch_size must be a positive integer, got {batch_size!r}")
+    whole_number("export batch_size", batch_size, 1)
     if len(input_shape) != 3 or any(not isinstance(s, int) or s <= 0 for s in input_shape):
         raise SparsekitError(f"export input_shape must be (channels, height, width), got {tuple(input_shape)!r}")
     if kernel_mode not in KERNEL_MODES:

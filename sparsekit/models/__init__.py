@@ -6,28 +6,25 @@ own module, the first conv is the first `nn.Conv2d` registered and the classifie
 Names with a package prefix (`torchvision:resnet18`, `timm:resnet18d`) come from that
 package (`external`).
 """
-import math
 from numbers import Integral, Real
 from typing import List
 
 from torch import nn
 
-from ..core.errors import SparsekitError
+from ..core.checks import finite_number, whole_number
 from . import mobilenetv2, resnet18, resnet_cifar, vgg  # noqa: F401  (registers the models)
 from .external import build_external, check_external, is_external
 from .registry import MODELS
 
 
 def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value <= 0:
-        raise SparsekitError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    # numpy integers (a class count read from an array) are the whole numbers they hold
+    return whole_number(name, int(value) if isinstance(value, Integral) and not isinstance(value, bool) else value, 1)
 
 
 def _positive_width(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value <= 0:
-        raise SparsekitError(f"width must be a positive number (channel multiplier), got {value!r}")
-    return float(value)
+    plain = float(value) if isinstance(value, Real) and not isinstance(value, (bool, int, float)) else value
+    return float(finite_number("width (the channel multiplier)", plain, 0, low_open=True))
 
 
 def build(name: str, num_classes: int, in_channels: int = 3, width: float = 1.0,

@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..core.callbacks import Callback
+from ..core.checks import finite_number
 from ..core.errors import SparsekitError
 from ..core.fields import setting
 from .trick import Trick
@@ -54,8 +55,7 @@ class LabelSmoothingSettings:
 
 def _check(recipe) -> None:
     value = recipe.label_smoothing
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise SparsekitError(f"recipe label_smoothing must be in [0, 1) (0 = off), got {value!r}")
+    finite_number("recipe label_smoothing", value, 0, 1, high_open=True)
 
 
 TRICK = Trick(

@@ -9,7 +9,7 @@ state the uninterrupted one had.
 from dataclasses import dataclass
 
 from ..core.callbacks import Callback
-from ..core.errors import SparsekitError
+from ..core.checks import finite_number
 from ..core.fields import setting
 
 GHOST_MODES = ("early", "keep")
@@ -23,8 +23,7 @@ class EarlyPhaseSettings:
 
 def check_early_phase(recipe) -> None:
     value = recipe.early_phase
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-        raise SparsekitError(f"recipe early_phase must be a fraction of the run in (0, 1], got {value!r}")
+    finite_number("recipe early_phase", value, 0, 1, low_open=True)  # a fraction of the run's steps
 
 
 def mode_phrase(mode: str, early_phase: float) -> str:

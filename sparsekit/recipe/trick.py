@@ -16,7 +16,7 @@ from ..core.callbacks import Callback
 
 @dataclass(frozen=True)
 class Trick:
-    name: str  # what users type: sk.app.interactive tricks=("ghost_neurons", ...), widget toggles
+    name: str  # what users type: sk.app.experiments tricks=("ghost_neurons", ...), widget toggles
     label: str  # what a toggle or a table shows
     order: int  # callbacks run in this order: architecture first, then the init, then the loss
     settings: type  # frozen dataclass of `setting(...)` fields, each named after the trick

@@ -86,14 +86,21 @@ def check(config: TrainConfig, mask_given: bool) -> None:
         _check_procedure(procedure, config)
         return
     methods.check_plan(config.mask, config.schedule)
-    changes = config.schedule != "one-shot" or methods.registry.is_dynamic(config.mask)
-    if config.pattern is not None and changes:
+    if config.pattern is not None and changes_in_training(config):
         raise SparsekitError(f"pattern {config.pattern} is kept by one-shot masks only; mask {config.mask!r} with "
                              f"schedule {config.schedule!r} changes the mask during training")
     options = dict(config.mask_options)
     if config.schedule == "gmp" and config.mask != "gmp":  # the schedule's options beside the method's own
         options = {name: value for name, value in options.items() if name not in methods.plan.GMP_OPTIONS}
     methods.registry.check_options(config.mask, options)
+
+
+def changes_in_training(config: TrainConfig) -> bool:
+    """Whether the settings ask for a mask that changes during training (a dynamic method, or a
+    score method on schedule "gmp"); a given mask, a mask file or a procedure's mask never does."""
+    if config.mask_file or config.mask in PROCEDURES:
+        return False
+    return config.schedule != "one-shot" or methods.registry.is_dynamic(config.mask)
 
 
 def check_parallel(config: TrainConfig, mask_given: bool) -> None:

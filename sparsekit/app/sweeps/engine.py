@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from ...core.checks import whole_number
 from ...core.errors import SparsekitError
 from ...training.run_dir import check_location
 from . import backends
@@ -65,8 +66,8 @@ def sweep(grid=None, fixed=None, out=None, *, backend: str = "local", workers: O
         raise SparsekitError(f"unknown sweep backend {backend!r}; choose one of: {', '.join(backends.BACKENDS)}")
     if out is None and backend != "inline":
         raise SparsekitError("a sweep needs out= (the folder for its runs), except with backend='inline'")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise SparsekitError(f"workers must be an integer >= 1, got {workers!r}")
+    if workers is not None:
+        whole_number("workers", workers, 1)
     points = expand(grid, fixed, name)  # everything checked before the first run starts
     if out is not None:
         check_location(out)

@@ -26,12 +26,17 @@ RECIPE = "recipe"
 
 @dataclasses.dataclass(frozen=True)
 class Point:
-    """One run of a sweep: its name, its train settings, its recipe (as a dict) and the
-    labels of the values the grid chose for it (what tables group by)."""
+    """One run of a sweep: its name, its `TrainConfig` overrides (`settings` by name and the
+    recipe section, as a dict) and the labels of the values the grid chose for it (what
+    tables group by)."""
     name: str
     settings: Dict[str, Any]
     recipe: Dict[str, Any]
     labels: Dict[str, Any]
+
+    def config(self):
+        """The run's settings as the one `TrainConfig` (the sweep's own settings left at their defaults)."""
+        return make_config(**self.settings, recipe=self.recipe)
 
 
 def setting_names() -> List[str]:
@@ -139,6 +144,7 @@ def _named(table: Mapping, where: str) -> Dict[str, Any]:
 
 def _point(combo, fixed: Mapping, template: Optional[str], given_name: Optional[str] = None) -> Point:
     from ...recipe.settings import recipe_fields
+    from ...runs import mask_sources
     from ...runs.inputs import resolve_recipe
 
     values = {**fixed, **{key: value for key, _, _, value in combo}}
@@ -148,11 +154,12 @@ def _point(combo, fixed: Mapping, template: Optional[str], given_name: Optional[
     recipe = resolve_recipe(values.get(RECIPE)).with_changes(
         **{key: value for key, value in values.items() if key in recipe_names})
     settings = {key: value for key, value in values.items() if key != RECIPE and key not in recipe_names}
-    config = make_config(**settings)  # every setting checked now, before anything runs
-    if not config.mask_file:  # a mask file may be written by an earlier sweep; options can be checked now
-        mask_sources.check(config, mask_given=False)
     name = str(given_name) if given_name is not None else _name(template, labels, template_fields)
-    return Point(name=name, settings=settings, recipe=recipe.to_dict(), labels=labels)
+    point = Point(name=name, settings=settings, recipe=recipe.to_dict(), labels=labels)
+    config = point.config()  # every setting checked now, before anything runs
+    if not config.mask_file:  # a mask file may be written by an earlier sweep; the rest is checked now
+        mask_sources.check(config, mask_given=False)  # the rules `train` applies, in the one place they live
+    return point
 
 
 def _name(template: Optional[str], labels: Mapping, template_fields: Mapping) -> str:

@@ -3,7 +3,7 @@
 The widget panel (`sparsekit.app.widgets`) is a thin front over this module, so a notebook run
 headless by papermill and a person clicking "Run" execute exactly the same code:
 
-    settings = ExperimentSettings(method="snip", sparsity=0.9, tricks=("label_smoothing",))
+    settings = ExperimentSettings(mask="snip", sparsity=0.9, tricks=("label_smoothing",))
     record = run_experiment(settings, on_epoch=lambda row, history: print(row["test_acc"]))
 
 No ipywidgets here: this module must import on a machine without a notebook frontend.
@@ -16,9 +16,11 @@ from ..core.callbacks import Callback
 from ..runs import train
 from ..sparsity.settings import SparsitySettings
 from ..recipe import TRICKS
-from ..training.config import make_config, setting_fields
+from ..training.config import TrainConfig, make_config, setting_fields
 from ..training.record import RunRecord
 
+# The experiment settings that choose the recipe (the rest are `TrainConfig` settings).
+RECIPE_SETTINGS = ("tricks", "recipe_options")
 EpochHook = Callable[[dict, list], None]  # (this epoch's row, every row so far)
 StepHook = Callable[[int, int], None]  # (finished steps, total steps)
 
@@ -29,8 +31,6 @@ COURSE_DEFAULTS = {"dataset": "digits", "model": "resnet20", "width": 0.25, "mas
                    "sparsity": SparsitySettings.sparsity,  # TrainConfig's: a pattern sets it when left alone
                    "mask_options": None, "distribution": None, "pattern": None, "prune_first_layer": True,
                    "epochs": 10, "seed": 0, "batch_size": 128, "max_batches": None, "progress": False}
-# The notebooks' name for a setting, where it differs ("method": which mask method).
-EXPERIMENT_NAMES = {"mask": "method"}
 
 
 class _ExperimentChecks:
@@ -40,14 +40,19 @@ class _ExperimentChecks:
         unknown = [name for name in self.tricks if name not in TRICKS]
         if unknown:
             raise SparsekitError(f"unknown recipe trick {unknown[0]!r}; tricks are: {', '.join(TRICKS)}")
-        make_config(**train_settings(self))  # every value checked as TrainConfig checks it
+        self.to_config()  # every value checked as TrainConfig checks it, the recipe's too
+
+    def to_config(self) -> TrainConfig:
+        """The one `TrainConfig` this experiment stands for, its recipe section included."""
+        recipe = recipe_for(self.tricks, self.recipe_options)
+        return make_config(**train_settings(self), **({} if recipe is None else {"recipe": recipe}))
 
 
 def _declared_fields():
     declared = {f.name: f for _, f in setting_fields()}
     for name, default in COURSE_DEFAULTS.items():
         meta = declared[name].metadata
-        yield EXPERIMENT_NAMES.get(name, name), declared[name].type, dataclasses.field(default=default, metadata=meta)
+        yield name, declared[name].type, dataclasses.field(default=default, metadata=meta)
 
 
 ExperimentSettings = dataclasses.make_dataclass(
@@ -59,8 +64,9 @@ ExperimentSettings = dataclasses.make_dataclass(
      ("recipe_options", Mapping[str, Any], dataclasses.field(default_factory=dict))],
     bases=(_ExperimentChecks,), frozen=True)
 ExperimentSettings.__module__ = __name__
-ExperimentSettings.__doc__ = ("One training run as a notebook describes it: `TrainConfig` settings with the course's "
-                              "defaults (`COURSE_DEFAULTS`), recipe tricks by name, and recipe field changes.")
+ExperimentSettings.__doc__ = ("One training run as a notebook describes it: `TrainConfig` settings, by the same names, "
+                              "with the course's defaults (`COURSE_DEFAULTS`), recipe tricks by name, and recipe field "
+                              "changes; `to_config()` is the one TrainConfig it stands for, recipe section included.")
 
 
 _dataclass_init = ExperimentSettings.__init__
@@ -72,6 +78,8 @@ def _refuse_unknown(names) -> None:
     if unknown:
         elsewhere = " (a TrainConfig setting the course leaves at its default: set it with sk.train)" if any(
             unknown[0] == f.name for _, f in setting_fields()) else ""
+        if unknown[0] == "method":  # a natural word for it; the setting is TrainConfig's `mask`
+            elsewhere = " (the mask method is the setting 'mask', as in sk.train)"
         raise SparsekitError(f"unknown experiment setting {unknown[0]!r}{elsewhere}; settings are: {', '.join(known)}")
 
 
@@ -116,8 +124,11 @@ def recipe_for(tricks: Iterable[str], options: Optional[Mapping] = None):
     tricks = tuple(tricks)
     if not tricks and not options:
         return None
-    make_settings(tricks=tricks)  # validates the names
     return recipe_from_toggles(**{name: True for name in tricks}, options=options)
+
+
+def _recipe_of(settings: ExperimentSettings):
+    return recipe_for(settings.tricks, settings.recipe_options)
 
 
 class LiveReport(Callback):
@@ -149,30 +160,43 @@ def run_experiment(settings: Optional[SettingsLike] = None, on_epoch: Optional[E
     `on_epoch(row, history)` is called after every epoch, `on_step(done, total)` after every
     optimizer step; `changes` override single settings (`run_experiment(s, sparsity=0.5)`).
     """
-    settings = make_settings(settings, **changes)
-    return train(recipe=recipe_for(settings.tricks, settings.recipe_options),
-                 callbacks=[LiveReport(on_epoch, on_step), *callbacks], data=data, **train_settings(settings))
+    config = make_settings(settings, **changes).to_config()
+    return train(config, callbacks=[LiveReport(on_epoch, on_step), *callbacks], data=data)
 
 
 def train_settings(settings: ExperimentSettings) -> Dict[str, Any]:
     """The `train` settings an experiment stands for (the recipe apart)."""
-    return {name: getattr(settings, EXPERIMENT_NAMES.get(name, name)) for name in COURSE_DEFAULTS}
+    return {name: getattr(settings, name) for name in COURSE_DEFAULTS}
 
 
 def run_grid(settings: SettingsLike, rows: Mapping[str, Mapping],
              columns: Mapping[str, Mapping]) -> Dict[str, Dict[str, RunRecord]]:
-    """{row: {column: record}}: every row's changes combined with every column's (the column's
-    win where both set the same name), e.g. rows = masks, columns = default vs. recipe."""
-    cells = {(row, column): make_settings(make_settings(settings, **dict(row_changes)), **dict(changes))
-             for row, row_changes in rows.items() for column, changes in columns.items()}
-    records = _sweep_here(cells)
-    return {row: {column: records[(row, column)] for column in columns} for row in rows}
+    """{row: {column: record}}: every row's settings (e.g. a mask) trained with every column's
+    recipe (its `tricks` and `recipe_options`, which win over the row's), each row's mask
+    computed once and trained by every column from the same initialisation
+    (`recipe_grid.run_cells`, in this process)."""
+    from .recipe_grid import Cell, run_cells
+
+    for column, changes in columns.items():
+        other = sorted(set(changes) - set(RECIPE_SETTINGS))
+        if other:
+            raise SparsekitError(f"grid column {column!r} changes {other[0]!r}; columns choose the recipe "
+                                 f"({', '.join(RECIPE_SETTINGS)}) and rows everything else")
+    grid = {}
+    for row, row_changes in rows.items():
+        cell = make_settings(settings, **dict(row_changes))
+        recipes = {column: _recipe_of(make_settings(cell, **dict(changes))) for column, changes in columns.items()}
+        run = {name: value for name, value in train_settings(cell).items() if name != "progress"}
+        plan = Cell(str(row), run, list(columns))
+        records = run_cells([plan], recipes, progress=cell.progress).records
+        grid[row] = {column: records[plan.run_name(column)] for column in columns}
+    return grid
 
 
 def run_variants(settings: SettingsLike, variants: Mapping[str, Mapping]) -> Dict[str, RunRecord]:
     """One run per labelled variant, each `settings` with the variant's changes applied.
 
-        run_variants(base, {"dense": {"sparsity": 0.0}, "random": {}, "ERK": {"method": "erk"}})
+        run_variants(base, {"dense": {"sparsity": 0.0}, "random": {}, "ERK": {"mask": "erk"}})
     """
     base = make_settings(settings)
     records = _sweep_here({label: make_settings(base, **dict(changes)) for label, changes in variants.items()})
@@ -187,8 +211,8 @@ def _sweep_here(cells: Mapping[Any, ExperimentSettings]) -> Dict[Any, RunRecord]
     keys = list(cells)
     # A sweep owns the progress display: the points leave `progress` out, and it is the sweep's bar.
     points = [dict({k: v for k, v in train_settings(cells[key]).items() if k != "progress"},
-                   recipe=recipe_for(cells[key].tricks, cells[key].recipe_options)) for key in keys]
-    names = [" / ".join(map(str, key)) if isinstance(key, tuple) else str(key) for key in keys]
+                   recipe=_recipe_of(cells[key])) for key in keys]
+    names = [str(key) for key in keys]
     result = sweep(points, backend="inline", name=names, progress=any(cell.progress for cell in cells.values()))
     if result.failures:
         raise SparsekitError(f"run {result.failures[0]['name']!r} failed: {result.failures[0]['error']}")
