@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 import sparsekit as sk
+from sparsekit.recipe import init_log
 from sparsekit.report.verdict import paired_verdict
 
 CELL = dict(dataset="fashion_mnist", model="resnet20", width=0.5, train_examples=3000, batch_size=64, epochs=2,
@@ -56,7 +57,7 @@ def run(label: str, seed: int, out: Path) -> dict:
 
 
 def gradinit_facts(record: dict) -> str:
-    log = record.get("gradinit")
+    log = init_log(record)
     if not log:
         return ""
     share = log["gradient_share"]

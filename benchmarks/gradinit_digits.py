@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from sparsekit.report.study_runs import test_set_size
+from sparsekit.recipe import init_log
 from sparsekit.report.verdict import paired_verdict
 
 BASELINE = "tost without GradInit"  # the comparison the arms are paired with (same mask and seed)
@@ -44,7 +45,7 @@ def run(label: str, seed: int, out: Path) -> dict:
 
 
 def diagnostics(record: dict) -> str:
-    log = record.get("gradinit")
+    log = init_log(record)
     if not log:
         return ""
     first, last = log["gradient_share"]["first"], log["gradient_share"]["last"]

@@ -218,7 +218,7 @@ def test_gradient_share_splits_the_driven_norm_by_the_mask():
 def test_dense_then_mask_searches_the_dense_network_before_the_mask():
     run = sk.train(dataset="digits", model="resnet20", width=0.25, epochs=1, max_batches=1, progress=False,
                    mask="random", sparsity=0.9, recipe=sk.Recipe(init="gradinit", init_iterations=2))
-    log = run["gradinit"]
+    log = run["init"]
     assert log["variant"] == "dense-then-mask"
     # On the dense network the weights about to be pruned carry most of the gradient, and get scaled.
     assert log["gradient_share"]["first"]["pruned_norm"] > log["gradient_share"]["first"]["kept_norm"]

@@ -66,7 +66,7 @@ def test_study_tiny_grid_reports_paired_intervals_and_resumes(tmp_path, monkeypa
     assert (tmp_path / "study.png").stat().st_size > 1000
     # every run of a cell trains the mask its default run computed
     masks = [torch.load(tmp_path / "runs" / f"random-0.95-seed0-{label}" / "mask.pt")["mask"]
-             for label in ("default", "tost", "modified_init")]
+             for label in ("default", "tost", "init")]
     assert all(torch.equal(masks[0][n], m[n]) for m in masks[1:] for n in masks[0])
 
     def no_training(**_):

@@ -74,7 +74,7 @@ def test_every_mask_method_with_the_full_recipe(method, digits):
                       data=digits, **TINY)
     assert guard.checks == 2 * 2 + 2
     _check_original_architecture(result, "resnet20", digits)
-    assert result["recipe"] == TOST_EARLY.to_dict() and result["gradinit"]["iterations"] == 2
+    assert result["recipe"] == TOST_EARLY.to_dict() and result["init"]["iterations"] == 2
 
 
 def test_lottery_ticket_with_the_full_recipe(digits):

@@ -28,7 +28,7 @@ def test_tost_turns_on_all_four_with_the_paper_values():
     assert (recipe.init, recipe.init_iterations, recipe.init_lr, recipe.init_eta, recipe.init_gamma) == \
         ("gradinit", 180, 1e-2, 0.1, 1.0)
     assert recipe.label_smoothing == 0.1
-    # the init first, on the original architecture (see modified_init.py), then the ghosts, then the loss
+    # the init first, on the original architecture (see init.py), then the ghosts, then the loss
     assert [type(c) for c in recipe.callbacks()] == [GradInit, GhostNeurons, GhostSkip, LabelSmoothing]
     line = recipe.describe()
     assert "\n" not in line and "pswish" in line and "gradinit" in line and "0.1" in line
@@ -98,5 +98,21 @@ def test_cli_train_records_the_recipe(tmp_path, capsys):
     assert code == 0
     record = json.loads((out / "record.json").read_text())
     assert record["recipe"] == sk.Recipe.tost().with_changes(init_iterations=1, ghost_skip_mode="keep").to_dict()
-    assert record["gradinit"]["iterations"] == 1
+    assert record["init"]["iterations"] == 1
     assert "recipe: ghost neurons pswish" in capsys.readouterr().out
+
+
+def test_the_init_trick_has_one_name_and_reads_its_older_ones():
+    """`init` is the trick, its field, its flag prefix and its record section; `modified_init`
+    (older notebooks and sweep files) and the `gradinit`/`scaled_init` sections of older
+    records still read."""
+    from sparsekit.app.experiments import ExperimentSettings
+    from sparsekit.recipe import TRICK_FIELDS, init_log
+
+    assert TRICK_FIELDS["init"] == "init"
+    assert sk.Recipe.default().with_tricks(["modified_init"]) == sk.Recipe.default().with_tricks(["init"])
+    assert ExperimentSettings(tricks=["modified_init"]).tricks == ("init",)
+    assert init_log({"gradinit": {"iterations": 3}}) == {"iterations": 3, "kind": "gradinit"}
+    assert init_log({"scaled_init": {"conv1": 2.0}}) == {"kind": "scaled", "factors": {"conv1": 2.0}}
+    assert init_log({"init": {"kind": "scaled", "factors": {}}})["kind"] == "scaled"
+    assert init_log({}) is None

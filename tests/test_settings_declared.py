@@ -98,6 +98,6 @@ def test_a_new_trick_file_is_found_and_joins_the_recipe(tmp_path):
 
 def test_the_tricks_are_named_one_way_everywhere():
     assert list(sk.recipe.TRICKS) == [t.name for t in TRICK_LIST] == \
-        ["ghost_neurons", "ghost_skip", "modified_init", "label_smoothing"]
+        ["ghost_neurons", "ghost_skip", "init", "label_smoothing"]
     assert sk.Recipe.tost().tricks_on() == list(sk.recipe.TRICKS)
     assert set(NAMED_SECTIONS) | {"recipe"} == set(SECTIONS)

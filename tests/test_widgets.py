@@ -47,7 +47,7 @@ def test_settings_must_be_settings_or_dict():
 def test_each_toggle_turns_on_its_trick_at_the_paper_value():
     # The paper's values: parametric swish ghost neurons, ghost skip on, GradInit, smoothing 0.1.
     paper = {"ghost_neurons": ("ghost_neurons", "pswish"), "ghost_skip": ("ghost_skip", True),
-             "modified_init": ("init", "gradinit"), "label_smoothing": ("label_smoothing", 0.1)}
+             "init": ("init", "gradinit"), "label_smoothing": ("label_smoothing", 0.1)}
     off = {"ghost_neurons": "off", "ghost_skip": False, "init": "none", "label_smoothing": 0.0}
     assert set(paper) == set(TRICKS)
     for trick, (field, value) in paper.items():
@@ -58,10 +58,10 @@ def test_each_toggle_turns_on_its_trick_at_the_paper_value():
 
 def test_all_toggles_off_is_plain_training_and_options_apply():
     assert recipe_for([]) is None
-    recipe = recipe_for(["modified_init"], {"init_iterations": 7})
+    recipe = recipe_for(["init"], {"init_iterations": 7})
     assert recipe.init == "gradinit" and recipe.init_iterations == 7
     with pytest.raises(SparsekitError):
-        recipe_for(["modified_init"], {"init_iteration": 7})
+        recipe_for(["init"], {"init_iteration": 7})
 
 
 # ---- running ----------------------------------------------------------------------------
@@ -97,7 +97,7 @@ def test_run_variants_and_results_json(tmp_path):
     kept, total = uniform_random_kept(0.6)
     assert (summary["kept"], summary["total"]) == (kept, total)
     assert summary["requested_sparsity"] == 0.6 and summary["sparsity"] == pytest.approx(1 - kept / total)
-    assert summary["recipe"] == {"ghost_neurons": False, "ghost_skip": False, "modified_init": False,
+    assert summary["recipe"] == {"ghost_neurons": False, "ghost_skip": False, "init": False,
                                  "label_smoothing": True}
     assert run_summary(runs["dense"])["kept"] == total
     assert recipe_flags(runs["dense"]) == dict.fromkeys(TRICKS, False)
@@ -293,10 +293,10 @@ def test_panel_shows_the_gradinit_phase_and_every_seed():
             return super().__call__(settings, on_epoch, on_step)
 
     box = panel(run_fn=Phased(), methods=["random"], seeds=2)
-    box.toggles["modified_init"].value = True
+    box.toggles["init"].value = True
     box.run_button.click()
     assert phases == ["GradInit", "GradInit"] and box.progress.description == "training"
-    box.toggles["modified_init"].value = False
+    box.toggles["init"].value = False
     box.run_button.click()
     assert phases[2:] == ["training", "training"]
     curves = box.book.seed_curves()

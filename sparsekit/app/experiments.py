@@ -15,7 +15,7 @@ from ..core.errors import SparsekitError
 from ..core.callbacks import Callback
 from ..runs import train
 from ..sparsity.settings import SparsitySettings
-from ..recipe import TRICKS
+from ..recipe import TRICKS, trick_name
 from ..training.config import TrainConfig, make_config, setting_fields
 from ..training.record import RunRecord
 
@@ -36,7 +36,7 @@ COURSE_DEFAULTS = {"dataset": "digits", "model": "resnet20", "width": 0.25, "mas
 class _ExperimentChecks:
     def __post_init__(self):
         # A list from a notebook parameter works as well as a tuple.
-        object.__setattr__(self, "tricks", tuple(self.tricks))
+        object.__setattr__(self, "tricks", tuple(trick_name(name) for name in self.tricks))
         unknown = [name for name in self.tricks if name not in TRICKS]
         if unknown:
             raise SparsekitError(f"unknown recipe trick {unknown[0]!r}; tricks are: {', '.join(TRICKS)}")

@@ -91,7 +91,7 @@ def _in_process(cells: List[Cell], configs: Dict[str, TrainConfig], recipes, pro
 
     outcomes = []
     # The recipes search GradInit on the same network from the same start: once per cell, and
-    # each record says whether its search was read back (`gradinit.reused`).
+    # each record says whether its search was read back (`init.reused`).
     with reuse_searches(), tqdm(total=sum(len(c.recipes) for c in cells), disable=not progress, desc="runs") as bar:
         for cell in cells:
             config = configs[cell.name].with_changes(progress=False)

@@ -150,7 +150,7 @@ class ExperimentPanel(widgets.VBox):
         try:
             for index, seed in enumerate(seeds):
                 self.progress.value, self.progress.max = 0, 1
-                phase = "GradInit" if "modified_init" in settings.tricks else "training"
+                phase = "GradInit" if "init" in settings.tricks else "training"
                 self.progress.description, self.progress.bar_style = phase, "info" if phase == "GradInit" else ""
                 extra = (" (GradInit first rescales the masked network: the bar starts moving when training "
                          "does)" if phase == "GradInit" else "")

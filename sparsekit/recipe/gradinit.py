@@ -166,9 +166,9 @@ def _search(model: nn.Module, mask, batches, device, progress: bool, iterations:
 class GradInit(Callback):
     """Runs `gradinit` once when a run starts (not when resuming: the checkpoint holds the
     weights): on the dense network before the mask ("dense-then-mask"), else at setup on the
-    masked network. Its log goes into the run record under "gradinit"."""
+    masked network. Its log goes into the run record's `init` section, kind "gradinit"."""
 
-    record_section = "gradinit"
+    record_section = "init"
 
     def __init__(self, iterations: int = 180, lr: float = 1e-2, eta: float = 0.1, gamma: float = 1.0,
                  variant: str = DENSE_THEN_MASK, batch_size: int = 0):
@@ -190,7 +190,7 @@ class GradInit(Callback):
                             progress=state.config.progress)
 
     def record(self, state):
-        return self.log
+        return dict(self.log, kind="gradinit") if self.log is not None else None
 
     def state_dict(self):
         return {"log": self.log}

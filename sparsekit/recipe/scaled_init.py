@@ -31,9 +31,9 @@ def scale_by_density(model: nn.Module, mask) -> Dict[str, float]:
 
 
 class ScaledInit(Callback):
-    """Applies `scale_by_density` at setup and records the factors under "scaled_init"."""
+    """Applies `scale_by_density` at setup; the record's `init` section holds the factors."""
 
-    record_section = "scaled_init"
+    record_section = "init"
 
     def __init__(self):
         self.factors = None
@@ -42,4 +42,4 @@ class ScaledInit(Callback):
         self.factors = scale_by_density(state.model, state.mask)
 
     def record(self, state):
-        return self.factors
+        return {"kind": "scaled", "factors": self.factors} if self.factors is not None else None

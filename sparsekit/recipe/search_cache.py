@@ -4,7 +4,7 @@ A study trains the same masked network from the same initialisation under severa
 and GradInit is deterministic, so the second identical search of a cell can be read back
 instead of recomputed. That is the caller's decision (a study, a notebook's grid), never the
 trick's: plain runs always search, and a run whose search was read back says so in its record
-(`gradinit.reused`).
+(`init.reused`).
 
     with reuse_searches():
         for recipe in recipes:

@@ -20,7 +20,7 @@ from them, and the CLI's recipe flags are generated from its fields. Two presets
   sparsity and nothing else.
 
 The release never combines the four tricks in one script; both presets run the init first, on
-the original architecture, then attach the ghosts (`init_order`, see `modified_init.py`).
+the original architecture, then attach the ghosts (`init_order`, see `init.py`).
 """
 
 from dataclasses import asdict, fields, make_dataclass, replace
@@ -37,8 +37,15 @@ PRESETS = ("default", "tost", "tost-release")
 TRICK_LIST = discover(__package__, [str(Path(__file__).parent)])
 # name -> label of every trick, in callback order (what toggles and tables show).
 TRICKS: Dict[str, str] = {trick.name: trick.label for trick in TRICK_LIST}
+# another name a trick had -> its name (`trick_name` reads either).
+TRICK_ALIASES: Dict[str, str] = {alias: trick.name for trick in TRICK_LIST for alias in trick.aliases}
 # name -> the `Recipe` field that switches the trick on.
 TRICK_FIELDS: Dict[str, str] = {trick.name: trick.switch for trick in TRICK_LIST}
+
+
+def trick_name(name):
+    """A trick's name, given it or one of its aliases (anything else is returned unchanged)."""
+    return TRICK_ALIASES.get(name, name)
 
 
 class _RecipeMethods:
@@ -101,7 +108,7 @@ class _RecipeMethods:
 
     def with_tricks(self, tricks, options: Mapping[str, Any] = None) -> "Recipe":
         """This recipe with the named tricks switched on at the paper's values, then `options`."""
-        tricks = list(tricks)
+        tricks = [trick_name(name) for name in tricks]
         names = [trick.name for trick in self.DECLARED_TRICKS]
         unknown = [name for name in tricks if name not in names]
         if unknown:

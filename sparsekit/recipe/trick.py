@@ -1,6 +1,6 @@
 """`Trick`: one recipe trick, declared whole in its own file.
 
-A trick file (ghost_neurons.py, ghost_skip.py, modified_init.py, label_smoothing.py) ends
+A trick file (ghost_neurons.py, ghost_skip.py, init.py, label_smoothing.py) ends
 with one `TRICK = Trick(...)`: its settings (a frozen dataclass of `setting(...)` fields),
 the values the paper's recipe gives them, the callbacks it adds to a run, and a one-line
 description. `Recipe` is assembled from every such file in this folder, found when the
@@ -9,7 +9,7 @@ package is imported, so adding a trick touches its own file (and its tests) and 
 import importlib
 import pkgutil
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ..core.callbacks import Callback
 
@@ -33,6 +33,8 @@ class Trick:
     # (recipe, freshly built model) -> adds what the trick leaves in the trained network, so a
     # finished run rebuilds without knowing the trick (nothing for a trick that changes no module).
     final_architecture: Callable[[Any, Any], None] = lambda recipe, model: None
+    # Other names older notebooks and sweep files give the trick; read as `name`.
+    aliases: Tuple[str, ...] = ()
 
     def is_on(self, recipe) -> bool:
         off = {f.name: f.default for f in fields(self.settings)}[self.switch]

@@ -1,6 +1,6 @@
-"""Modified initialisation: rescale the network's weights before training, either with
-GradInit-style per-layer scalars (`gradinit.py`, in the variant `init_variant` names) or by
-1/sqrt(layer density) (`scaled_init.py`, a cheap baseline).
+"""The `init` trick (the paper's "modified initialization"): rescale the network's weights
+before training, either with GradInit-style per-layer scalars (`gradinit.py`, in the variant
+`init_variant` names) or by 1/sqrt(layer density) (`scaled_init.py`, a cheap baseline).
 
 Where it stands among the tricks (`init_order`). The release never runs GradInit on a network
 with ghost branches or smooth activations: those tricks live in its other scripts, on ReLU
@@ -10,9 +10,16 @@ the early phase, and a smooth activation on a unit whose inputs are all pruned p
 through BatchNorm at gamma/sqrt(eps), which swamps the norm GradInit bounds. So by default the
 init runs first, on the masked (or, for "dense-then-mask", the dense) original architecture,
 and the ghosts are attached after it ("before-ghosts"). "after-ghosts" runs it on the network
-with the ghosts attached, the order sparsekit used before; the study reports both.
+with the ghosts attached; the study reports both.
+
+One name, `init`, for the trick everywhere: the recipe's field and the prefix of its options
+(`init_iterations`, ...), `--init` on the command line, the toggle, and the run record's section
+`init` (its `kind` says "gradinit" or "scaled"; `init_log` also reads older records'
+`gradinit` and `scaled_init` sections). `modified_init`, the trick's other name in older
+notebooks and sweep files, is accepted as an alias.
 """
 from dataclasses import dataclass
+from typing import Optional
 
 from ..core.fields import setting
 from ..core.errors import SparsekitError
@@ -26,7 +33,7 @@ ORDERS = (BEFORE_GHOSTS, AFTER_GHOSTS)
 
 
 @dataclass(frozen=True)
-class ModifiedInitSettings:
+class InitSettings:
     init: str = setting("none", "rescale the masked network's init: GradInit-style scalars, or 1/sqrt(layer "
                         "density)", choices=KINDS, none_means="none")
     init_iterations: int = setting(180, "gradinit: scalar-optimisation iterations (the release's 180)", positive=True,
@@ -84,6 +91,17 @@ def from_legacy(values: dict) -> dict:
     return values
 
 
-TRICK = Trick(name="modified_init", label="modified initialization", order=30, settings=ModifiedInitSettings,
+def init_log(record) -> Optional[dict]:
+    """The `init` section of a run record ({"kind": ..., ...}), or None when the run had none."""
+    if record.get("init"):
+        return record["init"]
+    if record.get("gradinit") is not None:  # the log itself
+        return dict(record["gradinit"], kind="gradinit")
+    if record.get("scaled_init") is not None:  # the factors per layer
+        return {"kind": "scaled", "factors": record["scaled_init"]}
+    return None
+
+
+TRICK = Trick(name="init", label="modified init", order=30, settings=InitSettings,
               switch="init", on={"init": "gradinit"}, callbacks=_callbacks, describe=_describe, check=_check,
-              callback_order=_order, from_legacy=from_legacy)
+              callback_order=_order, from_legacy=from_legacy, aliases=("modified_init",))

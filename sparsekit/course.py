@@ -1,0 +1,59 @@
+"""Everything the course notebooks call, in one namespace: `from sparsekit.course import ...`.
+
+The notebooks are thin: settings, a run, a table, a figure, a verdict. What they call lives in
+the layers below (experiments and checks in `app/`, tables, plots and verdicts in `report/`,
+the tricks' own functions in `recipe/`); this module only gathers it, so a notebook names one
+module and the layers stay free to move their code. The widget panels import ipywidgets, so
+they load when a notebook asks for one (INTERACTIVE=True), not when this module is imported.
+"""
+from pathlib import Path
+
+from . import analysis, masks  # noqa: F401
+from .analysis import spectral, spectral_plots  # noqa: F401
+from .app import course_map, notebook_warnings  # noqa: F401
+from .core.errors import SparsekitError  # noqa: F401
+from .app.experiments import (ExperimentSettings, make_settings, run_experiment, run_grid,  # noqa: F401
+                              run_variants)
+from .app.notebook_runner import course_folder
+from .app.parameter_checks import check_counts, check_each, check_recipes, check_settings  # noqa: F401
+from .app.seeded import compare_recipes, flatten_seeded, flatten_variants, run_variants_over_seeds  # noqa: F401
+from .export.latency import measure  # noqa: F401
+from .export.onnx_latency import compare_with_onnxruntime  # noqa: F401
+from .export.plots import plot_break_even  # noqa: F401
+from .models.traced import conv_bn_pairs  # noqa: F401
+from .recipe import TRICKS  # noqa: F401
+from .recipe.ghost_neurons import smooth_function  # noqa: F401
+from .recipe.ghost_skip import ghost_sites  # noqa: F401
+from .recipe.label_smoothing import smoothed_targets  # noqa: F401
+from .recipe.phase import ghost_strength  # noqa: F401
+from .report.plots import (plot_accuracy_curves, plot_final_accuracy, plot_grouped_accuracy,  # noqa: F401
+                           plot_seeded_accuracy)
+from .report.results import (comparison_table, flatten_grid, notebook_result, save_figure,  # noqa: F401
+                             write_result)
+from .report.study_evidence import study_evidence
+from .report.verdict import claim_and_measurement, paired_verdict, verdict_against  # noqa: F401
+from .runs.lottery import round_sparsities  # noqa: F401
+from .sparsity import patterns  # noqa: F401
+
+# The converged study's committed records, beside the course in the checkout.
+CONVERGED_STUDY = Path("benchmarks") / "results" / "study-converged"
+
+
+def panel(*args, **kwargs):
+    """The experiment panel (`app.widgets.panel`): sliders for sparsity, toggles for the tricks."""
+    from .app.widgets import panel as make
+
+    return make(*args, **kwargs)
+
+
+def latency_panel(*args, **kwargs):
+    """The export latency panel (`app.widgets.latency_panel`)."""
+    from .app.widgets import latency_panel as make
+
+    return make(*args, **kwargs)
+
+
+def converged_study(arms) -> str:
+    """What the committed converged study says about `arms` against plain training (markdown
+    read from its records: no training), for a notebook to show beside its own small run."""
+    return study_evidence(course_folder().resolve().parent / CONVERGED_STUDY, list(arms))
