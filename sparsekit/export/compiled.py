@@ -7,10 +7,8 @@ this file) the runtime runs torch's CSR route instead, with the same results.
 Each loop is compiled twice, on first use and cached on disk: with `parallel=True` (prange
 jobs spread over numba's threads) and serially. One thread runs the serial build, on the
 calling thread: a parallel launch hands every call to numba's thread pool and back, which on
-a busy machine can wait a scheduler slice per layer (measured: the sixteen stride-1 convs of an
-ERK ResNet-18 at batch 1, median 453 ms parallel against 198 ms serial under load 10 on two
-cores, fastest calls 36 against 21 ms; `benchmarks/sparse_inference.py` measures the whole
-network).
+a busy machine can wait for the scheduler at every sparse conv (`benchmarks/sparse_inference.py`
+measures the whole network; benchmarks/README.md).
 
 Each (image, output channel) plane is one parallel job: it starts at the bias, then every
 kept weight adds weight x its input channel's plane, shifted by the weight's tap. The
