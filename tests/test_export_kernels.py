@@ -41,6 +41,8 @@ def test_sparse_kernels_match_conv2d(shape, density):
     assert (fused(x) - expected.relu()).abs().max() <= TOLERANCE
     flat = runtime.DirectSparseConv(weight, bias, stride, padding, flat=True)  # the all-images route at any size
     assert (flat(x) - expected).abs().max() <= TOLERANCE
+    flat.CHUNK_INPUTS = 1  # one image per chunk of the all-images route
+    assert (flat(x) - expected).abs().max() <= TOLERANCE
 
 
 def test_the_parallel_build_computes_what_the_serial_one_does():

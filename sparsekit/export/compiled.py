@@ -100,22 +100,28 @@ def rows_times_columns(columns, starts, indices, values, bias, out, relu):
         if relu:
             for t in range(length):
                 target[t] = max(target[t], 0.0)
-def shifted(padded, starts, channels, offsets, values, bias, out, relu):
-    """Stride 1 on small planes: `padded` holds each input channel's zero-padded planes of
-    all images back to back, so one kept weight's update is one run over every image's
-    (padded) positions; positions in the padding margins are computed and cropped."""
+def shifted(padded, starts, channels, offsets, values, bias, out, relu, chunk):
+    """Stride 1 over all images at once: `padded` holds each input channel's zero-padded planes
+    of all images back to back, so one kept weight's update is one run over many images'
+    (padded) positions; positions in the padding margins are computed and cropped. The run is
+    cut into chunks of `chunk` positions, taken one after the other for every output row, so
+    the inputs a chunk reads stay in the cache while all rows use them."""
     outputs, length = out.shape
-    for row in numba.prange(outputs):
-        target = out[row]
-        for t in range(length):
+    chunks = (length + chunk - 1) // chunk
+    for job in numba.prange(chunks * outputs):
+        part, row = job // outputs, job % outputs
+        begin = part * chunk
+        size = min(length, begin + chunk) - begin
+        target = out[row, begin:begin + size]
+        for t in range(size):
             target[t] = bias[row]
         for entry in range(starts[row], starts[row + 1]):
-            weight, offset = values[entry], offsets[entry]
-            source = padded[channels[entry], offset:offset + length]
-            for t in range(length):
+            weight, offset = values[entry], offsets[entry] + begin
+            source = padded[channels[entry], offset:offset + size]
+            for t in range(size):
                 target[t] += weight * source[t]
         if relu:
-            for t in range(length):
+            for t in range(size):
                 target[t] = max(target[t], 0.0)
 
 

@@ -36,14 +36,14 @@ def time_all(functions, sample: torch.Tensor, rounds: int = ROUNDS):
 def candidates(spec: Dict, tensors: Dict, input_shape: tuple) -> List[str]:
     """The kernels worth timing for a step: CSR beside the direct kernel only where numba
     provides the latter (without numba, "sparse" already is the CSR route), and the direct
-    kernel's all-images route where "sparse" would run its per-plane one (at or above
-    `DirectSparseConv.SMALL_PLANE` output positions; below, both are the same route)."""
+    kernel's chunked all-images route ("sparse_flat") wherever it differs from "sparse": stride
+    1, or at least `DirectSparseConv.SMALL_PLANE` output positions."""
     names = ["dense", "sparse"]
     if spec["op"] == "conv" and numba is not None:
         names.append("csr")
         k, s, p = int(tensors[spec["weight"]]["shape"][-1]), spec["stride"], spec["padding"]
         positions = math.prod((size + 2 * p - k) // s + 1 for size in input_shape[2:])
-        if positions >= runtime.DirectSparseConv.SMALL_PLANE:
+        if s == 1 or positions >= runtime.DirectSparseConv.SMALL_PLANE:
             names.append("sparse_flat")
     return names
 

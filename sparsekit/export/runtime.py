@@ -172,10 +172,12 @@ class DirectSparseConv(nn.Module):
     stride-1 convs whose output is as large as their input run on whole flattened planes,
     others row by row; under SMALL_PLANE positions, stride-1 convs run over all images' padded
     planes at once and strided ones multiply the im2col columns; `flat` takes these two routes
-    at every plane size (faster on some layers, slower on others: the exporter times both).
+    at every plane size, stride-1 ones in cache-sized chunks of images (faster on some layers,
+    slower on others: the exporter times both).
     `relu` folds a following ReLU into the same pass."""
 
     SMALL_PLANE = 100  # positions (8x8 and below): measured, the per-plane routes lose there
+    CHUNK_INPUTS = 65536  # input values per chunk of the all-images route (256 KB of float32)
 
     def __init__(self, weight, bias, stride: int, padding: int, relu: bool = False, flat: bool = False):
         super().__init__()
@@ -212,8 +214,11 @@ class DirectSparseConv(nn.Module):
                 x.transpose(0, 1)
             out = torch.empty(self.out_channels, batch * tall * wide)
             offsets = self.tap_rows * wide + self.tap_cols
+            # `flat`: whole images per chunk, enough for about CHUNK_INPUTS input values over all
+            # channels (the L2 cache); else one chunk (longer runs, which win on some small planes).
+            images = max(1, min(batch, self.CHUNK_INPUTS // max(1, channels * tall * wide))) if self.flat else batch
             shifted(padded.numpy(), self.starts.numpy(), self.channels.numpy(), offsets.numpy(), self.values.numpy(),
-                    self.bias.numpy(), out.numpy(), self.relu)
+                    self.bias.numpy(), out.numpy(), self.relu, images * tall * wide)
             return out.view(self.out_channels, batch, tall, wide)[:, :, :out_h, :out_w].transpose(0, 1)
         if flat:
             # Small planes: per-weight runs would be a few elements long; the im2col columns are
