@@ -19,14 +19,22 @@ each layer's kernel by timing at exactly those.
     python benchmarks/sparse_inference.py --models resnet18 --masks random,erk,snip --sparsities 0.98 \
         --batch-sizes 1,64 --threads 1
     python benchmarks/sparse_inference.py            # the full grid (long)
+
+`--blocked-trial` times, per stride-1 3x3 conv of the first row setting, the register-blocked
+kernel that was tried and not kept (four output channels per pass sharing each input load,
+on the union of their kept (input channel, tap) pairs, zero-filled) against the runtime's
+direct kernel and dense, fastest of `--rounds` calls alternating: the measurement behind
+benchmarks/README.md's note on why the runtime does not use it.
 """
 import argparse
 import os
 import time
 
+import numba
 import torch
+from torch.nn import functional as F
 
-from sparsekit.export import export
+from sparsekit.export import export, runtime
 from sparsekit.export.latency import masked_models, measure
 
 INPUT_SIZE = 32
@@ -78,11 +86,102 @@ def profile(name: str, method: str, sparsity: float, batch_size: int, train_step
         print(f"  {kind:<26} {seconds * 1e3:9.2f} ms  {seconds / total:6.1%}")
 
 
+BLOCK = 4  # output channels per pass of the tried kernel
+
+
+@numba.njit(nogil=True, cache=True)
+def _blocked_loop(padded, starts, channels, offsets, weights, bias, out, tile):
+    """The tried kernel, stride 1 over all images' padded planes back to back (the layout of
+    the runtime's "sparse_flat" route): per block of BLOCK output rows and tile of positions,
+    each union entry's input run is loaded once and added into the BLOCK rows with their
+    weights (zero where a row does not keep that entry)."""
+    outputs, length = out.shape
+    for block in range(outputs // BLOCK):
+        r = block * BLOCK
+        for t0 in range(0, length, tile):
+            n = min(tile, length - t0)
+            o0, o1, o2, o3 = out[r, t0:t0 + n], out[r + 1, t0:t0 + n], out[r + 2, t0:t0 + n], out[r + 3, t0:t0 + n]
+            for t in range(n):
+                o0[t], o1[t], o2[t], o3[t] = bias[r], bias[r + 1], bias[r + 2], bias[r + 3]
+            for e in range(starts[block], starts[block + 1]):
+                source = padded[channels[e], offsets[e] + t0:offsets[e] + t0 + n]
+                w0, w1, w2, w3 = weights[e, 0], weights[e, 1], weights[e, 2], weights[e, 3]
+                for t in range(n):
+                    x = source[t]
+                    o0[t] += w0 * x
+                    o1[t] += w1 * x
+                    o2[t] += w2 * x
+                    o3[t] += w3 * x
+
+
+def _blocked_conv(weight, bias, padding: int, tile: int = 512):
+    """conv2d(x, weight, bias, 1, padding) by `_blocked_loop`, with the weights reordered by
+    block and (input channel, tap); returns (function of x, zero-filled share of the block weights)."""
+    outputs, channels, k, _ = weight.shape
+    by_block = weight.reshape(outputs // BLOCK, BLOCK, channels * k * k)
+    union = (by_block != 0).any(1)
+    starts = torch.cat([torch.zeros(1, dtype=torch.long), union.sum(1).cumsum(0)])
+    block, column = union.nonzero(as_tuple=True)
+    weights = by_block[block, :, column].contiguous()
+
+    def conv(x):
+        batch, _, height, width = x.shape
+        tall, wide = height + 2 * padding, width + 2 * padding
+        length = batch * tall * wide
+        padded = torch.zeros(channels, length + (k - 1) * (wide + 1))
+        padded[:, :length].view(channels, batch, tall, wide)[:, :, padding:padding + height,
+                                                             padding:padding + width] = x.transpose(0, 1)
+        offsets = column % (k * k) // k * wide + column % k
+        out = torch.empty(outputs, length)
+        _blocked_loop(padded.numpy(), starts.numpy(), (column // (k * k)).numpy(), offsets.numpy(), weights.numpy(),
+                      bias.numpy(), out.numpy(), tile)
+        return out.view(outputs, batch, tall, wide)[:, :, :height, :width].transpose(0, 1)
+    return conv, float((weights == 0).float().mean())
+
+
+def blocked_trial(name: str, method: str, sparsity: float, batch_size: int, train_steps: int, rounds: int) -> None:
+    """Per stride-1 3x3 conv of the masked network: dense, the runtime's direct kernel (its
+    all-images route, the same layout) and the tried blocked kernel, fastest calls alternating."""
+    _, masked, _, _ = masked_models(name, method, sparsity, input_size=INPUT_SIZE, train_steps=train_steps)
+    layers = []
+    hooks = [m.register_forward_hook(lambda m, i, o: layers.append((m, i[0].shape)))
+             for m in masked.modules() if isinstance(m, torch.nn.Conv2d)]
+    torch.set_grad_enabled(False)  # after the (cached) training above
+    masked(torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE))
+    for hook in hooks:
+        hook.remove()
+    print(f"\nblocked trial: {name} {method} {sparsity} batch {batch_size}, fastest of {rounds} calls, ms "
+          f"(GFLOP/s on kept multiply-adds)")
+    generator = torch.Generator().manual_seed(1)
+    for conv, shape in layers:
+        weight, padding = conv.weight.detach(), conv.padding[0]
+        if conv.stride[0] != 1 or weight.shape[-1] != 3 or weight.shape[0] % BLOCK or shape[1] == 3:
+            continue
+        bias = torch.randn(weight.shape[0], generator=generator)
+        x = torch.randn((batch_size,) + tuple(shape[1:]), generator=generator)
+        blocked, zero_filled = _blocked_conv(weight, bias, padding)
+        direct = runtime.DirectSparseConv(weight, bias, 1, padding, flat=True)
+        kernels = {"dense": lambda x: F.conv2d(x, weight, bias, 1, padding), "direct": direct, "blocked": blocked}
+        expected = kernels["dense"](x)
+        assert all((fn(x) - expected).abs().max() <= 1e-4 for fn in kernels.values())
+        fastest = dict.fromkeys(kernels, float("inf"))
+        for _ in range(rounds):
+            for key, fn in kernels.items():
+                began = time.perf_counter()
+                fn(x)
+                fastest[key] = min(fastest[key], time.perf_counter() - began)
+        flops = 2 * int((weight != 0).sum()) * batch_size * shape[2] * shape[3]
+        print(f"  {tuple(weight.shape)} on {shape[2]}x{shape[3]}, density {float((weight != 0).float().mean()):.3f}, "
+              f"zero-filled {zero_filled:.0%}: " + ", ".join(f"{key} {seconds * 1e3:.3f} ({flops / seconds / 1e9:.1f})"
+                                                             for key, seconds in fastest.items()))
+    torch.set_grad_enabled(True)
+
+
 def _list(text: str, kind):
     return [kind(item) for item in text.split(",") if item]
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="resnet20,resnet18,vgg16")
     parser.add_argument("--masks", default="random,erk,snip")
@@ -93,9 +192,13 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--rounds", type=int, default=15, help="timed calls per network (medians reported)")
     parser.add_argument("--profile", action="store_true", help="then, per row setting, where the export's time goes")
-    args = parser.parse_args()
-    print(f"torch {torch.__version__}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}; "
-          f"rounds={args.rounds}; input 3x{INPUT_SIZE}x{INPUT_SIZE}", flush=True)
+    parser.add_argument("--blocked-trial", action="store_true",
+                        help="then the tried register-blocked kernel against the direct one, per layer")
+    parser.add_argument("--no-table", action="store_true", help="only --profile and --blocked-trial")
+    return parser.parse_args()
+
+
+def table(args) -> None:
     print(HEADER)
     print("|" + "---|" * (HEADER.count("|") - 1), flush=True)
     for name in _list(args.models, str):
@@ -107,11 +210,22 @@ def main() -> None:
                         for threads in _list(args.threads, int):
                             print(row(measure(name, method, sparsity, batch_size, threads, args.rounds,
                                               input_size=INPUT_SIZE, with_ort=True, train_steps=steps)), flush=True)
-    if args.profile:
-        torch.set_num_threads(_list(args.threads, int)[0])
-        for batch_size in _list(args.batch_sizes, int):
-            profile(_list(args.models, str)[0], _list(args.masks, str)[0], _list(args.sparsities, float)[0],
-                    batch_size, args.train_steps if "trained" in _list(args.states, str) else 0, args.rounds)
+
+
+def main() -> None:
+    args = arguments()
+    print(f"torch {torch.__version__}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}; "
+          f"rounds={args.rounds}; input 3x{INPUT_SIZE}x{INPUT_SIZE}", flush=True)
+    if not args.no_table:
+        table(args)
+    # The extras run on the first model, mask and sparsity, at the first thread count.
+    torch.set_num_threads(_list(args.threads, int)[0])
+    first = (_list(args.models, str)[0], _list(args.masks, str)[0], _list(args.sparsities, float)[0])
+    steps = args.train_steps if "trained" in _list(args.states, str) else 0
+    for batch_size in _list(args.batch_sizes, int) if args.blocked_trial else []:
+        blocked_trial(*first, batch_size, steps, args.rounds)
+    for batch_size in _list(args.batch_sizes, int) if args.profile else []:
+        profile(*first, batch_size, steps, args.rounds)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,29 @@ def test_sparse_kernels_match_conv2d(shape, density):
     assert (direct(x) - expected).abs().max() <= TOLERANCE
     fused = runtime.DirectSparseConv(weight, bias, stride, padding, relu=True)
     assert (fused(x) - expected.relu()).abs().max() <= TOLERANCE
+    flat = runtime.DirectSparseConv(weight, bias, stride, padding, flat=True)  # the all-images route at any size
+    assert (flat(x) - expected).abs().max() <= TOLERANCE
+    flat.CHUNK_INPUTS = 1  # one image per chunk of the all-images route
+    assert (flat(x) - expected).abs().max() <= TOLERANCE
+
+
+def test_the_parallel_build_computes_what_the_serial_one_does():
+    """One thread runs the serial build of the compiled loops, more threads the parallel one:
+    both must give the same planes, bit for bit (each plane is summed in the same order)."""
+    if runtime.numba is None:
+        pytest.skip("numba is not installed: the direct kernel is not used")
+    previous = torch.get_num_threads()
+    outputs = []
+    for shape in SHAPES[:2] + SHAPES[-2:]:
+        weight, bias, x = _case(shape, 0.3)
+        conv = runtime.DirectSparseConv(weight, bias, shape[5], shape[6])
+        try:
+            for threads in (1, 2):
+                torch.set_num_threads(threads)
+                outputs.append(conv(x))
+        finally:
+            torch.set_num_threads(previous)
+        assert torch.equal(outputs[-2], outputs[-1]), shape
 
 
 def test_every_kernel_choice_gives_the_masked_network():
@@ -50,13 +73,13 @@ def test_every_kernel_choice_gives_the_masked_network():
     net = export(model, mask, input_shape=(3, 16, 16), batch_size=2)
     with torch.no_grad():
         expected = model(x)
-        for kernels in (None, "dense", "sparse", "csr"):
+        for kernels in (None, "dense", "sparse", "sparse_flat", "csr"):
             rebuilt = runtime.from_payload(net.payload, kernels=kernels)
             assert (rebuilt(x) - expected).abs().max() <= TOLERANCE, kernels
     if runtime.numba is not None:  # a ReLU after a direct conv runs inside it
         rebuilt = runtime.from_payload(net.payload, kernels="sparse")
         assert any(isinstance(step, runtime.DirectSparseConv) and step.relu for step in rebuilt.steps)
-        assert {row["kernel"] for row in net.report["kernels"].values()} <= {"dense", "sparse", "csr"}
+        assert {row["kernel"] for row in net.report["kernels"].values()} <= set(runtime.SPARSE_KERNELS) | {"dense"}
 
 
 def test_without_numba_the_runtime_runs_the_csr_route(monkeypatch):

@@ -6,11 +6,13 @@ and where the crossover lies depends on the machine. Each layer's two kernels ar
 alternately on an input of the layer's real shape, and the fastest call of each decides (on a
 shared machine the minimum is the estimate least disturbed by other work).
 """
+import math
 import time
 from typing import Dict, List
 
 import torch
 
+from . import runtime
 from .runtime import build_step, numba
 
 ROUNDS = 7
@@ -31,12 +33,18 @@ def time_all(functions, sample: torch.Tensor, rounds: int = ROUNDS):
     return [min(bucket) * 1e3 for bucket in times]
 
 
-def candidates(spec: Dict) -> List[str]:
+def candidates(spec: Dict, tensors: Dict, input_shape: tuple) -> List[str]:
     """The kernels worth timing for a step: CSR beside the direct kernel only where numba
-    provides the latter (without numba, "sparse" already is the CSR route)."""
+    provides the latter (without numba, "sparse" already is the CSR route), and the direct
+    kernel's chunked all-images route ("sparse_flat") wherever it differs from "sparse": stride
+    1, or at least `DirectSparseConv.SMALL_PLANE` output positions."""
     names = ["dense", "sparse"]
     if spec["op"] == "conv" and numba is not None:
         names.append("csr")
+        k, s, p = int(tensors[spec["weight"]]["shape"][-1]), spec["stride"], spec["padding"]
+        positions = math.prod((size + 2 * p - k) // s + 1 for size in input_shape[2:])
+        if s == 1 or positions >= runtime.DirectSparseConv.SMALL_PLANE:
+            names.append("sparse_flat")
     return names
 
 
@@ -55,7 +63,7 @@ def choose(steps: List[Dict], tensors: Dict, input_shapes: Dict[int, tuple], mod
             spec["kernel"] = mode if mode != "auto" and sparse_possible else "dense"
             continue
         sample = torch.randn(input_shapes[index], generator=generator)
-        names = candidates(spec)
+        names = candidates(spec, tensors, input_shapes[index])
         built = [build_step(dict(spec, kernel=name), tensors) for name in names]
         measured = dict(zip(names, time_all(built, sample)))
         spec["kernel"] = min(measured, key=measured.get)

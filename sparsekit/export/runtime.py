@@ -1,8 +1,9 @@
 """Run an exported sparse network: a plain `nn.Module` rebuilt from one file.
 
 This module imports only torch (no sparsekit), so an exported file can be served by copying
-this one file next to it (with numba installed, sparse convs run a compiled direct kernel; without
-it, torch's CSR matmul: same results, slower):
+this file, and `compiled.py` beside it, next to it (with numba installed, sparse convs run the
+compiled direct kernels of `compiled.py`; without numba or that file, torch's CSR matmul: same
+results, slower):
 
     net = load_exported("model.skx")          # nn.Module in eval mode
     logits = net(images)
@@ -11,21 +12,42 @@ The file holds a list of steps (conv, linear, activation, add, pooling, flatten)
 earlier steps' outputs by index; slot 0 is the input. Weights are stored compressed (CSR or
 bitmask + values, whichever is smaller per tensor) and each conv/linear step names the kernel
 the exporter timed fastest for it: "dense" (torch's conv/matmul), "sparse" (a direct sparse
-convolution compiled by numba when numba is installed, else the CSR route) or "csr" (torch CSR
-times the input's shifted views or im2col columns).
+convolution compiled by numba when numba is installed, routed by plane size, else the CSR route),
+"sparse_flat" (the same, always over all images' planes at once; files that name it also load
+in runtimes that predate it, which run it dense) or "csr" (torch CSR times the input's shifted
+views or im2col columns).
 """
+import importlib.util
 import math
 import warnings
+from pathlib import Path
 from typing import Dict, List
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-try:  # optional: the direct sparse convolution below; without it the CSR kernels run
-    import numba
-except ImportError:  # pragma: no cover - exercised where numba is absent
-    numba = None
+
+def _compiled_loops():
+    """`compiled.py` (numba loops), inside sparsekit or copied beside this file; None without
+    numba or without that file (the sparse convs then run the CSR route)."""
+    try:
+        from . import compiled
+        return compiled
+    except ImportError:  # loaded as a lone file, not as part of a package
+        pass
+    beside = Path(__file__).with_name("compiled.py")
+    try:
+        spec = importlib.util.spec_from_file_location("exported_compiled_loops", beside)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    except (ImportError, OSError):  # pragma: no cover - numba or the file absent
+        return None
+
+
+compiled = _compiled_loops()
+numba = compiled.numba if compiled is not None else None  # None: the CSR route serves "sparse"
 
 
 # A constant, never a module path (sparsekit.core.formats.EXPORTED; a test holds them equal).
@@ -145,139 +167,22 @@ def im2col(x: torch.Tensor, kernel: int, stride: int, padding: int):
     return torch.stack(taps, 1).reshape(-1, batch * out_h * out_w), (batch, out_h, out_w)
 
 
-def _direct_kernels():
-    """The two compiled loops of `DirectSparseConv` (compiled on first use, cached on disk).
-
-    Each (image, output channel) plane is one parallel job: it starts at the bias, then every
-    kept weight adds weight x its input channel's plane, shifted by the weight's tap. The
-    output plane stays in the L1 cache while the kept weights stream past it, and each update
-    is a contiguous (or strided) run that LLVM vectorises: no padding copy, no im2col, no index
-    conversion, work proportional to the kept multiply-adds. Every source run is sliced before
-    the loop: indexing a slice by the loop counter needs no negative-index check, which would
-    keep LLVM from vectorising (measured 6x slower)."""
-    @numba.njit(parallel=True, cache=True, nogil=True)
-    def same(images, starts, channels, tap_rows, tap_cols, values, bias, out, width, padding, relu):
-        """Stride 1, output as large as the input, planes flattened (images: N, C, H*W): one
-        flat run per kept weight, shifted by (row shift x width + column shift). Where the
-        column shift carries a read across a row's end into the next row, the few wrong terms
-        are taken out again."""
-        batch, outputs, area = out.shape
-        height = area // width
-        for job in numba.prange(batch * outputs):
-            image, row = job // outputs, job % outputs
-            plane = out[image, row]
-            for t in range(area):
-                plane[t] = bias[row]
-            for entry in range(starts[row], starts[row + 1]):
-                weight = values[entry]
-                dy, dx = tap_rows[entry] - padding, tap_cols[entry] - padding
-                first = max(0, -dy) * width + max(0, -dx)
-                last = min(height, height - dy) * width - max(0, dx)
-                if last <= first:
-                    continue
-                shift = dy * width + dx
-                source = images[image, channels[entry]]
-                run = source[first + shift:last + shift]
-                target = plane[first:last]
-                for t in range(last - first):
-                    target[t] += weight * run[t]
-                if dx != 0:  # columns whose tap falls off the row's edge read the neighbour row
-                    lo, hi = (0, -dx) if dx < 0 else (width - dx, width)
-                    for y in range(max(0, -dy), min(height, height - dy)):
-                        for t in range(max(first, y * width + lo), min(last, y * width + hi)):
-                            plane[t] -= weight * source[t + shift]
-            if relu:
-                for t in range(area):
-                    plane[t] = max(plane[t], 0.0)
-
-    @numba.njit(parallel=True, cache=True, nogil=True)
-    def general(images, starts, channels, tap_rows, tap_cols, values, bias, out, stride, padding, relu):
-        """Any stride and padding: row by row, each row's run clipped to the input."""
-        batch, outputs, out_h, out_w = out.shape
-        height, width = images.shape[2], images.shape[3]
-        for job in numba.prange(batch * outputs):
-            image, row = job // outputs, job % outputs
-            plane = out[image, row]
-            plane[:, :] = bias[row]
-            for entry in range(starts[row], starts[row + 1]):
-                weight = values[entry]
-                i, j = tap_rows[entry] - padding, tap_cols[entry] - padding
-                x0 = max(0, (-j + stride - 1) // stride)
-                x1 = min(out_w, (width - 1 - j) // stride + 1)
-                if x1 <= x0:
-                    continue
-                source = images[image, channels[entry]]
-                for y in range(out_h):
-                    line_index = y * stride + i
-                    if line_index < 0 or line_index >= height:
-                        continue
-                    line = source[line_index, x0 * stride + j:(x1 - 1) * stride + j + 1:stride]
-                    target = plane[y, x0:x1]
-                    for x in range(x1 - x0):
-                        target[x] += weight * line[x]
-            if relu:
-                for y in range(out_h):
-                    for x in range(out_w):
-                        plane[y, x] = max(plane[y, x], 0.0)
-    @numba.njit(parallel=True, cache=True, nogil=True)
-    def rows_times_columns(columns, starts, indices, values, bias, out, relu):
-        """CSR weights times dense im2col columns, one output row per job: every kept weight
-        adds weight x its (channel, tap) row, one contiguous run over all images' positions."""
-        outputs, length = out.shape
-        for row in numba.prange(outputs):
-            target = out[row]
-            for t in range(length):
-                target[t] = bias[row]
-            for entry in range(starts[row], starts[row + 1]):
-                weight, source = values[entry], columns[indices[entry]]
-                for t in range(length):
-                    target[t] += weight * source[t]
-            if relu:
-                for t in range(length):
-                    target[t] = max(target[t], 0.0)
-    @numba.njit(parallel=True, cache=True, nogil=True)
-    def shifted(padded, starts, channels, offsets, values, bias, out, relu):
-        """Stride 1 on small planes: `padded` holds each input channel's zero-padded planes of
-        all images back to back, so one kept weight's update is one run over every image's
-        (padded) positions; positions in the padding margins are computed and cropped."""
-        outputs, length = out.shape
-        for row in numba.prange(outputs):
-            target = out[row]
-            for t in range(length):
-                target[t] = bias[row]
-            for entry in range(starts[row], starts[row + 1]):
-                weight, offset = values[entry], offsets[entry]
-                source = padded[channels[entry], offset:offset + length]
-                for t in range(length):
-                    target[t] += weight * source[t]
-            if relu:
-                for t in range(length):
-                    target[t] = max(target[t], 0.0)
-    return same, general, rows_times_columns, shifted
-
-
-_KERNELS = []
-
-
-def direct_kernels():
-    if not _KERNELS:
-        _KERNELS.extend(_direct_kernels())
-    return _KERNELS
-
-
 class DirectSparseConv(nn.Module):
-    """conv2d over the kept weights only, by the compiled loops of `_direct_kernels` (numba):
+    """conv2d over the kept weights only, by the compiled loops of `compiled.py` (numba):
     stride-1 convs whose output is as large as their input run on whole flattened planes,
     others row by row; under SMALL_PLANE positions, stride-1 convs run over all images' padded
-    planes at once and strided ones multiply the im2col columns. `relu` folds a following ReLU
-    into the same pass."""
+    planes at once and strided ones multiply the im2col columns; `flat` takes these two routes
+    at every plane size, stride-1 ones in cache-sized chunks of images (faster on some layers,
+    slower on others: the exporter times both).
+    `relu` folds a following ReLU into the same pass."""
 
     SMALL_PLANE = 100  # positions (8x8 and below): measured, the per-plane routes lose there
+    CHUNK_INPUTS = 65536  # input values per chunk of the all-images route (256 KB of float32)
 
-    def __init__(self, weight, bias, stride: int, padding: int, relu: bool = False):
+    def __init__(self, weight, bias, stride: int, padding: int, relu: bool = False, flat: bool = False):
         super().__init__()
         self.out_channels, _, self.kernel, _ = weight.shape
-        self.stride, self.padding, self.relu = stride, padding, relu
+        self.stride, self.padding, self.relu, self.flat = stride, padding, relu, flat
         self.register_buffer("bias", bias.float().contiguous())
         matrix = weight.reshape(self.out_channels, -1)
         kept = matrix.nonzero()  # row-major: grouped by output channel, as `starts` needs
@@ -291,12 +196,16 @@ class DirectSparseConv(nn.Module):
         self.register_buffer("tap_cols", (kept[:, 1] % self.kernel).contiguous())
 
     def forward(self, x):
-        numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-        same, general, rows_times_columns, shifted = direct_kernels()
+        threads = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+        if threads > 1:
+            numba.set_num_threads(threads)
+        # One thread: the serial build, on the calling thread (see `compiled.py`).
+        same, general, rows_times_columns, shifted = compiled.compiled(parallel=threads > 1)
         batch, channels, height, width = x.shape
         k, p, s = self.kernel, self.padding, self.stride
         out_h, out_w = (height + 2 * p - k) // s + 1, (width + 2 * p - k) // s + 1
-        if s == 1 and out_h * out_w < self.SMALL_PLANE:
+        flat = self.flat or out_h * out_w < self.SMALL_PLANE
+        if s == 1 and flat:
             # Each image padded, all images of a channel back to back, a zero tail for the last
             # window: one copy of the input (im2col would be k*k copies).
             tall, wide = height + 2 * p, width + 2 * p
@@ -305,10 +214,13 @@ class DirectSparseConv(nn.Module):
                 x.transpose(0, 1)
             out = torch.empty(self.out_channels, batch * tall * wide)
             offsets = self.tap_rows * wide + self.tap_cols
+            # `flat`: whole images per chunk, enough for about CHUNK_INPUTS input values over all
+            # channels (the L2 cache); else one chunk (longer runs, which win on some small planes).
+            images = max(1, min(batch, self.CHUNK_INPUTS // max(1, channels * tall * wide))) if self.flat else batch
             shifted(padded.numpy(), self.starts.numpy(), self.channels.numpy(), offsets.numpy(), self.values.numpy(),
-                    self.bias.numpy(), out.numpy(), self.relu)
+                    self.bias.numpy(), out.numpy(), self.relu, images * tall * wide)
             return out.view(self.out_channels, batch, tall, wide)[:, :, :out_h, :out_w].transpose(0, 1)
-        if out_h * out_w < self.SMALL_PLANE:
+        if flat:
             # Small planes: per-weight runs would be a few elements long; the im2col columns are
             # small here, and each run then spans every image's positions.
             columns, _ = im2col(x, k, s, p)
@@ -466,9 +378,9 @@ class Flatten(nn.Module):
         return torch.flatten(x, 1)
 
 
-# "sparse": the direct kernel where numba is installed (else CSR); "csr": torch's CSR matmul
+# "sparse"/"sparse_flat": the direct kernel's routes where numba is installed (else CSR); "csr": torch's CSR matmul
 # (faster on some small planes, so the exporter may pick it per layer).
-SPARSE_KERNELS = ("sparse", "csr")
+SPARSE_KERNELS = ("sparse", "sparse_flat", "csr")
 
 
 # ---- the network -------------------------------------------------------------------------
@@ -486,8 +398,9 @@ def build_step(spec: Dict, tensors: Dict) -> nn.Module:
         if op == "linear":
             return SparseLinear(weight, bias) if sparse else DenseLinear(weight, bias)
         if sparse:
-            if spec["kernel"] == "sparse" and numba is not None:
-                return DirectSparseConv(weight, bias, spec["stride"], spec["padding"])
+            if spec["kernel"] in ("sparse", "sparse_flat") and numba is not None:
+                return DirectSparseConv(weight, bias, spec["stride"], spec["padding"],
+                                        flat=spec["kernel"] == "sparse_flat")
             return SparseConv(weight, bias, spec["stride"], spec["padding"])
         return DenseConv(weight, bias, spec["stride"], spec["padding"], spec["groups"],
                          _optional(tensors, spec.get("gather")))
