@@ -211,6 +211,32 @@ def test_cli_exports_a_run_with_kept_ghosts_and_checks_onnx(kept_ghost_run, tmp_
         assert (load_exported(out)(x) - result.model.eval()(x)).abs().max() <= TOLERANCE
 
 
+def test_a_run_exports_from_its_record_without_the_dataset_files(kept_ghost_run, tmp_path):
+    """The record carries the network's construction arguments: a run whose dataset's files are
+    not on this machine (a CIFAR run, say) exports; a record without them reads the dataset."""
+    import json
+    import shutil
+
+    from sparsekit.export.run_dir import load_run
+
+    run_dir, result = kept_ghost_run
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(run_dir, moved)
+    record = json.loads((moved / "record.json").read_text())
+    assert record["network"] == {"model": "resnet20", "num_classes": 10, "in_channels": 1, "input_size": 8,
+                                 "width": 0.25}
+    record["config"].update(dataset="cifar10", data_root=str(tmp_path / "no-cifar-here"))
+    (moved / "record.json").write_text(json.dumps(record))
+    model, _, shape = load_run(moved)
+    x = torch.randn(3, 1, 8, 8)
+    with torch.no_grad():
+        assert shape == (1, 8, 8) and torch.equal(model(x), result.model.eval()(x))
+    record["config"].update(dataset="digits", data_root="data")
+    del record["network"]  # as records written before the network was recorded
+    (moved / "record.json").write_text(json.dumps(record))
+    assert load_run(moved)[2] == (1, 8, 8)
+
+
 def test_cli_bad_input_is_one_line(kept_ghost_run, tmp_path, capsys):
     from sparsekit.app.cli import main
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from ..report.verdict import paired_verdict
 from ..runs import mask_sources
 from ..core.checks import whole_number
 from ..core.errors import SparsekitError
@@ -34,6 +35,7 @@ DEMO_RECIPES = {
     "tost-release": Recipe.release().with_changes(init_iterations=30),  # its dense 1x1 branches stay
 }
 METRIC = "best_val_test_acc"  # test accuracy at the best validation epoch, as the release reports
+DIGITS_RESOLUTION = 1 / 359  # one of the 359 test digits: the floor of a spread (`paired_verdict`)
 
 
 def run_demo(out="runs/demo", epochs: Optional[int] = None, progress: bool = True, *,
@@ -66,7 +68,8 @@ def run_demo(out="runs/demo", epochs: Optional[int] = None, progress: bool = Tru
     print(format_table(["method", "sparsity", "default"] + [h for a in arms for h in (a, f"{a} − default")],
                        [[r["method"], r["sparsity"], r["default"]] + [r[k] for a in arms for k in (a, f"{a}_delta")]
                         for r in rows]))
-    print("mean ± std over seeds; differences are paired by seed (same init, same mask). tost: ghosts only in the "
+    print("mean ± std over seeds; differences are paired by seed (same init, same mask), with the 95% t-interval "
+          "and verdict of sparsekit.report.verdict. tost: ghosts only in the "
           "early phase; tost-release: ghosts kept all run (its dense 1x1 branches add weights beyond the mask)")
     figure = _save_figure(accuracy, methods, sparsities, out / "demo.png", epochs, seeds)
     print(f"{len(accuracy) * seeds} runs in {time.perf_counter() - started:.0f} s; figure: {figure}; "
@@ -79,6 +82,13 @@ def _mean_std(values: List[float]) -> str:
     return f"{statistics.fmean(values):.4f} ± {spread:.4f}"
 
 
+def _difference(differences: List[float]) -> str:
+    """Mean paired difference with its 95% interval and verdict, by the kit's one rule."""
+    found = paired_verdict(differences, "", resolution=DIGITS_RESOLUTION)
+    interval = f" [{found.low:+.4f}, {found.high:+.4f}]" if found.low is not None else ""
+    return f"{found.mean:+.4f}{interval}: {found.word}"
+
+
 def _row(accuracy, method: str, sparsity: float) -> Dict[str, object]:
     base = accuracy[(method, sparsity, "default")]
     row = {"method": method, "sparsity": sparsity, "default": _mean_std(base),
@@ -88,7 +98,7 @@ def _row(accuracy, method: str, sparsity: float) -> Dict[str, object]:
             values = accuracy[(method, sparsity, label)]
             row[label] = _mean_std(values)
             row[f"{label}_mean"] = statistics.fmean(values)
-            row[f"{label}_delta"] = _mean_std([v - b for v, b in zip(values, base)])
+            row[f"{label}_delta"] = _difference([v - b for v, b in zip(values, base)])
     return row
 
 

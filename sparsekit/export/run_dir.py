@@ -41,10 +41,9 @@ def load_run(run_dir) -> Tuple[nn.Module, Mask, Tuple[int, int, int]]:
     """(trained model in eval mode, its mask, the input shape (C, H, W)) of a finished run."""
     run_dir = Path(run_dir)
     record = read_record(run_dir)
-    config = record["config"]
-    bundle = data.load(config["dataset"], root=config.get("data_root", "data"), batch_size=1)
-    model = models.build(config["model"], bundle.num_classes, in_channels=bundle.in_channels,
-                         width=config.get("width", 1.0), input_size=bundle.image_size)
+    network = _network(record)
+    model = models.build(network["model"], network["num_classes"], in_channels=network["in_channels"],
+                         width=network["width"], input_size=network["input_size"])
     Recipe.from_dict(record.get("recipe") or {}).final_architecture(model)
     state = atomic.torch_load(run_dir / "model.pt", lambda reason: f"{run_dir}/model.pt: cannot read ({reason})")
     try:
@@ -54,4 +53,16 @@ def load_run(run_dir) -> Tuple[nn.Module, Mask, Tuple[int, int, int]]:
         raise SparsekitError(f"{run_dir}/model.pt does not fit the recorded model and recipe ({first})") from None
     mask = Mask.load(run_dir / "mask.pt")
     mask.check_matches(model)
-    return model.eval(), mask, (bundle.in_channels, bundle.image_size, bundle.image_size)
+    return model.eval(), mask, (network["in_channels"], network["input_size"], network["input_size"])
+
+
+def _network(record: dict) -> dict:
+    """The network's construction arguments: from the record, or, for a record without them,
+    from the dataset's description (which needs its files)."""
+    network = record.get("network") or {}
+    if all(network.get(key) is not None for key in ("model", "num_classes", "in_channels", "input_size")):
+        return dict(network, width=network.get("width") or 1.0)
+    config = record["config"]
+    bundle = data.load(config["dataset"], root=config.get("data_root", "data"), batch_size=1)
+    return {"model": config["model"], "num_classes": bundle.num_classes, "in_channels": bundle.in_channels,
+            "input_size": bundle.image_size, "width": config.get("width", 1.0)}

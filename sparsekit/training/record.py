@@ -71,7 +71,7 @@ OWN_ENTRIES = frozenset({
     "format", "finished", "config", "recipe", "mask_source", "epochs", "density", "sparsity", "nonzero_density",
     "parameters", "layers", "seconds", "analysis", "mask_history", "environment", "mask_digest",
     "parameters_at_start", "recipe_preset", "sparsifier", "test_acc", "best_val_epoch", "best_val_acc",
-    "best_val_test_acc", "bn_reestimated_test_acc", "diverged"})
+    "best_val_test_acc", "bn_reestimated_test_acc", "diverged", "network"})
 
 
 def check_sections(callbacks) -> None:
@@ -80,6 +80,15 @@ def check_sections(callbacks) -> None:
         if callback.record_section in OWN_ENTRIES:
             raise SparsekitError(f"{type(callback).__name__} declares the record section "
                                  f"{callback.record_section!r}, which the trainer writes itself")
+
+
+def network_arguments(state: TrainState) -> Dict[str, Any]:
+    """How to build the trained network again (`models.build`'s arguments), so reading a run
+    back (export, rerun checks) needs neither the dataset's files nor a guess."""
+    data = state.data
+    return {"model": state.config.model, "num_classes": getattr(data, "num_classes", None),
+            "in_channels": getattr(data, "in_channels", None), "input_size": getattr(data, "image_size", None),
+            "width": state.config.width}
 
 
 def build(state: TrainState, finished: bool) -> RunRecord:
@@ -109,6 +118,7 @@ def build(state: TrainState, finished: bool) -> RunRecord:
                      "written": time.strftime("%Y-%m-%dT%H:%M:%S")},
         mask_digest=mask_digest(state.mask),
         parameters_at_start=state.parameters_at_start,
+        network=network_arguments(state),
     )
     if state.recipe_preset is not None:
         record["recipe_preset"] = state.recipe_preset
