@@ -75,7 +75,10 @@ def jupyterlab(tmp_path):
     name = _prepare_notebook(tmp_path)
     port, token = _free_port(), secrets.token_hex(16)
     # One compute thread: on a small shared CPU two torch threads mostly wait on each other.
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", JUPYTER_CONFIG_DIR=str(tmp_path / ".config"))
+    # The copy sits outside the checkout, so its kernel is told where the course is, as the
+    # notebook runner tells the kernels it starts in an output folder.
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", JUPYTER_CONFIG_DIR=str(tmp_path / ".config"),
+               SPARSEKIT_NOTEBOOKS=str(REPO / "notebooks"))
     log = open(tmp_path / "jupyterlab.log", "w")
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
