@@ -12,12 +12,7 @@ from sparsekit.training.run_dir import RunDirectory
 RUN = dict(dataset="digits", model="resnet20", width=0.25, epochs=1, max_batches=1, progress=False, seed=1)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture

@@ -80,12 +80,7 @@ FLIPPED_IMAGES = 8
 TEST_IMAGES = 359
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def mask_digest(mask) -> str:

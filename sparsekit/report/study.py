@@ -15,7 +15,7 @@ from typing import List, Optional, Sequence
 from ..core.errors import SparsekitError
 from . import study_curves, study_figures, study_tables as tables
 from .study_plan import items, plan_section, read_plan, rung_order, run_name
-from .study_runs import (CONVERGED, DIAGNOSTIC, METRIC, collect, curves, default_records, read_record,
+from .study_runs import (CONVERGED, DIAGNOSTIC, METRIC, collect, curves, default_records, read_json, read_record,
                          seconds_spent, study_layout, test_accuracies, test_set_size)
 from .study_stats import CAPACITY, RELEASE, cell_comparisons, parameter_table, pooled
 
@@ -100,7 +100,7 @@ def _common(rows, arms, tricks, masks, metric, resolution, out: Path, title: str
 
 
 def _converged(directory: Path, plan, rows, unfinished, out: Path, metric, resolution) -> str:
-    regime = _json(directory / "regime.json")
+    regime = read_json(directory / "regime.json")
     grid = plan["grid"]
     tricks = list(grid["tricks_alone"]["arms"])
     arms = _arms(list(grid["arms"]) + tricks, rows)
@@ -140,8 +140,9 @@ def _curve_parts(plan, directory: Path, regime, out: Path) -> List[str]:
     parts = [f"Rule: a run has converged when its validation accuracy over the last {rule['window_fraction']:.0%} of "
              f"its epochs moves by less than {rule['max_change']}; a budget is chosen when all its curve runs have "
              f"converged{_more_training_rule(rule)}. ![learning curves](curves.png)\n",
-             "\n".join(study_curves.rung_summaries(plan, found, regime)) + "\n", tables.markdown(["budget", "run", "epochs", "final val acc", "window (epochs)", "spread",
-                                      "converged", "collapsed"], study_curves.curve_rows(plan, found))]
+             "\n".join(study_curves.rung_summaries(plan, found, regime)) + "\n",
+             tables.markdown(["budget", "run", "epochs", "final val acc", "window (epochs)", "spread", "converged",
+                              "collapsed"], study_curves.curve_rows(plan, found))]
     checked = study_curves.grid_convergence(plan, default_records(directory))
     if checked:
         parts += ["\nThe plain arm of each grid cell, by the same rule (the lottery ticket is checked only here):\n",
@@ -211,9 +212,3 @@ def _short_regime(directory: Path, rows) -> str:
     steps = f", {epochs * -(-examples // batch)} optimizer steps per run" if examples and batch else ""
     return f"{epochs} epochs of {examples} training images, batch {batch}{steps}"
 
-
-def _json(path: Path) -> Optional[dict]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None

@@ -3,13 +3,13 @@ own small run: the regime, how much of the grid has run, the cells of those arms
 paired differences against plain training and the verdicts, read from the records alone (no
 training). The full report is `sparsekit report DIR` (`study.write_study_report`).
 """
-import json
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Sequence
 
 from . import study_tables as tables
 from .study_plan import items, read_plan, run_name
-from .study_runs import CONVERGED, DIAGNOSTIC, METRIC, collect, study_layout, test_accuracies, test_set_size
+from .study_runs import (CONVERGED, DIAGNOSTIC, METRIC, collect, read_json, study_layout, test_accuracies,
+                         test_set_size)
 from .study_stats import BASELINE, CAPACITY, RELEASE, cell_comparisons
 
 
@@ -38,7 +38,7 @@ def study_evidence(directory, arms: Sequence[str]) -> str:
 
 
 def _regime(directory: Path) -> str:
-    regime = _json(directory / "regime.json")
+    regime = read_json(directory / "regime.json")
     if regime is None:
         return "The study's regime has not been chosen yet (its learning curves are still running).\n"
     warmup = f", warm-up {regime['warmup_epochs']:g} epochs" if regime.get("warmup_epochs") else ""
@@ -52,9 +52,3 @@ def _progress(plan: dict, arms: List[str], rows: List[dict]) -> str:
     done = {row["run"] for row in rows}
     return f"Finished runs of these arms: {sum(name in done for name in planned)} of {len(planned)} planned.\n"
 
-
-def _json(path: Path) -> Optional[dict]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None

@@ -28,12 +28,17 @@ def study_layout(directory) -> Optional[str]:
     return SHORT if {"preset", "recipes"} <= set(plan) and (Path(directory) / "runs").is_dir() else None
 
 
-def read_record(folder: Path) -> Optional[dict]:
-    """A run folder's record, or None while it has none (or one being written)."""
+def read_json(path) -> Optional[dict]:
+    """A JSON file of the study folder, or None while it is missing (or being written)."""
     try:
-        return json.loads((Path(folder) / "record.json").read_text())
+        return json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
+
+
+def read_record(folder: Path) -> Optional[dict]:
+    """A run folder's record, or None while it has none (or one being written)."""
+    return read_json(Path(folder) / "record.json")
 
 
 def row_of(record: dict, run: str, mask: str, sparsity: float, seed: int, arm: str, metric: str) -> dict:
