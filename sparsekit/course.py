@@ -33,6 +33,7 @@ from .report.results import (comparison_table, flatten_grid, notebook_result, sa
 from .report.study_evidence import study_evidence
 from .report.verdict import claim_and_measurement, paired_verdict, verdict_against  # noqa: F401
 from .runs.lottery import round_sparsities  # noqa: F401
+from .runs.mask_sources import describe as describe_masks  # noqa: F401
 from .sparsity import patterns  # noqa: F401
 
 # The converged study's committed records, beside the course in the checkout.

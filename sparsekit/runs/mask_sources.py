@@ -64,6 +64,11 @@ def available() -> List[str]:
     return list(methods.available()) + list(PROCEDURES)
 
 
+def describe() -> Dict[str, str]:
+    """Every name a run's `mask` setting accepts -> one line on what it does."""
+    return {**methods.registry.describe(), **{p.name: p.summary for p in PROCEDURES.values()}}
+
+
 def method_rows() -> List[Dict[str, object]]:
     """`sparsity.registry.method_rows` with the procedures made of trainings."""
     return methods.registry.method_rows() + [
