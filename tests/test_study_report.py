@@ -280,3 +280,19 @@ def test_a_notebook_reads_the_evidence_for_its_arms_from_the_records(tmp_path):
     assert "None of these arms has a finished run yet" not in empty  # default ran: its cells show
     assert "ghost_skip −" not in empty
     assert "No converged study found" in study_evidence(tmp_path / "nothing", ["tost"])
+
+
+def test_a_curve_that_collapses_even_with_the_warm_up_is_left_out_when_the_plan_says_so():
+    rule = dict(PLAN["convergence"], rungs=[[1000, 4]], window_fraction=0.5,
+                more_training={"epochs_factor": 2, "max_gain": 0.005})
+    # no warm-up: seed 1 collapses; with it, seed 1 still does (its curve is noise around chance)
+    runs = {False: [curve(0.7), curve(0.101)], True: [curve(0.7), curve(0.101, spread=0.009)]}
+    regime, why = study_plan.choose_regime({"convergence": rule}, lambda n, e, w: runs[w])
+    assert regime["met_rule"] is False and "window rule not met" in why  # the plan without the exclusion
+    rule.update(exclude_collapsed_after_warmup=True, min_judged=1)
+    regime, why = study_plan.choose_regime({"convergence": rule}, lambda n, e, w: runs[w])
+    assert regime["met_rule"] and regime["collapsed_curves"] == ["random-0.98-seed1"]
+    assert regime["more_training_gain"] == 0.0  # the pair of the collapsed curve is left out too
+    rule.update(min_judged=2)
+    regime, why = study_plan.choose_regime({"convergence": rule}, lambda n, e, w: runs[w])
+    assert regime["met_rule"] is False and "only 1 of 2 curves trained" in why

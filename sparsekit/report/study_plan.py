@@ -120,18 +120,26 @@ def choose_regime(plan: dict, records_of: RecordsOf) -> Tuple[Optional[dict], st
         if records is None:
             return None, f"waiting for the curves of {rung_name(examples, epochs, state['warmup'])}"
         rung = rung_name(examples, epochs, state["warmup"])
-        spreads = {name: converged(record, rule)[1] for (name, *_), record in zip(curve_runs(plan), records)}
-        if not all(converged(record, rule)[0] for record in records):
+        names = [name for name, *_ in curve_runs(plan)]
+        judged, left_out = judged_runs(names, records, rule, state["warmup"])
+        if len(judged) < rule.get("min_judged", len(names)):
+            notes.append(f"{rung}: only {len(judged)} of {len(names)} curves trained (collapsed: "
+                         f"{', '.join(left_out)}); too few to judge")
+            continue
+        spreads = {name: converged(records[names.index(name)], rule)[1] for name in judged}
+        if not all(converged(records[names.index(name)], rule)[0] for name in judged):
             notes.append(f"{rung}: window rule not met (largest spread {max(spreads.values()):.4f})")
             continue
         regime = {"train_examples": examples, "epochs": epochs,
                   "warmup_epochs": warmup_epochs(epochs, rule) if state["warmup"] else 0.0,
-                  "chosen_from": rung, "window_spreads": spreads}
+                  "chosen_from": rung, "window_spreads": spreads, "collapsed_curves": left_out}
         if check:
             longer = fetch(examples, epochs * check["epochs_factor"])
             if longer is None:
                 return None, f"waiting for the curves of {rung_name(examples, epochs * check['epochs_factor'], state['warmup'])}"
-            gain = more_training_gain(records, longer)
+            pairs = [(records[i], longer[i]) for i, name in enumerate(names)
+                     if name in judged and not collapsed(longer[i], rule)]
+            gain = more_training_gain([a for a, _ in pairs], [b for _, b in pairs])
             regime["more_training_gain"] = gain
             if gain >= check["max_gain"]:
                 notes.append(f"{rung}: window rule met, but {check['epochs_factor']}x the epochs still gains "
@@ -144,6 +152,16 @@ def choose_regime(plan: dict, records_of: RecordsOf) -> Tuple[Optional[dict], st
     return ({"train_examples": examples, "epochs": epochs, "met_rule": False, "why": notes,
              "warmup_epochs": warmup_epochs(epochs, rule) if state["warmup"] else 0.0,
              "chosen_from": rung_name(examples, epochs, state["warmup"])}, "; ".join(notes))
+
+
+def judged_runs(names: List[str], records: List[dict], rule: dict, warmup: bool) -> Tuple[List[str], List[str]]:
+    """(curves the convergence rule judges, curves left out). With the warm-up on and the plan's
+    `exclude_collapsed_after_warmup`, a curve that collapsed anyway is left out: at chance it
+    cannot tell a converged regime from an unconverged one (it is reported as collapsed)."""
+    if not (warmup and rule.get("exclude_collapsed_after_warmup")):
+        return list(names), []
+    out = [name for name, record in zip(names, records) if collapsed(record, rule)]
+    return [name for name in names if name not in out], out
 
 
 def warmup_epochs(epochs: int, rule: dict) -> float:
