@@ -89,9 +89,6 @@ class TrainConfig:
         """This config with some settings (by name) or whole sections changed, checked."""
         return TrainConfig(**{**{s: getattr(self, s) for s in SECTIONS}, **changes})
 
-    def validated(self) -> "TrainConfig":
-        return self  # checked when built
-
     def to_dict(self) -> Dict[str, Any]:
         """The named settings, flat (the run record's "config")."""
         return {f.name: _plain(getattr(self, f.name)) for _, f in setting_fields()}
