@@ -69,9 +69,11 @@ def curves_figure(found: Dict[str, Dict[str, dict]], order: List[str], path: Pat
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("validation accuracy")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    axes[0][0].legend(dict(zip(labels, handles)).values(), dict(zip(labels, handles)).keys(), fontsize="x-small")
-    fig.tight_layout()
+    # One legend for every panel: the (mask, sparsity) pairs of all budgets, not the first one's.
+    shown = {label: handle for ax in axes[0] for handle, label in zip(*ax.get_legend_handles_labels())}
+    fig.legend(list(shown.values()), list(shown.keys()), fontsize="x-small", loc="lower center",
+               ncol=min(len(shown), 6), frameon=False)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
