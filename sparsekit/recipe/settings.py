@@ -127,7 +127,8 @@ class _RecipeMethods:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "Recipe":
         """The recipe a `to_dict()` (e.g. a run record's "recipe") describes, also one written
-        by an older version (renamed or split settings read as what they ran); missing fields take their defaults."""
+        by an older version (renamed or split settings read as what they ran); missing fields
+        take their defaults."""
         values = dict(values or {})
         for trick in cls.DECLARED_TRICKS:
             values = trick.from_legacy(values)
