@@ -128,6 +128,9 @@ def test_converged_study_report(tmp_path, capsys):
     # learning curves by the plan's rule (window: epochs 2-4), the grid's plain arms by the same rule
     assert table_row(text, "1k-x4", "random-0.98-seed0").endswith("| 4 | 0.7000 | 2–4 | 0.1000 | no | no |")
     assert "- `1k-x4`: 2 of 2 curve runs finished, 0 converged" in text
+    # regime.json without the rule's reasons: the report walks the rule over the curves itself
+    assert ("Where the rule stands on these curves: 1k-x4: window rule not met (largest spread 0.1000); "
+            "waiting for the curves of 1k-x8.") in text
     assert table_row(text, "snip", "0.98", "3", "0 of 3")
     # what ran and what did not, against the plan's grid
     assert "- item 1: 23 of 24 runs finished" in text and "- item 2: 3 of 3 runs finished" in text

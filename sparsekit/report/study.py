@@ -150,6 +150,8 @@ def _curve_parts(plan, directory: Path, regime, out: Path) -> List[str]:
     reasons = study_curves.regime_reasons(regime)
     if reasons:
         parts += ["\nHow the rule chose the regime (`regime.json`):\n", "\n".join(reasons) + "\n"]
+    else:
+        parts += [f"\nWhere the rule stands on these curves: {study_curves.rule_walk(plan, found)}.\n"]
     return parts
 
 

@@ -3,7 +3,7 @@
 arm of every grid cell checked by the same rule; and how the rule walked the budgets."""
 from typing import Dict, List, Optional
 
-from .study_plan import collapsed, converged, curve_runs, rung_order, window
+from .study_plan import choose_regime, collapsed, converged, curve_runs, rung_name, rung_order, window
 
 
 def curve_rows(plan: dict, found: Dict[str, Dict[str, dict]]) -> List[List[str]]:
@@ -70,3 +70,15 @@ def regime_reasons(regime: Optional[dict]) -> List[str]:
     if regime.get("met_rule") is False:
         lines.append("- plain training did not meet the rule at any budget: the study's regime is not converged by it")
     return lines
+
+
+def rule_walk(plan: dict, found: Dict[str, Dict[str, dict]]) -> str:
+    """Where the rule stands on the curves found, in one line: each budget judged and why, then
+    the budget it waits for or the one it chose (the runner's `choose`, read from the records)."""
+    names = [name for name, *_ in curve_runs(plan)]
+
+    def records_of(examples: int, epochs: int, warmup: bool):
+        runs = found.get(rung_name(examples, epochs, warmup), {})
+        return [runs[name] if name in runs and runs[name].get("finished") else None for name in names]
+
+    return choose_regime(plan, records_of)[1]

@@ -118,7 +118,7 @@ def choose_regime(plan: dict, records_of: RecordsOf) -> Tuple[Optional[dict], st
     for examples, epochs in rule["rungs"]:
         records = fetch(examples, epochs)
         if records is None:
-            return None, f"waiting for the curves of {rung_name(examples, epochs, state['warmup'])}"
+            return None, "; ".join(notes + [f"waiting for the curves of {rung_name(examples, epochs, state['warmup'])}"])
         rung = rung_name(examples, epochs, state["warmup"])
         names = [name for name, *_ in curve_runs(plan)]
         judged, left_out = judged_runs(names, records, rule, state["warmup"])
@@ -136,7 +136,8 @@ def choose_regime(plan: dict, records_of: RecordsOf) -> Tuple[Optional[dict], st
         if check:
             longer = fetch(examples, epochs * check["epochs_factor"])
             if longer is None:
-                return None, f"waiting for the curves of {rung_name(examples, epochs * check['epochs_factor'], state['warmup'])}"
+                waiting = rung_name(examples, epochs * check["epochs_factor"], state["warmup"])
+                return None, "; ".join(notes + [f"{rung}: window rule met; waiting for the curves of {waiting}"])
             pairs = [(records[i], longer[i]) for i, name in enumerate(names)
                      if name in judged and not collapsed(longer[i], rule)]
             gain = more_training_gain([a for a, _ in pairs], [b for _, b in pairs])
