@@ -5,6 +5,7 @@ pre-registered rule chooses, the cost of each arm, then the grid, headline cells
     python benchmarks/study_converged.py choose      # the rule applied to the committed curves -> regime.json
     python benchmarks/study_converged.py cost        # one run of each arm at the regime -> CPU-hours in regime.json
     python benchmarks/study_converged.py grid --items 1 2 3    # the grid's items, in the plan's order
+    python benchmarks/study_converged.py run         # curves, then cost (once), then the grid's items
 
 Every command is resumable: finished runs are read back, interrupted ones resume from their
 last checkpoint (`sparsekit.sweep`). Settings come from `plan.json` only. Run it from a frozen
@@ -178,35 +179,55 @@ def cost(plan: dict, regime: dict, results: Path, workers: int) -> dict:
             "note": "one torch thread per run; wall hours on 2 cores are about half the CPU-hours"}
 
 
+def write_regime(results: Path, regime: dict) -> dict:
+    """Write regime.json; a cost already measured at the same budget is kept (rerunning `curves`
+    must not drop the CPU-hours the plan recorded before the grid started)."""
+    regime_file = results / "regime.json"
+    old = _read_json(regime_file) or {}
+    same_budget = all(old.get(k) == regime.get(k) for k in ("train_examples", "epochs", "warmup_epochs"))
+    if same_budget and "cost" in old:
+        regime = dict(regime, cost=old["cost"])
+    regime_file.write_text(json.dumps(regime, indent=1))
+    return regime
+
+
+def _read_json(path: Path) -> Optional[dict]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("curves", "choose", "cost", "grid"))
+    parser.add_argument("command", choices=("curves", "choose", "cost", "grid", "run"))
     parser.add_argument("--results", default=str(RESULTS), help="the study's folder (plan.json is read there)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--items", type=int, nargs="*", default=[1, 2, 3, 4, 5, 6])
     args = parser.parse_args(argv)
     results = Path(args.results)
     plan = load_plan(results)
-    if args.command in ("curves", "choose"):
-        records_of = (trained_curves(plan, results, args.workers) if args.command == "curves"
-                      else committed_curves(plan, results))
+    if args.command in ("curves", "choose", "run"):
+        records_of = (committed_curves(plan, results) if args.command == "choose"
+                      else trained_curves(plan, results, args.workers))
         regime, why = choose_regime(plan, records_of)
         print(why, flush=True)
         if regime is None:
             return 1
-        (results / "regime.json").write_text(json.dumps(regime, indent=1))
-        print(json.dumps(regime, indent=1))
-        return 0
-    regime_file = results / "regime.json"
-    if not regime_file.exists():
+        regime = write_regime(results, regime)
+        print(json.dumps(regime, indent=1), flush=True)
+        if args.command != "run":
+            return 0
+    regime = _read_json(results / "regime.json")
+    if regime is None:
         print("error: no regime.json yet: run `curves` first", file=sys.stderr)
         return 2
-    regime = json.loads(regime_file.read_text())
-    if args.command == "cost":
+    if args.command == "cost" or (args.command == "run" and "cost" not in regime):
         regime["cost"] = cost(plan, regime, results, args.workers)
-        regime_file.write_text(json.dumps(regime, indent=1))
-        print(json.dumps(regime["cost"], indent=1))
-        return 0
+        (results / "regime.json").write_text(json.dumps(regime, indent=1))
+        print(json.dumps(regime["cost"], indent=1), flush=True)
+        if args.command == "cost":
+            return 0
     run_grid(plan, regime, results, args.items, args.workers)
     return 0
 
