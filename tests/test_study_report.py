@@ -187,9 +187,7 @@ def test_a_folder_that_is_no_study_keeps_the_runs_report(tmp_path, capsys):
 
 
 def test_the_runner_reads_the_plan_through_the_same_functions():
-    spec = importlib.util.spec_from_file_location("study_converged", ROOT / "benchmarks" / "study_converged.py")
-    runner = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(runner)
+    runner = _runner()
     for name in ("items", "run_name", "converged", "collapsed", "rung_name", "window"):
         assert getattr(runner, name) is getattr(study_plan, name), name
     plan = json.loads((ROOT / "benchmarks" / "results" / "study-converged" / "plan.json").read_text())
@@ -197,6 +195,23 @@ def test_the_runner_reads_the_plan_through_the_same_functions():
     assert len(cells[1]) == 4 * 3 * 4 and cells[1][0] == ("random", 0.98, 0, "default")
     assert study_plan.parse_run_name("lottery-0.995-seed2-gradinit-masked") == ("lottery", 0.995, 2, "gradinit-masked")
     assert study_plan.parse_run_name("snip-0.9-seed1") == ("snip", 0.9, 1, None)
+
+
+def _runner():
+    spec = importlib.util.spec_from_file_location("study_converged", ROOT / "benchmarks" / "study_converged.py")
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    return runner
+
+
+def test_rewriting_the_regime_keeps_a_cost_measured_at_the_same_budget(tmp_path):
+    runner = _runner()
+    regime = {"train_examples": 20000, "epochs": 10, "warmup_epochs": 1.0, "chosen_from": "20k-x10-warmup"}
+    (tmp_path / "regime.json").write_text(json.dumps(dict(regime, cost={"cpu_hours_total": 12.5})))
+    assert runner.write_regime(tmp_path, dict(regime))["cost"] == {"cpu_hours_total": 12.5}
+    assert json.loads((tmp_path / "regime.json").read_text())["cost"]["cpu_hours_total"] == 12.5
+    # another budget's cost says nothing about this one
+    assert "cost" not in runner.write_regime(tmp_path, dict(regime, epochs=20))
 
 
 @pytest.mark.parametrize("folder", ["study-fashion", "study-fashion-8epochs"])
