@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -229,9 +230,29 @@ def test_bad_runner_arguments_are_one_error_line_and_leave_nothing(args, says, t
 
 
 # ---- every notebook, executed ----------------------------------------------------------
+SMOKE_TEST = "test_notebook_runs_with_smoke_parameters"
+SMOKE_JOBS = 2  # each smoke kernel computes on one thread: two at a time keep two cores busy
+
+
+@pytest.fixture(scope="module")
+def smoke_runs(request, smoke_out) -> dict:
+    """The selected notebooks' smoke runs, two at a time, done once: name -> run. Empty when
+    one failed: each test then runs its own notebook alone, so a failure is reported by the
+    test of the notebook that failed."""
+    selected = [item.callspec.params["name"] for item in request.session.items
+                if item.originalname == SMOKE_TEST and item.module is request.module]
+    try:
+        runs = runner.run_all("smoke", smoke_out, only=selected, report=lambda line: None, jobs=SMOKE_JOBS)
+    except Exception:  # noqa: BLE001 - told apart by the tests of each notebook below
+        return {}
+    return {run.name: run for run in runs}
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_notebook_runs_with_smoke_parameters(name, smoke_out, capsys):
-    (run,) = runner.run_all("smoke", smoke_out, only=[name], report=lambda line: None)
+def test_notebook_runs_with_smoke_parameters(name, smoke_out, smoke_runs, capsys):
+    run = smoke_runs.get(name)
+    if run is None:
+        (run,) = runner.run_all("smoke", smoke_out, only=[name], report=lambda line: None)
     with capsys.disabled():
         print(f"\n[notebook] {name}: {run.seconds:.1f} s")
     parameters = runner.parameters_for((REPO / "notebooks") / f"{name}.ipynb", "smoke", smoke_out)
@@ -297,6 +318,29 @@ def test_executed_parameters_cell_is_followed_by_injected_values(smoke_out):
     injected = cells[2]
     assert "injected-parameters" in injected.metadata.get("tags", [])
     assert re.search(r"^INTERACTIVE = False$", injected.source, re.M)
+
+
+def test_notebooks_run_at_once_come_back_in_order_and_a_failure_stops_the_series(tmp_path, monkeypatch):
+    """`jobs`: the pool's logic, with each kernel replaced by a stand-in that takes its time."""
+    started = []
+
+    def execute(path, out_dir, parameters, *args, **kwargs):
+        started.append(path.stem)
+        if path.stem.startswith("01"):
+            raise RuntimeError("01 failed")
+        time.sleep(0.3 if path.stem.startswith("00") else 0.01)
+        return runner.NotebookRun(path.stem, out_dir / path.name, Path(parameters["RESULTS_PATH"]), 0.0)
+
+    monkeypatch.setattr(runner, "_execute", execute)
+    runs = runner.run_all("smoke", tmp_path, only=["00", "02", "03"], report=lambda line: None, jobs=2)
+    assert [run.name[:2] for run in runs] == ["00", "02", "03"]
+    started.clear()
+    with pytest.raises(RuntimeError, match="01 failed"):
+        runner.run_all("smoke", tmp_path, only=["00", "01", "02", "03", "04"], report=lambda line: None, jobs=2)
+    assert "01_dense_and_random" in started[:2]
+    assert len(started) < 5, "notebooks not started when one failed must not run"
+    with pytest.raises(SparsekitError, match="jobs"):
+        runner.run_all("smoke", tmp_path, only=["00"], jobs=0)
 
 
 # ---- a learner's mistake in a parameters cell ---------------------------------------------

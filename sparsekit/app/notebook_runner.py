@@ -22,6 +22,7 @@ import os
 import re
 import sys
 import time
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,24 +235,39 @@ def _execute(path: Path, out_dir: Path, parameters: Dict, timeout_s: int, log_ou
 
 def run_all(mode: str, out_dir, only: Optional[Iterable[str]] = None, extra: Optional[Dict] = None,
             directory=None, timeout_s: int = CELL_TIMEOUT_S, log_output: bool = False,
-            threads: Optional[int] = None, report=print) -> List[NotebookRun]:
-    """Execute the chosen notebooks in order. Every notebook's parameters are checked before
+            threads: Optional[int] = None, report=print, jobs: int = 1) -> List[NotebookRun]:
+    """Execute the chosen notebooks, `jobs` at a time (each notebook is one kernel process);
+    the runs come back in the notebooks' order. Every notebook's parameters are checked before
     the first one runs, so a typo fails in seconds rather than after a long run. `threads`
     caps the kernels' compute threads (default: 1 for smoke runs, unchanged for full ones).
-    Smoke runs append the answers' code (`with_answers`)."""
+    Smoke runs append the answers' code (`with_answers`). A failing notebook stops the series:
+    notebooks not started yet are not run, and its error is raised once the running ones end."""
     if threads is None and mode == "smoke":
         threads = SMOKE_THREADS
     check_run_options(out_dir, timeout_s, threads)
+    whole_number("jobs", jobs, 1)
     out_dir = Path(out_dir)
     paths = notebook_paths(directory, only)
     planned = [(path, parameters_for(path, mode, out_dir, extra)) for path in paths]
     for path, parameters in planned:
         check_declared(path, parameters)
-    runs = []
-    for path, parameters in planned:
-        runs.append(_execute(path, out_dir, parameters, timeout_s, log_output, threads, answers=mode == "smoke"))
-        report(f"{path.stem}: {runs[-1].seconds:.1f} s -> {runs[-1].output_path}")
-    return runs
+
+    def execute(path: Path, parameters: Dict) -> NotebookRun:
+        run = _execute(path, out_dir, parameters, timeout_s, log_output, threads, answers=mode == "smoke")
+        report(f"{path.stem}: {run.seconds:.1f} s -> {run.output_path}")
+        return run
+
+    if jobs == 1 or len(planned) == 1:
+        return [execute(path, parameters) for path, parameters in planned]
+    # The kernels' environment is the process's: set once around the pool, not per thread.
+    with kernel_environment(threads, planned[0][0].parent), ThreadPoolExecutor(jobs) as pool:
+        futures = [pool.submit(execute, path, parameters) for path, parameters in planned]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        for future in futures:
+            if future.done() and future.exception() is not None:
+                pool.shutdown(cancel_futures=True)
+                raise future.exception()
+        return [future.result() for future in futures]
 
 
 def parse_assignment(text: str):
@@ -287,6 +303,8 @@ def build_parser():
     parser.add_argument("--threads", type=int, default=None,
                         help="compute threads per kernel (default: 1 with --smoke, torch's choice with --full)")
     parser.add_argument("--log-output", action="store_true", help="echo the notebooks' output while running")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="notebooks run at once, one kernel process each (default: 1)")
     return parser
 
 
@@ -295,7 +313,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         args = build_parser().parse_args(argv)
         extra = dict(parse_assignment(text) for text in args.param)
         runs = run_all(args.mode, args.out, args.only, extra, args.notebooks, args.timeout, args.log_output,
-                       args.threads)
+                       args.threads, jobs=args.jobs)
     except SparsekitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
