@@ -312,8 +312,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         extra = dict(parse_assignment(text) for text in args.param)
+        started = time.perf_counter()
         runs = run_all(args.mode, args.out, args.only, extra, args.notebooks, args.timeout, args.log_output,
                        args.threads, jobs=args.jobs)
+        wall = time.perf_counter() - started
     except SparsekitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -321,7 +323,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: notebook execution failed: {str(exc).strip().splitlines()[-1] if str(exc).strip() else exc}",
               file=sys.stderr)
         return 1
-    print(f"{len(runs)} notebook(s) in {sum(r.seconds for r in runs):.1f} s; outputs in {args.out}")
+    at_once = f", {args.jobs} at a time: {sum(r.seconds for r in runs):.1f} s summed" if args.jobs > 1 else ""
+    print(f"{len(runs)} notebook(s) in {wall:.1f} s{at_once}; outputs in {args.out}")
     return 0
 
 
