@@ -1,4 +1,8 @@
 """Pieces several test files share (imported like `fake_datasets`: tests/ is on sys.path)."""
+import importlib.util
+import sys
+from pathlib import Path
+
 from torch import nn
 
 import sparsekit as sk
@@ -39,3 +43,15 @@ def prunable_weight_count(width: float, classifier: bool = False, first_layer: b
     kinds = (nn.Conv2d, nn.Linear) if classifier else (nn.Conv2d,)
     layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     return sum(m.weight.numel() for m in layers[0 if first_layer else 1:] if isinstance(m, kinds))
+
+
+def benchmark_script(name: str, register: bool = False):
+    """benchmarks/NAME.py imported as the module NAME; `register` also puts it in sys.modules,
+    for worker processes that find its functions by the module's name."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    if register:
+        sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

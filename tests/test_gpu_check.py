@@ -1,10 +1,10 @@
 """benchmarks/gpu_check.py at tiny size on the CPU (the GPU run is its real use; see benchmarks/README.md)."""
-import importlib.util
 import sys
 from pathlib import Path
 
 import torch
 
+from helpers import benchmark_script
 import sparsekit as sk
 from sparsekit.models import build
 
@@ -13,10 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _gpu_check():
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "benchmarks" / "gpu_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("gpu_check")
 
 
 def test_gpu_check_runs_on_the_cpu_at_tiny_size(capsys):

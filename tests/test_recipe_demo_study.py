@@ -1,19 +1,17 @@
 """`make demo` and the recipe study, in tiny configurations."""
 import csv
-import importlib.util
 import json
 import statistics
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from helpers import benchmark_script
 import sparsekit as sk
 from sparsekit.app import demo
 
 torch.set_num_threads(1)
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_demo_table_figure_and_records(tmp_path, monkeypatch, capsys):
@@ -39,11 +37,7 @@ def test_demo_table_figure_and_records(tmp_path, monkeypatch, capsys):
 
 
 def _study_module():
-    spec = importlib.util.spec_from_file_location("recipe_study", ROOT / "benchmarks" / "recipe_study.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["recipe_study"] = module  # worker processes find run_cell by its module's name
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("recipe_study", register=True)  # worker processes find run_cell by name
 
 
 def test_study_tiny_grid_reports_paired_intervals_and_resumes(tmp_path, monkeypatch):

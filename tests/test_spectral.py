@@ -8,6 +8,7 @@ import scipy.sparse
 import torch
 from torch import nn
 
+from helpers import benchmark_script
 import sparsekit as sk
 from sparsekit.analysis import spectral
 from sparsekit.analysis.bigraph import adjacency_spectrum, biadjacency, degrees, top_singular_values
@@ -202,14 +203,7 @@ def test_every_run_records_the_coordinate_at_init_and_end_and_resumes_exactly(tm
 
 # ---- the correlation report ------------------------------------------------------------------
 def load_correlation_script():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "spectral_correlation.py"
-    spec = importlib.util.spec_from_file_location("spectral_correlation", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("spectral_correlation")
 
 
 def fake_record(directory, method, accuracy, distance, recipe=None, finished=True, sparsity=0.9):

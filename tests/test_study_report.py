@@ -1,12 +1,12 @@
 """The study report (`sparsekit report STUDY_DIR`, `benchmarks/study_report.py`) on synthetic
 study folders: the converged study's layout, partly finished, and an earlier short-schedule
 study, which is reported apart and labelled."""
-import importlib.util
 import json
 import statistics
 from pathlib import Path
 
 import pytest
+from helpers import benchmark_script
 
 from sparsekit.app.cli import main
 from sparsekit.report import study_plan
@@ -187,7 +187,7 @@ def test_a_folder_that_is_no_study_keeps_the_runs_report(tmp_path, capsys):
 
 
 def test_the_runner_reads_the_plan_through_the_same_functions():
-    runner = _runner()
+    runner = benchmark_script("study_converged")
     for name in ("items", "run_name", "converged", "collapsed", "rung_name", "window"):
         assert getattr(runner, name) is getattr(study_plan, name), name
     plan = json.loads((ROOT / "benchmarks" / "results" / "study-converged" / "plan.json").read_text())
@@ -197,15 +197,8 @@ def test_the_runner_reads_the_plan_through_the_same_functions():
     assert study_plan.parse_run_name("snip-0.9-seed1") == ("snip", 0.9, 1, None)
 
 
-def _runner():
-    spec = importlib.util.spec_from_file_location("study_converged", ROOT / "benchmarks" / "study_converged.py")
-    runner = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(runner)
-    return runner
-
-
 def test_rewriting_the_regime_keeps_a_cost_measured_at_the_same_budget(tmp_path):
-    runner = _runner()
+    runner = benchmark_script("study_converged")
     regime = {"train_examples": 20000, "epochs": 10, "warmup_epochs": 1.0, "chosen_from": "20k-x10-warmup"}
     (tmp_path / "regime.json").write_text(json.dumps(dict(regime, cost={"cpu_hours_total": 12.5})))
     assert runner.write_regime(tmp_path, dict(regime))["cost"] == {"cpu_hours_total": 12.5}
