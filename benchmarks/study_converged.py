@@ -161,8 +161,13 @@ def cost(plan: dict, regime: dict, results: Path, workers: int) -> dict:
         timed = [arm for arm in arms if (arm == "default") == (phase == "default")]
         names = [run_name("random", 0.98, 0, arm) for arm in timed]
         points = [grid_point(plan, regime, "random", 0.98, 0, arm, runs, ghost) for arm in timed]
+        if any(point is None for point in points):
+            raise SystemExit(f"error: the cost's default run did not finish; see {runs}/*/error.txt")
         for arm, record in zip(timed, sweep(points, names, runs, workers)):
-            seconds[arm] = record["seconds"] if record else None
+            if not record or not record.get("finished"):
+                raise SystemExit(f"error: the cost run of arm {arm} did not finish; see {runs}/*/error.txt "
+                                 "(a CPU-hours estimate without it would be too low)")
+            seconds[arm] = record["seconds"]
     options = plan["grid"]["lottery_options"]
     round_share = max(1, round(options["round_epochs_fraction"] * regime["epochs"])) / regime["epochs"]
     rounds = {0.9: math.ceil(math.log(0.1) / math.log(1 - options["prune_fraction"])),
@@ -170,7 +175,7 @@ def cost(plan: dict, regime: dict, results: Path, workers: int) -> dict:
               0.995: math.ceil(math.log(0.005) / math.log(1 - options["prune_fraction"]))}
     hours = {}
     for item, cells in items(plan).items():
-        total = sum(seconds.get(arm) or 0 for _, _, _, arm in cells)
+        total = sum(seconds[arm] for _, _, _, arm in cells)
         total += sum(rounds[p] * round_share * seconds["default"] for m, p, _, arm in cells
                      if m == "lottery" and arm in ("default", "capacity"))
         hours[str(item)] = round(total / 3600, 2)
