@@ -207,6 +207,35 @@ def test_rewriting_the_regime_keeps_a_cost_measured_at_the_same_budget(tmp_path)
     assert "cost" not in runner.write_regime(tmp_path, dict(regime, epochs=20))
 
 
+def test_the_cost_is_timed_on_the_grids_own_runs_so_the_grid_keeps_them(tmp_path, monkeypatch):
+    runner = benchmark_script("study_converged")
+    plan = json.loads((ROOT / "benchmarks" / "results" / "study-converged" / "plan.json").read_text())
+    regime = {"train_examples": 20000, "epochs": 20, "warmup_epochs": 1.0}
+    trained = []
+
+    def fake_sweep(points, names, out, workers):
+        records = []
+        for name, point in zip(names, points):
+            trained.append((name, point, out))
+            record = {"finished": True, "seconds": 600.0, "config": point,
+                      "parameters_at_start": {"masked_kept": 2000, "masked_total": 100000}}
+            (out / name).mkdir(parents=True)
+            (out / name / "record.json").write_text(json.dumps(record))
+            records.append(record)
+        return records
+
+    monkeypatch.setattr(runner, "sweep", fake_sweep)
+    spent = runner.cost(plan, regime, tmp_path, workers=2)
+    arms = list(plan["grid"]["arms"]) + list(plan["grid"]["tricks_alone"]["arms"])
+    assert [name for name, _, _ in trained] == [runner.run_name("random", 0.98, 0, arm) for arm in arms]
+    ghost = runner.ghost_branch_weights(plan)
+    for (name, point, out), arm in zip(trained, arms):
+        # the very point and folder the grid would train: a finished record there is not retrained
+        assert out == tmp_path / "runs"
+        assert point == runner.grid_point(plan, regime, "random", 0.98, 0, arm, tmp_path / "runs", ghost), arm
+    assert spent["seconds_per_arm"] == {arm: 600.0 for arm in arms}
+
+
 @pytest.mark.parametrize("folder", ["study-fashion", "study-fashion-8epochs"])
 def test_committed_short_studies_are_recognised(folder):
     assert study_layout(ROOT / "benchmarks" / "results" / folder) == SHORT
