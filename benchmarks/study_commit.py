@@ -1,7 +1,10 @@
-"""Commit a long study's finished runs as they come, and nothing half-written.
+"""Commit a long study's finished runs as they come, and nothing half-written; park the runs
+still training when a session ends, so that the next session resumes them.
 
     python benchmarks/study_commit.py benchmarks/results/study-converged            # once
     python benchmarks/study_commit.py benchmarks/results/study-converged --every 600
+    python benchmarks/study_commit.py benchmarks/results/study-converged --park     # runner stopped
+    python benchmarks/study_commit.py benchmarks/results/study-converged --unpark   # next session
 
 A run's folder is committed once its record says `finished`: its record.json, epochs.csv and
 mask.pt (checkpoints and weights stay out: they are large, and the mask and the record rerun it).
@@ -9,17 +12,30 @@ The study's own files beside the runs (plan.json, PLAN.md, regime.json, the repo
 committed when they changed. Only these paths go into the commit (`git commit -- PATHS`), so
 whatever else is staged in the checkout is left as it is. Run it from the main checkout while
 the study trains from a frozen worktree.
+
+A new session's checkout holds what was committed, so the checkpoints of runs still training
+when a session ends (git ignores them) would be lost and those runs would start again from
+epoch 0. `--park` (with the runner stopped) commits them, each with its record and epoch table,
+as one archive, `parked.tar`, beside the study's files; the runs themselves stay unfinished and
+uncommitted, so nothing that reads the study sees a half-trained record. `--unpark` puts them
+back where they were, in folders that have no checkpoint of their own, and removes the archive
+in a commit; the runner then resumes each one from its last finished epoch.
 """
 import argparse
 import json
+import os
 import subprocess
 import sys
+import tarfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 RUN_FILES = ("record.json", "epochs.csv", "mask.pt")
+PARKED = "parked.tar"
+PARKED_FILES = ("checkpoint.pt", "record.json", "epochs.csv", "mask.pt")
+LOCK = ".sparsekit.lock"  # a training run's lock, holding its process id
 STUDY_FILES = ("plan.json", "PLAN.md", "regime.json", "report.md", "rows.json", "curves.png", "verdicts.json")
 
 
@@ -44,9 +60,13 @@ def git(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
 
 
+def checkout_root(study: Path) -> Path:
+    return Path(git("rev-parse", "--show-toplevel", cwd=study).stdout.strip())
+
+
 def commit_finished(study: Path) -> int:
     """Commit what is finished and changed; the number of files committed (0: nothing new)."""
-    root = Path(git("rev-parse", "--show-toplevel", cwd=study).stdout.strip())
+    root = checkout_root(study)
     paths = [str(p.resolve().relative_to(root)) for p in finished_run_files(study) + study_files(study)]
     changed = git("status", "--porcelain", "--", *paths, cwd=root).stdout.splitlines() if paths else []
     if not changed:
@@ -55,10 +75,105 @@ def commit_finished(study: Path) -> int:
     if added.returncode != 0:
         raise RuntimeError(added.stderr.strip() or "git add failed")
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    done = git("commit", "-q", "-m", f"{study.name}: finished records ({stamp})", "--", *paths, cwd=root)
+    _commit(root, paths, f"{study.name}: finished records ({stamp})")
+    return len(changed)
+
+
+def _read_record(run: Path) -> Optional[dict]:
+    try:
+        return json.loads((run / "record.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _training_process(run: Path) -> Optional[int]:
+    """The process id holding the run's lock, while that process lives."""
+    try:
+        pid = int((run / LOCK).read_text().split()[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid
+
+
+def unfinished_runs(study: Path) -> List[Path]:
+    """The run folders with a checkpoint whose record does not say finished."""
+    return [checkpoint.parent for checkpoint in sorted(study.rglob("checkpoint.pt"))
+            if not (_read_record(checkpoint.parent) or {}).get("finished")]
+
+
+def _commit(root: Path, paths: List[str], message: str) -> None:
+    done = git("commit", "-q", "-m", message, "--", *paths, cwd=root)
     if done.returncode != 0:
         raise RuntimeError(done.stderr.strip() or done.stdout.strip() or "git commit failed")
-    return len(changed)
+
+
+def park(study: Path) -> int:
+    """Commit the unfinished runs' checkpoints as `parked.tar`; the number of runs parked."""
+    archive = study / PARKED
+    if archive.exists():
+        raise RuntimeError(f"{archive} is there already: unpark it first (--unpark)")
+    runs = unfinished_runs(study)
+    for run in runs:
+        pid = _training_process(run)
+        if pid is not None:
+            raise RuntimeError(f"{run} is still training (process {pid}): stop the runner first")
+    if not runs:
+        return 0
+    partial = study / (PARKED + ".partial")
+    try:
+        with tarfile.open(partial, "w") as tar:
+            for run in runs:
+                for name in PARKED_FILES:
+                    if (run / name).is_file():
+                        tar.add(run / name, arcname=(run / name).relative_to(study).as_posix())
+        os.replace(partial, archive)
+    finally:
+        partial.unlink(missing_ok=True)
+    root = checkout_root(study)
+    path = str(archive.resolve().relative_to(root))
+    added = git("add", "-f", "--", path, cwd=root)
+    if added.returncode != 0:
+        raise RuntimeError(added.stderr.strip() or "git add failed")
+    _commit(root, [path], f"{study.name}: {len(runs)} unfinished run(s) parked for the next session")
+    return len(runs)
+
+
+def _parked_folders(tar: tarfile.TarFile, archive: Path) -> dict:
+    """The archive's files by run folder, each checked to be one of a run's files."""
+    folders = {}
+    for member in tar.getmembers():
+        name = Path(member.name)
+        if not member.isfile() or name.is_absolute() or ".." in name.parts or name.name not in PARKED_FILES:
+            raise RuntimeError(f"{archive}: {member.name} is not a parked run's file; nothing was restored")
+        folders.setdefault(name.parent, []).append(member)
+    return folders
+
+
+def unpark(study: Path) -> int:
+    """Put the parked runs back and remove the archive in a commit; the number of runs restored
+    (a folder that holds its own checkpoint or a finished record keeps it)."""
+    archive = study / PARKED
+    if not archive.is_file():
+        return 0
+    restored = 0
+    with tarfile.open(archive) as tar:
+        for folder, members in _parked_folders(tar, archive).items():
+            run = study / folder
+            if (run / "checkpoint.pt").exists() or (_read_record(run) or {}).get("finished"):
+                continue
+            tar.extractall(study, members=members, filter="data")
+            restored += 1
+    root = checkout_root(study)
+    path = str(archive.resolve().relative_to(root))
+    if git("ls-files", "--error-unmatch", "--", path, cwd=root).returncode == 0:
+        removed = git("rm", "-q", "--", path, cwd=root)
+        if removed.returncode != 0:
+            raise RuntimeError(removed.stderr.strip() or "git rm failed")
+        _commit(root, [path], f"{study.name}: {restored} parked run(s) restored to resume")
+    else:
+        archive.unlink()
+    return restored
 
 
 def main(argv=None) -> int:
@@ -66,6 +181,11 @@ def main(argv=None) -> int:
     parser.add_argument("study", help="the study's folder, inside a git checkout")
     parser.add_argument("--every", type=float, default=None, metavar="SECONDS",
                         help="keep going: look again every SECONDS (default: once)")
+    ends = parser.add_mutually_exclusive_group()
+    ends.add_argument("--park", action="store_true",
+                      help="at a session's end, runner stopped: commit the unfinished runs' checkpoints")
+    ends.add_argument("--unpark", action="store_true",
+                      help="at a session's start: put the parked runs back to resume them")
     args = parser.parse_args(argv)
     study = Path(args.study)
     if not study.is_dir():
@@ -77,6 +197,18 @@ def main(argv=None) -> int:
     if git("rev-parse", "--show-toplevel", cwd=study).returncode != 0:
         print(f"error: {study} is not inside a git checkout", file=sys.stderr)
         return 2
+    if args.park or args.unpark:
+        if args.every is not None:
+            print("error: --every keeps committing finished runs; --park and --unpark run once",
+                  file=sys.stderr)
+            return 2
+        try:
+            count = park(study) if args.park else unpark(study)
+        except RuntimeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"{'parked' if args.park else 'restored'} {count} unfinished run(s)", flush=True)
+        return 0
     while True:
         try:
             count = commit_finished(study)

@@ -1,7 +1,10 @@
 """`benchmarks/study_commit.py`: a long study's finished runs are committed as they come; a run
 still training, its checkpoints and whatever else is staged in the checkout are left alone."""
 import json
+import os
+import shutil
 import subprocess
+import tarfile
 
 from helpers import benchmark_script
 
@@ -54,3 +57,74 @@ def test_a_folder_outside_git_or_missing_is_one_error_line(tmp_path, capsys):
     assert study_commit.main([str(tmp_path), "--every", "0"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 3 and all(line.startswith("error: ") for line in err)
+
+
+def study_repo(tmp_path):
+    repo = tmp_path / "repo"
+    study = repo / "benchmarks" / "results" / "study"
+    study.mkdir(parents=True)
+    git("init", "-q", cwd=repo)
+    git("config", "user.email", "t@example.org", cwd=repo)
+    git("config", "user.name", "t", cwd=repo)
+    (repo / ".gitignore").write_text("checkpoint.pt\n")  # as in the project: checkpoints stay out
+    (study / "plan.json").write_text("{}")
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "plan", cwd=repo)
+    return repo, study
+
+
+def test_a_run_still_training_at_a_sessions_end_is_parked_and_restored_to_resume(tmp_path, capsys):
+    repo, study = study_repo(tmp_path)
+    run_folder(study, "random-0.98-seed0-default", finished=True)
+    training = run_folder(study, "random-0.98-seed1-default", finished=False)
+    (training / "checkpoint.pt").write_bytes(b"epoch 7 of 40")
+    (training / ".sparsekit.lock").write_text(f"{os.getpid()}\n")  # a live process holds it
+
+    assert study_commit.main([str(study), "--park"]) == 1
+    assert "still training" in capsys.readouterr().err
+    assert not (study / "parked.tar").exists()
+
+    (training / ".sparsekit.lock").unlink()  # the runner stopped
+    assert study_commit.main([str(study), "--park"]) == 0
+    assert "parked 1 unfinished run(s)" in capsys.readouterr().out
+    committed = set(git("ls-tree", "-r", "--name-only", "HEAD", cwd=repo).split())
+    assert "benchmarks/results/study/parked.tar" in committed
+    assert not any("/runs/" in path for path in committed)  # no half-trained record in the study
+    assert study_commit.main([str(study), "--park"]) == 1  # parked twice would lose the first
+    capsys.readouterr()
+
+    # The next session's checkout: what was committed, and the untracked record without its checkpoint.
+    shutil.rmtree(study / "runs")
+    (training).mkdir(parents=True)
+    (training / "record.json").write_text(json.dumps({"finished": False, "stale": True}))
+    assert study_commit.main([str(study), "--unpark"]) == 0
+    assert "restored 1 unfinished run(s)" in capsys.readouterr().out
+    assert (training / "checkpoint.pt").read_bytes() == b"epoch 7 of 40"
+    assert json.loads((training / "record.json").read_text()) == {"finished": False}
+    assert not (study / "parked.tar").exists()
+    committed = set(git("ls-tree", "-r", "--name-only", "HEAD", cwd=repo).split())
+    assert "benchmarks/results/study/parked.tar" not in committed
+    assert study_commit.unpark(study) == 0  # nothing parked: nothing to do
+
+
+def test_a_run_that_kept_its_own_checkpoint_is_not_overwritten_by_the_parked_one(tmp_path):
+    repo, study = study_repo(tmp_path)
+    training = run_folder(study, "snip-0.98-seed0-default", finished=False)
+    assert study_commit.park(study) == 1
+    (training / "checkpoint.pt").write_text("a later epoch")
+    assert study_commit.unpark(study) == 0
+    assert (training / "checkpoint.pt").read_text() == "a later epoch"
+
+
+def test_an_archive_with_a_file_outside_a_run_restores_nothing(tmp_path, capsys):
+    repo, study = study_repo(tmp_path)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("x")
+    with tarfile.open(study / "parked.tar", "w") as tar:
+        tar.add(outside, arcname="runs/a/checkpoint.pt")
+        tar.add(outside, arcname="../../escape.txt")
+    assert study_commit.main([str(study), "--unpark"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "nothing was restored" in err[0]
+    assert not (study / "runs").exists()
+    assert (study / "parked.tar").exists()
