@@ -24,13 +24,19 @@ def run_folder(study, name, finished):
     return folder
 
 
-def test_only_finished_runs_and_the_study_files_are_committed(tmp_path, capsys):
+def new_repo(tmp_path):
+    """An empty git repository holding an empty study folder."""
     repo = tmp_path / "repo"
     study = repo / "benchmarks" / "results" / "study"
     study.mkdir(parents=True)
     git("init", "-q", cwd=repo)
     git("config", "user.email", "t@example.org", cwd=repo)
     git("config", "user.name", "t", cwd=repo)
+    return repo, study
+
+
+def test_only_finished_runs_and_the_study_files_are_committed(tmp_path, capsys):
+    repo, study = new_repo(tmp_path)
     (study / "plan.json").write_text("{}")
     run_folder(study, "random-0.98-seed0-default", finished=True)
     training = run_folder(study, "random-0.98-seed1-default", finished=False)
@@ -60,13 +66,9 @@ def test_a_folder_outside_git_or_missing_is_one_error_line(tmp_path, capsys):
 
 
 def study_repo(tmp_path):
-    repo = tmp_path / "repo"
-    study = repo / "benchmarks" / "results" / "study"
-    study.mkdir(parents=True)
-    git("init", "-q", cwd=repo)
-    git("config", "user.email", "t@example.org", cwd=repo)
-    git("config", "user.name", "t", cwd=repo)
-    (repo / ".gitignore").write_text("checkpoint.pt\n")  # as in the project: checkpoints stay out
+    """A repository whose study has its plan committed and ignores checkpoints, as the project does."""
+    repo, study = new_repo(tmp_path)
+    (repo / ".gitignore").write_text("checkpoint.pt\n")
     (study / "plan.json").write_text("{}")
     git("add", "-A", cwd=repo)
     git("commit", "-q", "-m", "plan", cwd=repo)
