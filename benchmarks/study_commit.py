@@ -19,7 +19,10 @@ epoch 0. `--park` (with the runner stopped) commits them, each with its record a
 as one archive, `parked.tar`, beside the study's files; the runs themselves stay unfinished and
 uncommitted, so nothing that reads the study sees a half-trained record. `--unpark` puts them
 back where they were, in folders that have no checkpoint of their own, and removes the archive
-in a commit; the runner then resumes each one from its last finished epoch.
+in a commit; the runner then resumes each one from its last finished epoch. A run parked on a
+machine whose sums differ from this one's (another instruction set or torch version, as its
+record names them) is not restored but starts again from epoch 0, so that every record ran on
+one machine and reruns exactly on a machine like it.
 """
 import argparse
 import json
@@ -36,6 +39,7 @@ RUN_FILES = ("record.json", "epochs.csv", "mask.pt")
 PARKED = "parked.tar"
 PARKED_FILES = ("checkpoint.pt", "record.json", "epochs.csv", "mask.pt")
 LOCK = ".sparsekit.lock"  # a training run's lock, holding its process id
+SUMS_DEPEND_ON = ("torch", "cpu_capability")  # a record's environment keys that change its floats
 STUDY_FILES = ("plan.json", "PLAN.md", "regime.json", "report.md", "rows.json", "curves.png", "verdicts.json")
 
 
@@ -150,9 +154,36 @@ def _parked_folders(tar: tarfile.TarFile, archive: Path) -> dict:
     return folders
 
 
-def unpark(study: Path) -> int:
+def this_machine() -> dict:
+    """This machine's values of what a run's sums depend on, as a record names them."""
+    import torch  # only unparking needs it
+
+    return {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+
+
+def _parked_machine(tar: tarfile.TarFile, members: list) -> dict:
+    """The environment the parked run's record names ({} where it names none)."""
+    for member in members:
+        if Path(member.name).name == "record.json":
+            try:
+                return json.loads(tar.extractfile(member).read()).get("environment") or {}
+            except ValueError:
+                return {}
+    return {}
+
+
+def _machine_change(parked: dict, here: dict) -> Optional[str]:
+    """How the parking machine differs from this one in what the sums depend on (None: it does not)."""
+    changed = [f"{key} {parked[key]} there, {here[key]} here" for key in SUMS_DEPEND_ON
+               if key in parked and key in here and parked[key] != here[key]]
+    return "; ".join(changed) or None
+
+
+def unpark(study: Path, machine: Optional[dict] = None) -> int:
     """Put the parked runs back and remove the archive in a commit; the number of runs restored
-    (a folder that holds its own checkpoint or a finished record keeps it)."""
+    (a folder that holds its own checkpoint or a finished record keeps it). A run parked on
+    another kind of machine (`machine`: this one's, by default) is not restored: its folder is
+    cleared of stale files so that the runner starts it again from epoch 0."""
     archive = study / PARKED
     if not archive.is_file():
         return 0
@@ -161,6 +192,12 @@ def unpark(study: Path) -> int:
         for folder, members in _parked_folders(tar, archive).items():
             run = study / folder
             if (run / "checkpoint.pt").exists() or (_read_record(run) or {}).get("finished"):
+                continue
+            change = _machine_change(_parked_machine(tar, members), machine or this_machine())
+            if change is not None:
+                for name in PARKED_FILES:
+                    (run / name).unlink(missing_ok=True)
+                print(f"{folder}: starts again from epoch 0 ({change})", flush=True)
                 continue
             tar.extractall(study, members=members, filter="data")
             restored += 1

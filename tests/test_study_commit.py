@@ -130,3 +130,24 @@ def test_an_archive_with_a_file_outside_a_run_restores_nothing(tmp_path, capsys)
     assert len(err) == 1 and err[0].startswith("error: ") and "nothing was restored" in err[0]
     assert not (study / "runs").exists()
     assert (study / "parked.tar").exists()
+
+
+def test_a_run_parked_on_another_kind_of_machine_starts_again_rather_than_mixing_two_machines(tmp_path, capsys):
+    repo, study = study_repo(tmp_path)
+    here = {"torch": "2.14.1", "cpu_capability": "AVX2"}
+    for name, capability in (("random-0.98-seed0-default", "AVX512"), ("random-0.98-seed1-default", "AVX2")):
+        folder = run_folder(study, name, finished=False)
+        (folder / "record.json").write_text(json.dumps(
+            {"finished": False, "environment": {"torch": "2.14.1", "cpu_capability": capability}}))
+    assert study_commit.park(study) == 2
+    shutil.rmtree(study / "runs")
+    stale = study / "runs" / "random-0.98-seed0-default"
+    stale.mkdir(parents=True)
+    (stale / "record.json").write_text(json.dumps({"finished": False}))  # what a new checkout may hold
+
+    assert study_commit.unpark(study, machine=here) == 1
+    out = capsys.readouterr().out
+    assert "random-0.98-seed0-default: starts again from epoch 0 (cpu_capability AVX512 there, AVX2 here)" in out
+    assert list(stale.iterdir()) == []  # nothing stale for the runner to trip on
+    assert (study / "runs" / "random-0.98-seed1-default" / "checkpoint.pt").read_text() == "checkpoint.pt"
+    assert not (study / "parked.tar").exists()
