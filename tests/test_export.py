@@ -19,6 +19,8 @@ from sparsekit.models.units import Bottleneck, ConvBN, PooledClassifier
 from sparsekit.recipe.ghost_neurons import GhostNeurons
 from sparsekit.recipe.ghost_skip import GhostBranch, GhostSkip
 
+# Folding BatchNorm into the convolutions reorders the sums, so the error grows with the
+# outputs' size and with the CPU's instruction set: judged relative to the largest output.
 TOLERANCE = 1e-4
 SIZE = 8
 RUNTIME = Path(sk.__file__).parent / "export" / "runtime.py"
@@ -70,10 +72,12 @@ def _with_recipe(model: nn.Module, kind: str) -> nn.Module:
 
 
 def _max_difference(model: nn.Module, mask, net: nn.Module) -> float:
+    """The exported network's largest output error, relative to the largest output (at least 1)."""
     reference = mask.apply(model).eval()
     x = torch.randn(3, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        return (net(x) - reference(x)).abs().max().item()
+        expected = reference(x)
+        return ((net(x) - expected).abs().max() / expected.abs().max().clamp_min(1.0)).item()
 
 
 FAMILIES = ["resnet20", "resnet32", "resnet56", "resnet104", "resnet18", "vgg16", "mobilenetv2", "bottleneck"]
