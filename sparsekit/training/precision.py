@@ -48,8 +48,3 @@ class Precision:
         if self.scaler is not None and state:
             self.scaler.load_state_dict(state)
 
-
-def layout(model: torch.nn.Module, channels_last: bool) -> None:
-    """Channels-last weights (call again after a callback changes the architecture)."""
-    if channels_last:
-        model.to(memory_format=torch.channels_last)

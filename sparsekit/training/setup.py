@@ -15,7 +15,8 @@ from ..core.callbacks import CallbackList
 from ..core.errors import SparsekitError
 from . import distributed, record as run_record
 from .config import TrainConfig
-from .precision import Precision, layout
+from .memory_layout import layout
+from .precision import Precision
 from .state import TrainState
 
 
@@ -34,7 +35,7 @@ def set_up(state: TrainState, hooks: CallbackList, resumed: Optional[Dict[str, A
     # gone by the end, so the record keeps what the network carried while training too.
     state.parameters_at_start = run_record.parameter_counts(model, mask)
     distributed.broadcast_model(model)  # an init that read data: rank 0's weights everywhere
-    layout(model, config.channels_last)
+    layout(model, config.channels_last, state.device)
     if config.amp != "none":
         state.precision = Precision(config.amp, state.device)
     if config.compile:
