@@ -206,6 +206,29 @@ def test_lottery_rounds_follow_the_schedule_and_records_are_written(tmp_path, di
         assert torch.equal(net.state_dict()[name], expected), name
 
 
+def test_lottery_keeps_the_largest_weights_of_its_trained_round(digits):
+    """One round (sparsity 0.2): the ticket keeps exactly the 80% of weights with the largest
+    |theta| after the round's training, not after initialization."""
+    trained = {}
+
+    def train_and_remember(settings, **options):
+        run = sk.train(settings, **options)
+        trained.update({name: p.detach().clone() for name, p in run.model.named_parameters()})
+        return run
+
+    net = tiny_mlp()
+    initial = {name: p.detach().clone() for name, p in net.named_parameters()}
+    mask = lottery_module.find_ticket(net, 0.2, data=digits, train=train_and_remember,
+                                      train_config=quick_config(max_batches=3, lr=0.5))
+    magnitudes = torch.cat([trained[name].abs().flatten() for name in mask])
+    threshold = magnitudes.topk(keep_count(magnitudes.numel(), 0.8)).values[-1]
+    for name, keep in mask.items():
+        assert torch.equal(keep, trained[name].abs() >= threshold), name
+    at_init = torch.cat([initial[name].abs().flatten() for name in mask])
+    init_threshold = at_init.topk(keep_count(at_init.numel(), 0.8)).values[-1]
+    assert not all(torch.equal(keep, initial[name].abs() >= init_threshold) for name, keep in mask.items())
+
+
 def test_lottery_late_rewinding_restores_the_weights_after_that_step(digits):
     config = quick_config(max_batches=3, lr_schedule="constant")  # so a 2-step run matches its first 2 steps
     net = tiny_mlp()

@@ -8,7 +8,15 @@ dense gradient, after the ghosts are attached) with 5 GradInit iterations, to ke
 
 What must hold on every machine, and how closely:
 - the mask (digest and kept count) exactly: choosing it is integer work on scores that do not
-  depend on the order of a sum here;
+  depend on the order of a sum here -- except the lottery ticket's, which ranks weights after a
+  round of training: weights that end within rounding of its threshold swap places from one CPU
+  to another. Its kept count holds exactly; its kept positions are compared with the mask
+  recorded in tests/fixtures/static_reference (the recorded digest's mask, written out), and may
+  differ in LOTTERY_SWAPPED positions. Measured on an AVX-512 Xeon: the recorded mask is this
+  machine's with two torch threads; one thread, or SSE4.1 kernels, swap 66 of its 16,900
+  positions, and the sum of |weights| trained on it moves by 2.5e-4 (relative). Another method or
+  sparsity moves thousands of positions; that the ticket ranks the weights after its round of
+  training, not the initial ones, is test_masks' lottery test;
 - the trained weights and accuracy within a tolerance, because the order in which a CPU adds
   floats depends on the thread count and on the instruction set that MKL and oneDNN pick
   (AVX-512, AVX2, SSE4.1). Measured on an AMD EPYC with 1 and 2 torch threads and with
@@ -23,7 +31,9 @@ Bit-for-bit equality is only checked between two runs on one machine (see test_t
 resume tests).
 """
 import hashlib
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -73,6 +83,12 @@ RECORDED += [
 MASK_FILE_RUN = ("69b40b8cc8dd8026", 5070, 1521.502445, 0.12813370473537605)
 
 
+# The mask behind the lottery row's digest; positions it may differ in (about 4x the 66 measured)
+# and the relative tolerance on the sum of |weights| trained on it (4x the 2.5e-4 measured).
+LOTTERY_MASK = Path(__file__).parent / "fixtures" / "static_reference" / "lottery-0.5-mask.bits"
+LOTTERY_SWAPPED = 264
+LOTTERY_WEIGHT_TOLERANCE = 1e-3
+
 # Relative tolerance on the sum of |weights|, by recipe (see the module docstring).
 WEIGHT_TOLERANCE = {None: 1e-5, "release": 1e-2}
 # Test images whose prediction may flip from one CPU to another on these near-chance networks.
@@ -91,6 +107,29 @@ def mask_digest(mask) -> str:
     return digest.hexdigest()[:16]
 
 
+def mask_bits(mask) -> np.ndarray:
+    return np.concatenate([mask[name].flatten().to(torch.uint8).numpy() for name in sorted(mask)])
+
+
+def recorded_lottery_mask(like) -> dict:
+    bits = np.unpackbits(np.frombuffer(LOTTERY_MASK.read_bytes(), dtype=np.uint8))
+    mask, start = {}, 0
+    for name in sorted(like):
+        size = like[name].numel()
+        mask[name] = torch.from_numpy(bits[start:start + size].copy()).bool().reshape(like[name].shape)
+        start += size
+    return mask
+
+
+def assert_same_mask(mask, digest, method):
+    if method != "lottery":
+        assert mask_digest(mask) == digest
+        return
+    recorded = recorded_lottery_mask(mask)
+    assert mask_digest(recorded) == digest
+    assert int((mask_bits(mask) != mask_bits(recorded)).sum()) <= LOTTERY_SWAPPED
+
+
 def weight_sum(model) -> float:
     return float(sum(p.double().abs().sum() for p in model.state_dict().values() if p.is_floating_point()))
 
@@ -101,9 +140,10 @@ def test_static_mask_runs_match_the_values_recorded_before_the_redesign(settings
                                                                          test_acc):
     run = sk.train(dataset="digits", model="resnet20", width=0.25, epochs=1, max_batches=3, progress=False, seed=3,
                    recipe=RELEASE if recipe == "release" else recipe, **settings)
-    assert mask_digest(run.mask) == digest
+    assert_same_mask(run.mask, digest, settings["mask"])
     assert run.mask.num_kept() == kept
-    assert weight_sum(run.model) == pytest.approx(weights, rel=WEIGHT_TOLERANCE[recipe])
+    tolerance = LOTTERY_WEIGHT_TOLERANCE if settings["mask"] == "lottery" else WEIGHT_TOLERANCE[recipe]
+    assert weight_sum(run.model) == pytest.approx(weights, rel=tolerance)
     assert run["epochs"][-1]["test_acc"] == pytest.approx(test_acc, abs=FLIPPED_IMAGES / TEST_IMAGES)
 
 
