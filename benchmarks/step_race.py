@@ -16,7 +16,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from sparsekit.training.masking import MaskEnforcer
-from sparsekit.training.precision import Precision, layout
+from sparsekit.training.memory_layout import layout
+from sparsekit.training.precision import Precision
 from sparsekit.training.step import train_step
 
 
@@ -63,7 +64,7 @@ class Runner:
 def sparsekit_runner(model, mask, device, amp: str = "none", channels_last: bool = False, forward=None) -> Runner:
     """The masked network trained by sparsekit's step (`forward`: a compiled view of `model`)."""
     mask.apply(model)
-    layout(model, channels_last)
+    layout(model, channels_last, device)
     optimizer = sgd(model)
     enforcer = MaskEnforcer(model, mask)
     precision = Precision(amp, device) if amp != "none" else None
