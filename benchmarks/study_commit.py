@@ -68,10 +68,19 @@ def checkout_root(study: Path) -> Path:
     return Path(git("rev-parse", "--show-toplevel", cwd=study).stdout.strip())
 
 
+def ignored(root: Path, paths: List[str]) -> set:
+    """Those of `paths` that .gitignore keeps out: a recipe arm's mask.pt is a copy of its cell's
+    default mask (the record names that file), so only the default's and the capacity arm's are
+    committed; one ignored path must not stop the others from being committed."""
+    found = git("check-ignore", "--", *paths, cwd=root) if paths else None
+    return set(found.stdout.splitlines()) if found is not None else set()
+
+
 def commit_finished(study: Path) -> int:
     """Commit what is finished and changed; the number of files committed (0: nothing new)."""
     root = checkout_root(study)
     paths = [str(p.resolve().relative_to(root)) for p in finished_run_files(study) + study_files(study)]
+    paths = [path for path in paths if path not in ignored(root, paths)]
     changed = git("status", "--porcelain", "--", *paths, cwd=root).stdout.splitlines() if paths else []
     if not changed:
         return 0

@@ -151,3 +151,17 @@ def test_a_run_parked_on_another_kind_of_machine_starts_again_rather_than_mixing
     assert list(stale.iterdir()) == []  # nothing stale for the runner to trip on
     assert (study / "runs" / "random-0.98-seed1-default" / "checkpoint.pt").read_text() == "checkpoint.pt"
     assert not (study / "parked.tar").exists()
+
+
+def test_a_file_the_checkout_ignores_does_not_stop_the_rest_of_a_run_from_being_committed(tmp_path):
+    repo, study = new_repo(tmp_path)
+    (repo / ".gitignore").write_text("benchmarks/results/*/runs/*/mask.pt\n!benchmarks/results/*/runs/*-default/mask.pt\n")
+    run_folder(study, "random-0.98-seed0-default", finished=True)
+    run_folder(study, "random-0.98-seed0-tost", finished=True)
+
+    assert study_commit.commit_finished(study) == 5
+    committed = set(git("ls-tree", "-r", "--name-only", "HEAD", cwd=repo).split())
+    base = "benchmarks/results/study/runs/"
+    assert base + "random-0.98-seed0-tost/record.json" in committed
+    assert base + "random-0.98-seed0-default/mask.pt" in committed
+    assert base + "random-0.98-seed0-tost/mask.pt" not in committed
