@@ -21,6 +21,7 @@ from typing import List, Optional, Tuple
 
 from sparsekit.report.study_plan import (choose_regime, collapsed, converged, curve_runs,  # noqa: F401
                                          items, run_name, rung_name, warmup_epochs, window)
+from sparsekit.report.study_runs import cpu_seconds
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "study-converged"
@@ -151,8 +152,9 @@ def run_grid(plan: dict, regime: dict, results: Path, chosen: List[int], workers
 
 
 def cost(plan: dict, regime: dict, results: Path, workers: int) -> dict:
-    """Seconds of one run of each arm (random mask, 98%, seed 0, one torch thread each), and the
-    CPU-hours of each item of the grid from them; a lottery mask adds its rounds' training. The
+    """CPU-seconds of one run of each arm (random mask, 98%, seed 0), and the CPU-hours of each
+    item of the grid from them; a lottery mask adds its rounds' training. A run that trains alone
+    (the default run) holds both cores, so its wall seconds are counted once per thread. The
     timed runs are that cell's own grid runs, trained where the grid keeps them, so the grid does
     not train them again (the same points, the same folder)."""
     runs = results / "runs"
@@ -169,7 +171,7 @@ def cost(plan: dict, regime: dict, results: Path, workers: int) -> dict:
             if not record or not record.get("finished"):
                 raise SystemExit(f"error: the cost run of arm {arm} did not finish; see {runs}/*/error.txt "
                                  "(a CPU-hours estimate without it would be too low)")
-            seconds[arm] = record["seconds"]
+            seconds[arm] = cpu_seconds(record)
     options = plan["grid"]["lottery_options"]
     round_share = max(1, round(options["round_epochs_fraction"] * regime["epochs"])) / regime["epochs"]
     rounds = {0.9: math.ceil(math.log(0.1) / math.log(1 - options["prune_fraction"])),
@@ -183,7 +185,8 @@ def cost(plan: dict, regime: dict, results: Path, workers: int) -> dict:
         hours[str(item)] = round(total / 3600, 2)
     return {"seconds_per_arm": seconds, "cpu_hours_per_item": hours,
             "cpu_hours_total": round(sum(hours.values()), 2),
-            "note": "one torch thread per run; wall hours on 2 cores are about half the CPU-hours; "
+            "note": "CPU-seconds: a run's wall seconds times its torch threads; wall hours on 2 cores "
+                    "are about half the CPU-hours; "
                     "timed on the grid's own runs of random 0.98 seed 0, which the grid keeps"}
 
 

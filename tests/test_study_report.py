@@ -11,7 +11,7 @@ from helpers import benchmark_script
 from sparsekit.app.cli import main
 from sparsekit.report import study_plan
 from sparsekit.report.study import write_study_report
-from sparsekit.report.study_runs import CONVERGED, SHORT, study_layout
+from sparsekit.report.study_runs import CONVERGED, SHORT, seconds_spent, study_layout
 from sparsekit.report.study_tables import verdict_cells
 from sparsekit.report.verdict import paired_verdict
 
@@ -217,7 +217,9 @@ def test_the_cost_is_timed_on_the_grids_own_runs_so_the_grid_keeps_them(tmp_path
         records = []
         for name, point in zip(names, points):
             trained.append((name, point, out))
-            record = {"finished": True, "seconds": 600.0, "config": point,
+            # the default run trains alone and holds both cores: twice the CPU of its wall time
+            threads = 2 if name.endswith("-default") else 1
+            record = {"finished": True, "seconds": 600.0, "config": point, "environment": {"torch_threads": threads},
                       "parameters_at_start": {"masked_kept": 2000, "masked_total": 100000}}
             (out / name).mkdir(parents=True)
             (out / name / "record.json").write_text(json.dumps(record))
@@ -233,7 +235,16 @@ def test_the_cost_is_timed_on_the_grids_own_runs_so_the_grid_keeps_them(tmp_path
         # the very point and folder the grid would train: a finished record there is not retrained
         assert out == tmp_path / "runs"
         assert point == runner.grid_point(plan, regime, "random", 0.98, 0, arm, tmp_path / "runs", ghost), arm
-    assert spent["seconds_per_arm"] == {arm: 600.0 for arm in arms}
+    assert spent["seconds_per_arm"] == {arm: 1200.0 if arm == "default" else 600.0 for arm in arms}
+
+
+def test_cpu_hours_spent_count_each_thread_a_run_held(tmp_path):
+    one_thread = dict(record(0.7, "tost"), environment={"torch_threads": 1})
+    two_threads = dict(record(0.7, "default"), environment={"torch_threads": 2})
+    write(tmp_path / "runs" / "random-0.98-seed0-tost", one_thread)
+    write(tmp_path / "runs" / "random-0.98-seed0-default", two_threads)
+    write(tmp_path / "curves" / "1k-x4" / "random-0.98-seed0", record(0.7, "default"))  # no thread count: one
+    assert seconds_spent(tmp_path) == 60.0 + 120.0 + 60.0
 
 
 @pytest.mark.parametrize("folder", ["study-fashion", "study-fashion-8epochs"])

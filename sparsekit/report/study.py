@@ -116,7 +116,7 @@ def _converged(directory: Path, plan, rows, unfinished, out: Path, metric, resol
 
 
 def _regime_lines(regime: Optional[dict], directory: Path) -> List[str]:
-    lines = [f"CPU-hours spent so far (one torch thread per run; the seconds of every run's record summed: grid, "
+    lines = [f"CPU-hours spent so far (each run's recorded seconds times its torch threads, summed: grid, "
              f"learning curves, cost runs, lottery rounds): {seconds_spent(directory) / 3600:.2f}.\n"]
     if regime is None:
         return ["No `regime.json` yet: the convergence rule has not chosen the regime.\n"] + lines

@@ -87,12 +87,20 @@ def test_set_size(accuracies: List[float], largest: int = 100_000, fewest: int =
     return None
 
 
+def cpu_seconds(record: dict) -> float:
+    """A run's wall seconds times the torch threads it held: a run trained alone gets both cores,
+    and its wall time alone would count half the CPU it used. Records without the thread count
+    ran with one."""
+    threads = (record.get("environment") or {}).get("torch_threads") or 1
+    return (record.get("seconds") or 0) * threads
+
+
 def seconds_spent(directory) -> float:
-    """The seconds every run of the study recorded, finished or not: the grid, the learning
-    curves and the cost runs (a lottery run's seconds hold its rounds' training)."""
+    """The CPU-seconds of every run of the study, finished or not: the grid, the learning curves
+    and the cost runs (a lottery run's seconds hold its rounds' training)."""
     paths = [p for pattern in ("runs/*/record.json", "curves/*/*/record.json", "cost/*/record.json")
              for p in Path(directory).glob(pattern)]
-    return sum((read_record(path.parent) or {}).get("seconds") or 0 for path in paths)
+    return sum(cpu_seconds(read_record(path.parent) or {}) for path in paths)
 
 
 def curves(directory) -> Dict[str, Dict[str, dict]]:
