@@ -94,3 +94,17 @@ def test_ray_sweep_resumes_a_killed_run_keeps_a_failure_and_reruns_only_what_is_
     again = sk.sweep(grid, fixed, out, backend="inline", progress=False)
     assert sorted(o["status"] for o in again.outcomes) == ["failed", "skipped", "skipped", "skipped"]
     assert not [p for p in os.listdir(out) if p.startswith(".")]
+
+
+def test_a_folder_holding_a_run_of_other_settings_is_refused_and_left_as_it_was(tmp_path):
+    out = tmp_path / "runs"
+    first = sk.sweep([{"seed": 0}], TINY, out, backend="inline", progress=False)
+    assert [o["status"] for o in first.outcomes] == ["trained"]
+    folder = out / "seed=0"
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    other = sk.sweep([{"seed": 0}], dict(TINY, lr=0.05), out, backend="inline", progress=False)
+    assert [o["status"] for o in other.outcomes] == ["failed"]
+    assert "other settings" in other.failures[0]["error"]
+    # nothing was written, so the summary points at no traceback file
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert "traceback:" not in other.summary()

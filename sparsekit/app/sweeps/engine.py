@@ -12,6 +12,7 @@ from ...core.checks import whole_number
 from ...core.errors import SparsekitError
 from ...training.run_dir import check_location
 from . import backends
+from .run_point import ERROR_FILE
 from .spec import expand
 
 STATUSES = ("trained", "resumed", "skipped", "failed")
@@ -38,7 +39,9 @@ class SweepResult:
         lines = [f"{len(self.outcomes)} runs in {self.seconds:.0f} s: " +
                  ", ".join(f"{count} {status}" for status, count in counts.items() if count)]
         for failure in self.failures:
-            where = f" (traceback: {failure['dir']}/error.txt)" if failure["dir"] else ""
+            traceback_file = Path(failure["dir"]) / ERROR_FILE if failure["dir"] else None
+            # a refusal before training (a folder of other settings) writes nothing to point at
+            where = f" (traceback: {traceback_file})" if traceback_file and traceback_file.is_file() else ""
             lines.append(f"  FAILED {failure['name']}: {failure['error']}{where}")
         return "\n".join(lines)
 
