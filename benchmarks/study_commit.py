@@ -23,10 +23,18 @@ in a commit; the runner then resumes each one from its last finished epoch. A ru
 machine whose sums differ from this one's (another instruction set or torch version, as its
 record names them) is not restored but starts again from epoch 0, so that every record ran on
 one machine and reruns exactly on a machine like it.
+
+A lottery-ticket run computes its mask in rounds before its own first epoch, under
+`<run>/lottery/`: `state.pt` (the mask and rewind weights after the last finished round) and a
+folder per round, the one in training holding its checkpoint. Its `lottery` folder is parked as
+one piece (state, round checkpoints, round records), so the next session continues with the
+round it stopped in rather than training every round again; parked on another kind of machine,
+the lottery starts again from its first round.
 """
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -38,6 +46,8 @@ from typing import List, Optional
 RUN_FILES = ("record.json", "epochs.csv", "mask.pt")
 PARKED = "parked.tar"
 PARKED_FILES = ("checkpoint.pt", "record.json", "epochs.csv", "mask.pt")
+LOTTERY = "lottery"  # a run's folder of lottery rounds (sparsekit.runs.lottery), parked whole
+LOTTERY_FILES = PARKED_FILES + ("state.pt",)
 LOCK = ".sparsekit.lock"  # a training run's lock, holding its process id
 SUMS_DEPEND_ON = ("torch", "cpu_capability")  # a record's environment keys that change its floats
 STUDY_FILES = ("plan.json", "PLAN.md", "regime.json", "report.md", "rows.json", "curves.png", "verdicts.json")
@@ -109,10 +119,32 @@ def _training_process(run: Path) -> Optional[int]:
     return pid
 
 
+def _in_lottery(path: Path, study: Path) -> bool:
+    return LOTTERY in path.relative_to(study).parts
+
+
 def unfinished_runs(study: Path) -> List[Path]:
-    """The run folders with a checkpoint whose record does not say finished."""
-    return [checkpoint.parent for checkpoint in sorted(study.rglob("checkpoint.pt"))
-            if not (_read_record(checkpoint.parent) or {}).get("finished")]
+    """What to park: the run folders with a checkpoint whose record does not say finished, and
+    the `lottery` folder of each run whose record does not say finished (its rounds' progress)."""
+    runs = [checkpoint.parent for checkpoint in sorted(study.rglob("checkpoint.pt"))
+            if not _in_lottery(checkpoint, study) and not (_read_record(checkpoint.parent) or {}).get("finished")]
+    lotteries = [state.parent for state in sorted(study.rglob(f"{LOTTERY}/state.pt"))
+                 if state.parent.name == LOTTERY and not (_read_record(state.parent.parent) or {}).get("finished")]
+    return runs + lotteries
+
+
+def _parked_files(folder: Path) -> List[Path]:
+    """A parked folder's files: a run's, or a lottery's state and every round's files."""
+    if folder.name != LOTTERY:
+        return [folder / name for name in PARKED_FILES if (folder / name).is_file()]
+    rounds = [path for path in sorted(folder.glob("round_*/*")) if path.name in PARKED_FILES and path.is_file()]
+    return [folder / "state.pt"] + rounds
+
+
+def _holder(folder: Path) -> Optional[int]:
+    """A live process training in `folder` (a lottery: its run or any of its rounds)."""
+    places = [folder] if folder.name != LOTTERY else [folder.parent] + sorted(folder.glob("round_*"))
+    return next((pid for pid in map(_training_process, places) if pid is not None), None)
 
 
 def _commit(root: Path, paths: List[str], message: str) -> None:
@@ -128,7 +160,7 @@ def park(study: Path) -> int:
         raise RuntimeError(f"{archive} is there already: unpark it first (--unpark)")
     runs = unfinished_runs(study)
     for run in runs:
-        pid = _training_process(run)
+        pid = _holder(run)
         if pid is not None:
             raise RuntimeError(f"{run} is still training (process {pid}): stop the runner first")
     if not runs:
@@ -137,9 +169,8 @@ def park(study: Path) -> int:
     try:
         with tarfile.open(partial, "w") as tar:
             for run in runs:
-                for name in PARKED_FILES:
-                    if (run / name).is_file():
-                        tar.add(run / name, arcname=(run / name).relative_to(study).as_posix())
+                for path in _parked_files(run):
+                    tar.add(path, arcname=path.relative_to(study).as_posix())
         os.replace(partial, archive)
     finally:
         partial.unlink(missing_ok=True)
@@ -153,14 +184,35 @@ def park(study: Path) -> int:
 
 
 def _parked_folders(tar: tarfile.TarFile, archive: Path) -> dict:
-    """The archive's files by run folder, each checked to be one of a run's files."""
+    """The archive's files by parked folder (a run's, or a run's whole `lottery` folder), each
+    checked to be one of a run's files."""
     folders = {}
     for member in tar.getmembers():
         name = Path(member.name)
-        if not member.isfile() or name.is_absolute() or ".." in name.parts or name.name not in PARKED_FILES:
+        lottery = LOTTERY in name.parts[:-1]
+        allowed = LOTTERY_FILES if lottery else PARKED_FILES
+        if not member.isfile() or name.is_absolute() or ".." in name.parts or name.name not in allowed:
             raise RuntimeError(f"{archive}: {member.name} is not a parked run's file; nothing was restored")
-        folders.setdefault(name.parent, []).append(member)
+        folder = Path(*name.parts[:name.parts.index(LOTTERY) + 1]) if lottery else name.parent
+        folders.setdefault(folder, []).append(member)
     return folders
+
+
+def _keeps_its_own(folder: Path) -> bool:
+    """Whether a folder in this checkout has progress of its own, which the parked copy must not replace."""
+    if folder.name == LOTTERY:
+        return (folder / "state.pt").exists() or bool((_read_record(folder.parent) or {}).get("finished"))
+    return (folder / "checkpoint.pt").exists() or bool((_read_record(folder) or {}).get("finished"))
+
+
+def _clear(folder: Path) -> str:
+    """Remove a parked folder's stale files so the runner starts it again; what starts again."""
+    if folder.name == LOTTERY:
+        shutil.rmtree(folder, ignore_errors=True)
+        return "its lottery starts again from round 1"
+    for name in PARKED_FILES:
+        (folder / name).unlink(missing_ok=True)
+    return "starts again from epoch 0"
 
 
 def this_machine() -> dict:
@@ -200,13 +252,11 @@ def unpark(study: Path, machine: Optional[dict] = None) -> int:
     with tarfile.open(archive) as tar:
         for folder, members in _parked_folders(tar, archive).items():
             run = study / folder
-            if (run / "checkpoint.pt").exists() or (_read_record(run) or {}).get("finished"):
+            if _keeps_its_own(run):
                 continue
             change = _machine_change(_parked_machine(tar, members), machine or this_machine())
             if change is not None:
-                for name in PARKED_FILES:
-                    (run / name).unlink(missing_ok=True)
-                print(f"{folder}: starts again from epoch 0 ({change})", flush=True)
+                print(f"{folder}: {_clear(run)} ({change})", flush=True)
                 continue
             tar.extractall(study, members=members, filter="data")
             restored += 1

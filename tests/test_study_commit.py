@@ -3,8 +3,11 @@ still training, its checkpoints and whatever else is staged in the checkout are 
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tarfile
+import textwrap
 
 from helpers import benchmark_script
 
@@ -165,3 +168,74 @@ def test_a_file_the_checkout_ignores_does_not_stop_the_rest_of_a_run_from_being_
     assert base + "random-0.98-seed0-tost/record.json" in committed
     assert base + "random-0.98-seed0-default/mask.pt" in committed
     assert base + "random-0.98-seed0-tost/mask.pt" not in committed
+
+
+# A real lottery run (4 rounds of 3 epochs, then the ticket's own 2 epochs) killed with no
+# clean-up at all as round 2's second epoch starts, after that round's first checkpoint.
+LOTTERY_RUN = dict(dataset="digits", width=0.25, epochs=2, max_batches=2, batch_size=64, seed=0, mask="lottery",
+                   sparsity=0.9, mask_options="prune_fraction=0.5, round_epochs=3")
+KILLED_IN_ROUND_2 = textwrap.dedent("""
+    import importlib, os, signal, sys
+    import sparsekit as sk
+    lottery = importlib.import_module("sparsekit.runs.lottery")
+
+    class Kill(sk.Callback):
+        def on_epoch_start(self, state):
+            if state.epoch == 1:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    real_round = lottery._train_round
+
+    def train_round(train, config, model, mask, bundle, capture, run_dir):
+        def train_and_kill(settings, **options):
+            options["callbacks"] = list(options.get("callbacks", [])) + [Kill()]
+            return train(settings, **options)
+        killing = run_dir is not None and run_dir.name == "round_2"
+        return real_round(train_and_kill if killing else train, config, model, mask, bundle, capture, run_dir)
+
+    lottery._train_round = train_round
+    sk.train(out=sys.argv[1], progress=False, **{SETTINGS!r})
+""").replace("{SETTINGS!r}", repr(LOTTERY_RUN))
+
+
+def test_a_lottery_killed_in_its_rounds_is_parked_whole_and_resumes_where_it_stopped(tmp_path, capsys):
+    import sparsekit as sk
+
+    repo, study = study_repo(tmp_path)
+    (repo / ".gitignore").write_text("checkpoint.pt\nbenchmarks/results/*/runs/*/lottery/\n")
+    run = study / "runs" / "lottery-0.9-seed0-default"
+    killed = subprocess.run([sys.executable, "-c", KILLED_IN_ROUND_2, str(run)], timeout=300)
+    assert killed.returncode == -signal.SIGKILL
+    assert (run / "lottery" / "state.pt").is_file() and (run / "lottery" / "round_2" / "checkpoint.pt").is_file()
+    assert not (run / "record.json").exists()  # the ticket's own training has not begun
+
+    assert study_commit.park(study) == 1
+    with tarfile.open(study / "parked.tar") as tar:
+        parked = sorted(tar.getnames())
+    lottery = "runs/lottery-0.9-seed0-default/lottery/"
+    assert lottery + "state.pt" in parked and lottery + "round_2/checkpoint.pt" in parked
+    assert lottery + "round_1/record.json" in parked
+    archive = (study / "parked.tar").read_bytes()
+
+    # A new checkout on a machine of another instruction set: the lottery starts over, nothing stale left.
+    shutil.rmtree(study / "runs")
+    (run / "lottery").mkdir(parents=True)
+    (run / "lottery" / "round_1").mkdir()
+    here = study_commit.this_machine()
+    assert study_commit.unpark(study, machine=dict(here, cpu_capability="ANOTHER")) == 0
+    assert "its lottery starts again from round 1" in capsys.readouterr().out
+    assert not (run / "lottery").exists()
+
+    # A new checkout on a machine like the parking one: the rounds continue from round 2's checkpoint.
+    (study / "parked.tar").write_bytes(archive)
+    assert study_commit.unpark(study) == 1
+    assert (run / "lottery" / "round_2" / "checkpoint.pt").is_file()
+    sk.train(out=str(run), progress=False, **LOTTERY_RUN)
+    rounds = [json.loads((run / "lottery" / f"round_{k}" / "record.json").read_text()) for k in (1, 2, 3, 4)]
+    assert all(r["finished"] for r in rounds) and [len(r["epochs"]) for r in rounds] == [3, 3, 3, 3]
+    sk.train(out=str(tmp_path / "uninterrupted"), progress=False, **LOTTERY_RUN)
+    resumed, uninterrupted = (json.loads((folder / "record.json").read_text())
+                              for folder in (run, tmp_path / "uninterrupted"))
+    # bit for bit: both ran on this machine
+    assert resumed["finished"] and resumed["mask_digest"] == uninterrupted["mask_digest"]
+    assert [e["train_loss"] for e in resumed["epochs"]] == [e["train_loss"] for e in uninterrupted["epochs"]]
