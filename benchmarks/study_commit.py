@@ -29,7 +29,8 @@ A lottery-ticket run computes its mask in rounds before its own first epoch, und
 folder per round, the one in training holding its checkpoint. Its `lottery` folder is parked as
 one piece (state, round checkpoints, round records), so the next session continues with the
 round it stopped in rather than training every round again; parked on another kind of machine,
-the lottery starts again from its first round.
+the lottery starts again from its first round. Each finished round's record and epoch table are
+committed like a run's (what the round trained, and its seconds, which the report counts).
 """
 import argparse
 import json

@@ -8,10 +8,12 @@ import subprocess
 import sys
 import tarfile
 import textwrap
+from pathlib import Path
 
 from helpers import benchmark_script
 
 study_commit = benchmark_script("study_commit")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def git(*args, cwd):
@@ -239,3 +241,19 @@ def test_a_lottery_killed_in_its_rounds_is_parked_whole_and_resumes_where_it_sto
     # bit for bit: both ran on this machine
     assert resumed["finished"] and resumed["mask_digest"] == uninterrupted["mask_digest"]
     assert [e["train_loss"] for e in resumed["epochs"]] == [e["train_loss"] for e in uninterrupted["epochs"]]
+
+
+def test_a_lotterys_round_records_are_committed_and_its_weights_are_not(tmp_path):
+    repo, study = new_repo(tmp_path)
+    shutil.copy(ROOT / ".gitignore", repo / ".gitignore")
+    lottery = study / "runs" / "lottery-0.98-seed0-default" / "lottery"
+    (lottery / "round_1").mkdir(parents=True)
+    (lottery / "state.pt").write_text("mask and rewind weights")
+    (lottery / "round_1" / "record.json").write_text(json.dumps({"finished": True}))
+    for name in ("epochs.csv", "mask.pt", "checkpoint.pt", "model.pt"):
+        (lottery / "round_1" / name).write_text(name)
+
+    assert study_commit.commit_finished(study) == 2
+    committed = set(git("ls-tree", "-r", "--name-only", "HEAD", cwd=repo).split())
+    base = "benchmarks/results/study/runs/lottery-0.98-seed0-default/lottery/round_1/"
+    assert committed == {base + "record.json", base + "epochs.csv"}

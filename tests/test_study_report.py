@@ -247,6 +247,22 @@ def test_cpu_hours_spent_count_each_thread_a_run_held(tmp_path):
     assert seconds_spent(tmp_path) == 60.0 + 120.0 + 60.0
 
 
+def test_a_lottery_runs_rounds_count_once_whichever_session_trained_them(tmp_path):
+    def round_record(seconds):
+        return {"finished": True, "seconds": seconds, "environment": {"torch_threads": 1}}
+
+    # Rounds 1-2 trained in an earlier session, round 3 and the ticket's 4 epochs in this one:
+    # the run's own record counts round 3 and its epochs, not rounds 1-2.
+    run = tmp_path / "runs" / "lottery-0.98-seed0-default"
+    for k, seconds in ((1, 100.0), (2, 110.0), (3, 120.0)):
+        write(run / "lottery" / f"round_{k}", round_record(seconds))
+    (run / "record.json").write_text(json.dumps(dict(record(0.7, "default"), seconds=120.0 + 4 * 10.0 + 5.0,
+                                                     epochs=[{"epoch": e, "seconds": 10.0} for e in range(1, 5)])))
+    # A lottery still in its rounds: no record of its own yet.
+    write(tmp_path / "runs" / "lottery-0.98-seed1-default" / "lottery" / "round_1", round_record(90.0))
+    assert seconds_spent(tmp_path) == 100.0 + 110.0 + 120.0 + 40.0 + 90.0
+
+
 @pytest.mark.parametrize("folder", ["study-fashion", "study-fashion-8epochs"])
 def test_committed_short_studies_are_recognised(folder):
     assert study_layout(ROOT / "benchmarks" / "results" / folder) == SHORT

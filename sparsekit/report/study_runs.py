@@ -95,12 +95,28 @@ def cpu_seconds(record: dict) -> float:
     return (record.get("seconds") or 0) * threads
 
 
+def run_cpu_seconds(folder: Path) -> float:
+    """One run's CPU-seconds, its lottery rounds included. A lottery run's record counts only the
+    rounds trained in its own process; rounds trained in an earlier session (the run parked
+    between them) are in their own records under `lottery/round_K/`, so such a run counts its
+    rounds' records and its own epochs instead."""
+    record = read_record(folder) or {}
+    rounds = [read_record(path.parent) or {} for path in sorted(Path(folder).glob("lottery/round_*/record.json"))]
+    if not rounds:
+        return cpu_seconds(record)
+    threads = (record.get("environment") or {}).get("torch_threads") or 1
+    own = threads * sum(epoch.get("seconds") or 0 for epoch in record.get("epochs") or [])
+    return own + sum(cpu_seconds(r) for r in rounds)
+
+
 def seconds_spent(directory) -> float:
-    """The CPU-seconds of every run of the study, finished or not: the grid, the learning curves
-    and the cost runs (a lottery run's seconds hold its rounds' training)."""
-    paths = [p for pattern in ("runs/*/record.json", "curves/*/*/record.json", "cost/*/record.json")
-             for p in Path(directory).glob(pattern)]
-    return sum(cpu_seconds(read_record(path.parent) or {}) for path in paths)
+    """The CPU-seconds of every run of the study, finished or not: the grid (lottery rounds
+    included), the learning curves and the cost runs."""
+    folders = {path.parent for pattern in ("runs/*/record.json", "runs/*/lottery/round_*/record.json",
+                                           "curves/*/*/record.json", "cost/*/record.json")
+               for path in Path(directory).glob(pattern)}
+    folders = {folder.parent.parent if folder.parent.name == "lottery" else folder for folder in folders}
+    return sum(run_cpu_seconds(folder) for folder in folders)
 
 
 def curves(directory) -> Dict[str, Dict[str, dict]]:
