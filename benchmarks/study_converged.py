@@ -19,8 +19,9 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+from sparsekit.core.errors import SparsekitError
 from sparsekit.report.study_plan import (choose_regime, collapsed, converged, curve_runs,  # noqa: F401
-                                         items, run_name, rung_name, warmup_epochs, window)
+                                         items, items_to_run, run_name, rung_name, warmup_epochs, window)
 from sparsekit.report.study_runs import cpu_seconds
 
 HERE = Path(__file__).resolve().parent
@@ -214,10 +215,21 @@ def main(argv=None) -> int:
     parser.add_argument("command", choices=("curves", "choose", "cost", "grid", "run"))
     parser.add_argument("--results", default=str(RESULTS), help="the study's folder (plan.json is read there)")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--items", type=int, nargs="*", default=[1, 2, 3, 4, 5, 6])
+    parser.add_argument("--items", type=int, nargs="*", default=None,
+                        help="the grid's items to train (default: every item the plan's budget did not cut)")
     args = parser.parse_args(argv)
     results = Path(args.results)
     plan = load_plan(results)
+    try:  # checked before anything trains
+        to_run = items_to_run(plan) if args.items is None else args.items
+    except SparsekitError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    unknown = [item for item in to_run if item not in items(plan)]
+    if unknown:
+        print(f"error: --items {' '.join(map(str, unknown))}: the plan's items are {sorted(items(plan))}",
+              file=sys.stderr)
+        return 2
     if args.command in ("curves", "choose", "run"):
         records_of = (committed_curves(plan, results) if args.command == "choose"
                       else trained_curves(plan, results, args.workers))
@@ -239,7 +251,7 @@ def main(argv=None) -> int:
         print(json.dumps(regime["cost"], indent=1), flush=True)
         if args.command == "cost":
             return 0
-    run_grid(plan, regime, results, args.items, args.workers)
+    run_grid(plan, regime, results, to_run, args.workers)
     return 0
 
 

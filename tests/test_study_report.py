@@ -363,3 +363,42 @@ def test_a_curve_that_collapses_even_with_the_warm_up_is_left_out_when_the_plan_
     rule.update(min_judged=2)
     regime, why = study_plan.choose_regime({"convergence": rule}, lambda n, e, w: runs[w])
     assert regime["met_rule"] is False and "only 1 of 2 curves trained" in why
+
+
+def test_items_the_budget_cut_are_reported_as_cut_and_not_trained(tmp_path, capsys, monkeypatch):
+    root = converged_study(tmp_path / "study")
+    plan = dict(PLAN, budget={"cut_items": [4, 5, 6]})
+    (root / "plan.json").write_text(json.dumps(plan))
+    (root / "regime.json").write_text(json.dumps({"train_examples": 1000, "epochs": 4, "warmup_epochs": 0.0,
+                                                  "chosen_from": "1k-x4", "cost": {
+                                                      "cpu_hours_total": 21.0, "cpu_hours_per_item": {
+                                                          "1": 4.0, "2": 2.0, "3": 4.0, "4": 4.0, "5": 5.0,
+                                                          "6": 2.0}}}))
+    assert study_plan.items_to_run(plan) == [1, 2, 3]
+    assert main(["report", str(root)]) == 0
+    text = (root / "report.md").read_text()
+    assert "Cut by the budget (`PLAN.md`, Budget): item(s) 4, 5, 6. The study runs items 1, 2, 3: 10.0 CPU-hours." in text
+    assert "- item 4: cut by the budget" in text and "- item 1: " in text
+    # owed: snip seed 2's capacity run (item 1) and item 3's 24 runs; item 4's 24 runs are not
+    assert "Not run yet (25): " in text
+
+    # The runner trains what the plan did not cut unless told which items; an unknown one is an error line.
+    runner = benchmark_script("study_converged")
+    trained = []
+    monkeypatch.setattr(runner, "run_grid", lambda plan, regime, results, chosen, workers: trained.append(chosen))
+    assert runner.main(["grid", "--results", str(root)]) == 0
+    assert runner.main(["grid", "--results", str(root), "--items", "4"]) == 0
+    assert trained == [[1, 2, 3], [4]]
+    capsys.readouterr()
+    assert runner.main(["grid", "--results", str(root), "--items", "2", "9"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --items 9") and err.count("\n") == 1
+
+
+def test_a_cut_naming_no_item_of_the_plan_is_one_error_line_and_nothing_written(tmp_path, capsys):
+    root = converged_study(tmp_path / "study")
+    (root / "plan.json").write_text(json.dumps(dict(PLAN, budget={"cut_items": [7]})))
+    assert main(["report", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "budget.cut_items" in err and err.count("\n") == 1
+    assert not (root / "report.md").exists()

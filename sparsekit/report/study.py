@@ -14,7 +14,7 @@ from typing import List, Optional, Sequence
 
 from ..core.errors import SparsekitError
 from . import study_curves, study_figures, study_tables as tables
-from .study_plan import items, plan_section, read_plan, rung_order, run_name
+from .study_plan import cut_items, items, plan_section, read_plan, rung_order, run_name
 from .study_runs import (CONVERGED, DIAGNOSTIC, METRIC, collect, curves, default_records, read_json, read_record,
                          seconds_spent, study_layout, test_accuracies, test_set_size)
 from .study_stats import CAPACITY, RELEASE, cell_comparisons, parameter_table, pooled
@@ -33,6 +33,8 @@ def write_study_report(directory, out=None, metric: Optional[str] = None) -> str
     for section in ("grid", "convergence") if layout == CONVERGED else ():
         if section not in plan:  # checked before anything is written
             raise SparsekitError(f"{directory}: '{section}' is missing from plan.json; cannot report the study")
+    if layout == CONVERGED:
+        cut_items(plan)  # a cut naming no item of the plan is refused before anything is written
     out = Path(out or directory)
     out.mkdir(parents=True, exist_ok=True)
     metric = metric or plan.get("metric") or METRIC
@@ -106,7 +108,7 @@ def _converged(directory: Path, plan, rows, unfinished, out: Path, metric, resol
     arms = _arms(list(grid["arms"]) + tricks, rows)
     parts = [f"# Does the recipe help? The converged study\n", f"{plan.get('question', '')}\n",
              "Pre-registered in `PLAN.md` / `plan.json` before any run; this report is generated from the records "
-             "alone (`sparsekit report DIR`).\n", *_regime_lines(regime, directory),
+             "alone (`sparsekit report DIR`).\n", *_regime_lines(regime, directory, cut_items(plan)),
              "\n## Learning curves and the regime\n", *_curve_parts(plan, directory, regime, out),
              "\n## What has run\n", *_progress(plan, rows, unfinished)]
     parts += _common(rows, arms, tricks, list(grid["headline_masks"]), metric, resolution, out, "Converged study",
@@ -115,7 +117,7 @@ def _converged(directory: Path, plan, rows, unfinished, out: Path, metric, resol
     return "\n".join(parts)
 
 
-def _regime_lines(regime: Optional[dict], directory: Path) -> List[str]:
+def _regime_lines(regime: Optional[dict], directory: Path, cut: List[int]) -> List[str]:
     lines = [f"CPU-hours spent so far (each run's recorded seconds times its torch threads, summed: grid, "
              f"learning curves, cost runs, lottery rounds): {seconds_spent(directory) / 3600:.2f}.\n"]
     if regime is None:
@@ -126,8 +128,13 @@ def _regime_lines(regime: Optional[dict], directory: Path) -> List[str]:
                     f"epochs{warm} (budget `{regime.get('chosen_from')}`).\n")
     cost = regime.get("cost") or {}
     if "cpu_hours_total" in cost:
+        per_item = cost.get("cpu_hours_per_item", {})
         lines.insert(1, f"Planned grid: {cost['cpu_hours_total']} CPU-hours (per item: "
-                        f"{', '.join(f'{k}: {v}' for k, v in cost.get('cpu_hours_per_item', {}).items())}).\n")
+                        f"{', '.join(f'{k}: {v}' for k, v in per_item.items())}).\n")
+        if cut:
+            kept = [k for k in per_item if int(k) not in cut]
+            lines.insert(2, f"Cut by the budget (`PLAN.md`, Budget): item(s) {', '.join(map(str, cut))}. The study "
+                            f"runs items {', '.join(kept)}: {round(sum(per_item[k] for k in kept), 2)} CPU-hours.\n")
     return lines
 
 
@@ -165,9 +172,13 @@ def _more_training_rule(rule: dict) -> str:
 
 def _progress(plan, rows, unfinished) -> List[str]:
     done = {r["run"] for r in rows}
-    lines, missing = [], []
+    lines, missing, cut = [], [], cut_items(plan)
     for item, cells in items(plan).items():
         names = [run_name(*cell) for cell in cells]
+        if item in cut:
+            lines.append(f"- item {item}: cut by the budget ({sum(n in done for n in names)} of {len(names)} runs "
+                         f"finished)")
+            continue
         lines.append(f"- item {item}: {sum(n in done for n in names)} of {len(names)} runs finished")
         missing += [n for n in names if n not in done]
     text = "\n".join(lines) + "\n"

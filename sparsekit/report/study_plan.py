@@ -9,6 +9,8 @@ import re
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
+from ..core.errors import SparsekitError
+
 PLAN_FORMAT = "sparsekit.study-plan/1"
 # <mask>-<sparsity>-seed<seed>-<arm> (a run of the grid); a learning curve's name has no arm.
 _RUN_NAME = re.compile(r"^(?P<mask>.+?)-(?P<sparsity>\d*\.?\d+)-seed(?P<seed>\d+)(?:-(?P<arm>.+))?$")
@@ -186,6 +188,23 @@ def items(plan: dict) -> Dict[int, List[Tuple[str, float, int, str]]]:
         6: [(m, 0.98, s, a) for m in head for s in grid["extra_seeds_at_0.98"] for a in arms],
     }
     return cells
+
+
+def cut_items(plan: dict) -> List[int]:
+    """The items the budget cut (`plan.json`: budget.cut_items), written when the grid's cost was
+    measured, before the cut items' runs; in the plan's order, cut from the bottom."""
+    cut = (plan.get("budget") or {}).get("cut_items") or []
+    unknown = [item for item in cut if item not in items(plan)]
+    if unknown:
+        raise SparsekitError(f"plan.json: budget.cut_items names items the plan does not have ({unknown}); "
+                             f"its items are {sorted(items(plan))}")
+    return sorted(cut)
+
+
+def items_to_run(plan: dict) -> List[int]:
+    """The plan's items the study runs: every one the budget did not cut, in the plan's order."""
+    cut = cut_items(plan)
+    return [item for item in items(plan) if item not in cut]
 
 
 def plan_section(text: str, heading: str) -> Optional[str]:
