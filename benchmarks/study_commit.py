@@ -20,8 +20,9 @@ as one archive, `parked.tar`, beside the study's files; the runs themselves stay
 uncommitted, so nothing that reads the study sees a half-trained record. `--unpark` puts them
 back where they were, in folders that have no checkpoint of their own, and removes the archive
 in a commit; the runner then resumes each one from its last finished epoch. A run parked on a
-machine whose sums differ from this one's (another instruction set or torch version, as its
-record names them) is not restored but starts again from epoch 0, so that every record ran on
+machine whose sums differ from this one's (another torch version, instruction set, or CPU model
+or feature flags, as its record or the archive's note of the parking machine names them) is
+not restored but starts again from epoch 0, so that every record ran on
 one machine and reruns exactly on a machine like it.
 
 A lottery-ticket run computes its mask in rounds before its own first epoch, under
@@ -33,6 +34,7 @@ the lottery starts again from its first round. Each finished round's record and 
 committed like a run's (what the round trained, and its seconds, which the report counts).
 """
 import argparse
+import io
 import json
 import os
 import shutil
@@ -50,7 +52,8 @@ PARKED_FILES = ("checkpoint.pt", "record.json", "epochs.csv", "mask.pt")
 LOTTERY = "lottery"  # a run's folder of lottery rounds (sparsekit.runs.lottery), parked whole
 LOTTERY_FILES = PARKED_FILES + ("state.pt",)
 LOCK = ".sparsekit.lock"  # a training run's lock, holding its process id
-SUMS_DEPEND_ON = ("torch", "cpu_capability")  # a record's environment keys that change its floats
+SUMS_DEPEND_ON = ("torch", "cpu_capability", "cpu")  # a record's environment keys that change its floats
+MACHINE = "machine.json"  # in the archive: the parking machine (older records do not name their CPU)
 STUDY_FILES = ("plan.json", "PLAN.md", "regime.json", "report.md", "rows.json", "curves.png", "verdicts.json")
 
 
@@ -169,6 +172,10 @@ def park(study: Path) -> int:
     partial = study / (PARKED + ".partial")
     try:
         with tarfile.open(partial, "w") as tar:
+            machine = json.dumps(this_machine()).encode()
+            info = tarfile.TarInfo(MACHINE)
+            info.size, info.mtime = len(machine), int(time.time())
+            tar.addfile(info, io.BytesIO(machine))
             for run in runs:
                 for path in _parked_files(run):
                     tar.add(path, arcname=path.relative_to(study).as_posix())
@@ -190,6 +197,8 @@ def _parked_folders(tar: tarfile.TarFile, archive: Path) -> dict:
     folders = {}
     for member in tar.getmembers():
         name = Path(member.name)
+        if member.name == MACHINE and member.isfile():
+            continue
         lottery = LOTTERY in name.parts[:-1]
         allowed = LOTTERY_FILES if lottery else PARKED_FILES
         if not member.isfile() or name.is_absolute() or ".." in name.parts or name.name not in allowed:
@@ -218,20 +227,31 @@ def _clear(folder: Path) -> str:
 
 def this_machine() -> dict:
     """This machine's values of what a run's sums depend on, as a record names them."""
-    import torch  # only unparking needs it
+    import torch  # only parking and unparking need it
 
-    return {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    from sparsekit.core.machine import cpu_identity
+
+    return {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cpu": cpu_identity()}
 
 
 def _parked_machine(tar: tarfile.TarFile, members: list) -> dict:
-    """The environment the parked run's record names ({} where it names none)."""
+    """The machine a parked run trained on: what its record names, completed by the archive's
+    note of the parking machine (a record written before records named their CPU); {} where
+    neither says."""
+    found = {}
     for member in members:
         if Path(member.name).name == "record.json":
             try:
-                return json.loads(tar.extractfile(member).read()).get("environment") or {}
+                found = json.loads(tar.extractfile(member).read()).get("environment") or {}
             except ValueError:
-                return {}
-    return {}
+                found = {}
+            break
+    try:
+        parking = json.loads(tar.extractfile(MACHINE).read())
+    except (KeyError, ValueError):  # an archive from before the note
+        parking = {}
+    return {**parking, **{key: value for key, value in found.items() if key in SUMS_DEPEND_ON}}
 
 
 def _machine_change(parked: dict, here: dict) -> Optional[str]:

@@ -257,3 +257,22 @@ def test_a_lotterys_round_records_are_committed_and_its_weights_are_not(tmp_path
     committed = set(git("ls-tree", "-r", "--name-only", "HEAD", cwd=repo).split())
     base = "benchmarks/results/study/runs/lottery-0.98-seed0-default/lottery/round_1/"
     assert committed == {base + "record.json", base + "epochs.csv"}
+
+
+def test_a_run_parked_on_another_cpu_of_the_same_instruction_set_starts_again(tmp_path, capsys, monkeypatch):
+    repo, study = study_repo(tmp_path)
+    parking = {"torch": "2.14.1", "cpu_capability": "AVX512", "cpu": {"model": "Xeon", "flags_digest": "aaaaaaaaaaaa"}}
+    folder = run_folder(study, "random-0.98-seed1-default", finished=False)
+    # a record of a version that did not name its CPU: the archive's note of the parking machine does
+    (folder / "record.json").write_text(json.dumps(
+        {"finished": False, "environment": {"torch": "2.14.1", "cpu_capability": "AVX512"}}))
+    monkeypatch.setattr(study_commit, "this_machine", lambda: parking)
+    assert study_commit.park(study) == 1
+    shutil.rmtree(study / "runs")
+
+    other_cpu = dict(parking, cpu={"model": "Xeon", "flags_digest": "bbbbbbbbbbbb"})
+    archive = (study / "parked.tar").read_bytes()
+    assert study_commit.unpark(study, machine=other_cpu) == 0
+    assert "starts again from epoch 0 (cpu " in capsys.readouterr().out
+    (study / "parked.tar").write_bytes(archive)
+    assert study_commit.unpark(study, machine=parking) == 1

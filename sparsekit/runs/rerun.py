@@ -109,7 +109,7 @@ def describe(record: dict, again: dict) -> str:
         shown = lambda v: "-" if v is None else f"{v:.6f}"  # noqa: E731
         lines.append(f"{name:<26}{shown(old):>12}{shown(new):>12}  {'same' if equal else 'DIFFERENT'}")
     then, now = record.get("environment") or {}, again.get("environment") or {}
-    notes = [f"{key}: recorded {then.get(key)}, now {now.get(key)}" for key in ("torch", "torch_threads", "device")
+    notes = [f"{key}: recorded {then.get(key)}, now {now.get(key)}" for key in ("torch", "torch_threads", "device", "cpu_capability", "cpu")
              if then.get(key) != now.get(key)]
     old_code, new_code = (then.get("code") or {}).get("commit"), code_version().get("commit")
     if old_code != new_code:

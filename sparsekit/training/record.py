@@ -14,6 +14,7 @@ from ..core import formats
 from ..core.errors import SparsekitError
 from ..core.version import VERSION as __version__, code_version
 from ..analysis import summarize
+from ..core.machine import cpu_identity
 from ..core.mask_digest import mask_digest
 from ..core.prunable import dense_prefixes
 from .state import TrainState
@@ -114,7 +115,9 @@ def build(state: TrainState, finished: bool) -> RunRecord:
                      "torch_threads": torch.get_num_threads(),
                      # Which kernels ran: another instruction set rounds differently, and short
                      # runs at high sparsity can grow that into different accuracies.
-                     "cpu_capability": torch.backends.cpu.get_cpu_capability(), "math_settings": math_settings(),
+                     "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                     # and two CPUs of the same instruction set can still round differently
+                     "cpu": cpu_identity(), "math_settings": math_settings(),
                      "written": time.strftime("%Y-%m-%dT%H:%M:%S")},
         mask_digest=mask_digest(state.mask),
         parameters_at_start=state.parameters_at_start,
