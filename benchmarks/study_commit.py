@@ -141,7 +141,9 @@ def _parked_files(folder: Path) -> List[Path]:
     """A parked folder's files: a run's, or a lottery's state and every round's files."""
     if folder.name != LOTTERY:
         return [folder / name for name in PARKED_FILES if (folder / name).is_file()]
-    rounds = [path for path in sorted(folder.glob("round_*/*")) if path.name in PARKED_FILES and path.is_file()]
+    rounds = [path for path in sorted(folder.glob("round_*/*")) if path.name in PARKED_FILES and path.is_file()
+              # a finished round lives on in state.pt: its checkpoint would only weigh on the archive
+              and not (path.name == "checkpoint.pt" and (_read_record(path.parent) or {}).get("finished"))]
     return [folder / "state.pt"] + rounds
 
 
