@@ -31,7 +31,7 @@ def run_local(tasks: List[Dict], workers: Optional[int] = None) -> Iterator[Dict
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
         futures = {pool.submit(run_point, **task, threads=threads): task for task in tasks}
         for future in as_completed(futures):
-            yield _result(future.result, futures[future])
+            yield outcome_of(future.result, futures[future])
 
 
 def run_ray(tasks: List[Dict], address: Optional[str] = None, cpus_per_run: float = 1,
@@ -52,13 +52,13 @@ def run_ray(tasks: List[Dict], address: Optional[str] = None, cpus_per_run: floa
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             task = pending.pop(done[0])
-            yield _result(lambda: ray.get(done[0]), task)
+            yield outcome_of(lambda: ray.get(done[0]), task)
     finally:
         if started_here:
             ray.shutdown()
 
 
-def _result(get, task: Dict) -> Dict:
+def outcome_of(get, task: Dict) -> Dict:
     """The outcome, or a failure when the worker itself died (killed, out of memory)."""
     try:
         return get()
