@@ -15,10 +15,17 @@ checkout's results folder, so the code under test cannot change while it runs.
 import argparse
 import json
 import math
+import os
 import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
+from multiprocessing import get_context
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+from sparsekit.app.sweeps.backends import _result as outcome_of
+from sparsekit.app.sweeps.run_point import run_point
+from sparsekit.app.sweeps.spec import expand
 from sparsekit.report.study_plan import (choose_regime, collapsed, converged, curve_runs,  # noqa: F401
                                          items, run_name, rung_name, warmup_epochs, window)
 
@@ -130,24 +137,58 @@ def grid_point(plan: dict, regime: dict, mask: str, sparsity: float, seed: int, 
     return dict(fixed, mask_file=mask_file, recipe=recipe)
 
 
+def grid_queue(plan: dict, chosen: List[int]) -> List[Tuple[str, float, int, str]]:
+    """The chosen items' runs in the order they are started: item by item as the plan lists them,
+    each item's default runs first (each computes the mask its cell's other arms train)."""
+    order = items(plan)
+    return [cell for item in chosen for cell in sorted(order[item], key=lambda cell: cell[3] != "default")]
+
+
+def worker_pool(workers: int) -> Executor:
+    # spawn, not fork, as sparsekit.sweep does: a forked torch can hang in its thread pools
+    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+
+
 def run_grid(plan: dict, regime: dict, results: Path, chosen: List[int], workers: int) -> None:
+    """Train the chosen items, `workers` runs at a time, one torch thread each (on two cores).
+    Whenever a worker is free it takes the first run of the queue whose cell's default run has
+    finished, so no core waits for an item's last long run (a lottery ticket's rounds) while
+    later runs could train. Each run is trained as `sparsekit.sweep` trains a point (the same
+    settings, names and folders; a finished run is read back, an interrupted one resumes); a
+    failed run is not retried in the same call."""
     runs = results / "runs"
     ghost = ghost_branch_weights(plan)
-    order = items(plan)
-    for item in chosen:
-        cells = order[item]
-        for phase in ("default", "other"):  # a cell's default run computes the mask the others train
-            names, points = [], []
-            for mask, sparsity, seed, arm in cells:
-                if (arm == "default") != (phase == "default"):
-                    continue
-                point = grid_point(plan, regime, mask, sparsity, seed, arm, runs, ghost)
-                if point is not None:
-                    names.append(run_name(mask, sparsity, seed, arm))
-                    points.append(point)
-            if points:
-                print(f"item {item}, {phase} runs: {len(points)}", flush=True)
-                sweep(points, names, runs, workers)
+    queue = grid_queue(plan, chosen)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    started = set()
+
+    def next_task() -> Optional[dict]:
+        for mask, sparsity, seed, arm in queue:
+            name = run_name(mask, sparsity, seed, arm)
+            point = None if name in started else grid_point(plan, regime, mask, sparsity, seed, arm, runs, ghost)
+            if point is not None:
+                started.add(name)
+                (spec,) = expand([point], name=[name])
+                return dict(run_dir=str(runs / name), name=name, settings=spec.settings, recipe=spec.recipe,
+                            labels=spec.labels, overwrite=False)
+        return None
+
+    with worker_pool(workers) as pool:
+        running = {}
+        while True:
+            while len(running) < workers and (task := next_task()) is not None:
+                running[pool.submit(run_point, **task, threads=threads)] = task
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                task = running.pop(future)
+                outcome = outcome_of(future.result, task)
+                error = f": {outcome['error']}" if outcome["status"] == "failed" else ""
+                print(f"{time.strftime('%H:%M')} {task['name']} {outcome['status']}{error}", flush=True)
+    waiting = [run_name(*cell) for cell in queue if run_name(*cell) not in started]
+    if waiting:
+        print(f"not started, their cell's default run did not finish: {', '.join(waiting)}", flush=True)
 
 
 def cost(plan: dict, regime: dict, results: Path, workers: int) -> dict:
