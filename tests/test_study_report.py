@@ -379,8 +379,9 @@ def test_items_the_budget_cut_are_reported_as_cut_and_not_trained(tmp_path, caps
     text = (root / "report.md").read_text()
     assert "Cut by the budget (`PLAN.md`, Budget): item(s) 4, 5, 6. The study runs items 1, 2, 3: 10.0 CPU-hours." in text
     assert "- item 4: cut by the budget" in text and "- item 1: " in text
-    # owed: snip seed 2's capacity run (item 1) and item 3's 24 runs; item 4's 24 runs are not
-    assert "Not run yet (25): " in text
+    # owed: item 3's 24 runs; snip seed 2's capacity run is listed as started, and item 4's 24 runs are cut
+    assert "Not run yet (24): " in text
+    assert "snip-0.98-seed2-capacity" not in text.split("Not run yet")[1].split("\n")[0]
 
     # The runner trains what the plan did not cut unless told which items; an unknown one is an error line.
     runner = benchmark_script("study_converged")

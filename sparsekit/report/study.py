@@ -180,7 +180,7 @@ def _progress(plan, rows, unfinished) -> List[str]:
                          f"finished)")
             continue
         lines.append(f"- item {item}: {sum(n in done for n in names)} of {len(names)} runs finished")
-        missing += [n for n in names if n not in done]
+        missing += [n for n in names if n not in done and n not in unfinished]
     text = "\n".join(lines) + "\n"
     if unfinished:
         text += f"\nStarted, not finished: {', '.join(unfinished)}.\n"
