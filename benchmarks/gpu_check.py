@@ -1,7 +1,7 @@
 """GPU check: sparsekit's training step on a GPU, against a plain PyTorch loop, in at most ~5 minutes.
 
     python benchmarks/gpu_check.py --device cuda --amp bf16 --channels-last --num-workers 4 --pin-memory
-    python benchmarks/gpu_check.py --device cpu --width 0.25 --batch-size 8 --blocks 2 --steps 2 --images 64
+    python benchmarks/gpu_check.py --device cpu --width 0.5 --batch-size 8 --blocks 2 --steps 2 --images 64
 
 A CIFAR-shaped ResNet-32 (10 classes, 3x32x32 images: tensors of CIFAR's shape drawn from a
 fixed seed, so nothing is downloaded) is trained at 90% ERK sparsity by sparsekit's step, and
