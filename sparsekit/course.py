@@ -56,5 +56,5 @@ def latency_panel(*args, **kwargs):
 
 def converged_study(arms) -> str:
     """What the committed converged study says about `arms` against plain training (markdown
-    read from its records: no training), for a notebook to show beside its own small run."""
+    read from its committed files: no training), for a notebook to show beside its own small run."""
     return study_evidence(course_folder().resolve().parent / CONVERGED_STUDY, list(arms))

@@ -1,54 +1,73 @@
 """What the committed converged study says about some arms, for a notebook to show beside its
-own small run: the regime, how much of the grid has run, the cells of those arms with their
-paired differences against plain training and the verdicts, read from the records alone (no
-training). The full report is `sparsekit report DIR` (`study.write_study_report`).
+own small run: the regime, the cells of those arms with their paired differences against plain
+training and the verdicts. Read from the study's committed files alone (`regime.json` and the
+report's `rows.json`, one row per finished run), never from the study's code (`study/`, outside
+the package); the full report is `python -m study.report DIR`.
 """
+import json
 from pathlib import Path
-from typing import List, Sequence
+from typing import Optional, Sequence
 
-from . import study_tables as tables
-from .study_plan import items, read_plan, run_name
-from .study_runs import (CONVERGED, DIAGNOSTIC, METRIC, collect, read_json, study_layout, test_accuracies,
-                         test_set_size)
-from .study_stats import BASELINE, CAPACITY, RELEASE, cell_comparisons
+from .seeded_rows import by_cell, cell_table, comparison_pairs, markdown, test_set_size, verdict_cells
+from .verdict import paired_verdict
+
+PLAN_FORMAT = "sparsekit.study-plan/1"  # the converged study's plan.json (the format identifier)
+BASELINE, RELEASE, CAPACITY = "default", "tost-release", "capacity"
+METRIC, DIAGNOSTIC = "best_val_test_acc", "bn_reestimated_test_acc"
+
+
+def _read(path: Path) -> Optional[object]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def study_evidence(directory, arms: Sequence[str]) -> str:
-    """Markdown: the study's regime and progress, then per (mask, sparsity) cell the metric of
-    `default` and of each of `arms`, and each arm's paired difference against `default` (and
+    """Markdown: the study's regime, then per (mask, sparsity) cell the metric of `default` and
+    of each of `arms`, and each arm's paired difference against `default` (and
     `tost-release − capacity` when both are asked for). Says plainly what has not run yet."""
     directory = Path(directory)
-    if study_layout(directory) != CONVERGED:
+    plan, rows = _read(directory / "plan.json"), _read(directory / "rows.json")
+    if not isinstance(plan, dict) or plan.get("format") != PLAN_FORMAT or not isinstance(rows, list):
         return f"No converged study found in `{directory}`: there is no evidence to show here yet.\n"
-    plan = read_plan(directory)
-    rows, _ = collect(directory, plan.get("metric") or METRIC)
     wanted = [BASELINE] + [arm for arm in arms if arm != BASELINE]
     rows = [row for row in rows if row["arm"] in wanted]
-    size = test_set_size(test_accuracies(directory))
-    parts = [_regime(directory), _progress(plan, wanted, rows)]
+    parts = [_regime(directory), f"Finished runs of these arms: {len(rows)}.\n"]
     if not rows:
         return "\n".join(parts + ["None of these arms has a finished run yet: the question stays open here.\n"])
-    comparisons = cell_comparisons(rows, wanted, 1 / size if size else None)
-    if not (RELEASE in arms and CAPACITY in arms):
-        comparisons = [c for c in comparisons if c["baseline"] == BASELINE]
-    parts += [tables.cell_table(rows, wanted, plan.get("metric") or METRIC, DIAGNOSTIC),
+    size = test_set_size([value for row in rows for value in (row["accuracy"], row.get("final_test_acc"))
+                          if value is not None])
+    parts += [cell_table(rows, wanted, plan.get("metric") or METRIC, DIAGNOSTIC),
               "\nPaired differences (same mask, same initialisation, per seed; 95% t-interval):\n",
-              tables.comparison_table(comparisons)]
+              _comparisons(rows, wanted, arms, 1 / size if size else None)]
     return "\n".join(parts)
 
 
+def _comparisons(rows, wanted, arms, resolution) -> str:
+    pairs = [(arm, BASELINE) for arm in wanted if arm != BASELINE]
+    if RELEASE in arms and CAPACITY in arms:
+        pairs.append((RELEASE, CAPACITY))
+    cells = by_cell(rows)
+    body = []
+    for mask, sparsity in sorted({(r["mask"], r["sparsity"]) for r in rows}, key=lambda k: (k[1], k[0])):
+        for arm, baseline in pairs:
+            found = comparison_pairs(cells, mask, sparsity, arm, baseline)
+            if found:
+                label = f"{arm} − {baseline}"
+                verdict = paired_verdict([d for _, d in found], f"{mask} {sparsity:g}: {label}",
+                                         resolution=resolution)
+                body.append([mask, f"{sparsity:g}", label] + verdict_cells(verdict))
+    if not body:
+        return "No paired runs yet.\n"
+    return markdown(["mask", "sparsity", "comparison", "pairs", "mean difference", "95% interval", "verdict"], body)
+
+
 def _regime(directory: Path) -> str:
-    regime = read_json(directory / "regime.json")
-    if regime is None:
+    regime = _read(directory / "regime.json")
+    if not isinstance(regime, dict):
         return "The study's regime has not been chosen yet (its learning curves are still running).\n"
     warmup = f", warm-up {regime['warmup_epochs']:g} epochs" if regime.get("warmup_epochs") else ""
     met = "" if regime.get("met_rule", True) else " (no budget met the convergence rule; the largest was used)"
     return (f"The converged study's regime: {regime['train_examples']} Fashion-MNIST training images × "
             f"{regime['epochs']} epochs{warmup}, chosen by its pre-registered rule{met}.\n")
-
-
-def _progress(plan: dict, arms: List[str], rows: List[dict]) -> str:
-    planned = [run_name(*cell) for cells in items(plan).values() for cell in cells if cell[3] in arms]
-    done = {row["run"] for row in rows}
-    return f"Finished runs of these arms: {sum(name in done for name in planned)} of {len(planned)} planned.\n"
-

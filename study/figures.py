@@ -3,8 +3,9 @@ every budget tried, and accuracy against sparsity per mask and arm."""
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .study_stats import by_cell, mean_std
-from .verdict import Verdict
+from sparsekit.report.verdict import Verdict
+
+from .stats import by_cell, mean_std
 
 
 def _pyplot():

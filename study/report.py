@@ -1,23 +1,27 @@
-"""`sparsekit report STUDY_DIR` for a recipe study: report.md, rows.json and the figures.
+"""The report of a recipe study folder, from its run records: report.md, rows.json and the figures.
 
-The converged study (see `study_runs`) is reported as its PLAN.md's "Analysis" section asks:
+    python -m study.report benchmarks/results/study-converged   # the pre-registered study
+    python -m study.report benchmarks/results/study-fashion     # the earlier short schedule, labelled
+
+The converged study (see `study.runs`) is reported as its PLAN.md's "Analysis" section asks:
 per cell mean ± std of the metric and of the BatchNorm-re-estimated diagnostic, paired
 differences against `default` (and `tost-release − capacity`) with their verdicts, the
 headline pooled per sparsity over the headline masks, trained parameter counts, the learning
 curves, the state of the grid (what ran, what is missing) and the plan's recorded deviations.
 An earlier short-schedule study gets the same tables under a label that says so, never mixed
-with the converged study's.
+with the converged study's. Run from the repository root; prints the report.
 """
 import json
+import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from ..core.errors import SparsekitError
-from . import study_curves, study_figures, study_tables as tables
-from .study_plan import cut_items, items, plan_section, read_plan, rung_order, run_name
-from .study_runs import (CONVERGED, DIAGNOSTIC, METRIC, collect, curves, default_records, read_json, read_record,
+from sparsekit.core.errors import SparsekitError
+from . import curves as study_curves, figures as study_figures, tables
+from .plan import cut_items, items, plan_section, read_plan, rung_order, run_name
+from .runs import (CONVERGED, DIAGNOSTIC, METRIC, collect, curves, default_records, read_json, read_record,
                          seconds_spent, study_layout, test_accuracies, test_set_size)
-from .study_stats import CAPACITY, RELEASE, cell_comparisons, parameter_table, pooled
+from .stats import CAPACITY, RELEASE, cell_comparisons, parameter_table, pooled
 
 HEADLINE_ARMS = (("tost", "default"), (RELEASE, "default"), (RELEASE, CAPACITY))
 DEVIATIONS = "Changes after results were seen"
@@ -108,7 +112,7 @@ def _converged(directory: Path, plan, rows, unfinished, out: Path, metric, resol
     arms = _arms(list(grid["arms"]) + tricks, rows)
     parts = [f"# Does the recipe help? The converged study\n", f"{plan.get('question', '')}\n",
              "Pre-registered in `PLAN.md` / `plan.json` before any run; this report is generated from the records "
-             "alone (`sparsekit report DIR`).\n", *_regime_lines(regime, directory, cut_items(plan)),
+             "alone (`python -m study.report DIR`).\n", *_regime_lines(regime, directory, cut_items(plan)),
              "\n## Learning curves and the regime\n", *_curve_parts(plan, directory, regime, out),
              "\n## What has run\n", *_progress(plan, rows, unfinished)]
     parts += _common(rows, arms, tricks, list(grid["headline_masks"]), metric, resolution, out, "Converged study",
@@ -225,3 +229,20 @@ def _short_regime(directory: Path, rows) -> str:
     steps = f", {epochs * -(-examples // batch)} optimizer steps per run" if examples and batch else ""
     return f"{epochs} epochs of {examples} training images, batch {batch}{steps}"
 
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print(__doc__)
+        return 2
+    try:
+        print(write_study_report(argv[0]))
+    except SparsekitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
