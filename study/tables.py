@@ -44,3 +44,59 @@ def parameters_table(table: List[List[str]]) -> str:
         return "No finished runs yet.\n"
     return markdown(["mask", "sparsity", "arm", "trained sparsity", "masked kept", "ghost branches", "other dense",
                      "in use"], table)
+
+
+# ---- the re-analysis (REANALYSIS.md) ------------------------------------------------------------
+def _span(low, high) -> str:
+    return "—" if low is None else f"[{low:+.4f}, {high:+.4f}]"
+
+
+def _shown(comparison: str) -> str:
+    return comparison.replace(" - ", " − ")
+
+
+def reanalysis_cell_table(cells: Sequence[dict], corrected: bool = True) -> str:
+    """mask | sparsity | comparison | pairs | mean | 95% interval | Holm-corrected | verdict
+    (`corrected`: False for cells kept out of the families, whose verdict is uncorrected)."""
+    body = [[c["mask"], f"{c['sparsity']:g}", _shown(c["comparison"]), str(c["pairs"]), f"{c['mean']:+.4f}",
+             _span(c["low"], c["high"]),
+             _span(c["corrected_low"], c["corrected_high"]) + (f" (family of {c['family_size']})" if c["family_size"] else ""),
+             c["verdict"]] for c in cells]
+    if not body:
+        return "No paired runs yet.\n"
+    return markdown(["mask", "sparsity", "comparison", "pairs", "mean difference", "95% interval",
+                     "Holm-corrected interval (family)", "verdict (corrected)" if corrected else "verdict (uncorrected)"],
+                    body)
+
+
+def pooled_table(pooled: Sequence[dict]) -> str:
+    body = [[f"{p['sparsity']:g}", _shown(p["comparison"]), ", ".join(p["masks"]), f"{p['mean']:+.4f}",
+             _span(p["low"], p["high"]), _span(p["corrected_low"], p["corrected_high"]), p["verdict"]] for p in pooled]
+    if not body:
+        return "No paired runs yet.\n"
+    return markdown(["sparsity", "comparison", "masks (one mean each)", "mean difference",
+                     "95% interval (t over masks)", "Holm-corrected interval", "verdict (corrected)"], body)
+
+
+def verdict_changes(cells: Sequence[dict]) -> List[str]:
+    """Per comparison: the cell verdicts of the first analysis (every cell, uncorrected) and of
+    the re-analysis (degenerate cells apart, Holm-corrected)."""
+    lines = []
+    for name in dict.fromkeys(c["comparison"] for c in cells):
+        mine = [c for c in cells if c["comparison"] == name]
+        first = Counter(_uncorrected_word(c) for c in mine)
+        again = Counter(c["verdict"] for c in mine if not c["degenerate"])
+        apart = sum(c["degenerate"] for c in mine)
+        lines.append(f"- {_shown(name)}: first analysis {_counts(first)}; re-analysis {_counts(again)}"
+                     + (f", {apart} degenerate cell(s) apart" if apart else "") + ".")
+    return lines
+
+
+def _uncorrected_word(cell: dict) -> str:
+    if cell["low"] is None:
+        return "too few seeds to tell"
+    return "better" if cell["low"] > 0 else "worse" if cell["high"] < 0 else "no measurable difference"
+
+
+def _counts(words: Counter) -> str:
+    return ", ".join(f"{word} in {count}" for word, count in sorted(words.items())) or "no cell"
