@@ -17,8 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
-ANSWER_FORMAT = "sparsekit-study-answer/1"  # the file's format identifier: a constant
-ANSWER_FILE = "answer.json"
+from sparsekit.core.formats import STUDY_ANSWER as ANSWER_FORMAT  # the identifier, a constant the package reads
+from sparsekit.report.study_evidence import ANSWER_FILE
 
 
 def _interval(entry: dict) -> str:

@@ -106,6 +106,9 @@ def test_converged_study_report(tmp_path, capsys):
     assert f"{statistics.fmean(diagnostic):.4f} ± {statistics.stdev(diagnostic):.4f}" in row
     assert "| snip | 0.98 | capacity | 0, 1 |" in text  # seed 2 still running: left out, and said
     assert "Started, not finished: snip-0.98-seed2-capacity" in text
+    # the first analysis, kept below the re-analysis and labelled (tests/test_study_reanalysis.py has the rest)
+    assert "## Converged study: paired differences (first analysis: uncorrected" in text
+    first = text[text.index("## Converged study: accuracy per cell"):]
     # paired differences: exactly what the kit's one verdict rule gives, for every comparison
     for mask, arm, baseline, seeds in (("random", "tost-release", "default", SEEDS),
                                        ("random", "tost", "default", SEEDS),
@@ -113,12 +116,12 @@ def test_converged_study_report(tmp_path, capsys):
                                        ("snip", "tost-release", "capacity", (0, 1)),
                                        ("random", "label_smoothing", "default", SEEDS)):
         expected = _verdict(differences(mask, arm, baseline, seeds))
-        row = table_row(text, mask, "0.98", f"{arm} − {baseline}")
+        row = table_row(first, mask, "0.98", f"{arm} − {baseline}")
         assert row.endswith(" | ".join(verdict_cells(expected)) + " |"), row
     # the headline: every (mask, seed) of the headline masks one pair, per sparsity
     pooled = _verdict(differences("random", "tost-release", "default") + differences("snip", "tost-release", "default"),
                       unit="mask-seed pairs", label="0.98: tost-release − default")
-    assert table_row(text, "0.98", "tost-release − default").endswith(" | ".join(verdict_cells(pooled)) + " |")
+    assert table_row(first, "0.98", "tost-release − default").endswith(" | ".join(verdict_cells(pooled)) + " |")
     assert pooled.word == "better" and f"Pooled at sparsity {pooled}" in text
     assert "## Converged study: each trick alone − default" in text
     # parameters per arm: ghosts annealed away by tost, kept by tost-release, the capacity mask's extra kept weights
@@ -342,18 +345,23 @@ def test_a_notebook_reads_the_evidence_for_its_arms_from_the_records(tmp_path):
     from sparsekit.report.study_evidence import study_evidence
 
     root = converged_study(tmp_path / "study")
-    assert "No converged study found" in study_evidence(root, ["tost"])  # no report's rows.json yet
+    assert "No converged study found" in study_evidence(root, ["tost"])  # no report (rows.json, answer.json) yet
     write_study_report(root)
+    answer = json.loads((root / "answer.json").read_text())
     text = study_evidence(root, ["label_smoothing"])
     assert "1000 Fashion-MNIST training images × 4 epochs" in text
-    # finished: default of both masks and the trick for random at 0.98
-    assert "Finished runs of these arms: 9." in text
+    # finished: 26 (snip seed 2's capacity still runs); planned: every item (no cut), 24 + 3 + 24 + 24 runs;
+    # of these arms: default of both masks and the trick for random at 0.98
+    assert answer["counts"] == {"planned_after_cuts": 75, "finished": 26}
+    assert "Finished runs of the study: 26 of 75 planned; of these arms: 9." in text
+    cell = next(c for c in answer["cells"] if (c["mask"], c["comparison"]) == ("random", "label_smoothing - default"))
+    assert cell["differences"] == pytest.approx(differences("random", "label_smoothing", "default"))
     row = table_row(text, "random", "0.98", "label_smoothing − default")
-    assert row.endswith(" | ".join(verdict_cells(_verdict(differences("random", "label_smoothing", "default"))))
-                        + " |")
+    assert f"| {cell['mean']:+.4f} | [{cell['low']:+.4f}, {cell['high']:+.4f}] |" in row and cell["verdict"] in row
     assert "tost" not in text
     both = study_evidence(root, ["tost-release", "capacity"])
     assert table_row(both, "snip", "0.98", "tost-release − capacity")
+    assert table_row(both, "0.98", "tost-release − default")  # the pooled line
     empty = study_evidence(root, ["ghost_skip"])
     assert "None of these arms has a finished run yet" not in empty  # default ran: its cells show
     assert "ghost_skip −" not in empty
