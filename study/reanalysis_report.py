@@ -3,7 +3,7 @@ records and the committed mask files (REANALYSIS.md states the rules)."""
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from . import tables
+from . import figures, tables
 from .answer import answer
 from .degenerate import cell_degeneracy
 from .plan import cut_items, items, run_name
@@ -30,13 +30,16 @@ def _degenerate_lines(degeneracy: Dict, cells: Sequence[dict]) -> List[str]:
     return lines
 
 
-def section(directory: Path, plan: dict, rows: Sequence[dict], resolution: Optional[float]) -> Tuple[List[str], Dict]:
-    """(markdown parts, answer.json content)."""
+def section(directory: Path, plan: dict, rows: Sequence[dict], resolution: Optional[float],
+            out: Path) -> Tuple[List[str], Dict]:
+    """(markdown parts, answer.json content); the figure goes to `out`/verdict.png."""
     grid = plan["grid"]
     degeneracy = cell_degeneracy(directory)
     found = reanalyse(rows, degeneracy, list(grid["headline_masks"]), list(grid["tricks_alone"]["arms"]),
                       resolution)
     content = answer(found, *planned_and_finished(plan, rows))
+    if found["pooled"]:
+        figures.reanalysis_figure(found["pooled"], found["cells"], out / "verdict.png")
     kept = [c for c in found["cells"] if not c["degenerate"]]
     apart = [c for c in found["cells"] if c["degenerate"]]
     judged = sum(len(cell["seeds"]) for cell in degeneracy.values())
@@ -45,6 +48,7 @@ def section(directory: Path, plan: dict, rows: Sequence[dict], resolution: Optio
              "Differences are in test accuracy (a fraction: +0.0100 is one point). The first analysis further down "
              "is kept as it was: uncorrected, its pooled lines treating every (mask, seed) pair as independent.\n",
              "\n### Pooled per sparsity: one mean per mask, a t-interval over masks\n",
+             "![the re-analysis: pooled differences with their corrected intervals](verdict.png)\n",
              tables.pooled_table(found["pooled"]),
              "\n### Cell by cell, Holm-corrected per comparison type across cells\n",
              "Family: one comparison type across the cells that are not degenerate; family-wise level 0.05. The "

@@ -115,7 +115,7 @@ def _common(rows, arms, tricks, masks, metric, resolution, out: Path, title: str
 
 def _converged(directory: Path, plan, rows, unfinished, out: Path, metric, resolution) -> Tuple[str, dict]:
     regime = read_json(directory / "regime.json")
-    reanalysis, content = reanalysis_report.section(directory, plan, rows, resolution)
+    reanalysis, content = reanalysis_report.section(directory, plan, rows, resolution, out)
     grid = plan["grid"]
     tricks = list(grid["tricks_alone"]["arms"])
     arms = _arms(list(grid["arms"]) + tricks, rows)
