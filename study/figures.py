@@ -84,7 +84,7 @@ def reanalysis_figure(pooled: Sequence[dict], cells: Sequence[dict], path: Path)
     ax.set_ylabel("difference in test accuracy\n(mean over masks; thick: Holm-corrected,\nthin: 95%; dots: masks)")
     ax.set_title("Re-analysis: pooled over masks, one mean per mask", fontsize="medium")
     ax.grid(alpha=0.3)
-    if comparisons:
+    if ax.get_legend_handles_labels()[0]:  # none while every pooled line lacks an interval
         ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -18,14 +18,18 @@ def planned_and_finished(plan: dict, rows: Sequence[dict]) -> Tuple[int, int]:
     return len(names), sum(name in done for name in names)
 
 
+def _why(judged: dict) -> str:
+    empty = ", ".join(f"`{name}` keeps no weight" for name in judged["empty_must_pass"])
+    return empty or "cut although every layer the input must pass through keeps a weight"
+
+
 def _degenerate_lines(degeneracy: Dict, cells: Sequence[dict]) -> List[str]:
     lines = []
     for (mask, sparsity), cell in sorted(degeneracy.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         if not cell["degenerate"]:
             continue
-        seeds = ", ".join(f"seed {seed}: " + (", ".join(f"`{name}` keeps no weight" for name in judged["empty_must_pass"])
-                                               or "cut with every must-pass layer kept")
-                          for seed, judged in sorted(cell["seeds"].items()) if judged["cut"])
+        seeds = ", ".join(f"seed {seed}: " + _why(judged) for seed, judged in sorted(cell["seeds"].items())
+                          if judged["cut"])
         lines.append(f"- {mask} at {sparsity:g}: the masked network's output does not depend on its input ({seeds}).")
     return lines
 

@@ -58,15 +58,17 @@ def _shown(comparison: str) -> str:
 def reanalysis_cell_table(cells: Sequence[dict], corrected: bool = True) -> str:
     """mask | sparsity | comparison | pairs | mean | 95% interval | Holm-corrected | verdict
     (`corrected`: False for cells kept out of the families, whose verdict is uncorrected)."""
+    def family(cell):
+        return f" (family of {cell['family_size']})" if cell["family_size"] else ""
+
     body = [[c["mask"], f"{c['sparsity']:g}", _shown(c["comparison"]), str(c["pairs"]), f"{c['mean']:+.4f}",
-             _span(c["low"], c["high"]),
-             _span(c["corrected_low"], c["corrected_high"]) + (f" (family of {c['family_size']})" if c["family_size"] else ""),
-             c["verdict"]] for c in cells]
+             _span(c["low"], c["high"]), _span(c["corrected_low"], c["corrected_high"]) + family(c), c["verdict"]]
+            for c in cells]
     if not body:
         return "No paired runs yet.\n"
+    word = "verdict (corrected)" if corrected else "verdict (uncorrected)"
     return markdown(["mask", "sparsity", "comparison", "pairs", "mean difference", "95% interval",
-                     "Holm-corrected interval (family)", "verdict (corrected)" if corrected else "verdict (uncorrected)"],
-                    body)
+                     "Holm-corrected interval (family)", word], body)
 
 
 def pooled_table(pooled: Sequence[dict]) -> str:
