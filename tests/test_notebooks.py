@@ -24,7 +24,13 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 NAMES = [path.stem for path in NOTEBOOKS]
 REQUIRED_PARAMETERS = {"DATASET", "MODEL", "WIDTH", "METHOD", "SPARSITY", "EPOCHS", "SEED", "INTERACTIVE",
                        "PROGRESS", "RESULTS_PATH"}
-SECTION_ORDER = ["## The idea", "## Run", "## Figure", "## What to look for", "## Result", "## Try it yourself"]
+SECTION_ORDER = ["## The idea", "## From scratch", "## Run", "## Figure", "## What to look for", "## Result",
+                 "## Try it yourself"]
+# Notebooks that write their method's or trick's core in plain torch beside its formula ("## From scratch"),
+# with a check against the engine; every other notebook has no such section.
+FROM_SCRATCH = {"02_magnitude_and_lottery_ticket", "03_snip", "04_grasp", "05_synflow", "07_dynamic_sparse_training",
+                "08_n_m_sparsity", "10_ghost_neurons", "11_ghost_skip_connections", "12_modified_initialization",
+                "13_label_smoothing"}
 # Notebooks that put a claim of the paper to the numbers: seeds, and a verdict from them.
 CLAIM_NOTEBOOKS = ["10_ghost_neurons", "11_ghost_skip_connections", "12_modified_initialization",
                    "13_label_smoothing", "14_any_mask_full_recipe"]
@@ -87,6 +93,11 @@ def committed_text(path: Path) -> str:
     return shown.stdout if shown.returncode == 0 else path.read_text()
 
 
+def sections_of(name: str) -> list:
+    """The `##` sections a notebook has, in order: "From scratch" only in FROM_SCRATCH."""
+    return [header for header in SECTION_ORDER if header != "## From scratch" or name in FROM_SCRATCH]
+
+
 # ---- committed notebooks -----------------------------------------------------------------
 def test_the_course_is_complete_and_the_map_has_every_notebook():
     assert NAMES[:2] == ["00_index", "01_dense_and_random"]
@@ -143,7 +154,7 @@ def test_committed_notebook_is_clean_and_in_course_order(path):
     assert "%matplotlib inline" in imports.source and "import sparsekit" in imports.source
     headers = [line for cell in notebook.cells if cell.cell_type == "markdown"
                for line in cell.source.splitlines() if line.startswith("## ")]
-    assert headers == SECTION_ORDER
+    assert headers == sections_of(path.stem)
     code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
     assert code[-1].startswith("if INTERACTIVE:") and "panel(" in code[-1]
     assert "notebook_warnings.one_line()" in imports.source
@@ -363,3 +374,63 @@ def test_a_typo_in_a_list_parameter_stops_in_the_settings_cell_as_one_line(tmp_p
     folded = [o for o in cell.outputs if o.output_type == "display_data" and "text/html" in o.data]
     assert folded and folded[0].data["text/html"].startswith("<details><summary>full traceback")
     assert "Traceback" in folded[0].data["text/html"] or "check_each" in folded[0].data["text/html"]
+
+
+# ---- the "From scratch" sections ---------------------------------------------------------
+# Per notebook: a fragment of its from-scratch cell and a wrong version of it (a plausible slip in the
+# method's core), which the section's check must refuse with a SparsekitError naming the engine.
+WRONG_FROM_SCRATCH = {
+    "02_magnitude_and_lottery_ticket": ("trained[name].abs()", "trained[name]"),  # signed trained weights
+    "03_snip": ("(w.detach() * g).abs()", "w.detach().abs()"),  # magnitude, not connection sensitivity
+    "04_grasp": ("wi.detach() * hg", "-wi.detach() * hg"),  # the other sign convention
+    "05_synflow": ("(r / rounds)", "(1.0)"),  # every round straight to the target: no schedule
+    "07_dynamic_sparse_training": ("weights[name].grad.abs()", "weights[name].grad"),  # signed gradient
+    "08_n_m_sparsity": ("descending=True", "descending=False"),  # the N smallest of each group
+}
+
+
+def from_scratch_cells(notebook) -> list:
+    """The cells of a notebook's "## From scratch" section, its heading's cell first."""
+    cells = notebook.cells
+    start = next(i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.source.startswith("## From scratch"))
+    end = next(i for i, c in enumerate(cells) if i > start and c.cell_type == "markdown" and c.source.startswith("## "))
+    return cells[start:end]
+
+
+@pytest.mark.parametrize("name", sorted(FROM_SCRATCH & set(NAMES)))
+def test_a_from_scratch_section_is_a_formula_plain_torch_and_a_check(name):
+    """The formula (LaTeX), then the core in plain torch (no sparsekit in it), then the check."""
+    notebook = nbformat.reads(committed_text((REPO / "notebooks") / f"{name}.ipynb"), as_version=4)
+    heading, *rest = from_scratch_cells(notebook)
+    assert "$" in heading.source, "no formula beside the code"
+    code = [cell.source for cell in rest if cell.cell_type == "code"]
+    assert len(code) >= 2, "the section needs the from-scratch cell and a check cell after it"
+    assert "sparsekit" not in code[0] and "sk." not in code[0], "the from-scratch cell must be plain torch"
+    assert any("sparsekit" in source for source in code[1:]), "the check must run the engine"
+
+
+def run_from_scratch(name: str, out: Path, fragment: str = "", replacement: str = "") -> None:
+    """Execute a notebook's "From scratch" code cells at its smoke parameters, here in this
+    process, with `fragment` of the from-scratch cell replaced by `replacement`."""
+    path = (REPO / "notebooks") / f"{name}.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    namespace: dict = {}
+    exec(notebook.cells[1].source, namespace)  # the parameters cell, then the smoke values over it
+    namespace.update(runner.parameters_for(path, "smoke", out))
+    code = [cell.source for cell in from_scratch_cells(notebook) if cell.cell_type == "code"]
+    assert code[0].count(fragment) == 1, f"{fragment!r} is not (once) in {name}'s from-scratch cell"
+    code[0] = code[0].replace(fragment, replacement)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(runner.SMOKE_THREADS)
+    try:
+        for number, source in enumerate(code):
+            exec(compile(source, f"{name} from-scratch cell {number}", "exec"), namespace)
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("name", sorted(WRONG_FROM_SCRATCH))
+def test_a_wrong_from_scratch_cell_fails_its_check(name, tmp_path):
+    """The checks can fail: with a slip in the from-scratch code, the check cell raises."""
+    with pytest.raises(SparsekitError, match="engine"):
+        run_from_scratch(name, tmp_path, *WRONG_FROM_SCRATCH[name])
