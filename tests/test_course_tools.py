@@ -237,6 +237,10 @@ def test_same_values_says_what_agreed_and_refuses_a_difference_beyond_the_tolera
     assert line.startswith("scores: the same values as the engine in all 2 tensors (5 entries)")
     with pytest.raises(SparsekitError, match="1 of 3 values of .a. differ from the engine.s.*difference 0.001"):
         same_values({**close, "a": torch.tensor([1.001, -2.0, 0.0])}, engine, "scores", rtol=1e-6, atol=1e-8)
+    inf = float("inf")
+    assert "difference 0)" in same_values({"a": torch.tensor([-inf])}, {"a": torch.tensor([-inf])}, "s", rtol=0, atol=0)
+    with pytest.raises(SparsekitError, match="1 of 1 values of 'a' differ"):
+        same_values({"a": torch.tensor([inf])}, {"a": torch.tensor([1.0])}, "s", rtol=0, atol=0)
     with pytest.raises(SparsekitError, match="the layers are not the engine's"):
         same_values({"a": engine["a"]}, engine, "scores", rtol=0, atol=0)
     with pytest.raises(SparsekitError, match="layer 'b' has shape"):
