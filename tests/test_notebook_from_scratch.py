@@ -28,7 +28,9 @@ WRONG_FROM_SCRATCH = {
 def from_scratch_cells(notebook) -> list:
     """The cells of a notebook's "## From scratch" section, its heading's cell first."""
     cells = notebook.cells
-    start = next(i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.source.startswith("## From scratch"))
+    start = next((i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.source.startswith("## From scratch")),
+                 None)
+    assert start is not None, "no '## From scratch' section"
     end = next(i for i, c in enumerate(cells) if i > start and c.cell_type == "markdown" and c.source.startswith("## "))
     return cells[start:end]
 
