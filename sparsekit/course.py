@@ -16,6 +16,8 @@ from .app.experiments import (ExperimentSettings, make_settings, run_experiment,
                               run_variants)
 from .app.notebook_runner import course_folder
 from .app.parameter_checks import check_counts, check_each, check_recipes, check_settings  # noqa: F401
+from .app.scratch_masks import (engine_lottery_round, engine_update, same_mask, same_values,  # noqa: F401
+                                starting_point)
 from .app.seeded import compare_recipes, flatten_seeded, flatten_variants, run_variants_over_seeds  # noqa: F401
 from .export.latency import measure  # noqa: F401
 from .export.onnx_latency import compare_with_onnxruntime  # noqa: F401

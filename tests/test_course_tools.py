@@ -211,3 +211,68 @@ def test_epoch_table_says_when_it_skips_rows():
               "seconds": 12.0}
     assert "10 of 12 epochs shown" in format_run(record)
     assert "epochs shown" not in format_run(dict(record, epochs=epochs[:5]))
+
+
+# ---- the glue of the "From scratch" cells ----------------------------------------------------------
+def test_a_from_scratch_start_is_the_network_and_batch_a_run_starts_from():
+    from sparsekit.app.scratch_masks import starting_point
+    from sparsekit.runs import launch, mask_sources
+    from sparsekit.training.config import make_config
+
+    start = starting_point(width=0.25, seed=3, prune_first_layer=False)
+    config = make_config(dataset="digits", model="resnet20", width=0.25, seed=3, prune_first_layer=False)
+    data, model, mask, _ = launch.prepare(config)  # the run's own start (its mask computed, not applied)
+    assert all(torch.equal(value, start.model.state_dict()[name]) for name, value in model.state_dict().items())
+    ((x, y),) = mask_sources.scoring_batches(config, data)
+    assert torch.equal(start.x, x) and torch.equal(start.y, y) and len(y) == 10 * data.num_classes
+    assert list(start.weights) == list(mask) and "stem.conv.weight" not in start.weights
+
+
+def test_same_values_says_what_agreed_and_refuses_a_difference_beyond_the_tolerance():
+    from sparsekit.app.scratch_masks import same_values
+
+    engine = {"a": torch.tensor([1.0, -2.0, 3e-9]), "b": torch.tensor([[4.0, 5.0]])}
+    close = {"a": torch.tensor([1.0 + 1e-7, -2.0, 0.0]), "b": torch.tensor([[4.0, 5.0]])}
+    line = same_values(close, engine, "scores", rtol=1e-6, atol=1e-8)
+    assert line.startswith("scores: the same values as the engine in all 2 tensors (5 entries)")
+    with pytest.raises(SparsekitError, match="1 of 3 values of .a. differ from the engine.s.*difference 0.001"):
+        same_values({**close, "a": torch.tensor([1.001, -2.0, 0.0])}, engine, "scores", rtol=1e-6, atol=1e-8)
+    inf = float("inf")
+    assert "difference 0)" in same_values({"a": torch.tensor([-inf])}, {"a": torch.tensor([-inf])}, "s", rtol=0, atol=0)
+    with pytest.raises(SparsekitError, match="1 of 1 values of 'a' differ"):
+        same_values({"a": torch.tensor([inf])}, {"a": torch.tensor([1.0])}, "s", rtol=0, atol=0)
+    with pytest.raises(SparsekitError, match="the layers are not the engine's"):
+        same_values({"a": engine["a"]}, engine, "scores", rtol=0, atol=0)
+    with pytest.raises(SparsekitError, match="layer 'b' has shape"):
+        same_values({**engine, "b": torch.zeros(2)}, engine, "scores", rtol=0, atol=0)
+
+
+def test_same_mask_allows_only_swaps_among_near_tied_scores():
+    from sparsekit.app.scratch_masks import same_mask
+
+    engine = {"a": torch.tensor([True, True, False, False]), "b": torch.tensor([False, True])}
+    assert same_mask(dict(engine), engine, "m").endswith("3 of 6 weights kept, every position the same")
+    swapped = {"a": torch.tensor([True, False, True, False]), "b": torch.tensor([False, True])}
+    with pytest.raises(SparsekitError, match="m: 1 of the 3 kept weights are not where the engine keeps them"):
+        same_mask(swapped, engine, "m")
+    near = {"a": torch.tensor([0.9, 0.5, 0.5 + 1e-9, 0.1]), "b": torch.tensor([0.0, 0.7])}
+    assert "1 swapped at the cut" in same_mask(swapped, engine, "m", scores=near, rtol=1e-6)
+    far = {"a": torch.tensor([0.9, 0.5, 0.6, 0.1]), "b": torch.tensor([0.0, 0.7])}
+    with pytest.raises(SparsekitError, match="scores are 0.1 apart, not a near tie"):
+        same_mask(swapped, engine, "m", scores=far, rtol=1e-6)
+    with pytest.raises(SparsekitError, match="m: keeps 4 of 6 weights, the engine 3"):
+        same_mask({**engine, "b": torch.tensor([True, True])}, engine, "m")
+
+
+def test_an_engine_update_is_the_sparsifiers_and_a_step_without_one_keeps_the_mask():
+    from sparsekit.app.scratch_masks import engine_update, starting_point
+
+    model, x, y, _ = starting_point(width=0.25, seed=0)
+    rigl = sk.masks.dynamic_sparsifier("rigl", model, 0.5, seed=0)
+    mask = rigl.initial_mask(model, None)
+    mask.apply(model)
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    end, every = rigl.window(1000)
+    moved = engine_update(rigl, model, mask, every, 1000)
+    assert not moved.same_as(mask) and moved.num_kept() == mask.num_kept()
+    assert engine_update(rigl, model, mask, every + 1, 1000).same_as(mask)  # not an update step

@@ -24,7 +24,13 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 NAMES = [path.stem for path in NOTEBOOKS]
 REQUIRED_PARAMETERS = {"DATASET", "MODEL", "WIDTH", "METHOD", "SPARSITY", "EPOCHS", "SEED", "INTERACTIVE",
                        "PROGRESS", "RESULTS_PATH"}
-SECTION_ORDER = ["## The idea", "## Run", "## Figure", "## What to look for", "## Result", "## Try it yourself"]
+SECTION_ORDER = ["## The idea", "## From scratch", "## Run", "## Figure", "## What to look for", "## Result",
+                 "## Try it yourself"]
+# Notebooks that write their method's or trick's core in plain torch beside its formula ("## From scratch"),
+# with a check against the engine; every other notebook has no such section.
+FROM_SCRATCH = {"02_magnitude_and_lottery_ticket", "03_snip", "04_grasp", "05_synflow", "07_dynamic_sparse_training",
+                "08_n_m_sparsity", "10_ghost_neurons", "11_ghost_skip_connections", "12_modified_initialization",
+                "13_label_smoothing"}
 # Notebooks that put a claim of the paper to the numbers: seeds, and a verdict from them.
 CLAIM_NOTEBOOKS = ["10_ghost_neurons", "11_ghost_skip_connections", "12_modified_initialization",
                    "13_label_smoothing", "14_any_mask_full_recipe"]
@@ -87,6 +93,11 @@ def committed_text(path: Path) -> str:
     return shown.stdout if shown.returncode == 0 else path.read_text()
 
 
+def sections_of(name: str) -> list:
+    """The `##` sections a notebook has, in order: "From scratch" only in FROM_SCRATCH."""
+    return [header for header in SECTION_ORDER if header != "## From scratch" or name in FROM_SCRATCH]
+
+
 # ---- committed notebooks -----------------------------------------------------------------
 def test_the_course_is_complete_and_the_map_has_every_notebook():
     assert NAMES[:2] == ["00_index", "01_dense_and_random"]
@@ -143,7 +154,7 @@ def test_committed_notebook_is_clean_and_in_course_order(path):
     assert "%matplotlib inline" in imports.source and "import sparsekit" in imports.source
     headers = [line for cell in notebook.cells if cell.cell_type == "markdown"
                for line in cell.source.splitlines() if line.startswith("## ")]
-    assert headers == SECTION_ORDER
+    assert headers == sections_of(path.stem)
     code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
     assert code[-1].startswith("if INTERACTIVE:") and "panel(" in code[-1]
     assert "notebook_warnings.one_line()" in imports.source
@@ -363,3 +374,4 @@ def test_a_typo_in_a_list_parameter_stops_in_the_settings_cell_as_one_line(tmp_p
     folded = [o for o in cell.outputs if o.output_type == "display_data" and "text/html" in o.data]
     assert folded and folded[0].data["text/html"].startswith("<details><summary>full traceback")
     assert "Traceback" in folded[0].data["text/html"] or "check_each" in folded[0].data["text/html"]
+

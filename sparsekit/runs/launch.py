@@ -107,6 +107,21 @@ def prepare(config: TrainConfig, model: Optional[nn.Module] = None, mask: Option
 def _prepare(config: TrainConfig, model: Optional[nn.Module], mask: Optional[Mask], data, device: torch.device,
              resumed: Optional[dict] = None):
     """`prepare` plus the run's sparsifier; from a checkpoint holding the mask, that mask."""
+    data, model = starting_network(config, model, data, device)
+    # On every rank: each asks it for updates. A procedure made of trainings trains with `train`.
+    sparsifier = mask_sources.sparsifier_for(config, model, mask, train=train)
+    saved = TrainState.saved_mask(resumed) if resumed is not None else None
+    if saved is not None:  # checkpoints before dynamic masks hold none: theirs is recomputed
+        return (data, model, *saved, sparsifier)
+    # Computed once, on rank 0, and sent to the others (a lottery mask costs whole trainings).
+    mask, mask_source = distributed.from_main(lambda: (sparsifier.initial_mask(model, data), sparsifier.source))
+    return data, model, mask, mask_source, sparsifier
+
+
+def starting_network(config: TrainConfig, model: Optional[nn.Module] = None, data=None,
+                     device: torch.device = torch.device("cpu")):
+    """(data, model) as a run of `config` starts: seeded, the data loaded and the network built
+    and initialised before any mask is computed (what a mask method is given)."""
     _seed_everything(config.seed)
     data = data if data is not None else datasets.load(
         config.dataset, root=config.data_root, download=config.download, batch_size=config.batch_size,
@@ -119,14 +134,7 @@ def _prepare(config: TrainConfig, model: Optional[nn.Module], mask: Optional[Mas
     model.to(device)
     # Before the mask method: scoring a mask computes as hard as training does.
     threads.apply(step_macs_on(model, data, config.batch_size) if device.type == "cpu" else None)
-    # On every rank: each asks it for updates. A procedure made of trainings trains with `train`.
-    sparsifier = mask_sources.sparsifier_for(config, model, mask, train=train)
-    saved = TrainState.saved_mask(resumed) if resumed is not None else None
-    if saved is not None:  # checkpoints before dynamic masks hold none: theirs is recomputed
-        return (data, model, *saved, sparsifier)
-    # Computed once, on rank 0, and sent to the others (a lottery mask costs whole trainings).
-    mask, mask_source = distributed.from_main(lambda: (sparsifier.initial_mask(model, data), sparsifier.source))
-    return data, model, mask, mask_source, sparsifier
+    return data, model
 
 
 def _seed_everything(seed: int) -> None:

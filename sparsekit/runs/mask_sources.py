@@ -173,15 +173,20 @@ def method_mask(config: TrainConfig, model: nn.Module, data, train: Optional[Cal
     """The mask `config.mask` gives `model`: a static method's on the scoring batches, or a
     procedure's (which may also train on the whole bundle `data`)."""
     procedure = PROCEDURES.get(config.mask)
-    if config.mask_examples_per_class:
-        batches = datasets.balanced_examples(data.train, config.mask_examples_per_class, data.num_classes)
-    else:
-        batches = datasets.first_batches(data.train, config.mask_batches)
+    batches = scoring_batches(config, data)
     if procedure is None:
         return methods.compute(config.mask, model, config.sparsity, data=batches, distribution=config.distribution,
                                pattern=config.pattern, prune_first_layer=config.prune_first_layer,
                                prune_classifier=config.prune_classifier, seed=config.seed, **config.mask_options)
     return run_procedure(procedure, config, model, batches, data, train)
+
+
+def scoring_batches(config: TrainConfig, data) -> list:
+    """The batches a run's data-driven mask methods score on: `mask_examples_per_class` of
+    every class in one batch (the references' choice), or the first `mask_batches` batches."""
+    if config.mask_examples_per_class:
+        return datasets.balanced_examples(data.train, config.mask_examples_per_class, data.num_classes)
+    return datasets.first_batches(data.train, config.mask_batches)
 
 
 def run_procedure(procedure: Procedure, config: TrainConfig, model: nn.Module, batches, bundle,

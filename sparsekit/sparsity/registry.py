@@ -126,17 +126,22 @@ def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed))
 
 
+def methods_with_scores() -> List[str]:
+    """The static methods whose scores do not depend on the mask being cut (no layout, no
+    random draw): the ones `scores` answers for."""
+    return [name for name in available() if METHODS.get(name).kind == "score"
+            and not METHODS.get(name).takes("layout") and not METHODS.get(name).takes("generator")]
+
+
 def scores(method: str, model: nn.Module, data: Optional[Iterable] = None, prune_first_layer: bool = True,
            prune_classifier: bool = False, **options) -> Dict[str, torch.Tensor]:
     """Per-weight scores of a static method whose scores do not depend on the mask being cut
     (higher = more worth keeping)."""
     entry = METHODS.get(method)
     _check_model(model)
-    if entry.kind != "score" or entry.takes("layout") or entry.takes("generator"):
-        plain = [n for n in available() if METHODS.get(n).kind == "score" and not METHODS.get(n).takes("layout")
-                 and not METHODS.get(n).takes("generator")]
+    if method not in methods_with_scores():
         raise SparsekitError(f"mask method {method!r} has no scores apart from the mask it builds; methods with "
-                             f"scores of their own: {', '.join(plain)}")
+                             f"scores of their own: {', '.join(methods_with_scores())}")
     _check_data(entry, data)
     params = prunable_parameters(model, prune_first_layer, prune_classifier)
     return entry.build(model, params, data, **_method_options(entry, options, allowed=()))
