@@ -118,10 +118,3 @@ def test_a_bad_plan_is_refused_before_any_run(monkeypatch):
     with pytest.raises(sk.SparsekitError, match="variant 'a' sets 'seed'"):
         seeded.run_variants_over_seeds(TINY, {"a": {"seed": 3}}, seeds=[0])
 
-
-def test_the_other_grid_runners_are_gone():
-    """One way to run many runs: the notebooks' grids, the demo and the study go through sk.sweep."""
-    import importlib
-
-    with pytest.raises(ImportError):
-        importlib.import_module("sparsekit.app.recipe_grid")

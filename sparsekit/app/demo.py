@@ -22,7 +22,7 @@ from ..core.checks import whole_number
 from ..core.errors import SparsekitError
 from ..recipe import Recipe
 from ..report.summary import format_table
-from .sweeps import sweep
+from . import sweeps
 
 DEMO_METHODS = ("random", "snip", "grasp")
 DEMO_SPARSITIES = (0.98,)
@@ -52,9 +52,9 @@ def run_demo(out="runs/demo", epochs: Optional[int] = None, progress: bool = Tru
     started = time.perf_counter()
     # One sweep: each (method, sparsity, seed) mask is computed once and trained by every
     # recipe (its recipe axis); the demo always trains afresh (overwrite): its table is of this call's runs.
-    result = sweep(grid={"mask": methods, "sparsity": list(sparsities)},
-                   fixed=dict(DEMO_SETTINGS, epochs=epochs, max_batches=max_batches), seeds=list(range(seeds)),
-                   recipes=DEMO_RECIPES, name="{mask}-{sparsity:g}", out=out, progress=progress, overwrite=True)
+    result = sweeps.sweep(grid={"mask": methods, "sparsity": list(sparsities)},
+                          fixed=dict(DEMO_SETTINGS, epochs=epochs, max_batches=max_batches), seeds=list(range(seeds)),
+                          recipes=DEMO_RECIPES, name="{mask}-{sparsity:g}", out=out, progress=progress, overwrite=True)
     if result.failures:
         raise SparsekitError(result.summary())
     accuracy: Dict[tuple, List[float]] = {}
