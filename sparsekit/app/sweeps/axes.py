@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, List, Optional, Tuple
 
 from ...core.errors import SparsekitError
+from ...recipe import Recipe
 from .spec import Point, expand
 
 SEED = "seed"
@@ -28,7 +29,7 @@ def expand_axes(grid=None, fixed: Optional[Mapping] = None, name=None, seeds: Op
     if recipes is None:
         return [[point] for point in points]
     table = _recipe_table(recipes)
-    default = expand([{}], None, ["default"])[0].recipe
+    default = Recipe.default().to_dict()
     for point in points:
         if point.recipe != default:
             raise SparsekitError("the recipe is chosen by recipes= (the sweep's recipe axis); remove 'recipe' and "

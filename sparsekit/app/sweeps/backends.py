@@ -37,12 +37,17 @@ def run_local(tasks: List[Dict], workers: Optional[int] = None) -> Iterator[Dict
     # spawn, not fork: a forked torch (and a forked notebook kernel) can hang in its thread pools.
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
         pending = {pool.submit(run_point, **task, threads=threads): task for task in tasks}
-        while pending:
-            done, _ = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
-            if not done:
-                yield None
-            for future in done:
-                yield outcome_of(future.result, pending.pop(future))
+        try:
+            while pending:
+                done, _ = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                if not done:
+                    yield None
+                for future in done:
+                    yield outcome_of(future.result, pending.pop(future))
+        except BaseException:  # an interrupt: queued runs never start (running ones stop on their own SIGINT)
+            for future in pending:
+                future.cancel()
+            raise
 
 
 def run_ray(tasks: List[Dict], address: Optional[str] = None, cpus_per_run: float = 1,
