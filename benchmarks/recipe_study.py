@@ -11,10 +11,10 @@ default run computes the mask (for lottery: iterative pruning with rewinding to 
 and the other recipes reuse it. Nothing here is tuned toward the recipe: the recipes are the
 presets, at their published values, except GradInit's half-batch (see the presets below).
 
-Runs land in OUT/runs/<mask>-<sparsity>-seed<seed>-<recipe>/, trained by the masks x recipes
-runner (`sparsekit.sweep` with a recipe axis, over worker processes, the cores divided among
-them): first every cell's default run, then the other recipes on the masks those saved. A finished run is read back and an interrupted one
-resumes, so a killed study completes only what is missing. `sparsekit report OUT` (or
+Runs land in OUT/runs/<mask>-<sparsity>-seed<seed>-<recipe>/, trained by `sparsekit.sweep`
+with a recipe axis (over worker processes, the cores divided among them): first every cell's
+default run, then the other recipes on the mask it saved. A finished run is read back and an
+interrupted one resumes, so a killed study completes only what is missing. `sparsekit report OUT` (or
 `study_report.py`) turns the records into tables, paired differences with 95% intervals, a
 figure and a verdict (OUT/report.md, OUT/study.png), labelled as a short-schedule result.
 """
