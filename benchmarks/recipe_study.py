@@ -11,13 +11,12 @@ default run computes the mask (for lottery: iterative pruning with rewinding to 
 and the other recipes reuse it. Nothing here is tuned toward the recipe: the recipes are the
 presets, at their published values, except GradInit's half-batch (see the presets below).
 
-Runs land in OUT/runs/<mask>-<sparsity>-seed<seed>-<recipe>/, trained by the masks x recipes
-runner (`sparsekit.app.recipe_grid.run_cells`, as sweeps over worker processes, the cores
-divided among them): first every cell's default run, then the other recipes on the masks
-those saved. A finished run is read back and an interrupted one
-resumes, so a killed study completes only what is missing. `python -m study.report OUT` turns
-the records into tables, paired differences with 95% intervals, a figure and a verdict
-(OUT/report.md, OUT/study.png), labelled as a short-schedule result.
+Runs land in OUT/runs/<mask>-<sparsity>-seed<seed>-<recipe>/, trained by `sparsekit.sweep`
+with a recipe axis (over worker processes, the cores divided among them): first every cell's
+default run, then the other recipes on the mask it saved. A finished run is read back and an
+interrupted one resumes, so a killed study completes only what is missing.
+`python -m study.report OUT` turns the records into tables, paired differences with 95%
+intervals, a figure and a verdict (OUT/report.md, OUT/study.png), labelled as a short-schedule result.
 """
 import argparse
 import json
@@ -93,17 +92,18 @@ def cell_plan(preset: dict, seeds: int, trick_seeds, methods, sparsities):
     return plan
 
 
-def plan_cells(preset: dict, plan):
-    """The plan as `run_cells` cells: one per (mask, sparsity, seed), named as its run folders
-    begin; its first recipe ("default") computes the mask the others train."""
-    from sparsekit.app.recipe_grid import Cell
-
-    cells = []
+def plan_sweeps(preset: dict, plan):
+    """The plan as `sparsekit.sweep` calls: [(points, names, recipe labels)], one per list of
+    recipes (the presets, then the tricks alone), each point a (mask, sparsity, seed) cell named
+    as its run folders begin; the cell's first recipe ("default") computes the mask the others
+    train, and a later sweep reads that run back."""
+    sweeps = {}
     for method, sparsity, seed, labels in plan:
         options = ", ".join(f"{k}={v}" for k, v in preset["mask_options"].get(method, {}).items())
-        settings = dict(preset["train"], mask=method, sparsity=sparsity, seed=seed, mask_options=options)
-        cells.append(Cell(f"{method}-{sparsity:g}-seed{seed}", settings, labels))
-    return cells
+        points, names = sweeps.setdefault(tuple(labels), ([], []))
+        points.append(dict(preset["train"], mask=method, sparsity=sparsity, seed=seed, mask_options=options))
+        names.append(f"{method}-{sparsity:g}-seed{seed}")
+    return [(points, names, list(labels)) for labels, (points, names) in sweeps.items()]
 
 
 def restart_runs_of_the_old_runner(runs: Path, names) -> None:
@@ -153,19 +153,24 @@ def main(argv=None) -> int:
 
 
 def _run_plan(out: Path, preset_name: str, plan, recipes: dict, workers: int) -> list:
-    """Every cell's default run (it computes the cell's mask), then the other recipes on those
-    masks (`run_cells`, as two sweeps). A failed run never stops the others; finished runs are
-    read back."""
-    from sparsekit.app.recipe_grid import run_cells
+    """Every cell's default run (it computes the cell's mask), then the other recipes on that
+    mask (`sparsekit.sweep` with a recipe axis, once per list of recipes). A failed run never
+    stops the others; finished runs are read back."""
+    import sparsekit as sk
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "plan.json").write_text(json.dumps({"preset": PRESETS[preset_name], "recipes": recipes, "cells": plan},
                                               indent=1, default=str))
-    cells = plan_cells(PRESETS[preset_name], plan)
-    restart_runs_of_the_old_runner(out / "runs", [cell.run_name(label) for cell in cells for label in cell.recipes])
-    result = run_cells(cells, recipes, out=out / "runs", workers=workers)
-    print(result.summary(), flush=True)
-    return [f"{f['name']}: {f['error']}" for f in result.failures]
+    sweeps = plan_sweeps(PRESETS[preset_name], plan)
+    restart_runs_of_the_old_runner(out / "runs", [f"{name}-{label}" for _, names, labels in sweeps
+                                                  for name in names for label in labels])
+    failures = {}
+    for points, names, labels in sweeps:
+        result = sk.sweep(points, name=names, recipes={label: recipes[label] for label in labels}, out=out / "runs",
+                          workers=workers)
+        print(result.summary(), flush=True)
+        failures.update({f["name"]: f["error"] for f in result.failures})
+    return [f"{name}: {error}" for name, error in failures.items()]
 
 
 if __name__ == "__main__":

@@ -97,19 +97,24 @@ def test_a_mask_that_changes_in_training_is_not_handed_on_as_a_fixed_one():
 
 
 def test_a_bad_plan_is_refused_before_any_run(monkeypatch):
-    from sparsekit.app.recipe_grid import Cell, run_cells
     from sparsekit.runs import launch
 
     def no_mask(*args, **kwargs):
         raise AssertionError("a mask was computed before the whole plan was checked")
 
     monkeypatch.setattr(launch, "prepare", no_mask)
-
-    with pytest.raises(sk.SparsekitError, match="unknown recipe 'tost'; recipes are: default"):
-        run_cells([Cell("a", {"mask": "snip"}, ["default", "tost"])], {"default": None})
-    with pytest.raises(sk.SparsekitError, match="two cells named 'a' have different settings"):
-        run_cells([Cell("a", {"mask": "snip"}, ["default"]), Cell("a", {"mask": "grasp"}, ["default"])],
-                  {"default": None})
+    tiny = dict(width=0.25, epochs=1, max_batches=1)
+    with pytest.raises(sk.SparsekitError, match="unknown recipe preset|unknown recipe"):
+        sk.sweep([{"mask": "snip"}], tiny, recipes={"default": None, "mine": "no-such-preset"}, backend="inline")
     with pytest.raises(sk.SparsekitError, match="pattern 2:4 is kept by one-shot masks only"):
-        run_cells([Cell("ok", {"mask": "snip"}, ["default"]),
-                   Cell("b", {"mask": "set", "pattern": "2:4", "sparsity": 0.5}, ["default"])], {"default": None})
+        sk.sweep([{"mask": "snip"}, {"mask": "set", "pattern": "2:4", "sparsity": 0.5}], tiny,
+                 recipes={"default": None}, backend="inline")
+    with pytest.raises(sk.SparsekitError, match="the recipe is chosen by recipes="):
+        sk.sweep([{"mask": "snip", "recipe": "tost"}], tiny, recipes={"default": None}, backend="inline")
+    with pytest.raises(sk.SparsekitError, match="'seed' is both set and given as seeds="):
+        sk.sweep({"seed": [0, 1]}, tiny, seeds=[0, 1], backend="inline")
+    with pytest.raises(sk.SparsekitError, match="repeat a seed"):
+        sk.sweep([{}], tiny, seeds=[0, 0], backend="inline")
+    with pytest.raises(sk.SparsekitError, match="variant 'a' sets 'seed'"):
+        seeded.run_variants_over_seeds(TINY, {"a": {"seed": 3}}, seeds=[0])
+

@@ -85,9 +85,9 @@ def test_live_report_without_hooks_keeps_history():
 
 
 def test_a_grid_of_experiments_shows_its_progress_only_when_asked(capsys):
-    for progress in (False, True):  # the grid's runs share one bar: the sweep's
+    for progress in (False, True):  # the grid's runs share one bar: the sweep's, labelled with the run
         run_variants(ExperimentSettings(progress=progress, **dict(TINY, epochs=1, max_batches=1)), {"only": {}})
-        assert ("sweep" in capsys.readouterr().err) == progress
+        assert ("only (epoch 1/1)" in capsys.readouterr().err) == progress
 
 
 def test_run_variants_and_results_json(tmp_path):

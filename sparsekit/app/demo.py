@@ -22,7 +22,7 @@ from ..core.checks import whole_number
 from ..core.errors import SparsekitError
 from ..recipe import Recipe
 from ..report.summary import format_table
-from .recipe_grid import Cell, run_cells
+from . import sweeps
 
 DEMO_METHODS = ("random", "snip", "grasp")
 DEMO_SPARSITIES = (0.98,)
@@ -41,8 +41,8 @@ DIGITS_RESOLUTION = 1 / 359  # one of the 359 test digits: the floor of a spread
 def run_demo(out="runs/demo", epochs: Optional[int] = None, progress: bool = True, *,
              methods: Optional[Sequence[str]] = None, sparsities: Sequence[float] = DEMO_SPARSITIES,
              seeds: int = DEMO_SEEDS, max_batches: Optional[int] = None) -> List[Dict[str, object]]:
-    """Train every (method, sparsity, seed) mask with each recipe (`recipe_grid.run_cells`, over
-    this machine's cores); print the table, save the figure and each run's record under `out`;
+    """Train every (method, sparsity, seed) mask with each recipe (one `sweep`, over this
+    machine's cores); print the table, save the figure and each run's record under `out`;
     return the table's rows (means over seeds)."""
     out = Path(out)
     epochs = DEMO_EPOCHS if epochs is None else whole_number("epochs", epochs, 1)  # 0 is an error, not "default"
@@ -50,19 +50,20 @@ def run_demo(out="runs/demo", epochs: Optional[int] = None, progress: bool = Tru
     print(f"ToST in miniature: {DEMO_SETTINGS['model']} (width {DEMO_SETTINGS['width']}) on digits, {epochs} epochs, "
           f"{seeds} seeds; tost = {DEMO_RECIPES['tost'].describe()}", flush=True)
     started = time.perf_counter()
-    # Each (method, sparsity, seed) mask is computed once and trained by every recipe; the demo
-    # always trains afresh (overwrite): its table is of this call's runs.
-    shared = dict(DEMO_SETTINGS, epochs=epochs, max_batches=max_batches)
-    cells = [Cell(f"{method}-{sparsity:g}-seed{seed}", dict(shared, mask=method, sparsity=sparsity, seed=seed),
-                  list(DEMO_RECIPES)) for seed in range(seeds) for sparsity in sparsities for method in methods]
-    result = run_cells(cells, DEMO_RECIPES, out=out, progress=progress, overwrite=True)
+    # One sweep: each (method, sparsity, seed) mask is computed once and trained by every
+    # recipe (its recipe axis); the demo always trains afresh (overwrite): its table is of this call's runs.
+    result = sweeps.sweep(grid={"mask": methods, "sparsity": list(sparsities)},
+                          fixed=dict(DEMO_SETTINGS, epochs=epochs, max_batches=max_batches), seeds=list(range(seeds)),
+                          recipes=DEMO_RECIPES, name="{mask}-{sparsity:g}", out=out, progress=progress, overwrite=True)
     if result.failures:
         raise SparsekitError(result.summary())
     accuracy: Dict[tuple, List[float]] = {}
-    for cell in cells:  # seeds outermost, as the paired differences need
-        for label in DEMO_RECIPES:
-            key = (cell.settings["mask"], cell.settings["sparsity"], label)
-            accuracy.setdefault(key, []).append(result.records[cell.run_name(label)][METRIC])
+    for seed in range(seeds):  # seeds outermost, as the paired differences need
+        for sparsity in sparsities:
+            for method in methods:
+                for label in DEMO_RECIPES:
+                    record = result.records[f"{method}-{sparsity:g}-seed{seed}-{label}"]
+                    accuracy.setdefault((method, sparsity, label), []).append(record[METRIC])
     rows = [_row(accuracy, method, sparsity) for sparsity in sparsities for method in methods]
     arms = [label for label in DEMO_RECIPES if label != "default"]
     print(format_table(["method", "sparsity", "default"] + [h for a in arms for h in (a, f"{a} − default")],

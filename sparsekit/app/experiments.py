@@ -9,7 +9,7 @@ headless by papermill and a person clicking "Run" execute exactly the same code:
 No ipywidgets here: this module must import on a machine without a notebook frontend.
 """
 import dataclasses
-from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 from ..core.errors import SparsekitError
 from ..core.callbacks import Callback
@@ -172,25 +172,20 @@ def train_settings(settings: ExperimentSettings) -> Dict[str, Any]:
 def run_grid(settings: SettingsLike, rows: Mapping[str, Mapping],
              columns: Mapping[str, Mapping]) -> Dict[str, Dict[str, RunRecord]]:
     """{row: {column: record}}: every row's settings (e.g. a mask) trained with every column's
-    recipe (its `tricks` and `recipe_options`, which win over the row's), each row's mask
-    computed once and trained by every column from the same initialisation
-    (`recipe_grid.run_cells`, in this process)."""
-    from .recipe_grid import Cell, run_cells
-
-    for column, changes in columns.items():
-        other = sorted(set(changes) - set(RECIPE_SETTINGS))
-        if other:
-            raise SparsekitError(f"grid column {column!r} changes {other[0]!r}; columns choose the recipe "
-                                 f"({', '.join(RECIPE_SETTINGS)}) and rows everything else")
-    grid = {}
-    for row, row_changes in rows.items():
-        cell = make_settings(settings, **dict(row_changes))
-        recipes = {column: _recipe_of(make_settings(cell, **dict(changes))) for column, changes in columns.items()}
-        run = {name: value for name, value in train_settings(cell).items() if name != "progress"}
-        plan = Cell(str(row), run, list(columns))
-        records = run_cells([plan], recipes, progress=cell.progress).records
-        grid[row] = {column: records[plan.run_name(column)] for column in columns}
-    return grid
+    recipe (its `tricks` and `recipe_options`), each row's mask computed once and trained by
+    every column from the same initialisation: one `sweep` in this process, its recipe axis
+    the columns."""
+    base = make_settings(settings)
+    for kind, table, allowed in (("column", columns, True), ("row", rows, False)):
+        for label, changes in table.items():
+            wrong = sorted(set(changes) - set(RECIPE_SETTINGS) if allowed else set(changes) & set(RECIPE_SETTINGS))
+            if wrong:
+                raise SparsekitError(f"grid {kind} {label!r} changes {wrong[0]!r}; columns choose the recipe "
+                                     f"({', '.join(RECIPE_SETTINGS)}) and rows everything else")
+    recipes = {str(column): _recipe_of(make_settings(base, **dict(changes))) for column, changes in columns.items()}
+    cells = {row: make_settings(base, **dict(changes)) for row, changes in rows.items()}
+    records = sweep_here(cells, recipes=recipes)
+    return {row: {column: records[f"{row}-{column}"] for column in columns} for row in rows}
 
 
 def run_variants(settings: SettingsLike, variants: Mapping[str, Mapping]) -> Dict[str, RunRecord]:
@@ -199,22 +194,25 @@ def run_variants(settings: SettingsLike, variants: Mapping[str, Mapping]) -> Dic
         run_variants(base, {"dense": {"sparsity": 0.0}, "random": {}, "ERK": {"mask": "erk"}})
     """
     base = make_settings(settings)
-    records = _sweep_here({label: make_settings(base, **dict(changes)) for label, changes in variants.items()})
-    return {label: records[label] for label in variants}
+    records = sweep_here({label: make_settings(base, **dict(changes)) for label, changes in variants.items()})
+    return {label: records[str(label)] for label in variants}
 
 
-def _sweep_here(cells: Mapping[Any, ExperimentSettings]) -> Dict[Any, RunRecord]:
-    """Each experiment trained through the sweep engine, in this process (the records keep
-    their model and mask for the notebook's figures); the first failure is raised."""
+def sweep_here(cells: Mapping[Any, ExperimentSettings], seeds: Optional[Sequence[int]] = None,
+               recipes: Optional[Mapping[str, Any]] = None, progress: Optional[bool] = None) -> Dict[str, RunRecord]:
+    """Each experiment trained through `sweep` in this process (the records keep their model
+    and mask for the notebook's figures), by run name (`str(key)`, then `-seed<N>` for each of
+    `seeds`, then `-<label>` for each of `recipes`, which replace the experiments' own
+    recipe); one progress bar for the lot; the first failure is raised."""
     from .sweeps import sweep
 
-    keys = list(cells)
-    # A sweep owns the progress display: the points leave `progress` out, and it is the sweep's bar.
-    points = [dict({k: v for k, v in train_settings(cells[key]).items() if k != "progress"},
-                   recipe=_recipe_of(cells[key])) for key in keys]
-    names = [str(key) for key in keys]
-    result = sweep(points, backend="inline", name=names, progress=any(cell.progress for cell in cells.values()))
+    owned = {"progress"} | ({"seed"} if seeds is not None else set())  # the sweep's own, per run
+    points = [dict({k: v for k, v in train_settings(cell).items() if k not in owned},
+                   **({} if recipes is not None else {"recipe": _recipe_of(cell)})) for cell in cells.values()]
+    if progress is None:
+        progress = any(cell.progress for cell in cells.values())
+    result = sweep(points, backend="inline", name=[str(key) for key in cells], seeds=seeds, recipes=recipes,
+                   progress=progress)
     if result.failures:
         raise SparsekitError(f"run {result.failures[0]['name']!r} failed: {result.failures[0]['error']}")
-    by_name = result.records
-    return {key: by_name[name] for key, name in zip(keys, names)}
+    return result.records

@@ -1,25 +1,32 @@
 """Where a sweep's runs execute. Each backend takes the runs' keyword arguments for
 `run_point` and yields their outcomes as they finish (in any order).
 
-- `inline`: one after another in this process (records keep their model and mask);
+- `inline`: one after another in this process (records keep their model and mask; a task
+  may carry `callbacks` and `given` objects, which stay in this process);
 - `local`: a pool of worker processes on this machine, the CPU threads divided among them;
 - `ray`: one Ray task per run, on a local Ray or an existing cluster (`address`), each
   asking for the CPUs and GPUs it needs; Ray places and, for a lost node, reruns them.
+
+The parallel backends also yield None every `POLL_SECONDS` while no run has finished, so the
+caller can follow the runs' epochs meanwhile.
 """
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
-from typing import Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 from ...core.errors import SparsekitError
 from ...core.threads import usable_cpus
 from .run_point import run_point
 
 BACKENDS = ("local", "ray", "inline")
+POLL_SECONDS = 2.0
 
 
-def run_inline(tasks: List[Dict]) -> Iterator[Dict]:
+def run_inline(tasks: List[Dict], on_start: Optional[Callable[[str], None]] = None) -> Iterator[Dict]:
     for task in tasks:
+        if on_start is not None:
+            on_start(task["name"])
         yield run_point(**task, keep_objects=True)
 
 
@@ -29,9 +36,18 @@ def run_local(tasks: List[Dict], workers: Optional[int] = None) -> Iterator[Dict
     threads = max(1, cores // workers)  # two workers on two cores: one thread each, no oversubscription
     # spawn, not fork: a forked torch (and a forked notebook kernel) can hang in its thread pools.
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(run_point, **task, threads=threads): task for task in tasks}
-        for future in as_completed(futures):
-            yield outcome_of(future.result, futures[future])
+        pending = {pool.submit(run_point, **task, threads=threads): task for task in tasks}
+        try:
+            while pending:
+                done, _ = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                if not done:
+                    yield None
+                for future in done:
+                    yield outcome_of(future.result, pending.pop(future))
+        except BaseException:  # an interrupt: queued runs never start (running ones stop on their own SIGINT)
+            for future in pending:
+                future.cancel()
+            raise
 
 
 def run_ray(tasks: List[Dict], address: Optional[str] = None, cpus_per_run: float = 1,
@@ -50,7 +66,10 @@ def run_ray(tasks: List[Dict], address: Optional[str] = None, cpus_per_run: floa
         threads = max(1, int(cpus_per_run))
         pending = {remote.remote(**task, threads=threads): task for task in tasks}
         while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_SECONDS)
+            if not done:
+                yield None
+                continue
             task = pending.pop(done[0])
             yield outcome_of(lambda: ray.get(done[0]), task)
     finally:

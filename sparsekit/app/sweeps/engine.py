@@ -6,14 +6,17 @@ last checkpoint and retries failed ones, so a killed sweep completes only what i
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ...core.checks import whole_number
 from ...core.errors import SparsekitError
+from ...recipe.search_cache import reuse_searches
 from ...training.run_dir import check_location
-from . import backends
+from . import backends, shared_masks
+from .axes import expand_axes
+from .progress import GridProgress
 from .run_point import ERROR_FILE
-from .spec import expand
+from .spec import Point
 
 STATUSES = ("trained", "resumed", "skipped", "failed")
 
@@ -46,24 +49,31 @@ class SweepResult:
         return "\n".join(lines)
 
 
-def sweep(grid=None, fixed=None, out=None, *, backend: str = "local", workers: Optional[int] = None,
-          name: Optional[str] = None, address: Optional[str] = None, cpus_per_run: float = 1,
+def sweep(grid=None, fixed=None, out=None, *, seeds: Optional[Sequence[int]] = None,
+          recipes: Optional[Mapping[str, Any]] = None, backend: str = "local", workers: Optional[int] = None,
+          name=None, address: Optional[str] = None, cpus_per_run: float = 1,
           gpus_per_run: float = 0, progress: bool = True, overwrite: bool = False) -> SweepResult:
     """Train every point of `grid` (a table of setting -> list of values, crossed; or a list
     of points) with the `fixed` settings, one run directory per point under `out`.
 
-        sk.sweep(grid={"mask": ["snip", "grasp"], "sparsity": [0.9, 0.98], "seed": [0, 1, 2]},
+        sk.sweep(grid={"mask": ["snip", "grasp"], "sparsity": [0.9, 0.98]}, seeds=[0, 1, 2],
+                 recipes={"default": "default", "tost": "tost"},
                  fixed={"dataset": "digits", "epochs": 8}, out="runs/grid")
 
-    Settings are those of `sparsekit train` (plus `recipe` and the recipe fields). `backend`:
-    "local" (worker processes on this machine, `workers` of them, default one per core),
-    "ray" (Ray tasks; `address` joins a cluster; each run asks for `cpus_per_run` CPUs and
-    `gpus_per_run` GPUs) or "inline" (here, one by one; the only backend that takes out=None,
-    and whose records keep .model and .mask). A failed run never stops the others: its error
-    is in its `error.txt` and in the result's `failures`. A finished run is reused only if
-    its settings are the point's; `overwrite=True` trains every point anew. In a script, call
-    it under `if __name__ == "__main__":` (the local workers are spawned processes, which
-    import the script).
+    Settings are those of `sparsekit train` (plus `recipe` and the recipe fields). Two axes
+    cross the grid (`axes`): `seeds` trains every point once per seed, and `recipes` (label ->
+    a Recipe, preset name or recipe dict) trains every point with every recipe, ONE mask per
+    point and seed computed once and trained by each recipe from the same initialisation.
+    `backend`: "local" (worker processes on this machine, `workers` of them, default one per
+    core), "ray" (Ray tasks; `address` joins a cluster; each run asks for `cpus_per_run` CPUs
+    and `gpus_per_run` GPUs) or "inline" (here, one by one; the only backend that takes
+    out=None, and whose records keep .model and .mask). A failed run never stops the others:
+    its error is in its `error.txt` and in the result's `failures`. A finished run is reused
+    only if its settings are the point's; `overwrite=True` trains every point anew.
+    `progress` draws one bar over all the runs' epochs, labelled with the run it is on; an
+    interrupt raises `GridInterrupted` (a KeyboardInterrupt) whose message is one line. In a
+    script, call it under `if __name__ == "__main__":` (the local workers are spawned
+    processes, which import the script).
     """
     if backend not in backends.BACKENDS:
         raise SparsekitError(f"unknown sweep backend {backend!r}; choose one of: {', '.join(backends.BACKENDS)}")
@@ -71,38 +81,80 @@ def sweep(grid=None, fixed=None, out=None, *, backend: str = "local", workers: O
         raise SparsekitError("a sweep needs out= (the folder for its runs), except with backend='inline'")
     if workers is not None:
         whole_number("workers", workers, 1)
-    points = expand(grid, fixed, name)  # everything checked before the first run starts
+    groups = expand_axes(grid, fixed, name, seeds, recipes)  # everything checked before the first run starts
     if out is not None:
         check_location(out)
-    tasks = [dict(run_dir=None if out is None else str(Path(out) / point.name), name=point.name,
-                  settings=point.settings, recipe=point.recipe, labels=point.labels, overwrite=overwrite)
-             for point in points]
+    points = [point for group in groups for point in group]
+    run_dirs = {point.name: None if out is None else str(Path(out) / point.name) for point in points}
+    shown = GridProgress({point.name: point.config().epochs for point in points}, run_dirs, progress,
+                         fresh_only=overwrite)
     started = time.perf_counter()
-    outcomes = _collect(_execute(tasks, backend, workers, address, cpus_per_run, gpus_per_run), len(tasks), progress)
+    try:
+        with reuse_searches():  # the recipes of a group search GradInit on the same masked start once
+            if out is None:
+                outcomes = _collect(backends.run_inline(_in_memory_tasks(groups, shown, overwrite), shown.starting), shown)
+            else:
+                outcomes = _in_run_folders(groups, out, run_dirs, overwrite, shown, lambda tasks: _execute(
+                    tasks, backend, workers, address, cpus_per_run, gpus_per_run, shown))
+    except KeyboardInterrupt as stopped:  # one line for the person; where it stopped stays in the chain
+        raise shown.interrupted(None if out is None or overwrite else str(out)) from stopped
+    finally:
+        shown.close()
     order = {point.name: index for index, point in enumerate(points)}
     outcomes.sort(key=lambda o: order[o["name"]])
-    result = SweepResult(out=None if out is None else str(out), outcomes=outcomes,
-                         seconds=time.perf_counter() - started)
-    return result
+    return SweepResult(out=None if out is None else str(out), outcomes=outcomes,
+                       seconds=time.perf_counter() - started)
 
 
-def _execute(tasks, backend, workers, address, cpus_per_run, gpus_per_run):
+def _task(point: Point, run_dir: Optional[str], overwrite: bool) -> Dict[str, Any]:
+    return dict(run_dir=run_dir, name=point.name, settings=point.settings, recipe=point.recipe, labels=point.labels,
+                overwrite=overwrite)
+
+
+def _in_memory_tasks(groups: List[List[Point]], shown: GridProgress, overwrite: bool) -> List[Dict[str, Any]]:
+    """Runs in this process without folders: a group's mask handed to each of its runs."""
+    tasks = []
+    for group in groups:
+        given = shared_masks.MaskOnce(group[0]) if shared_masks.shared(group) else None
+        tasks += [dict(_task(point, None, overwrite), given=given, callbacks=[shown.ticker(point.name)])
+                  for point in group]
+    return tasks
+
+
+def _in_run_folders(groups, out, run_dirs, overwrite: bool, shown: GridProgress, execute) -> List[Dict[str, Any]]:
+    """Two phases: the runs that compute masks, then the runs that train those masks' files."""
+    first, second = shared_masks.in_phases(groups, out)
+    outcomes = _collect(execute([_task(point, run_dirs[point.name], overwrite) for point in first]), shown)
+    ready, missing = [], []
+    for point, source in second:
+        if Path(point.settings["mask_file"]).is_file():
+            ready.append(point)
+        else:  # its group's first run failed: reported there, and here
+            missing.append(shared_masks.mask_missing(point, source, run_dirs[point.name]))
+            shown.ended(missing[-1])
+    if ready:
+        outcomes += _collect(execute([_task(point, run_dirs[point.name], overwrite) for point in ready]), shown)
+    return outcomes + missing
+
+
+def _execute(tasks, backend, workers, address, cpus_per_run, gpus_per_run, shown: GridProgress):
     if backend == "inline":
-        return backends.run_inline(tasks)
+        return backends.run_inline([dict(task, callbacks=[shown.ticker(task["name"])]) for task in tasks],
+                                   shown.starting)
     if backend == "local":
         return backends.run_local(tasks, workers)
     return backends.run_ray(tasks, address=address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run,
                             num_cpus=workers)
 
 
-def _collect(outcomes, total: int, progress: bool) -> List[Dict[str, Any]]:
-    from tqdm.auto import tqdm
-
+def _collect(outcomes, shown: GridProgress) -> List[Dict[str, Any]]:
+    """The outcomes as they come; between them (None: a run is still going) the bar follows
+    the runs' epochs."""
     collected = []
-    with tqdm(total=total, desc="sweep", unit="run", disable=not progress) as bar:
-        for outcome in outcomes:
-            collected.append(outcome)
-            failed = sum(o["status"] == "failed" for o in collected)
-            bar.set_postfix_str(f"{outcome['name']} {outcome['status']}" + (f", {failed} failed" if failed else ""))
-            bar.update(1)
+    for outcome in outcomes:
+        if outcome is None:
+            shown.poll()
+            continue
+        collected.append(outcome)
+        shown.ended(outcome)
     return collected

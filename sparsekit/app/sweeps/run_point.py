@@ -4,7 +4,7 @@ says finished, resumed when a checkpoint is there, and on failure its error kept
 import json
 import traceback
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Iterable, Optional
 
 from ...core import threads as threads_policy
 from ...core.callbacks import Callback
@@ -51,13 +51,17 @@ def other_settings(record: dict, settings: Dict[str, Any], recipe: Dict[str, Any
 
 def run_point(run_dir: Optional[str], name: str, settings: Dict[str, Any], recipe: Dict[str, Any],
               labels: Dict[str, Any], threads: Optional[int] = None, keep_objects: bool = False,
-              overwrite: bool = False) -> Dict[str, Any]:
+              overwrite: bool = False, callbacks: Iterable[Callback] = (),
+              given: Optional[Callable[[], Dict[str, Any]]] = None) -> Dict[str, Any]:
     """Train one point; returns {"name", "status" (skipped, trained, resumed, failed), "error",
     "record"}. `keep_objects` returns the RunRecord itself (with .model and .mask), for runs
     in this process; otherwise the record as a plain dict, which pickles cheaply. `overwrite`
-    trains anew whatever the folder holds."""
+    trains anew whatever the folder holds. In this process only: `callbacks` join the run's,
+    and `given()`, called when the run trains, returns objects for `train` (a shared mask and
+    its data)."""
 
     from ...runs import train
+    from ...training.config import make_config
 
     if threads:  # this worker's share; the run still takes one thread where more would not pay
         threads_policy.limit_to(threads_policy.Threads(threads, f"{threads} thread(s): this sweep worker's share "
@@ -75,8 +79,11 @@ def run_point(run_dir: Optional[str], name: str, settings: Dict[str, Any], recip
         (Path(run_dir) / ERROR_FILE).unlink(missing_ok=True)  # a new attempt: the old error is history
     resume = run_dir is not None and not overwrite and (Path(run_dir) / "checkpoint.pt").is_file()
     try:
-        record = train(recipe=recipe, out=run_dir, resume=resume, overwrite=overwrite, progress=False,
-                       callbacks=[SweepLabels(name, labels)], **settings)
+        # Given objects (a mask) stand beside the settings that name them (mask="snip"), as in `train(config, mask=...)`.
+        config = make_config(**settings)
+        objects = given() if given is not None else {}
+        record = train(config, recipe=recipe, out=run_dir, resume=resume, overwrite=overwrite, progress=False,
+                       callbacks=[SweepLabels(name, labels), *callbacks], **objects)
     except Exception as error:  # kept, reported, and the sweep goes on
         if run_dir is not None:
             Path(run_dir).mkdir(parents=True, exist_ok=True)
