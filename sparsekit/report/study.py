@@ -14,7 +14,8 @@ from typing import List, Optional, Sequence
 
 from ..core.errors import SparsekitError
 from . import study_curves, study_figures, study_tables as tables
-from .study_plan import cut_items, items, plan_section, read_plan, rung_order, run_name
+from ..training.run_dir import check_location
+from .study_plan import check_plan_shape, cut_items, items, plan_section, read_plan, rung_order, run_name
 from .study_runs import (CONVERGED, DIAGNOSTIC, METRIC, collect, curves, default_records, read_json, read_record,
                          seconds_spent, study_layout, test_accuracies, test_set_size)
 from .study_stats import CAPACITY, RELEASE, cell_comparisons, parameter_table, pooled
@@ -30,12 +31,13 @@ def write_study_report(directory, out=None, metric: Optional[str] = None) -> str
     if layout is None:
         raise SparsekitError(f"{directory} is not a study folder (plan.json of a study, and runs/)")
     plan = read_plan(directory)
-    for section in ("grid", "convergence") if layout == CONVERGED else ():
-        if section not in plan:  # checked before anything is written
-            raise SparsekitError(f"{directory}: '{section}' is missing from plan.json; cannot report the study")
+    check_plan_shape(plan, layout, directory)  # checked before anything is written
+    out = Path(out or directory)
+    check_location(out, "report out")
+    if metric is not None and not isinstance(metric, str):
+        raise SparsekitError(f"metric must be the name of a record's accuracy, got {metric!r}")
     if layout == CONVERGED:
         cut_items(plan)  # a cut naming no item of the plan is refused before anything is written
-    out = Path(out or directory)
     out.mkdir(parents=True, exist_ok=True)
     metric = metric or plan.get("metric") or METRIC
     rows, unfinished = collect(directory, metric)

@@ -12,13 +12,15 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
+from ..core import formats
+from ..core.checks import whole_number
 from ..core.errors import SparsekitError
 from ..core.version import code_version
 from ..recipe.settings import Recipe
+from ..sparsity.settings import DefaultSparsity
 from ..training.config import TrainConfig
 from .launch import train
 
-RECORD_FORMAT = "sparsekit.record/1"
 COMPARED = ("best_val_test_acc", "test_acc", "best_val_acc", "bn_reestimated_test_acc")
 
 
@@ -33,8 +35,14 @@ def read_record(path) -> dict:
         raise SparsekitError(f"no run record at {path}") from None
     except (OSError, ValueError) as exc:
         raise SparsekitError(f"{path}: not a readable run record ({exc})") from None
-    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT or "config" not in record:
-        raise SparsekitError(f"{path}: not a sparsekit run record (expected format {RECORD_FORMAT})")
+    formats.check(record, "run record", path)  # names the format found, e.g. a newer version's
+    # Each section a rerun reads has the shape it was written with; a hand-edited or foreign file
+    # fails here in one line, not in the middle of rebuilding the run.
+    for section, required in (("config", True), ("recipe", False), ("mask_source", False), ("environment", False)):
+        value = record.get(section)
+        if (value is not None or required) and not isinstance(value, dict):
+            raise SparsekitError(f"{path}: the record's {section!r} must be a table of settings, got "
+                                 f"{type(value).__name__}; the file is damaged or not a sparsekit run record")
     return record
 
 
@@ -67,7 +75,8 @@ def rerun_settings(record: dict, record_path: Path, out, **changes) -> Tuple[Tra
     config = TrainConfig.from_record(record["config"])
     mask_file = recorded_mask_file(record, record_path)
     if mask_file is not None:
-        changes["mask_file"] = mask_file
+        # The mask decides the sparsity; the recorded setting may be the default it ignored.
+        changes.update(mask_file=mask_file, sparsity=DefaultSparsity(config.sparsity))
     config = config.with_changes(out=str(out) if out else None, resume=False, **changes)
     return config, Recipe.from_dict(record.get("recipe") or {})
 
@@ -83,6 +92,8 @@ def rerun(record_path, out, overwrite: bool = False, **changes) -> Tuple[dict, d
                              f"(resume it with --resume in its own folder)")
     config, recipe = rerun_settings(record, record_path, out, overwrite=overwrite, **changes)
     threads = (record.get("environment") or {}).get("torch_threads")
+    if threads is not None:
+        whole_number(f"{record_path}: the recorded torch_threads", threads, 1)
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(int(threads))
