@@ -110,10 +110,12 @@ def _prepare(config: TrainConfig, model: Optional[nn.Module], mask: Optional[Mas
         config.dataset, root=config.data_root, download=config.download, batch_size=config.batch_size,
         seed=config.seed, train_examples=config.train_examples, num_workers=config.num_workers,
         pin_memory=config.pin_memory, persistent_workers=config.persistent_workers)
+    network = config.model if model is None else type(model).__name__  # how the refusal names it
+    from_file = config.mask_file and mask is None  # a mask object is the caller's (a lottery round's among them)
     if model is None:
         model = models.build(config.model, data.num_classes, in_channels=data.in_channels,
                              width=config.width, input_size=data.image_size)
-    inputs.check_model_fits_data(model, data)
+    inputs.check_model_fits_data(model, data, network)
     model.to(device)
     # On every rank: each asks it for updates. A procedure made of trainings trains with `train`.
     sparsifier = mask_sources.sparsifier_for(config, model, mask, train=train)
@@ -122,6 +124,8 @@ def _prepare(config: TrainConfig, model: Optional[nn.Module], mask: Optional[Mas
         return (data, model, *saved, sparsifier)
     # Computed once, on rank 0, and sent to the others (a lottery mask costs whole trainings).
     mask, mask_source = distributed.from_main(lambda: (sparsifier.initial_mask(model, data), sparsifier.source))
+    if from_file:
+        inputs.check_given_sparsity(config, mask)
     return data, model, mask, mask_source, sparsifier
 
 
