@@ -8,12 +8,11 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from ...core.checks import whole_number
 from ...core.errors import SparsekitError
 from ...training.run_dir import check_location
 from . import backends
 from .run_point import ERROR_FILE
-from .spec import expand
+from .spec import check_sweep_options, expand
 
 STATUSES = ("trained", "resumed", "skipped", "failed")
 
@@ -65,12 +64,10 @@ def sweep(grid=None, fixed=None, out=None, *, backend: str = "local", workers: O
     it under `if __name__ == "__main__":` (the local workers are spawned processes, which
     import the script).
     """
-    if backend not in backends.BACKENDS:
-        raise SparsekitError(f"unknown sweep backend {backend!r}; choose one of: {', '.join(backends.BACKENDS)}")
+    check_sweep_options(out=out, name=name, backend=backend, workers=workers, address=address,
+                        cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, progress=progress, overwrite=overwrite)
     if out is None and backend != "inline":
         raise SparsekitError("a sweep needs out= (the folder for its runs), except with backend='inline'")
-    if workers is not None:
-        whole_number("workers", workers, 1)
     points = expand(grid, fixed, name)  # everything checked before the first run starts
     if out is not None:
         check_location(out)
