@@ -160,3 +160,13 @@ def test_export_path_is_checked_before_any_work(tmp_path, monkeypatch):
     monkeypatch.setattr(exporter, "trace", lambda *a: pytest.fail("the export started"))
     with pytest.raises(sk.SparsekitError, match="export path's folder"):
         sk.export(model, sk.Mask.dense(model), path=tmp_path / "a-file" / "net.skx")
+
+
+def test_a_study_report_with_a_metric_no_run_recorded_writes_nothing(tmp_path, capsys):
+    (tmp_path / "plan.json").write_text(json.dumps({"preset": {}, "recipes": {"default": {}}}))
+    run = tmp_path / "runs" / "random-0.9-seed0-default"
+    run.mkdir(parents=True)
+    (run / "record.json").write_text(json.dumps({"finished": True, "best_val_test_acc": 0.5, "epochs": []}))
+    before = tree(tmp_path)
+    err = one_error_line(capsys, ["report", str(tmp_path), "--metric", "top5_acc", "--out", str(tmp_path / "r")])
+    assert "no finished run records 'top5_acc'" in err and tree(tmp_path) == before

@@ -15,18 +15,15 @@ from typing import Any, Iterable, Sequence
 from ..core import checks
 from ..core.errors import SparsekitError
 from ..runs import mask_sources
+from ..runs.inputs import check_names
 from .experiments import ExperimentSettings, make_settings
 
 
 def check_settings(settings: ExperimentSettings) -> ExperimentSettings:
     """Every name in `settings` (dataset, model, mask method and its options, recipe tricks
     and options) looked up as a run would; returns `settings` unchanged."""
-    from ..data import datasets
-    from ..models import check_name
-
     config = settings.to_config()  # the recipe's tricks and options too
-    datasets.get(config.dataset)
-    check_name(config.model)
+    check_names(config)
     mask_sources.check(config, mask_given=False)
     return settings
 
@@ -95,8 +92,6 @@ def setting_of(parameter: str):
 def check_parameter_values(parameters) -> None:
     """Each parameter that stands for a run setting checked as `train` checks that setting
     (value and, for names, the look-up), before any kernel starts: one line naming it."""
-    from ..data import datasets
-    from ..models import check_name
     from ..recipe.settings import Recipe, recipe_fields
     from ..training.config import make_config
 
@@ -112,8 +107,7 @@ def check_parameter_values(parameters) -> None:
                     Recipe().with_changes(**{name: one})
                     continue
                 config = make_config(**{name: one})
-                datasets.get(config.dataset)
-                check_name(config.model)
+                check_names(config)
                 mask_sources.check(config, mask_given=False)
             except SparsekitError as exc:
                 raise SparsekitError(f"parameter {parameter} = {value!r}: {exc}") from None

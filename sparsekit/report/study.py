@@ -38,9 +38,13 @@ def write_study_report(directory, out=None, metric: Optional[str] = None) -> str
         raise SparsekitError(f"metric must be the name of a record's accuracy, got {metric!r}")
     if layout == CONVERGED:
         cut_items(plan)  # a cut naming no item of the plan is refused before anything is written
-    out.mkdir(parents=True, exist_ok=True)
     metric = metric or plan.get("metric") or METRIC
     rows, unfinished = collect(directory, metric)
+    if not rows and any((read_record(directory / "runs" / name) or {}).get("finished") for name in unfinished):
+        # finished runs, none recording the metric: a typo in --metric (or the plan's), not a study in progress
+        raise SparsekitError(f"{directory}: no finished run records {metric!r}; choose a metric their record.json "
+                             f"holds (e.g. {METRIC})")
+    out.mkdir(parents=True, exist_ok=True)
     size = test_set_size(test_accuracies(directory))
     resolution = 1 / size if size else None
     try:

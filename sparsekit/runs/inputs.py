@@ -7,7 +7,9 @@ from torch import nn
 
 from ..sparsity import Sparsifier
 from ..sparsity.settings import DefaultSparsity
+from .. import models
 from ..core.errors import SparsekitError
+from ..data import datasets
 from ..models.input_size import check_runs_on
 from ..core.callbacks import Callback
 from ..training.config import TrainConfig
@@ -49,6 +51,13 @@ def default_recipe_dict():
     from ..recipe.settings import Recipe
 
     return Recipe.default().to_dict()
+
+
+def check_names(config: TrainConfig) -> None:
+    """The dataset and model a run would look up, refused in one line without building either
+    (where the run is planned, not started: sweeps, notebook parameters)."""
+    datasets.get(config.dataset)
+    models.check_name(config.model)
 
 
 def check_callbacks(callbacks: Iterable) -> List[Callback]:

@@ -9,17 +9,16 @@ label -> value (the label names the runs: `recipe = {tost = "tost", ls = {...}}`
 Everything is checked here, before any run starts or any file is written.
 """
 import dataclasses
-import os
 import itertools
+import os
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Dict, List, Optional, Tuple
 
-from ... import models
 from ...core.checks import boolean, finite_number, text, whole_number
 from ...core.errors import SparsekitError
-from ...data import datasets
 from ...runs import mask_sources
+from ...runs.inputs import check_names
 from ...sparsity.settings import RETIRED_SETTINGS
 from ...training.config import config_fields, make_config
 
@@ -158,8 +157,8 @@ def check_sweep_options(out=None, name=None, backend="local", workers=None, addr
         text("address", address)
     finite_number("cpus_per_run", cpus_per_run, 0, low_open=True)
     finite_number("gpus_per_run", gpus_per_run, 0)
-    ray_only = [name for name, value, default in (("address", address, None), ("cpus_per_run", cpus_per_run, 1),
-                                                  ("gpus_per_run", gpus_per_run, 0)) if value != default]
+    ray_only = [option for option, value, default in (("address", address, None), ("cpus_per_run", cpus_per_run, 1),
+                                                      ("gpus_per_run", gpus_per_run, 0)) if value != default]
     if ray_only and backend != "ray":  # accepted and ignored would be worse than refused
         raise SparsekitError(f"{ray_only[0]} applies to the ray backend only (this sweep's backend is {backend!r}); "
                              f"drop it or choose backend ray")
@@ -192,8 +191,7 @@ def _point(combo, fixed: Mapping, template: Optional[str], given_name: Optional[
     name = str(given_name) if given_name is not None else _name(template, labels, template_fields)
     point = Point(name=name, settings=settings, recipe=recipe.to_dict(), labels=labels)
     config = point.config()  # every setting checked now, before anything runs
-    datasets.get(config.dataset)  # names looked up now too: a worker would fail on them after starting
-    models.check_name(config.model)
+    check_names(config)  # looked up now too: a worker would fail on them after starting
     if not config.mask_file:  # a mask file may be written by an earlier sweep; the rest is checked now
         mask_sources.check(config, mask_given=False)  # the rules `train` applies, in the one place they live
     return point
