@@ -91,6 +91,8 @@ def small_model():
     (lambda: sk.TrainConfig.from_record([("lr", 0.1)]), "a run's settings are read from a mapping"),
     (lambda: sk.results.load(3), "directory must be a folder's path"),
     (lambda: sk.train(**TINY, tensorboard=3), "tensorboard must be text"),
+    (lambda: sk.data.load("digits", root=5), "root must be the folder holding the datasets"),
+    (lambda: sk.Mask.dense(small_model()).save(5), "mask file must be a path"),
 ])
 def test_wrong_types_raise_one_sparsekit_error(call, expected):
     with pytest.raises(sk.SparsekitError) as refused:

@@ -43,6 +43,8 @@ def load(name: str, root="data", download: bool = False, batch_size: int = 128,
     datasets (datasets held in memory slice tensors and need none of them).
     """
     datasets.get(name)  # an unknown name is the first thing said
+    if not isinstance(root, (str, os.PathLike)):
+        raise SparsekitError(f"root must be the folder holding the datasets, got {root!r}")
     # Loose truth values (1, "") read as before; everything else is checked as a run's data section.
     settings = DataSettings(dataset=name, data_root=os.fspath(root), download=bool(download), batch_size=batch_size,
                             train_examples=train_examples, num_workers=num_workers, pin_memory=bool(pin_memory),
