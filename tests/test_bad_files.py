@@ -59,6 +59,12 @@ def test_rerun_of_a_damaged_record_is_one_line_and_trains_nothing(tmp_path, caps
         rerun(path, tmp_path / "again")
 
 
+def test_rerun_into_the_recorded_runs_own_folder_is_refused_even_with_overwrite(tmp_path, capsys, finished_run):
+    before = tree(finished_run)
+    err = one_error_line(capsys, ["rerun", str(finished_run), "--out", str(finished_run), "--overwrite"])
+    assert "the recorded run's own folder" in err and tree(finished_run) == before
+
+
 def test_a_record_of_a_newer_format_is_named_with_its_version(tmp_path, finished_run):
     path = damaged_copy(finished_run, tmp_path / "newer", lambda r: dict(r, format="sparsekit.record/2"))
     with pytest.raises(sk.SparsekitError) as refused:

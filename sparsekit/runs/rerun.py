@@ -87,6 +87,10 @@ def rerun(record_path, out, overwrite: bool = False, **changes) -> Tuple[dict, d
     record_path = Path(record_path)
     record_path = record_path / "record.json" if record_path.is_dir() else record_path
     record = read_record(record_path)
+    if out is not None and Path(out).resolve() == record_path.parent.resolve():
+        # with overwrite it would delete the run it reproduces (and a mask file kept there) before reading it
+        raise SparsekitError(f"--out {out} is the recorded run's own folder; a rerun writes a new run beside it: "
+                             f"choose another folder")
     if not record.get("finished"):
         raise SparsekitError(f"{record_path}: the run did not finish; there is no result to reproduce "
                              f"(resume it with --resume in its own folder)")
