@@ -24,6 +24,35 @@ def read_plan(directory) -> Optional[dict]:
         return None
 
 
+# The shape each layout's plan.json must have for the report to read it (None: may be absent).
+# Checked before anything is written, so a hand-edited plan fails in one line.
+PLAN_SHAPES = {
+    "converged": {"grid": dict, "convergence": dict, "budget": (dict, type(None)), "fixed": (dict, type(None)),
+                  "metric": (str, type(None)), "question": (str, type(None))},
+    "short-schedule": {"preset": dict, "recipes": (dict, list), "cells": (list, type(None))},
+}
+GRID_LISTS = ("masks", "sparsities", "arms", "seeds")  # the converged grid's lists, crossed into its runs
+
+
+def check_plan_shape(plan, layout: str, where) -> None:
+    """One `SparsekitError` line unless `plan` has the sections `layout` reads, of their types."""
+    for section, kinds in PLAN_SHAPES[layout].items():
+        value = plan.get(section)
+        if value is None and not isinstance(None, kinds):
+            raise SparsekitError(f"{where}: '{section}' is missing from plan.json; cannot report the study")
+        if not isinstance(value, kinds):
+            wanted = " or ".join(k.__name__ for k in (kinds if isinstance(kinds, tuple) else (kinds,))
+                                 if k is not type(None)).replace("dict", "a table").replace("list", "a list")
+            wanted = wanted.replace("str", "text")
+            raise SparsekitError(f"{where}: plan.json's {section!r} must be {wanted}, got {type(value).__name__}; "
+                                 f"cannot report the study")
+    if layout == "converged":
+        for name in GRID_LISTS:
+            if not isinstance(plan["grid"].get(name), list):
+                raise SparsekitError(f"{where}: plan.json's grid {name!r} must be a list, got "
+                                     f"{type(plan['grid'].get(name)).__name__}; cannot report the study")
+
+
 def run_name(mask: str, sparsity: float, seed: int, arm: str) -> str:
     return f"{mask}-{sparsity}-seed{seed}-{arm}"
 

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 from sparsekit.core.errors import SparsekitError
+from sparsekit.training.run_dir import check_location
 from . import curves as study_curves, figures as study_figures, reanalysis_report, tables
 from .answer import write_answer
-from .plan import cut_items, items, plan_section, read_plan, rung_order, run_name
+from .plan import check_plan_shape, cut_items, items, plan_section, read_plan, rung_order, run_name
 from .runs import (CONVERGED, DIAGNOSTIC, METRIC, collect, curves, default_records, read_json, read_record,
                          seconds_spent, study_layout, test_accuracies, test_set_size)
 from .stats import CAPACITY, RELEASE, cell_comparisons, parameter_table, pooled
@@ -37,15 +38,20 @@ def write_study_report(directory, out=None, metric: Optional[str] = None) -> str
     if layout is None:
         raise SparsekitError(f"{directory} is not a study folder (plan.json of a study, and runs/)")
     plan = read_plan(directory)
-    for section in ("grid", "convergence") if layout == CONVERGED else ():
-        if section not in plan:  # checked before anything is written
-            raise SparsekitError(f"{directory}: '{section}' is missing from plan.json; cannot report the study")
+    check_plan_shape(plan, layout, directory)  # checked before anything is written
+    out = Path(out or directory)
+    check_location(out, "report out")
+    if metric is not None and not isinstance(metric, str):
+        raise SparsekitError(f"metric must be the name of a record's accuracy, got {metric!r}")
     if layout == CONVERGED:
         cut_items(plan)  # a cut naming no item of the plan is refused before anything is written
-    out = Path(out or directory)
-    out.mkdir(parents=True, exist_ok=True)
     metric = metric or plan.get("metric") or METRIC
     rows, unfinished = collect(directory, metric)
+    if not rows and any((read_record(directory / "runs" / name) or {}).get("finished") for name in unfinished):
+        # finished runs, none recording the metric: a typo in --metric (or the plan's), not a study in progress
+        raise SparsekitError(f"{directory}: no finished run records {metric!r}; choose a metric their record.json "
+                             f"holds (e.g. {METRIC})")
+    out.mkdir(parents=True, exist_ok=True)
     size = test_set_size(test_accuracies(directory))
     resolution = 1 / size if size else None
     content = None

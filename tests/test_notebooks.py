@@ -358,9 +358,15 @@ def test_notebooks_run_at_once_come_back_in_order_and_a_failure_stops_the_series
 def test_a_typo_in_a_list_parameter_stops_in_the_settings_cell_as_one_line(tmp_path):
     """`METHODS = ["random", "SNIP"]` in 14 trained 3 of 6 runs before failing; now its
     settings cell refuses it before any training, and the error shows as its one line with the
-    full traceback folded below (the course's set-up call)."""
+    full traceback folded below (the course's set-up call). The runner refuses the value before
+    any kernel starts (tests/test_bad_scale.py); a learner typing it in Jupyter has no runner, so
+    the notebook is executed here past the runner's check, as Jupyter would."""
+    (path,) = runner.notebook_paths(only=["14"])
+    parameters = runner.parameters_for(path, "smoke", tmp_path, {"METHODS": ["random", "SNIP"]})
+    with pytest.raises(SparsekitError, match=r"METHODS = \['random', 'SNIP'\]: unknown mask method 'SNIP'"):
+        runner.check_declared(path, parameters)
     with pytest.raises(papermill.PapermillExecutionError, match=r"METHODS\[1\] = 'SNIP': unknown mask method"):
-        runner.run_all("smoke", tmp_path, only=["14"], extra={"METHODS": ["random", "SNIP"]}, report=lambda line: None)
+        runner._execute(path, tmp_path, parameters, runner.CELL_TIMEOUT_S, False, runner.SMOKE_THREADS)
     cells = nbformat.read(tmp_path / "14_any_mask_full_recipe.ipynb", as_version=4).cells
     failed = [i for i, c in enumerate(cells) if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
     assert len(failed) == 1

@@ -75,7 +75,7 @@ def test_ray_sweep_resumes_a_killed_run_keeps_a_failure_and_reruns_only_what_is_
     assert (out / "dataset=digits,seed=1" / "checkpoint.pt").is_file()
     assert not json.loads((out / "dataset=digits,seed=1" / "record.json").read_text())["finished"]
     # A CIFAR-10 point with no data: it fails when it loads its data, and must not stop the others.
-    points = [{"seed": 0}, {"seed": 1}, {"seed": 2}, {"seed": 0, "dataset": "cifar10", "model": "vgg11",
+    points = [{"seed": 0}, {"seed": 1}, {"seed": 2}, {"seed": 0, "dataset": "cifar10", "model": "vgg16",
                                                      "data_root": str(tmp_path / "no-data")}]
     fixed = {k: v for k, v in TINY.items() if k != "dataset"}
     grid = [{"dataset": "digits", **p} if "dataset" not in p else p for p in points]

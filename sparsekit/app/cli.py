@@ -153,11 +153,13 @@ def _sweep(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .sweeps import expand, read_spec, sweep
+    from .sweeps.spec import check_sweep_options
 
     spec = read_spec(args.spec)
     given = {"out": args.out, "backend": args.backend, "workers": args.workers, "address": args.address,
              "cpus_per_run": args.cpus_per_run, "gpus_per_run": args.gpus_per_run}
     spec.update({key: value for key, value in given.items() if value is not None})
+    check_sweep_options(**{key: value for key, value in spec.items() if key not in ("grid", "fixed")})  # --dry-run too
     spec.setdefault("out", str(Path("runs") / Path(args.spec).stem))
     if args.dry_run:
         for point in expand(spec["grid"], spec["fixed"], spec.get("name")):
@@ -280,11 +282,9 @@ def _export(args: argparse.Namespace) -> int:
 
     from ..export import export
     from ..export.onnx_check import write_onnx
-    from ..export.run_dir import load_run
+    from ..export.run_dir import check_targets, load_run
 
-    for target in (args.out, args.onnx):
-        if target and Path(target).exists() and not args.overwrite:
-            raise SparsekitError(f"{target} already exists; pass --overwrite to replace it, or choose another file")
+    check_targets(args.run_dir, args.out, args.onnx, args.overwrite)
     model, mask, input_shape = load_run(args.run_dir)
     net = export(model, mask, batch_size=args.batch_size, path=args.out, input_shape=input_shape)
     report = net.report

@@ -19,6 +19,7 @@ from typing import Dict, List, Optional, Sequence
 from ..report.verdict import paired_verdict
 from ..runs import mask_sources
 from ..core.checks import whole_number
+from ..training.run_dir import check_location
 from ..core.errors import SparsekitError
 from ..recipe import Recipe
 from ..report.summary import format_table
@@ -44,6 +45,7 @@ def run_demo(out="runs/demo", epochs: Optional[int] = None, progress: bool = Tru
     """Train every (method, sparsity, seed) mask with each recipe (one `sweep`, over this
     machine's cores); print the table, save the figure and each run's record under `out`;
     return the table's rows (means over seeds)."""
+    check_location(out)  # before the first line is printed: a bad folder is refused, not started
     out = Path(out)
     epochs = DEMO_EPOCHS if epochs is None else whole_number("epochs", epochs, 1)  # 0 is an error, not "default"
     methods = [m for m in (methods or DEMO_METHODS) if m in mask_sources.available()]

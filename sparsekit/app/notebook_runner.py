@@ -30,6 +30,7 @@ from typing import Dict, Iterable, List, Optional
 
 from ..core.checks import whole_number
 from ..core.errors import SparsekitError
+from .parameter_checks import check_parameter_values
 
 # The course lives in the checkout, not in the installed package: found from where the command
 # runs (the repository's root, or the notebooks folder itself as in JupyterLab); a kernel the
@@ -157,6 +158,10 @@ def check_declared(path: Path, parameters: Dict) -> None:
         raise SparsekitError(f"{path.name} does not declare parameter(s) {', '.join(unknown)}; "
                              f"it declares: {', '.join(declared) or 'none (no cell tagged parameters)'}")
     check_value_kinds(path, parameters, declared)
+    try:  # the values the notebook's own checks would refuse, refused before its kernel starts
+        check_parameter_values(parameters)
+    except SparsekitError as exc:
+        raise SparsekitError(f"{path.name}: {exc}") from None
 
 
 def check_value_kinds(path: Path, parameters: Dict, declared: Dict[str, dict]) -> None:

@@ -15,18 +15,15 @@ from typing import Any, Iterable, Sequence
 from ..core import checks
 from ..core.errors import SparsekitError
 from ..runs import mask_sources
+from ..runs.inputs import check_names
 from .experiments import ExperimentSettings, make_settings
 
 
 def check_settings(settings: ExperimentSettings) -> ExperimentSettings:
     """Every name in `settings` (dataset, model, mask method and its options, recipe tricks
     and options) looked up as a run would; returns `settings` unchanged."""
-    from ..data import datasets
-    from ..models import check_name
-
     config = settings.to_config()  # the recipe's tricks and options too
-    datasets.get(config.dataset)
-    check_name(config.model)
+    check_names(config)
     mask_sources.check(config, mask_given=False)
     return settings
 
@@ -69,3 +66,48 @@ def check_counts(**counts: int) -> None:
     """Whole numbers >= 1, by parameter name: check_counts(SEEDS=SEEDS, ROUNDS=ROUNDS)."""
     for name, value in counts.items():
         checks.whole_number(name, value, minimum=1)
+
+
+# Notebook parameters named after a run setting (SPARSITY, EPOCHS, MODEL, ...) take that
+# setting's values; a list parameter named by the plural (SPARSITIES, PATTERNS) takes a list of
+# them. The course calls the mask method METHOD. Mask options depend on the method: not checked alone.
+PARAMETER_ALIASES = {"method": "mask"}
+CHECKED_ALONE_NOT = ("mask_options",)
+
+
+def setting_of(parameter: str):
+    """(setting name, is_list) a notebook parameter stands for, or None."""
+    from ..recipe.settings import recipe_fields
+    from ..training.config import config_fields
+
+    known = {name for name, *_ in config_fields()} | {name for name, *_ in recipe_fields()}
+    lower = parameter.lower()
+    for name, is_list in ((lower, False), (lower[:-3] + "y" if lower.endswith("ies") else lower[:-1], True)):
+        name = PARAMETER_ALIASES.get(name, name)
+        if name in known and name not in CHECKED_ALONE_NOT:
+            return name, is_list
+    return None
+
+
+def check_parameter_values(parameters) -> None:
+    """Each parameter that stands for a run setting checked as `train` checks that setting
+    (value and, for names, the look-up), before any kernel starts: one line naming it."""
+    from ..recipe.settings import Recipe, recipe_fields
+    from ..training.config import make_config
+
+    recipe_names = {name for name, *_ in recipe_fields()}
+    for parameter, value in parameters.items():
+        found = setting_of(parameter)
+        if found is None or (found[1] and not isinstance(value, (list, tuple))):
+            continue  # not a setting, or a count where a list could stand (SEEDS = 3)
+        name, is_list = found
+        for one in (value if is_list else [value]):
+            try:
+                if name in recipe_names:
+                    Recipe().with_changes(**{name: one})
+                    continue
+                config = make_config(**{name: one})
+                check_names(config)
+                mask_sources.check(config, mask_given=False)
+            except SparsekitError as exc:
+                raise SparsekitError(f"parameter {parameter} = {value!r}: {exc}") from None

@@ -157,6 +157,8 @@ class Mask(dict):
     # ---- files -----------------------------------------------------------------------
     def save(self, path) -> Path:
         """Write the mask atomically (a crash leaves the old file or none, never half of one)."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise SparsekitError(f"mask file must be a path, got {type(path).__name__}")
         return atomic.torch_save({"format": FILE_FORMAT, "mask": dict(self)}, path)
 
     @classmethod

@@ -14,6 +14,7 @@ import os
 from typing import List
 
 from . import cifar, digits, fashion_mnist, tinyimagenet  # noqa: F401  (importing registers them)
+from ..core.errors import SparsekitError
 from .batches import Batches
 from .bundle import DataBundle, balanced_examples, first_batches, is_bundle
 from .options import LoadOptions
@@ -42,6 +43,8 @@ def load(name: str, root="data", download: bool = False, batch_size: int = 128,
     datasets (datasets held in memory slice tensors and need none of them).
     """
     datasets.get(name)  # an unknown name is the first thing said
+    if not isinstance(root, (str, os.PathLike)):
+        raise SparsekitError(f"root must be the folder holding the datasets, got {root!r}")
     # Loose truth values (1, "") read as before; everything else is checked as a run's data section.
     settings = DataSettings(dataset=name, data_root=os.fspath(root), download=bool(download), batch_size=batch_size,
                             train_examples=train_examples, num_workers=num_workers, pin_memory=bool(pin_memory),
@@ -49,7 +52,21 @@ def load(name: str, root="data", download: bool = False, batch_size: int = 128,
     return load_settings(settings, seed=seed, eval_batch_size=eval_batch_size, augment=bool(augment))
 
 
+def _check_root(root: str) -> None:
+    """A data root that is a file, or lies under one, is a mistake whichever dataset reads it
+    (digits reads none: it would pass unnoticed, the setting ignored)."""
+    from pathlib import Path
+
+    ancestor = Path(root)
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if ancestor.exists() and not ancestor.is_dir():
+        where = "is a file" if ancestor == Path(root) else f"is under a file ({ancestor})"
+        raise SparsekitError(f"data_root {root} {where}; give the folder holding the datasets")
+
+
 def load_settings(settings: DataSettings, seed: int = 0, eval_batch_size: int = 512, augment: bool = True) -> DataBundle:
     """`load` for a run's data section (`TrainConfig.data`), already checked where it was built."""
+    _check_root(settings.data_root)
     return datasets.get(settings.dataset)(LoadOptions(settings, seed=seed, eval_batch_size=eval_batch_size,
                                                       augment=augment))

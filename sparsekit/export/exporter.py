@@ -5,7 +5,9 @@ dead units (dead_units) -> store the weights compressed (storage) -> time dense 
 layer (kernels) -> the runtime network (runtime), saved atomically when `path` is given.
 """
 import copy
-from typing import Dict, List, Optional, Sequence
+import os
+from collections.abc import Mapping, Sequence
+from typing import Dict, List, Optional
 
 import torch
 from torch import nn
@@ -13,19 +15,43 @@ from torch import nn
 from ..core import atomic
 from ..core.checks import whole_number
 from ..core.errors import SparsekitError
+from ..models.input_size import check_runs_on
+from ..training.run_dir import check_file_location
 from . import dead_units, fold, kernels, storage
 from .graph import Node, trace
 from .runtime import FILE_FORMAT, ExportedNet, from_payload
 
 KERNEL_MODES = ("auto", "dense", "sparse")
+DEFAULT_INPUT_SHAPE = (3, 32, 32)  # for a model that does not say what it was built for
 
 
-def _check_arguments(batch_size, input_shape, kernel_mode) -> None:
+def _check_arguments(model, mask, batch_size, input_shape, kernel_mode, path) -> None:
+    if not isinstance(model, nn.Module):
+        raise SparsekitError(f"export takes a torch nn.Module (a trained model), got {type(model).__name__}")
+    if mask is not None and not isinstance(mask, Mapping):
+        raise SparsekitError(f"export's mask must be a sparsekit.Mask (or None: the weights as they are), got "
+                             f"{type(mask).__name__}")
     whole_number("export batch_size", batch_size, 1)
-    if len(input_shape) != 3 or any(not isinstance(s, int) or s <= 0 for s in input_shape):
-        raise SparsekitError(f"export input_shape must be (channels, height, width), got {tuple(input_shape)!r}")
+    if path is not None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise SparsekitError(f"export path must be a file path, got {type(path).__name__}")
+        check_file_location(path, "export path")
     if kernel_mode not in KERNEL_MODES:
         raise SparsekitError(f"export kernels must be one of: {', '.join(KERNEL_MODES)} (got {kernel_mode!r})")
+
+
+def _input_shape(model: nn.Module, given) -> tuple:
+    """The checked (channels, height, width) the export traces at; the model must run on it."""
+    shape = getattr(model, "input_shape", DEFAULT_INPUT_SHAPE) if given is None else given
+    if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence) or len(shape) != 3 or \
+            any(isinstance(s, bool) or not isinstance(s, int) or s <= 0 for s in shape):
+        raise SparsekitError(f"export input_shape must be (channels, height, width), got {shape!r}")
+    first = next((m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))), None)
+    if isinstance(first, nn.Conv2d) and first.in_channels != shape[0]:
+        raise SparsekitError(f"export input_shape {tuple(shape)} has {shape[0]} channels, but the model's first "
+                             f"layer takes {first.in_channels}; pass input_shape=({first.in_channels}, H, W)")
+    check_runs_on(model, shape, type(model).__name__, "export input_shape")
+    return tuple(shape)
 
 
 def _nonzero(nodes: List[Node]) -> int:
@@ -116,15 +142,16 @@ def _emit(nodes: List[Node], plan: Dict):
 
 
 def export(model: nn.Module, mask=None, batch_size: int = 1, path=None,
-           input_shape: Sequence[int] = (3, 32, 32), kernels_mode: str = "auto",
+           input_shape: Optional[Sequence[int]] = None, kernels_mode: str = "auto",
            remove_dead: bool = True) -> ExportedNet:
     """Fold, shrink, compress and time `model` (with `mask` applied, in eval mode) for CPU
     inference at `batch_size`; the result computes the masked-dense model's function.
     Written to `path` (one file, see `load_exported`) when given; `.report` says what changed.
     `kernels_mode` "dense"/"sparse" forces one kernel everywhere; `remove_dead=False` keeps
-    every channel (both only to measure what each part buys)."""
-    input_shape = tuple(input_shape)
-    _check_arguments(batch_size, input_shape, kernels_mode)
+    every channel (both only to measure what each part buys). `input_shape` (channels, height,
+    width) defaults to the shape `sparsekit.models.build` built the model for, else (3, 32, 32)."""
+    _check_arguments(model, mask, batch_size, input_shape, kernels_mode, path)
+    input_shape = _input_shape(model, input_shape)
     work = copy.deepcopy(model).cpu().float().eval()
     if mask is not None:
         mask.apply(work)
@@ -162,6 +189,8 @@ def load_exported(path, kernels: Optional[str] = None) -> ExportedNet:
     """`runtime.load_exported` with sparsekit's one-line errors for a missing or foreign file."""
     from pathlib import Path
 
+    if not isinstance(path, (str, os.PathLike)):
+        raise SparsekitError(f"load_exported takes the exported file's path, got {type(path).__name__}")
     if not Path(path).is_file():
         raise SparsekitError(f"exported network file not found: {path}")
     payload = atomic.torch_load(path, lambda reason: f"{path}: cannot read the exported network ({reason})")

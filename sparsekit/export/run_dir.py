@@ -6,6 +6,7 @@ the recipe's tricks declare survives training (`Recipe.final_architecture`: ghos
 run, as in the release; ghosts annealed away leave the plain model).
 """
 import json
+import os
 from pathlib import Path
 from typing import Tuple
 
@@ -66,3 +67,23 @@ def _network(record: dict) -> dict:
     bundle = data.load(config["dataset"], root=config.get("data_root", "data"), batch_size=1)
     return {"model": config["model"], "num_classes": bundle.num_classes, "in_channels": bundle.in_channels,
             "input_size": bundle.image_size, "width": config.get("width", 1.0)}
+
+
+def check_targets(run_dir, out, onnx=None, overwrite: bool = False) -> None:
+    """The files an export writes, checked before anything is loaded or written: each a file
+    path that can be written (not a folder, not under a file), not one of the run's own files,
+    not the same file twice, and not an existing file unless `overwrite`."""
+    from ..training.run_dir import RUN_FILES, check_file_location
+
+    targets = [("--out", out)] + ([("--onnx", onnx)] if onnx is not None else [])
+    own_files = {(Path(run_dir) / name).resolve() for name in RUN_FILES}
+    for flag, target in targets:
+        if not isinstance(target, (str, os.PathLike)) or not str(target):
+            raise SparsekitError(f"{flag} must be a file path, got {target!r}")
+        check_file_location(target, flag)
+        if Path(target).resolve() in own_files:
+            raise SparsekitError(f"{flag} {target} is a file of the run being exported; write the export elsewhere")
+        if Path(target).exists() and not overwrite:
+            raise SparsekitError(f"{target} already exists; pass --overwrite to replace it, or choose another file")
+    if onnx is not None and Path(onnx).resolve() == Path(out).resolve():
+        raise SparsekitError(f"--onnx and --out name the same file ({out}); the ONNX file would replace the export")

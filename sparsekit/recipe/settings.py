@@ -129,6 +129,9 @@ class _RecipeMethods:
         """The recipe a `to_dict()` (e.g. a run record's "recipe") describes, also one written
         by an older version (renamed or split settings read as what they ran); missing fields
         take their defaults."""
+        if values is not None and not isinstance(values, Mapping):
+            raise SparsekitError(f"a recipe is read from a mapping of setting -> value (a record's \"recipe\"), "
+                                 f"got {type(values).__name__}")
         values = dict(values or {})
         for trick in cls.DECLARED_TRICKS:
             values = trick.from_legacy(values)

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import List
 
 from ..core.errors import SparsekitError
+from ..training.run_dir import check_location
 from .tables import METRIC, load, mean_std, paired_differences
 
 # Settings that differ between runs without being what a table compares.
@@ -30,6 +31,9 @@ def write_report(directory, out=None, metric: str = METRIC) -> str:
     returns the markdown table."""
     runs = load(directory)
     out = Path(out or directory)
+    check_location(out, "report out")  # a file, or a folder under one, fails before anything is written
+    if not isinstance(metric, str) or metric not in runs.columns:  # before results.csv, not after it
+        raise SparsekitError(f"no column {metric!r} in the runs table; columns are: {', '.join(runs.columns)}")
     out.mkdir(parents=True, exist_ok=True)
     runs.to_csv(out / "results.csv", index=False)
     finished = runs[runs["status"] == "finished"]

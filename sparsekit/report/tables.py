@@ -10,9 +10,11 @@ setting `sparsity`; what the mask achieved is `achieved_sparsity`.
 """
 import json
 import math
+import os
 from pathlib import Path
 from typing import Optional, Sequence
 
+from ..core import formats
 from ..core.errors import SparsekitError
 
 METRIC = "best_val_test_acc"  # test accuracy at the best validation epoch (the release's metric)
@@ -26,6 +28,8 @@ def load(directory, finished_only: bool = False):
     or failed in a sweep (a folder with only `error.txt`: its error in column `error`)."""
     import pandas as pd
 
+    if not isinstance(directory, (str, os.PathLike)):
+        raise SparsekitError(f"directory must be a folder's path, got {type(directory).__name__}")
     root = Path(directory)
     if not root.is_dir():
         raise SparsekitError(f"no such directory: {root}")
@@ -46,6 +50,7 @@ def _row(root: Path, folder: Path) -> Optional[dict]:
         return {"run": run, "status": "failed", "error": lines[-1] if lines else ""}
     except (OSError, ValueError):
         return None  # being written, or not a record: not a run to count
+    _check_record_shape(record, folder / "record.json")
     status = "finished" if record.get("finished") else "diverged" if record.get("diverged") else "unfinished"
     row = {"run": run, "status": status, **record.get("config", {})}
     recipe = record.get("recipe") or {}
@@ -56,6 +61,19 @@ def _row(root: Path, folder: Path) -> Optional[dict]:
     row["achieved_sparsity"] = record.get("sparsity")
     row["epochs_done"] = len(record.get("epochs", []))
     return row
+
+
+def _check_record_shape(record, path: Path) -> None:
+    """A record.json of another shape (a list, a newer format, a damaged section) is named in
+    one line rather than failing somewhere in the table."""
+    if isinstance(record, dict) and formats.found_format(record) is not None:
+        formats.check(record, "run record", path)
+    elif not isinstance(record, dict):
+        raise SparsekitError(f"{path}: not a sparsekit run record ({formats.describe_found(record)})")
+    for section in ("config", "recipe", "sweep"):
+        if record.get(section) is not None and not isinstance(record[section], dict):
+            raise SparsekitError(f"{path}: the record's {section!r} must be a table of settings, got "
+                                 f"{type(record[section]).__name__}; the file is damaged or not a sparsekit record")
 
 
 def _preset_of(recipe: dict) -> str:

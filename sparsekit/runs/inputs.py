@@ -1,12 +1,16 @@
 """The objects `train` accepts beside its settings (recipe, callbacks, model, mask, data),
 checked before any work, each failing with one `SparsekitError` line."""
 from collections.abc import Mapping
-from typing import Iterable, List
+from typing import Iterable, List, Optional
 
 from torch import nn
 
 from ..sparsity import Sparsifier
+from ..sparsity.settings import DefaultSparsity
+from .. import models
 from ..core.errors import SparsekitError
+from ..data import datasets
+from ..models.input_size import check_runs_on
 from ..core.callbacks import Callback
 from ..training.config import TrainConfig
 
@@ -49,6 +53,13 @@ def default_recipe_dict():
     return Recipe.default().to_dict()
 
 
+def check_names(config: TrainConfig) -> None:
+    """The dataset and model a run would look up, refused in one line without building either
+    (where the run is planned, not started: sweeps, notebook parameters)."""
+    datasets.get(config.dataset)
+    models.check_name(config.model)
+
+
 def check_callbacks(callbacks: Iterable) -> List[Callback]:
     try:
         hooks = list(callbacks)
@@ -71,8 +82,9 @@ def check_objects(model, mask, data) -> None:
         raise SparsekitError(f"data must be a DataBundle (sparsekit.data.load(...)), got {type(data).__name__}")
 
 
-def check_model_fits_data(model: nn.Module, data) -> None:
-    """The model's first layer reads the data's channels and its classifier has its classes."""
+def check_model_fits_data(model: nn.Module, data, network: Optional[str] = None) -> None:
+    """The model's first layer reads the data's channels, its classifier has its classes, and
+    it runs on one batch of the data's shape (`network`: its name in the refusal)."""
     layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     channels, classes = getattr(data, "in_channels", None), getattr(data, "num_classes", None)
     name = getattr(data, "name", "the data")
@@ -84,3 +96,24 @@ def check_model_fits_data(model: nn.Module, data) -> None:
     if linears and classes is not None and linears[-1].out_features != classes:
         raise SparsekitError(f"the model has {linears[-1].out_features} output classes, but {name} has {classes} "
                              f"classes; build the model with num_classes={classes}")
+    size = getattr(data, "image_size", None)
+    if channels is not None and size is not None:
+        check_runs_on(model, (channels, size, size), network or type(model).__name__, name)
+
+
+# How far a given mask's sparsity may sit from an explicit `sparsity` and still be "the same":
+# a mask made at sparsity s keeps a rounded number of weights per layer, never half a percent off.
+SPARSITY_TOLERANCE = 0.005
+
+
+def check_given_sparsity(config: TrainConfig, mask) -> None:
+    """A mask file decides the run's sparsity; an explicit `sparsity` that says otherwise would
+    be recorded as the run's setting without being true: refused. Left at its default, the
+    setting is not used (the record's top-level "sparsity" is the mask's)."""
+    if isinstance(config.masking.sparsity, DefaultSparsity):
+        return
+    achieved = mask.sparsity()
+    if abs(achieved - config.sparsity) > SPARSITY_TOLERANCE:
+        raise SparsekitError(f"sparsity {config.sparsity:g} was given, but the mask file {config.mask_file} has "
+                             f"sparsity {achieved:.4f}; "
+                             f"drop sparsity (--sparsity): the mask decides it")

@@ -107,6 +107,7 @@ def prepare(config: TrainConfig, model: Optional[nn.Module] = None, mask: Option
 def _prepare(config: TrainConfig, model: Optional[nn.Module], mask: Optional[Mask], data, device: torch.device,
              resumed: Optional[dict] = None):
     """`prepare` plus the run's sparsifier; from a checkpoint holding the mask, that mask."""
+    given = mask
     data, model = starting_network(config, model, data, device)
     # On every rank: each asks it for updates. A procedure made of trainings trains with `train`.
     sparsifier = mask_sources.sparsifier_for(config, model, mask, train=train)
@@ -115,6 +116,8 @@ def _prepare(config: TrainConfig, model: Optional[nn.Module], mask: Optional[Mas
         return (data, model, *saved, sparsifier)
     # Computed once, on rank 0, and sent to the others (a lottery mask costs whole trainings).
     mask, mask_source = distributed.from_main(lambda: (sparsifier.initial_mask(model, data), sparsifier.source))
+    if config.mask_file and given is None:  # a mask object is the caller's (a lottery round's among them)
+        inputs.check_given_sparsity(config, mask)
     return data, model, mask, mask_source, sparsifier
 
 
@@ -127,10 +130,11 @@ def starting_network(config: TrainConfig, model: Optional[nn.Module] = None, dat
         config.dataset, root=config.data_root, download=config.download, batch_size=config.batch_size,
         seed=config.seed, train_examples=config.train_examples, num_workers=config.num_workers,
         pin_memory=config.pin_memory, persistent_workers=config.persistent_workers)
+    network = config.model if model is None else type(model).__name__  # how the refusal names it
     if model is None:
         model = models.build(config.model, data.num_classes, in_channels=data.in_channels,
                              width=config.width, input_size=data.image_size)
-    inputs.check_model_fits_data(model, data)
+    inputs.check_model_fits_data(model, data, network)
     model.to(device)
     # Before the mask method: scoring a mask computes as hard as training does.
     threads.apply(step_macs_on(model, data, config.batch_size) if device.type == "cpu" else None)

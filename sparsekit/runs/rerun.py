@@ -11,13 +11,15 @@ from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 from ..core import threads as threads_policy
+from ..core import formats
+from ..core.checks import whole_number
 from ..core.errors import SparsekitError
 from ..core.version import code_version
 from ..recipe.settings import Recipe
+from ..sparsity.settings import DefaultSparsity
 from ..training.config import TrainConfig
 from .launch import train
 
-RECORD_FORMAT = "sparsekit.record/1"
 COMPARED = ("best_val_test_acc", "test_acc", "best_val_acc", "bn_reestimated_test_acc")
 
 
@@ -32,8 +34,14 @@ def read_record(path) -> dict:
         raise SparsekitError(f"no run record at {path}") from None
     except (OSError, ValueError) as exc:
         raise SparsekitError(f"{path}: not a readable run record ({exc})") from None
-    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT or "config" not in record:
-        raise SparsekitError(f"{path}: not a sparsekit run record (expected format {RECORD_FORMAT})")
+    formats.check(record, "run record", path)  # names the format found, e.g. a newer version's
+    # Each section a rerun reads has the shape it was written with; a hand-edited or foreign file
+    # fails here in one line, not in the middle of rebuilding the run.
+    for section, required in (("config", True), ("recipe", False), ("mask_source", False), ("environment", False)):
+        value = record.get(section)
+        if (value is not None or required) and not isinstance(value, dict):
+            raise SparsekitError(f"{path}: the record's {section!r} must be a table of settings, got "
+                                 f"{type(value).__name__}; the file is damaged or not a sparsekit run record")
     return record
 
 
@@ -66,7 +74,8 @@ def rerun_settings(record: dict, record_path: Path, out, **changes) -> Tuple[Tra
     config = TrainConfig.from_record(record["config"])
     mask_file = recorded_mask_file(record, record_path)
     if mask_file is not None:
-        changes["mask_file"] = mask_file
+        # The mask decides the sparsity; the recorded setting may be the default it ignored.
+        changes.update(mask_file=mask_file, sparsity=DefaultSparsity(config.sparsity))
     config = config.with_changes(out=str(out) if out else None, resume=False, **changes)
     return config, Recipe.from_dict(record.get("recipe") or {})
 
@@ -77,15 +86,23 @@ def rerun(record_path, out, overwrite: bool = False, **changes) -> Tuple[dict, d
     record_path = Path(record_path)
     record_path = record_path / "record.json" if record_path.is_dir() else record_path
     record = read_record(record_path)
+    if out is not None and Path(out).resolve() == record_path.parent.resolve():
+        # with overwrite it would delete the run it reproduces (and a mask file kept there) before reading it
+        raise SparsekitError(f"--out {out} is the recorded run's own folder; a rerun writes a new run beside it: "
+                             f"choose another folder")
     if not record.get("finished"):
         raise SparsekitError(f"{record_path}: the run did not finish; there is no result to reproduce "
                              f"(resume it with --resume in its own folder)")
     config, recipe = rerun_settings(record, record_path, out, overwrite=overwrite, **changes)
     threads = (record.get("environment") or {}).get("torch_threads")
+    if threads is not None:
+        whole_number(f"{record_path}: the recorded torch_threads", threads, 1)
     if not threads:
         return record, dict(train(config, recipe=recipe))
     with threads_policy.held(int(threads), "the recorded run's thread count (a rerun)"):
         return record, dict(train(config, recipe=recipe))
+from ..core import formats
+from ..core.checks import whole_number
 
 
 def comparison(record: dict, again: dict) -> Dict[str, Tuple[Optional[float], Optional[float]]]:

@@ -101,6 +101,9 @@ class TrainConfig:
     def from_record(cls, values: Mapping[str, Any]) -> "TrainConfig":
         """The config a record's "config" describes; settings added since take their defaults,
         and names it does not know (a setting since removed) are left out."""
+        if not isinstance(values, Mapping):
+            raise SparsekitError(f"a run's settings are read from a mapping of setting -> value (a record's "
+                                 f"\"config\"), got {type(values).__name__}")
         values = scope_as_distribution(values)
         for old, (new, old_values) in _RENAMED.items():
             if values.get(old) in old_values and new not in values:

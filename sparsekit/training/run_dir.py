@@ -29,7 +29,7 @@ def check_location(path, what: str = "out") -> None:
     """Refuse a directory path that is a file, lies under a file, or cannot be created or written."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise SparsekitError(f"{what} {path} is a file, not a directory; choose a directory for the run")
+        raise SparsekitError(f"{what} {path} is a file, not a directory; choose a directory")
     ancestor = path
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent

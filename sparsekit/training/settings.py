@@ -74,3 +74,6 @@ class RunSettings:
         check_declared(self)
         if self.resume and not self.out:
             raise SparsekitError("resume needs the run's directory: pass out= (CLI: --out DIR)")
+        if self.resume and self.overwrite:  # continue a run and replace it: one must give way, so say which
+            raise SparsekitError("resume and overwrite contradict each other: resume=True (--resume) continues the "
+                                 "run in out, overwrite=True (--overwrite) trains it anew; pass one of them")

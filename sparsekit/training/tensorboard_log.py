@@ -6,6 +6,7 @@ fails before any work with one line saying how to install it.
 """
 from ..core.callbacks import Callback
 from ..core.errors import SparsekitError
+from .run_dir import check_location
 
 # Epoch-row columns that are not curves: the epoch is the x axis, seconds are bookkeeping.
 NOT_SCALARS = {"epoch", "seconds"}
@@ -25,6 +26,7 @@ class TensorBoardLog(Callback):
 
     def __init__(self, directory: str):
         check_available()
+        check_location(directory, "tensorboard")  # a file, or a folder under one, fails before any work
         self.directory = str(directory)
         self.writer = None
 

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from ...core.checks import whole_number
 from ...core.errors import SparsekitError
 from ...recipe.search_cache import reuse_searches
 from ...training.run_dir import check_location
@@ -16,7 +15,7 @@ from . import backends, shared_masks
 from .axes import expand_axes
 from .progress import GridProgress
 from .run_point import ERROR_FILE
-from .spec import Point
+from .spec import Point, check_sweep_options
 
 STATUSES = ("trained", "resumed", "skipped", "failed")
 
@@ -75,12 +74,10 @@ def sweep(grid=None, fixed=None, out=None, *, seeds: Optional[Sequence[int]] = N
     script, call it under `if __name__ == "__main__":` (the local workers are spawned
     processes, which import the script).
     """
-    if backend not in backends.BACKENDS:
-        raise SparsekitError(f"unknown sweep backend {backend!r}; choose one of: {', '.join(backends.BACKENDS)}")
+    check_sweep_options(out=out, name=name, backend=backend, workers=workers, address=address,
+                        cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, progress=progress, overwrite=overwrite)
     if out is None and backend != "inline":
         raise SparsekitError("a sweep needs out= (the folder for its runs), except with backend='inline'")
-    if workers is not None:
-        whole_number("workers", workers, 1)
     groups = expand_axes(grid, fixed, name, seeds, recipes)  # everything checked before the first run starts
     if out is not None:
         check_location(out)

@@ -10,12 +10,15 @@ Everything is checked here, before any run starts or any file is written.
 """
 import dataclasses
 import itertools
+import os
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Dict, List, Optional, Tuple
 
+from ...core.checks import boolean, finite_number, text, whole_number
 from ...core.errors import SparsekitError
 from ...runs import mask_sources
+from ...runs.inputs import check_names
 from ...sparsity.settings import RETIRED_SETTINGS
 from ...training.config import config_fields, make_config
 
@@ -99,6 +102,9 @@ def expand(grid=None, fixed: Optional[Mapping] = None, name: Optional[str] = Non
     fixed = _named(fixed or {}, "fixed")
     if grid is None or isinstance(grid, Mapping):
         grid = _named(grid or {}, "grid")
+        if not grid:  # one run named "run" is not what an empty table asks for: say so
+            raise SparsekitError("the sweep's grid is empty: list the settings to vary (e.g. seed = [0, 1, 2]); "
+                                 "a single run is `sparsekit train` (or a one-value list, e.g. seed = [0])")
         # A label from a table stands in the template for its value (a recipe table has no
         # readable text); a plain value stays itself there, so "{sparsity:g}" works.
         choices = [[(key, label, label if isinstance(values, Mapping) else _shown(label, value), value)
@@ -132,6 +138,34 @@ def expand(grid=None, fixed: Optional[Mapping] = None, name: Optional[str] = Non
     return points
 
 
+def check_sweep_options(out=None, name=None, backend="local", workers=None, address=None, cpus_per_run=1,
+                        gpus_per_run=0, progress=True, overwrite=False) -> None:
+    """The sweep's own options (`[sweep]` of a spec file, `sk.sweep`'s keywords), each of its
+    type, checked before any run starts or any file is written."""
+    from .backends import BACKENDS
+
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise SparsekitError(f"the sweep's out must be a folder's path, got {out!r} ({type(out).__name__})")
+    if name is not None and not isinstance(name, (str, list, tuple)):
+        raise SparsekitError(f"the sweep's name must be a template such as \"{{mask}}-seed{{seed}}\" or a list of "
+                             f"run names, got {name!r}")
+    if backend not in BACKENDS:
+        raise SparsekitError(f"unknown sweep backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    if workers is not None:
+        whole_number("workers", workers, 1)
+    if address is not None:
+        text("address", address)
+    finite_number("cpus_per_run", cpus_per_run, 0, low_open=True)
+    finite_number("gpus_per_run", gpus_per_run, 0)
+    ray_only = [option for option, value, default in (("address", address, None), ("cpus_per_run", cpus_per_run, 1),
+                                                      ("gpus_per_run", gpus_per_run, 0)) if value != default]
+    if ray_only and backend != "ray":  # accepted and ignored would be worse than refused
+        raise SparsekitError(f"{ray_only[0]} applies to the ray backend only (this sweep's backend is {backend!r}); "
+                             f"drop it or choose backend ray")
+    boolean("progress", progress)
+    boolean("overwrite", overwrite)
+
+
 def _shown(label: str, value):
     return value if isinstance(value, (int, float, str)) else label
 
@@ -157,6 +191,7 @@ def _point(combo, fixed: Mapping, template: Optional[str], given_name: Optional[
     name = str(given_name) if given_name is not None else _name(template, labels, template_fields)
     point = Point(name=name, settings=settings, recipe=recipe.to_dict(), labels=labels)
     config = point.config()  # every setting checked now, before anything runs
+    check_names(config)  # looked up now too: a worker would fail on them after starting
     if not config.mask_file:  # a mask file may be written by an earlier sweep; the rest is checked now
         mask_sources.check(config, mask_given=False)  # the rules `train` applies, in the one place they live
     return point

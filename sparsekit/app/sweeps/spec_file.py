@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Dict
 
 from ...core.errors import SparsekitError
-from .spec import expand
+from .spec import check_sweep_options, expand
 
 SWEEP_KEYS = ("out", "name", "backend", "workers", "address", "cpus_per_run", "gpus_per_run")
 TABLES = ("sweep", "grid", "fixed")
@@ -34,9 +34,11 @@ def read_spec(path) -> Dict[str, Any]:
         import tomli as tomllib
     path = Path(path)
     try:
-        document = tomllib.loads(path.read_text())
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise SparsekitError(f"cannot read the sweep file {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:  # TOML is UTF-8 text
+        raise SparsekitError(f"{path} is not a UTF-8 text file (byte {error.start}); a sweep file is TOML") from None
     except tomllib.TOMLDecodeError as error:
         raise SparsekitError(f"{path} is not valid TOML: {error}") from None
     unknown = sorted(set(document) - set(TABLES))
@@ -52,6 +54,7 @@ def read_spec(path) -> Dict[str, Any]:
     unknown = sorted(set(options) - set(SWEEP_KEYS))
     if unknown:
         raise SparsekitError(f"{path}: unknown [sweep] option {unknown[0]!r}; options are: {', '.join(SWEEP_KEYS)}")
+    check_sweep_options(**options)
     spec = {"grid": document["grid"], "fixed": document.get("fixed", {}), **options}
     expand(spec["grid"], spec["fixed"], spec.get("name"))
     return spec

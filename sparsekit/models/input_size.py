@@ -1,0 +1,75 @@
+"""Does a network run on the data's input size? Asked once, on one small batch of zeros, before
+any work: a torchvision or timm network built for 224-pixel images (a ViT, a SqueezeNet whose
+pooling runs out of pixels) would otherwise start a run and crash in its first step.
+
+The check runs the network in eval mode under `no_grad` (no BatchNorm statistics change, no
+random number is drawn), so the run that follows is exactly the run without the check. When the
+network refuses, the smallest square input it takes is found by trying sizes: doublings up to
+`LARGEST`, plus the sizes networks are commonly built for, then bisection below the first that
+works (exact for a network that takes every size from some minimum up, as downsampling networks
+do; for a network of one fixed size, such as a ViT, bisection ends at that size).
+"""
+from typing import Optional, Sequence
+
+import torch
+from torch import nn
+
+from ..core.errors import SparsekitError
+
+LARGEST = 512
+COMMON_SIZES = (224, 299, 384)  # ImageNet-style builds: ViT, ResNet (224), Inception (299), ViT-384
+PROBE_BATCH = 2  # two examples: a network that squeezes the batch dimension away still sees one
+
+
+def runs_on(model: nn.Module, input_shape: Sequence[int]) -> Optional[str]:
+    """None when `model` runs on a batch of `input_shape` (channels, height, width), else the
+    first line of the error it raised."""
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    dtype = parameter.dtype if parameter is not None and parameter.is_floating_point() else torch.float32
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros((PROBE_BATCH, *input_shape), device=device, dtype=dtype))
+        return None
+    except (RuntimeError, ValueError, AssertionError, IndexError, TypeError) as error:  # how torch and timm refuse a size
+        lines = str(error).strip().splitlines()
+        return lines[0] if lines else type(error).__name__
+    finally:
+        model.train(was_training)
+
+
+def smallest_input(model: nn.Module, channels: int, refused: int) -> Optional[int]:
+    """The smallest square side above `refused` that `model` runs on, or None up to `LARGEST`."""
+    candidates = sorted({2 ** k for k in range(1, 10)} | set(COMMON_SIZES))
+    low = refused  # the largest side known to fail
+    for side in (s for s in candidates if refused < s <= LARGEST):
+        if runs_on(model, (channels, side, side)) is None:
+            high = side
+            while high - low > 1:  # bisection: low fails, high works
+                middle = (low + high) // 2
+                if runs_on(model, (channels, middle, middle)) is None:
+                    high = middle
+                else:
+                    low = middle
+            return high
+        low = side
+    return None
+
+
+def check_runs_on(model: nn.Module, input_shape: Sequence[int], network: str, data: str) -> None:
+    """One `SparsekitError` line naming the network, the input size and the smallest it takes,
+    unless `model` runs on a batch of `input_shape` (channels, height, width)."""
+    channels, height, width = (int(s) for s in input_shape)
+    error = runs_on(model, (channels, height, width))
+    if error is None:
+        return
+    smallest = smallest_input(model, channels, max(height, width))
+    shown = f"{channels}x{height}x{width}"
+    if smallest is None:
+        raise SparsekitError(f"network {network} does not run on the {shown} input of {data}, nor on any square input up "
+                             f"to {LARGEST} pixels ({error})")
+    raise SparsekitError(f"network {network} does not run on the {shown} input of {data}: the smallest input it takes "
+                         f"is {channels}x{smallest}x{smallest} ({error}); choose a dataset of larger images or "
+                         f"another network")
