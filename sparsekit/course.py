@@ -7,6 +7,7 @@ module and the layers stay free to move their code. The widget panels import ipy
 they load when a notebook asks for one (INTERACTIVE=True), not when this module is imported.
 """
 from pathlib import Path
+from typing import Optional
 
 from . import analysis, masks  # noqa: F401
 from .analysis import spectral, spectral_plots  # noqa: F401
@@ -26,6 +27,8 @@ from .recipe.ghost_neurons import smooth_function  # noqa: F401
 from .recipe.ghost_skip import ghost_sites  # noqa: F401
 from .recipe.label_smoothing import smoothed_targets  # noqa: F401
 from .recipe.phase import ghost_strength  # noqa: F401
+from .report.answer import StudyAnswer, find_answer
+from .report.answer_figure import plot_study_answer  # noqa: F401
 from .report.plots import (plot_accuracy_curves, plot_final_accuracy, plot_grouped_accuracy,  # noqa: F401
                            plot_seeded_accuracy)
 from .report.results import (comparison_table, flatten_grid, notebook_result, save_figure,  # noqa: F401
@@ -58,3 +61,14 @@ def converged_study(arms) -> str:
     """What the committed converged study says about `arms` against plain training (markdown
     read from its records: no training), for a notebook to show beside its own small run."""
     return study_evidence(course_folder().resolve().parent / CONVERGED_STUDY, list(arms))
+
+
+def study_answer() -> Optional[StudyAnswer]:
+    """The converged study's answer (`answer.json` in its folder: the verdict sentence and every
+    cell's paired difference), read through the package so it shows however JupyterLab was
+    started; None, with one line saying so, where this checkout has no answer yet."""
+    found = find_answer(course_folder().resolve().parent / CONVERGED_STUDY)
+    if found is None:
+        print(f"No answer from the converged study in this checkout ({(CONVERGED_STUDY / 'answer.json').as_posix()} "
+              "is missing): its verdict and figure cannot be shown here.")
+    return found
