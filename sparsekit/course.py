@@ -18,14 +18,19 @@ from .app.experiments import (ExperimentSettings, make_settings, run_experiment,
 from .app.notebook_runner import course_folder
 from .app.parameter_checks import check_counts, check_each, check_recipes, check_settings  # noqa: F401
 from .app.seeded import compare_recipes, flatten_seeded, flatten_variants, run_variants_over_seeds  # noqa: F401
+from .export.fold import fold_conv_bn  # noqa: F401
 from .export.latency import measure  # noqa: F401
 from .export.onnx_latency import compare_with_onnxruntime  # noqa: F401
 from .export.plots import plot_break_even  # noqa: F401
 from .models.traced import conv_bn_pairs  # noqa: F401
+from .models.units import ConvBN  # noqa: F401
 from .recipe import TRICKS  # noqa: F401
-from .recipe.ghost_neurons import smooth_function  # noqa: F401
-from .recipe.ghost_skip import ghost_sites  # noqa: F401
-from .recipe.label_smoothing import smoothed_targets  # noqa: F401
+from .recipe.ghost_neurons import GhostNeurons, smooth_function  # noqa: F401
+from .recipe.ghost_skip import GhostBranch, ghost_sites  # noqa: F401
+from .recipe.gradinit import WEIGHT_FLOOR  # noqa: F401
+from .recipe.gradinit_rule import RescaleAdam, scale_floors, scale_gradient  # noqa: F401
+from .recipe.label_smoothing import SmoothedCrossEntropy, smoothed_targets  # noqa: F401
+from .recipe.scaled_init import scale_by_density  # noqa: F401
 from .recipe.phase import ghost_strength  # noqa: F401
 from .report.answer import StudyAnswer, find_answer
 from .report.answer_figure import plot_study_answer  # noqa: F401
