@@ -48,6 +48,17 @@ from .sparsity import patterns  # noqa: F401
 CONVERGED_STUDY = Path("benchmarks") / "results" / "study-converged"
 
 
+def study_answer() -> Optional[StudyAnswer]:
+    """The converged study's answer (`answer.json` in its folder: the verdict sentence and every
+    cell's paired difference), read through the package so it shows however JupyterLab was
+    started; None, with one line saying so, where this checkout has no answer yet."""
+    found = find_answer(course_folder().resolve().parent / CONVERGED_STUDY)
+    if found is None:
+        print(f"No answer from the converged study in this checkout ({(CONVERGED_STUDY / 'answer.json').as_posix()} "
+              "is missing): its verdict and figure cannot be shown here.")
+    return found
+
+
 def panel(*args, **kwargs):
     """The experiment panel (`app.widgets.panel`): sliders for sparsity, toggles for the tricks."""
     from .app.widgets import panel as make
@@ -66,14 +77,3 @@ def converged_study(arms) -> str:
     """What the committed converged study says about `arms` against plain training (markdown
     read from its records: no training), for a notebook to show beside its own small run."""
     return study_evidence(course_folder().resolve().parent / CONVERGED_STUDY, list(arms))
-
-
-def study_answer() -> Optional[StudyAnswer]:
-    """The converged study's answer (`answer.json` in its folder: the verdict sentence and every
-    cell's paired difference), read through the package so it shows however JupyterLab was
-    started; None, with one line saying so, where this checkout has no answer yet."""
-    found = find_answer(course_folder().resolve().parent / CONVERGED_STUDY)
-    if found is None:
-        print(f"No answer from the converged study in this checkout ({(CONVERGED_STUDY / 'answer.json').as_posix()} "
-              "is missing): its verdict and figure cannot be shown here.")
-    return found

@@ -10,12 +10,14 @@ import pytest
 
 from sparsekit import course
 from sparsekit.core.errors import SparsekitError
-from sparsekit.report.answer import ANSWER_FORMAT, comparison_key, find_answer, load_answer
-from sparsekit.report.answer_figure import HEADLINE, plot_study_answer
+from sparsekit.core.formats import STUDY_ANSWER as ANSWER_FORMAT
+from sparsekit.report.answer import comparison_key, find_answer, load_answer
+from sparsekit.report.answer_figure import CORRECTED_WIDTH, HEADLINE, plot_study_answer
 
 matplotlib.use("Agg")
 REPO = Path(__file__).resolve().parents[1]
-FIXTURE = Path(__file__).parent / "fixtures" / "study_answer.json"
+# The first answer file the study wrote (tests/fixtures/formats/README.md says which commit).
+FIXTURE = Path(__file__).parent / "fixtures" / "formats" / "5d782a0" / "answer.json"
 COMMITTED = REPO / "benchmarks" / "results" / "study-converged" / "answer.json"
 
 
@@ -46,8 +48,9 @@ def test_a_trick_sentence_is_written_from_its_cells():
 
 @pytest.mark.parametrize("content, says", [
     ({"format": "sparsekit-study-answer/2", "sentence": "x", "counts": {}, "cells": []},
-     "its format is 'sparsekit-study-answer/2'; this sparsekit reads sparsekit-study-answer/1"),
-    ([1, 2], "its format is None"),
+     "not a sparsekit study answer file: its format is 'sparsekit-study-answer/2'; this sparsekit reads study "
+     "answer formats sparsekit-study-answer/1"),
+    ([1, 2], "it holds a list"),
     ({"format": ANSWER_FORMAT, "sentence": "x", "counts": {"finished": 1}, "cells": []}, "planned_after_cuts"),
     ({"format": ANSWER_FORMAT, "sentence": "x", "counts": {"planned_after_cuts": 1, "finished": 1},
       "cells": [{"mask": "snip"}]}, "cells[0] lacks sparsity"),
@@ -79,8 +82,12 @@ def test_the_figure_draws_every_headline_cell():
         # Each cell: one interval line and one mean marker (plus a triangle where the interval is cut).
         intervals = [line for line in ax.get_lines() if len(line.get_xdata()) == 2 and line.get_linestyle() == "-"
                      and line.get_xdata()[0] == line.get_xdata()[1]]
-        assert len(intervals) == len(cells)
-        cut = sum(int(c["low"] < low) + int(c["high"] > high) for c in cells)
+        corrected = [c for c in cells if c["corrected_low"] is not None]
+        assert len([i for i in intervals if i.get_linewidth() == CORRECTED_WIDTH]) == len(corrected)
+        assert len(intervals) == len(cells) + len(corrected)
+        widest = [(min(c["low"], c["corrected_low"] if c["corrected_low"] is not None else c["low"]),
+                   max(c["high"], c["corrected_high"] if c["corrected_high"] is not None else c["high"])) for c in cells]
+        cut = sum(int(w_low < low) + int(w_high > high) for w_low, w_high in widest)
         triangles = [line for line in ax.get_lines() if line.get_marker() in ("^", "v")]
         assert len(triangles) == cut
     # The scale is set by the ordinary intervals, not by a seed that stayed at chance.

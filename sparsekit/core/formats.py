@@ -17,6 +17,9 @@ RECORD = "sparsekit.record/1"
 # Also spelled out in export/runtime.py, which imports nothing of sparsekit (a test holds them equal).
 EXPORTED = "sparsekit.exported/1"
 NOTEBOOK_RESULT = "sparsekit.notebook-result/1"  # written for the test suite; the kit never reads it
+# A study's answer file (answer.json), written by the study's code (`study/`, outside the package)
+# and read by the package's course notebooks (`report.study_evidence`).
+STUDY_ANSWER = "sparsekit-study-answer/1"
 
 # kind -> (what is written today, then the identifiers earlier versions wrote for the same content).
 READS: Dict[str, Tuple[str, ...]] = {
@@ -26,6 +29,7 @@ READS: Dict[str, Tuple[str, ...]] = {
     "run record": (RECORD,),
     "exported network": (EXPORTED,),
     "notebook result": (NOTEBOOK_RESULT,),
+    "study answer": (STUDY_ANSWER,),
 }
 
 

@@ -1,7 +1,8 @@
-"""The converged study's answer, read back: `answer.json`, generated from the study's records
-(the verdict sentence with its bounds, what ran of what the plan kept after its cuts, and every
-(mask, sparsity) cell's paired difference with its 95% interval). The course shows it first:
-notebook 14 its sentence and figure, notebooks 10-13 one sentence on their trick alone.
+"""The converged study's answer, read back: `answer.json` (format `sparsekit-study-answer/1`,
+written by the study's code from its records): the verdict sentence with its bounds, what ran of
+what the plan kept after its cuts, and every (mask, sparsity) cell's paired difference with its
+95% interval. The course shows it first: notebook 14 its sentence and figure, notebooks 10-13
+one sentence on their trick alone.
 
 Comparisons are spelt "arm - baseline"; a file that writes the minus sign as "−" reads the same.
 """
@@ -11,14 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+from ..core import formats
 from ..core.errors import SparsekitError
 
-ANSWER_FORMAT = "sparsekit-study-answer/1"
 ANSWER_FILE = "answer.json"
 BASELINE = "default"
 CELL_KEYS = ("mask", "sparsity", "comparison", "pairs", "mean", "low", "high", "verdict")
-# What the kit's verdict words mean, for a sentence a learner reads without the report beside it.
-BETTER, WORSE = "better", "worse"
 
 
 def comparison_key(text: str) -> str:
@@ -62,13 +61,17 @@ class StudyAnswer:
             numbers = "; ".join(_cell_numbers(cell) for cell in cells)
             parts.append(f"`{arm}` − default: {tally} of {len(cells)} (mask, sparsity) cells ({numbers})")
         return (f"**The converged study on {label} alone:** " + "; ".join(parts) +
-                ". Paired differences in test accuracy, 95% intervals over seeds.")
+                ". Paired differences in test accuracy, 95% intervals over seeds (and Holm-corrected ones where the "
+                "study gives them).")
 
 
 def _cell_numbers(cell: dict) -> str:
+    corrected = ""
+    if cell.get("corrected_low") is not None and cell.get("corrected_high") is not None:
+        corrected = f", Holm-corrected [{cell['corrected_low']:+.3f}, {cell['corrected_high']:+.3f}]"
     flag = ", degenerate" if cell.get("degenerate") else ""
     return (f"{cell['mask']} {cell['sparsity']:g}: {cell['mean']:+.3f} "
-            f"[{cell['low']:+.3f}, {cell['high']:+.3f}], {cell['pairs']} pairs{flag}")
+            f"[{cell['low']:+.3f}, {cell['high']:+.3f}]{corrected}, {cell['pairs']} pairs{flag}")
 
 
 def load_answer(path) -> StudyAnswer:
@@ -81,10 +84,7 @@ def load_answer(path) -> StudyAnswer:
         raise SparsekitError(f"{path}: no study answer there (it is generated from the study's records)") from None
     except (OSError, ValueError) as error:
         raise SparsekitError(f"{path}: not readable as JSON: {error}") from None
-    found = data.get("format") if isinstance(data, dict) else None
-    if found != ANSWER_FORMAT:
-        raise SparsekitError(f"{path}: not a study answer: its format is {found!r}; this sparsekit reads "
-                             f"{ANSWER_FORMAT}")
+    formats.check(data, "study answer", path)
     counts, cells = data.get("counts"), data.get("cells")
     if not isinstance(data.get("sentence"), str) or not isinstance(counts, dict) or not isinstance(cells, list):
         raise SparsekitError(f"{path}: a study answer needs a sentence, counts and cells")

@@ -10,6 +10,7 @@ HEADLINE = ("tost - default", "tost-release - default", "capacity - default", "t
 # An interval this many times wider than the median one (a seed that stayed at chance) does not
 # set the scale: it is cut at the axis edge and marked, so it cannot flatten the rest to dots.
 WIDE_FACTOR = 10
+CORRECTED_WIDTH = 0.8  # the Holm-corrected interval: a thin line through the thick 95% one
 
 
 def _limits(cells: Sequence[dict]):
@@ -18,15 +19,17 @@ def _limits(cells: Sequence[dict]):
     spread = [c["high"] - c["low"] for c in kept]
     typical = sorted(spread)[len(spread) // 2] if spread else 0.0
     values = [0.0] + [v for c, s in zip(kept, spread) if s <= WIDE_FACTOR * max(typical, 1e-3)
-                      for v in (c["mean"], c["low"], c["high"])]
+                      for v in (c["mean"], c["low"], c["high"], c.get("corrected_low"), c.get("corrected_high"))
+                      if v is not None]
     low, high = min(values), max(values)
     pad = 0.08 * (high - low or 0.02)
     return low - pad, high + pad
 
 
 def plot_study_answer(answer: StudyAnswer, comparisons: Sequence[str] = HEADLINE, fig=None):
-    """One panel per sparsity, masks along x, one colour per comparison; a hollow marker is a
-    cell the answer calls degenerate; a triangle at an edge: the interval runs past it.
+    """One panel per sparsity, masks along x, one colour per comparison: the mean, its 95%
+    interval (thick) and the corrected interval where the answer gives one (thin); a hollow
+    marker is a cell the answer calls degenerate; a triangle at an edge: an interval runs past it.
     Returns the figure (also the axes' data can be read back by tests)."""
     import matplotlib.pyplot as plt
 
@@ -46,12 +49,15 @@ def plot_study_answer(answer: StudyAnswer, comparisons: Sequence[str] = HEADLINE
                 if cell["sparsity"] != sparsity or comparison_key(cell["comparison"]) != key:
                     continue
                 x, colour = masks.index(cell["mask"]) + offset, f"C{index}"
-                low, high = max(cell["low"], low_edge), min(cell["high"], high_edge)
+                spans = [(cell["low"], cell["high"], 2.0)]
+                if cell.get("corrected_low") is not None and cell.get("corrected_high") is not None:
+                    spans.append((cell["corrected_low"], cell["corrected_high"], CORRECTED_WIDTH))
+                for low, high, width in spans:
+                    ax.plot([x, x], [max(low, low_edge), min(high, high_edge)], color=colour, linewidth=width)
                 mean = min(max(cell["mean"], low_edge), high_edge)
-                ax.plot([x, x], [low, high], color=colour, linewidth=2)
                 ax.plot([x], [mean], "o", color=colour, markerfacecolor="white" if cell.get("degenerate") else colour)
-                for edge, cut, marker in ((low_edge, cell["low"] < low_edge, "v"),
-                                          (high_edge, cell["high"] > high_edge, "^")):
+                widest = (min(low for low, _, _ in spans), max(high for _, high, _ in spans))
+                for edge, cut, marker in ((low_edge, widest[0] < low_edge, "v"), (high_edge, widest[1] > high_edge, "^")):
                     if cut:
                         ax.plot([x], [edge], marker, color=colour, markersize=7)
         ax.axhline(0, color="black", linewidth=0.8)
@@ -64,7 +70,7 @@ def plot_study_answer(answer: StudyAnswer, comparisons: Sequence[str] = HEADLINE
                for i, key in enumerate(wanted)]
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize="small", frameon=False)
     fig.suptitle("The converged study: paired differences per (mask, sparsity) cell\n"
-                 "hollow marker: a cell the study marks degenerate; triangle: the interval runs past the axis",
-                 fontsize="medium")
+                 "thick: 95% interval; thin: Holm-corrected, where given; hollow: a cell the study marks "
+                 "degenerate; triangle: runs past the axis", fontsize="medium")
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import List, Sequence
 
 from . import study_tables as tables
-from .study_plan import cut_items, items, read_plan, run_name
+from .study_plan import items, read_plan, run_name
 from .study_runs import (CONVERGED, DIAGNOSTIC, METRIC, collect, read_json, study_layout, test_accuracies,
                          test_set_size)
 from .study_stats import BASELINE, CAPACITY, RELEASE, cell_comparisons
@@ -48,11 +48,7 @@ def _regime(directory: Path) -> str:
 
 
 def _progress(plan: dict, arms: List[str], rows: List[dict]) -> str:
-    """What ran of what the plan kept after its budget cuts (cut items are not "unfinished")."""
-    cut = cut_items(plan)
-    kept = [run_name(*cell) for item, cells in items(plan).items() if item not in cut for cell in cells
-            if cell[3] in arms]
+    planned = [run_name(*cell) for cells in items(plan).values() for cell in cells if cell[3] in arms]
     done = {row["run"] for row in rows}
-    dropped = f" (the budget cut item(s) {', '.join(map(str, cut))} before they ran)" if cut else ""
-    return (f"Finished runs of these arms: {sum(name in done for name in kept)} of the {len(kept)} the plan kept "
-            f"after its cuts{dropped}.\n")
+    return f"Finished runs of these arms: {sum(name in done for name in planned)} of {len(planned)} planned.\n"
+
