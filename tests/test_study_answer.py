@@ -86,7 +86,8 @@ def test_the_figure_draws_every_headline_cell():
         assert len([i for i in intervals if i.get_linewidth() == CORRECTED_WIDTH]) == len(corrected)
         assert len(intervals) == len(cells) + len(corrected)
         widest = [(min(c["low"], c["corrected_low"] if c["corrected_low"] is not None else c["low"]),
-                   max(c["high"], c["corrected_high"] if c["corrected_high"] is not None else c["high"])) for c in cells]
+                   max(c["high"], c["corrected_high"] if c["corrected_high"] is not None else c["high"]))
+                  for c in cells]
         cut = sum(int(w_low < low) + int(w_high > high) for w_low, w_high in widest)
         triangles = [line for line in ax.get_lines() if line.get_marker() in ("^", "v")]
         assert len(triangles) == cut

@@ -26,6 +26,23 @@ def _limits(cells: Sequence[dict]):
     return low - pad, high + pad
 
 
+def _draw_cell(ax, x: float, colour: str, cell: dict, edges) -> None:
+    """The mean, the 95% interval (thick), the corrected one (thin) where given, each cut at the
+    axis `edges`; a triangle at an edge an interval runs past."""
+    low_edge, high_edge = edges
+    spans = [(cell["low"], cell["high"], 2.0)]
+    if cell.get("corrected_low") is not None and cell.get("corrected_high") is not None:
+        spans.append((cell["corrected_low"], cell["corrected_high"], CORRECTED_WIDTH))
+    for low, high, width in spans:
+        ax.plot([x, x], [max(low, low_edge), min(high, high_edge)], color=colour, linewidth=width)
+    mean = min(max(cell["mean"], low_edge), high_edge)
+    ax.plot([x], [mean], "o", color=colour, markerfacecolor="white" if cell.get("degenerate") else colour)
+    if min(low for low, _, _ in spans) < low_edge:
+        ax.plot([x], [low_edge], "v", color=colour, markersize=7)
+    if max(high for _, high, _ in spans) > high_edge:
+        ax.plot([x], [high_edge], "^", color=colour, markersize=7)
+
+
 def plot_study_answer(answer: StudyAnswer, comparisons: Sequence[str] = HEADLINE, fig=None):
     """One panel per sparsity, masks along x, one colour per comparison: the mean, its 95%
     interval (thick) and the corrected interval where the answer gives one (thin); a hollow
@@ -48,18 +65,7 @@ def plot_study_answer(answer: StudyAnswer, comparisons: Sequence[str] = HEADLINE
             for cell in cells:
                 if cell["sparsity"] != sparsity or comparison_key(cell["comparison"]) != key:
                     continue
-                x, colour = masks.index(cell["mask"]) + offset, f"C{index}"
-                spans = [(cell["low"], cell["high"], 2.0)]
-                if cell.get("corrected_low") is not None and cell.get("corrected_high") is not None:
-                    spans.append((cell["corrected_low"], cell["corrected_high"], CORRECTED_WIDTH))
-                for low, high, width in spans:
-                    ax.plot([x, x], [max(low, low_edge), min(high, high_edge)], color=colour, linewidth=width)
-                mean = min(max(cell["mean"], low_edge), high_edge)
-                ax.plot([x], [mean], "o", color=colour, markerfacecolor="white" if cell.get("degenerate") else colour)
-                widest = (min(low for low, _, _ in spans), max(high for _, high, _ in spans))
-                for edge, cut, marker in ((low_edge, widest[0] < low_edge, "v"), (high_edge, widest[1] > high_edge, "^")):
-                    if cut:
-                        ax.plot([x], [edge], marker, color=colour, markersize=7)
+                _draw_cell(ax, masks.index(cell["mask"]) + offset, f"C{index}", cell, (low_edge, high_edge))
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_xticks(range(len(masks)), masks)
         ax.set_title(f"sparsity {sparsity:g}", fontsize="medium")
