@@ -15,8 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sparsekit.report.study_runs import test_set_size
 from sparsekit.recipe import init_log
+from sparsekit.report.seeded_rows import test_set_size
 from sparsekit.report.verdict import paired_verdict
 
 BASELINE = "tost without GradInit"  # the comparison the arms are paired with (same mask and seed)

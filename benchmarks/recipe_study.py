@@ -15,9 +15,9 @@ Runs land in OUT/runs/<mask>-<sparsity>-seed<seed>-<recipe>/, trained by the mas
 runner (`sparsekit.app.recipe_grid.run_cells`, as sweeps over worker processes, the cores
 divided among them): first every cell's default run, then the other recipes on the masks
 those saved. A finished run is read back and an interrupted one
-resumes, so a killed study completes only what is missing. `sparsekit report OUT` (or
-`study_report.py`) turns the records into tables, paired differences with 95% intervals, a
-figure and a verdict (OUT/report.md, OUT/study.png), labelled as a short-schedule result.
+resumes, so a killed study completes only what is missing. `python -m study.report OUT` turns
+the records into tables, paired differences with 95% intervals, a figure and a verdict
+(OUT/report.md, OUT/study.png), labelled as a short-schedule result.
 """
 import argparse
 import json
@@ -27,8 +27,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sweep workers import this module by its name
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the study's report, `study/` at the repository root
 from sparsekit.recipe.settings import TRICK_LIST  # noqa: E402
-from sparsekit.report.study import write_study_report  # noqa: E402
+from study.report import write_study_report  # noqa: E402
 
 # What the README's study ran, and why (about 2 hours on 2 idle CPU cores):
 # - Fashion-MNIST at full 28x28 resolution, tested on the official 10,000 images;

@@ -38,7 +38,7 @@ from .report.plots import (plot_accuracy_curves, plot_final_accuracy, plot_group
                            plot_seeded_accuracy)
 from .report.results import (comparison_table, flatten_grid, notebook_result, save_figure,  # noqa: F401
                              write_result)
-from .report.study_evidence import study_evidence
+from .report.study_evidence import ANSWER_FILE, read_answer, study_evidence
 from .report.verdict import claim_and_measurement, paired_verdict, verdict_against  # noqa: F401
 from .runs.lottery import round_sparsities  # noqa: F401
 from .runs.mask_sources import describe as describe_masks  # noqa: F401
@@ -75,5 +75,11 @@ def latency_panel(*args, **kwargs):
 
 def converged_study(arms) -> str:
     """What the committed converged study says about `arms` against plain training (markdown
-    read from its records: no training), for a notebook to show beside its own small run."""
+    read from its committed files: no training), for a notebook to show beside its own small run."""
     return study_evidence(course_folder().resolve().parent / CONVERGED_STUDY, list(arms))
+
+
+def converged_answer() -> dict:
+    """The committed converged study's answer file (`answer.json`, format
+    `sparsekit-study-answer/1`): its verdict sentence, the cells and the pooled lines."""
+    return read_answer(course_folder().resolve().parent / CONVERGED_STUDY / ANSWER_FILE)

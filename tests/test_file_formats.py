@@ -46,8 +46,10 @@ def test_every_identifier_read_has_a_fixture_written_by_a_sparsekit(tmp_path):
     assert readable == found  # a new identifier needs its fixture; a fixture's identifier stays readable
     # What today's writers write is in a fixture (a rename of module paths cannot change it unseen).
     sk.Mask({"w": torch.ones(2, dtype=torch.bool)}).save(tmp_path / "mask.pt")
+    from study.answer import ANSWER_FORMAT  # the study's writer, outside the package
+
     today = {identifier(tmp_path / "mask.pt"), checkpoint.FORMAT, sk.training.record.FORMAT, lottery.STATE_FORMAT,
-             runtime.FILE_FORMAT}
+             runtime.FILE_FORMAT, ANSWER_FORMAT}
     assert today <= found
     assert runtime.FILE_FORMAT == formats.EXPORTED and runtime.READS == formats.READS["exported network"]
 
@@ -122,6 +124,23 @@ def test_exported_networks_of_every_version_load_and_run(commit):
     # against that runtime when the fixture was written, see README.md).
     layouts = {type(step).__name__ for step in net.steps} & {"Add", "PlacedAdd"}
     assert layouts == ({"PlacedAdd"} if commit == "59e0535" else {"Add"})
+
+
+def test_study_answer_files_of_every_version_load(tmp_path, capsys):
+    from sparsekit.course import converged_answer
+    from sparsekit.report.study_evidence import read_answer, study_evidence
+
+    for path in FIXTURES.glob("*/answer.json"):
+        answer = read_answer(path)
+        assert answer["cells"] and answer["pooled"] and answer["sentence"].startswith("Pooled over masks")
+        # what a notebook shows is read from such a file beside the report's rows
+        shutil.copy(path, tmp_path / "answer.json")
+        shutil.copy(REPO / "benchmarks" / "results" / "study-converged" / "rows.json", tmp_path / "rows.json")
+        assert "Holm-corrected" in study_evidence(tmp_path, ["tost"])
+    (tmp_path / "answer.json").write_text(json.dumps({"format": "sparsekit-study-answer/0", "cells": []}))
+    with pytest.raises(sk.SparsekitError, match="not a sparsekit study answer file: .*sparsekit-study-answer/1"):
+        read_answer(tmp_path / "answer.json")
+    assert converged_answer()["format"] == "sparsekit-study-answer/1"  # the committed study's, for the course
 
 
 def test_the_fashion_mnist_studys_masks_load():

@@ -169,3 +169,13 @@ def test_the_method_registry_reaches_no_run():
     for name, targets in graph().items():
         if name.startswith("sparsekit.sparsity") or name == "sparsekit.masks":
             assert not any(t.startswith("sparsekit.runs") for t in targets), name
+
+
+def test_the_engine_never_imports_the_study():
+    """`study/` (the converged study's runner, plan logic and report) sits beside the package and
+    imports it; the package reads the committed study from its files, never from that code."""
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            assert not any(name.split(".")[0] == "study" for name in names), path

@@ -1,4 +1,4 @@
-"""`benchmarks/study_commit.py`: a long study's finished runs are committed as they come; a run
+"""`study/commit.py`: a long study's finished runs are committed as they come; a run
 still training, its checkpoints and whatever else is staged in the checkout are left alone."""
 import json
 import os
@@ -10,9 +10,8 @@ import tarfile
 import textwrap
 from pathlib import Path
 
-from helpers import benchmark_script
+from study import commit as study_commit
 
-study_commit = benchmark_script("study_commit")
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -1,4 +1,4 @@
-"""The study report (`sparsekit report STUDY_DIR`, `benchmarks/study_report.py`) on synthetic
+"""The study report (`python -m study.report STUDY_DIR`, `study/report.py`) on synthetic
 study folders: the converged study's layout, partly finished, and an earlier short-schedule
 study, which is reported apart and labelled."""
 import json
@@ -6,14 +6,15 @@ import statistics
 from pathlib import Path
 
 import pytest
-from helpers import benchmark_script
 
 from sparsekit.app.cli import main
-from sparsekit.report import study_plan
-from sparsekit.report.study import write_study_report
-from sparsekit.report.study_runs import CONVERGED, SHORT, seconds_spent, study_layout
-from sparsekit.report.study_tables import verdict_cells
+from sparsekit.report.seeded_rows import verdict_cells
 from sparsekit.report.verdict import paired_verdict
+from study import converged as runner
+from study import plan as study_plan
+from study.report import main as report_main
+from study.report import write_study_report
+from study.runs import CONVERGED, SHORT, seconds_spent, study_layout
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = (0, 1, 2)
@@ -94,7 +95,7 @@ def table_row(text: str, *cells: str) -> str:
 def test_converged_study_report(tmp_path, capsys):
     root = converged_study(tmp_path / "study")
     assert study_layout(root) == CONVERGED
-    assert main(["report", str(root)]) == 0
+    assert report_main([str(root)]) == 0
     text = (root / "report.md").read_text()
     assert text in capsys.readouterr().out
     # per cell: mean ± std of the metric and of the diagnostic, over the seeds that finished
@@ -105,6 +106,9 @@ def test_converged_study_report(tmp_path, capsys):
     assert f"{statistics.fmean(diagnostic):.4f} ± {statistics.stdev(diagnostic):.4f}" in row
     assert "| snip | 0.98 | capacity | 0, 1 |" in text  # seed 2 still running: left out, and said
     assert "Started, not finished: snip-0.98-seed2-capacity" in text
+    # the first analysis, kept below the re-analysis and labelled (tests/test_study_reanalysis.py has the rest)
+    assert "## Converged study: paired differences (first analysis: uncorrected" in text
+    first = text[text.index("## Converged study: accuracy per cell"):]
     # paired differences: exactly what the kit's one verdict rule gives, for every comparison
     for mask, arm, baseline, seeds in (("random", "tost-release", "default", SEEDS),
                                        ("random", "tost", "default", SEEDS),
@@ -112,12 +116,12 @@ def test_converged_study_report(tmp_path, capsys):
                                        ("snip", "tost-release", "capacity", (0, 1)),
                                        ("random", "label_smoothing", "default", SEEDS)):
         expected = _verdict(differences(mask, arm, baseline, seeds))
-        row = table_row(text, mask, "0.98", f"{arm} − {baseline}")
+        row = table_row(first, mask, "0.98", f"{arm} − {baseline}")
         assert row.endswith(" | ".join(verdict_cells(expected)) + " |"), row
     # the headline: every (mask, seed) of the headline masks one pair, per sparsity
     pooled = _verdict(differences("random", "tost-release", "default") + differences("snip", "tost-release", "default"),
                       unit="mask-seed pairs", label="0.98: tost-release − default")
-    assert table_row(text, "0.98", "tost-release − default").endswith(" | ".join(verdict_cells(pooled)) + " |")
+    assert table_row(first, "0.98", "tost-release − default").endswith(" | ".join(verdict_cells(pooled)) + " |")
     assert pooled.word == "better" and f"Pooled at sparsity {pooled}" in text
     assert "## Converged study: each trick alone − default" in text
     # parameters per arm: ghosts annealed away by tost, kept by tost-release, the capacity mask's extra kept weights
@@ -186,8 +190,18 @@ def test_a_folder_that_is_no_study_keeps_the_runs_report(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("error: no such directory")
 
 
+def test_the_engine_tables_a_study_folder_only_elsewhere_and_never_overwrites_its_report(tmp_path, capsys):
+    root = converged_study(tmp_path / "study")
+    assert main(["report", str(root)]) == 2  # the study's report.md is the study's own
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "python -m study.report" in err and err.count("\n") == 1
+    assert not (root / "report.md").exists() and not (root / "results.csv").exists()
+    assert main(["report", str(root), "--out", str(tmp_path / "tables")]) == 0  # any folder of runs
+    assert (tmp_path / "tables" / "results.csv").is_file()
+
+
+
 def test_the_runner_reads_the_plan_through_the_same_functions():
-    runner = benchmark_script("study_converged")
     for name in ("items", "run_name", "converged", "collapsed", "rung_name", "window"):
         assert getattr(runner, name) is getattr(study_plan, name), name
     plan = json.loads((ROOT / "benchmarks" / "results" / "study-converged" / "plan.json").read_text())
@@ -198,7 +212,6 @@ def test_the_runner_reads_the_plan_through_the_same_functions():
 
 
 def test_rewriting_the_regime_keeps_a_cost_measured_at_the_same_budget(tmp_path):
-    runner = benchmark_script("study_converged")
     regime = {"train_examples": 20000, "epochs": 10, "warmup_epochs": 1.0, "chosen_from": "20k-x10-warmup"}
     (tmp_path / "regime.json").write_text(json.dumps(dict(regime, cost={"cpu_hours_total": 12.5})))
     assert runner.write_regime(tmp_path, dict(regime))["cost"] == {"cpu_hours_total": 12.5}
@@ -208,7 +221,6 @@ def test_rewriting_the_regime_keeps_a_cost_measured_at_the_same_budget(tmp_path)
 
 
 def test_the_cost_is_timed_on_the_grids_own_runs_so_the_grid_keeps_them(tmp_path, monkeypatch):
-    runner = benchmark_script("study_converged")
     plan = json.loads((ROOT / "benchmarks" / "results" / "study-converged" / "plan.json").read_text())
     regime = {"train_examples": 20000, "epochs": 20, "warmup_epochs": 1.0}
     trained = []
@@ -270,7 +282,7 @@ def test_committed_short_studies_are_recognised(folder):
 
 def test_a_plan_without_its_grid_is_one_error_line(tmp_path, capsys):
     (tmp_path / "plan.json").write_text(json.dumps({k: v for k, v in PLAN.items() if k != "grid"}))
-    assert main(["report", str(tmp_path)]) == 2
+    assert report_main([str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "'grid' is missing" in err and err.count("\n") == 1
     assert not (tmp_path / "report.md").exists()
@@ -333,16 +345,23 @@ def test_a_notebook_reads_the_evidence_for_its_arms_from_the_records(tmp_path):
     from sparsekit.report.study_evidence import study_evidence
 
     root = converged_study(tmp_path / "study")
+    assert "No converged study found" in study_evidence(root, ["tost"])  # no report (rows.json, answer.json) yet
+    write_study_report(root)
+    answer = json.loads((root / "answer.json").read_text())
     text = study_evidence(root, ["label_smoothing"])
     assert "1000 Fashion-MNIST training images × 4 epochs" in text
-    # finished: default of both masks and the trick for random at 0.98; planned: default at three sparsities too
-    assert "Finished runs of these arms: 9 of 21 planned." in text
+    # finished: 26 (snip seed 2's capacity still runs); planned: every item (no cut), 24 + 3 + 24 + 24 runs;
+    # of these arms: default of both masks and the trick for random at 0.98
+    assert answer["counts"] == {"planned_after_cuts": 75, "finished": 26}
+    assert "Finished runs of the study: 26 of 75 planned; of these arms: 9." in text
+    cell = next(c for c in answer["cells"] if (c["mask"], c["comparison"]) == ("random", "label_smoothing - default"))
+    assert cell["differences"] == pytest.approx(differences("random", "label_smoothing", "default"))
     row = table_row(text, "random", "0.98", "label_smoothing − default")
-    assert row.endswith(" | ".join(verdict_cells(_verdict(differences("random", "label_smoothing", "default"))))
-                        + " |")
+    assert f"| {cell['mean']:+.4f} | [{cell['low']:+.4f}, {cell['high']:+.4f}] |" in row and cell["verdict"] in row
     assert "tost" not in text
     both = study_evidence(root, ["tost-release", "capacity"])
     assert table_row(both, "snip", "0.98", "tost-release − capacity")
+    assert table_row(both, "0.98", "tost-release − default")  # the pooled line
     empty = study_evidence(root, ["ghost_skip"])
     assert "None of these arms has a finished run yet" not in empty  # default ran: its cells show
     assert "ghost_skip −" not in empty
@@ -375,7 +394,7 @@ def test_items_the_budget_cut_are_reported_as_cut_and_not_trained(tmp_path, caps
                                                           "1": 4.0, "2": 2.0, "3": 4.0, "4": 4.0, "5": 5.0,
                                                           "6": 2.0}}}))
     assert study_plan.items_to_run(plan) == [1, 2, 3]
-    assert main(["report", str(root)]) == 0
+    assert report_main([str(root)]) == 0
     text = (root / "report.md").read_text()
     assert "Cut by the budget (`PLAN.md`, Budget): item(s) 4, 5, 6. The study runs items 1, 2, 3: 10.0 CPU-hours." in text
     assert "- item 4: cut by the budget" in text and "- item 1: " in text
@@ -384,7 +403,6 @@ def test_items_the_budget_cut_are_reported_as_cut_and_not_trained(tmp_path, caps
     assert "snip-0.98-seed2-capacity" not in text.split("Not run yet")[1].split("\n")[0]
 
     # The runner trains what the plan did not cut unless told which items; an unknown one is an error line.
-    runner = benchmark_script("study_converged")
     trained = []
     monkeypatch.setattr(runner, "run_grid", lambda plan, regime, results, chosen, workers: trained.append(chosen))
     assert runner.main(["grid", "--results", str(root)]) == 0
@@ -399,7 +417,7 @@ def test_items_the_budget_cut_are_reported_as_cut_and_not_trained(tmp_path, caps
 def test_a_cut_naming_no_item_of_the_plan_is_one_error_line_and_nothing_written(tmp_path, capsys):
     root = converged_study(tmp_path / "study")
     (root / "plan.json").write_text(json.dumps(dict(PLAN, budget={"cut_items": [7]})))
-    assert main(["report", str(root)]) == 2
+    assert report_main([str(root)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "budget.cut_items" in err and err.count("\n") == 1
     assert not (root / "report.md").exists()

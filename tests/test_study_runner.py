@@ -8,7 +8,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from helpers import benchmark_script
+from study import converged as runner
 
 ROOT = Path(__file__).resolve().parents[1]
 REGIME = {"train_examples": 20000, "epochs": 40, "warmup_epochs": 2.0}
@@ -46,7 +46,6 @@ def fake_runs(monkeypatch, runner, behaviour):
 
 
 def test_a_cells_arms_start_while_another_cells_long_default_run_still_trains(tmp_path, monkeypatch, capsys):
-    runner = benchmark_script("study_converged")
     plan = small_plan()
     random_arms = [runner.run_name("random", 0.98, 0, arm)
                    for arm in ("tost", "tost-release", "capacity", "label_smoothing")]
@@ -77,7 +76,6 @@ def test_a_cells_arms_start_while_another_cells_long_default_run_still_trains(tm
 
 
 def test_a_failed_default_run_holds_back_only_its_own_cell_and_says_so(tmp_path, monkeypatch, capsys):
-    runner = benchmark_script("study_converged")
     started = fake_runs(monkeypatch, runner, lambda name: name != "lottery-0.98-seed0-default")
     runner.run_grid(small_plan(), REGIME, tmp_path, [1], workers=2)
     assert len(started) == 5 and "lottery-0.98-seed0-tost" not in started

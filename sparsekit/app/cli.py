@@ -129,12 +129,11 @@ def _add_scale_commands(commands) -> None:
     report = commands.add_parser("report", help="tables and figures of the runs under a folder",
                                  description="Write DIR/report.md (mean ± std over seeds, recipe − default "
                                              "paired by seed), DIR/results.csv and the figures; print the table. "
-                                             "A recipe study's folder (plan.json and runs/) gets the study's "
-                                             "report: verdicts, headline, parameters, learning curves.")
+                                             "A study folder (plan.json) keeps its own report "
+                                             "(`python -m study.report DIR`): give --out to table its runs.")
     report.add_argument("directory", metavar="DIR", help="a folder of runs (a sweep's out) or a study folder")
     report.add_argument("--out", default=None, help="where to write the report (default: DIR)")
-    report.add_argument("--metric", default=None, help="the accuracy compared (default: the study plan's "
-                                                       "metric, else best_val_test_acc)")
+    report.add_argument("--metric", default=None, help="the accuracy compared (default: best_val_test_acc)")
     rerun = commands.add_parser("rerun", help="train a recorded run again and compare its numbers",
                                 description="Rebuild a run's settings, recipe and mask from its record.json, "
                                             "train it again with the recorded torch thread count, and print the "
@@ -171,16 +170,18 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from ..report.run_report import write_report
-    from ..report.study import write_study_report
-    from ..report.study_runs import study_layout
+    from pathlib import Path
 
-    if study_layout(args.directory) is not None:
-        print(write_study_report(args.directory, out=args.out, metric=args.metric), end="")
-        print(f"written: {args.out or args.directory}/report.md, rows.json and figures")
-        return 0
+    from ..report.run_report import write_report
+
+    out = Path(args.out or args.directory)
+    if (Path(args.directory) / "plan.json").is_file() and out.resolve() == Path(args.directory).resolve():
+        # a study folder's report.md is the study's own (`study/report.py`): never overwritten by this table
+        raise SparsekitError(f"{args.directory} is a study folder (plan.json): its report is written by "
+                             f"`python -m study.report {args.directory}` from the repository root; "
+                             f"`sparsekit report {args.directory} --out OTHER` tables its runs like any folder's")
     print(write_report(args.directory, out=args.out, metric=args.metric or "best_val_test_acc"), end="")
-    print(f"written: {args.out or args.directory}/report.md, results.csv and figures")
+    print(f"written: {out}/report.md, results.csv and figures")
     return 0
 
 

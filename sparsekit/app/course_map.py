@@ -100,7 +100,7 @@ def markdown(directory=None) -> str:
         lines += [f"| {e.link} | {_cell(e.question)} |" for e in found if part_of(e.number) == name]
         lines.append("")
     lines += ["**The path through the course, with measured runtimes** (each notebook links to the previous "
-              "and the next; measured once on a 2-core CPU, smoke times from `make test`):", "",
+              "and the next; timed by `python -m sparsekit.app.runtimes`, each header says on what machine):", "",
               "| step | notebook | default parameters | smoke parameters |", "|---|---|---|---|"]
     lines += [f"| {e.number} | {e.link} | {_cell(e.default_runtime)} | {_cell(e.smoke_runtime)} |" for e in found]
     return "\n".join(lines) + "\n"

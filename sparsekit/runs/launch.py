@@ -19,9 +19,11 @@ import torch
 from torch import nn
 
 from .. import data as datasets, models
+from ..core import threads
 from ..core.callbacks import Callback
 from ..core.errors import SparsekitError
 from ..core.mask import Mask
+from ..models.cost import step_macs_on
 from ..recipe import Recipe
 from ..sparsity import Sparsifier
 from ..training import distributed
@@ -115,6 +117,8 @@ def _prepare(config: TrainConfig, model: Optional[nn.Module], mask: Optional[Mas
                              width=config.width, input_size=data.image_size)
     inputs.check_model_fits_data(model, data)
     model.to(device)
+    # Before the mask method: scoring a mask computes as hard as training does.
+    threads.apply(step_macs_on(model, data, config.batch_size) if device.type == "cpu" else None)
     # On every rank: each asks it for updates. A procedure made of trainings trains with `train`.
     sparsifier = mask_sources.sparsifier_for(config, model, mask, train=train)
     saved = TrainState.saved_mask(resumed) if resumed is not None else None

@@ -10,8 +10,7 @@ import json
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
-import torch
-
+from ..core import threads as threads_policy
 from ..core.errors import SparsekitError
 from ..core.version import code_version
 from ..recipe.settings import Recipe
@@ -83,14 +82,10 @@ def rerun(record_path, out, overwrite: bool = False, **changes) -> Tuple[dict, d
                              f"(resume it with --resume in its own folder)")
     config, recipe = rerun_settings(record, record_path, out, overwrite=overwrite, **changes)
     threads = (record.get("environment") or {}).get("torch_threads")
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(int(threads))
-    try:
-        again = train(config, recipe=recipe)
-    finally:
-        torch.set_num_threads(before)
-    return record, dict(again)
+    if not threads:
+        return record, dict(train(config, recipe=recipe))
+    with threads_policy.held(int(threads), "the recorded run's thread count (a rerun)"):
+        return record, dict(train(config, recipe=recipe))
 
 
 def comparison(record: dict, again: dict) -> Dict[str, Tuple[Optional[float], Optional[float]]]:

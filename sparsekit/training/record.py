@@ -10,7 +10,7 @@ from typing import Any, Dict, List
 
 import torch
 
-from ..core import formats
+from ..core import formats, threads
 from ..core.errors import SparsekitError
 from ..core.version import VERSION as __version__, code_version
 from ..analysis import summarize
@@ -113,6 +113,8 @@ def build(state: TrainState, finished: bool) -> RunRecord:
                      "device": str(state.device),
                      # CPU results depend on it: torch splits sums over threads in a different order.
                      "torch_threads": torch.get_num_threads(),
+                     # how many were chosen and why (the kit's thread policy, or the user's count)
+                     "threads": threads.last().as_record() if threads.last() else None,
                      # Which kernels ran: another instruction set rounds differently, and short
                      # runs at high sparsity can grow that into different accuracies.
                      "cpu_capability": torch.backends.cpu.get_cpu_capability(),

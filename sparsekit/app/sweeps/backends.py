@@ -6,13 +6,13 @@
 - `ray`: one Ray task per run, on a local Ray or an existing cluster (`address`), each
   asking for the CPUs and GPUs it needs; Ray places and, for a lost node, reruns them.
 """
-import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from typing import Dict, Iterator, List, Optional
 
 from ...core.errors import SparsekitError
+from ...core.threads import usable_cpus
 from .run_point import run_point
 
 BACKENDS = ("local", "ray", "inline")
@@ -24,7 +24,7 @@ def run_inline(tasks: List[Dict]) -> Iterator[Dict]:
 
 
 def run_local(tasks: List[Dict], workers: Optional[int] = None) -> Iterator[Dict]:
-    cores = os.cpu_count() or 1
+    cores = usable_cpus()[0]
     workers = max(1, min(workers or cores, len(tasks)))
     threads = max(1, cores // workers)  # two workers on two cores: one thread each, no oversubscription
     # spawn, not fork: a forked torch (and a forked notebook kernel) can hang in its thread pools.

@@ -6,6 +6,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+from ...core import threads as threads_policy
 from ...core.callbacks import Callback
 from ...recipe import Recipe
 
@@ -55,12 +56,12 @@ def run_point(run_dir: Optional[str], name: str, settings: Dict[str, Any], recip
     "record"}. `keep_objects` returns the RunRecord itself (with .model and .mask), for runs
     in this process; otherwise the record as a plain dict, which pickles cheaply. `overwrite`
     trains anew whatever the folder holds."""
-    import torch
 
     from ...runs import train
 
-    if threads:
-        torch.set_num_threads(threads)
+    if threads:  # this worker's share; the run still takes one thread where more would not pay
+        threads_policy.limit_to(threads_policy.Threads(threads, f"{threads} thread(s): this sweep worker's share "
+                                                                 f"of the machine's CPUs"))
     outcome = {"name": name, "dir": run_dir, "status": None, "error": None, "record": None}
     if run_dir is not None and not overwrite:
         done = finished_record(run_dir)

@@ -1,11 +1,11 @@
 """The converged study of `results/study-converged/PLAN.md`: learning curves, the regime the
 pre-registered rule chooses, the cost of each arm, then the grid, headline cells first.
 
-    python benchmarks/study_converged.py curves      # budgets in the plan's order until the rule holds
-    python benchmarks/study_converged.py choose      # the rule applied to the committed curves -> regime.json
-    python benchmarks/study_converged.py cost        # one run of each arm at the regime -> CPU-hours in regime.json
-    python benchmarks/study_converged.py grid --items 1 2 3    # the grid's items, in the plan's order
-    python benchmarks/study_converged.py run         # curves, then cost (once), then the grid's items
+    python -m study.converged curves      # budgets in the plan's order until the rule holds
+    python -m study.converged choose      # the rule applied to the committed curves -> regime.json
+    python -m study.converged cost        # one run of each arm at the regime -> CPU-hours in regime.json
+    python -m study.converged grid --items 1 2 3    # the grid's items, in the plan's order
+    python -m study.converged run         # curves, then cost (once), then the grid's items
 
 Every command is resumable: finished runs are read back, interrupted ones resume from their
 last checkpoint (`sparsekit.sweep`). Settings come from `plan.json` only. Run it from a frozen
@@ -27,12 +27,12 @@ from sparsekit.app.sweeps.backends import outcome_of
 from sparsekit.app.sweeps.run_point import run_point
 from sparsekit.app.sweeps.spec import expand
 from sparsekit.core.errors import SparsekitError
-from sparsekit.report.study_plan import (choose_regime, collapsed, converged, curve_runs,  # noqa: F401
-                                         items, items_to_run, run_name, rung_name, warmup_epochs, window)
-from sparsekit.report.study_runs import cpu_seconds
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results" / "study-converged"
+from .plan import (choose_regime, collapsed, converged, curve_runs,  # noqa: F401
+                   items, items_to_run, run_name, rung_name, warmup_epochs, window)
+from .runs import cpu_seconds
+
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "study-converged"
 ARM_PRESETS = {"default": "default", "tost": "tost", "tost-release": "tost-release", "capacity": "default"}
 
 
@@ -40,7 +40,7 @@ def load_plan(results: Path) -> dict:
     return json.loads((results / "plan.json").read_text())
 
 
-# ---- the convergence rule (sparsekit.report.study_plan: the report reads the same rule) ------
+# ---- the convergence rule (study.plan: the report reads the same rule) -------------------
 def curve_points(plan: dict, examples: int, epochs: int, warmup: bool) -> Tuple[List[str], List[dict]]:
     rule = plan["convergence"]
     names, points = [], []

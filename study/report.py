@@ -1,24 +1,31 @@
-"""`sparsekit report STUDY_DIR` for a recipe study: report.md, rows.json and the figures.
+"""The report of a recipe study folder, from its run records: report.md, rows.json and the figures.
 
-The converged study (see `study_runs`) is reported as its PLAN.md's "Analysis" section asks:
+    python -m study.report benchmarks/results/study-converged   # the pre-registered study
+    python -m study.report benchmarks/results/study-fashion     # the earlier short schedule, labelled
+
+The converged study (see `study.runs`) is reported as its PLAN.md's "Analysis" section asks:
 per cell mean ± std of the metric and of the BatchNorm-re-estimated diagnostic, paired
 differences against `default` (and `tost-release − capacity`) with their verdicts, the
 headline pooled per sparsity over the headline masks, trained parameter counts, the learning
 curves, the state of the grid (what ran, what is missing) and the plan's recorded deviations.
 An earlier short-schedule study gets the same tables under a label that says so, never mixed
-with the converged study's.
+with the converged study's. Run from the repository root; prints the report.
 """
 import json
+import sys
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
-from ..core.errors import SparsekitError
-from . import study_curves, study_figures, study_tables as tables
-from .study_plan import cut_items, items, plan_section, read_plan, rung_order, run_name
-from .study_runs import (CONVERGED, DIAGNOSTIC, METRIC, collect, curves, default_records, read_json, read_record,
+from sparsekit.core.errors import SparsekitError
+from . import curves as study_curves, figures as study_figures, reanalysis_report, tables
+from .answer import write_answer
+from .plan import cut_items, items, plan_section, read_plan, rung_order, run_name
+from .runs import (CONVERGED, DIAGNOSTIC, METRIC, collect, curves, default_records, read_json, read_record,
                          seconds_spent, study_layout, test_accuracies, test_set_size)
-from .study_stats import CAPACITY, RELEASE, cell_comparisons, parameter_table, pooled
+from .stats import CAPACITY, RELEASE, cell_comparisons, parameter_table, pooled
 
+# The plan's own analysis, kept as it was and labelled: the re-analysis (REANALYSIS.md) leads.
+FIRST_ANALYSIS = " (first analysis: uncorrected, (mask, seed) pairs pooled as independent)"
 HEADLINE_ARMS = (("tost", "default"), (RELEASE, "default"), (RELEASE, CAPACITY))
 DEVIATIONS = "Changes after results were seen"
 
@@ -41,9 +48,10 @@ def write_study_report(directory, out=None, metric: Optional[str] = None) -> str
     rows, unfinished = collect(directory, metric)
     size = test_set_size(test_accuracies(directory))
     resolution = 1 / size if size else None
+    content = None
     try:
         if layout == CONVERGED:
-            text = _converged(directory, plan, rows, unfinished, out, metric, resolution)
+            text, content = _converged(directory, plan, rows, unfinished, out, metric, resolution)
         else:
             text = _short(directory, plan, rows, unfinished, out, metric, resolution)
     except KeyError as missing:  # a plan or record without a field the report reads: nothing is written
@@ -51,6 +59,8 @@ def write_study_report(directory, out=None, metric: Optional[str] = None) -> str
                              f"cannot report the study") from None
     (out / "report.md").write_text(text)
     (out / "rows.json").write_text(json.dumps(rows, indent=1))
+    if content is not None:
+        write_answer(out, content)
     return text
 
 
@@ -75,21 +85,23 @@ def _rule_text(resolution: Optional[float]) -> str:
             "fewer than the rule's minimum of pairs: too few seeds to tell. No correction for multiple comparisons.")
 
 
-def _common(rows, arms, tricks, masks, metric, resolution, out: Path, title: str, figure: str) -> List[str]:
-    """The tables both layouts share, each under `title` (which names the regime)."""
+def _common(rows, arms, tricks, masks, metric, resolution, out: Path, title: str, figure: str,
+            first: str = "") -> List[str]:
+    """The tables both layouts share, each under `title` (which names the regime); `first` labels
+    the statistics of the plan's first analysis where a re-analysis supersedes them."""
     comparisons = cell_comparisons(rows, arms, resolution)
     recipe_arms = [a for a in arms if a not in tricks]
     headline = _headline(rows, masks, arms, resolution)
     parts = [f"## {title}: accuracy per cell\n", f"{metric}: the metric; {DIAGNOSTIC}: the diagnostic "
              "(n/a where the runs did not record it). Mean ± standard deviation over seeds.\n",
              tables.cell_table(rows, arms, metric, DIAGNOSTIC) if rows else "No finished runs yet.\n",
-             f"\n## {title}: paired differences\n", _rule_text(resolution) + "\n",
+             f"\n## {title}: paired differences{first}\n", _rule_text(resolution) + "\n",
              tables.comparison_table(comparisons, recipe_arms)]
     if any(c["arm"] in tricks for c in comparisons):
-        parts += [f"\n## {title}: each trick alone − default\n", tables.comparison_table(comparisons, tricks)]
-    parts += [f"\n## {title}: headline, pooled per sparsity over masks {', '.join(masks)}\n",
+        parts += [f"\n## {title}: each trick alone − default{first}\n", tables.comparison_table(comparisons, tricks)]
+    parts += [f"\n## {title}: headline, pooled per sparsity over masks {', '.join(masks)}{first}\n",
               "Each (mask, seed) is one pair." + (" ![headline differences](headline.png)" if rows else "") + "\n",
-              tables.headline_table(headline), f"\n## {title}: verdict\n",
+              tables.headline_table(headline), f"\n## {title}: verdict{first}\n",
               "\n".join(tables.verdict_lines(comparisons, headline) or ["No paired runs yet."]) + "\n",
               f"\n## {title}: trained parameters per arm\n",
               "From each record's `parameters_at_start` → `parameters` (at the end); ghost branches annealed "
@@ -101,20 +113,22 @@ def _common(rows, arms, tricks, masks, metric, resolution, out: Path, title: str
     return parts
 
 
-def _converged(directory: Path, plan, rows, unfinished, out: Path, metric, resolution) -> str:
+def _converged(directory: Path, plan, rows, unfinished, out: Path, metric, resolution) -> Tuple[str, dict]:
     regime = read_json(directory / "regime.json")
+    reanalysis, content = reanalysis_report.section(directory, plan, rows, resolution, out)
     grid = plan["grid"]
     tricks = list(grid["tricks_alone"]["arms"])
     arms = _arms(list(grid["arms"]) + tricks, rows)
     parts = [f"# Does the recipe help? The converged study\n", f"{plan.get('question', '')}\n",
              "Pre-registered in `PLAN.md` / `plan.json` before any run; this report is generated from the records "
-             "alone (`sparsekit report DIR`).\n", *_regime_lines(regime, directory, cut_items(plan)),
+             "alone (`python -m study.report DIR`).\n", *reanalysis,
+             "\n## Budget\n", *_regime_lines(regime, directory, cut_items(plan)),
              "\n## Learning curves and the regime\n", *_curve_parts(plan, directory, regime, out),
              "\n## What has run\n", *_progress(plan, rows, unfinished)]
     parts += _common(rows, arms, tricks, list(grid["headline_masks"]), metric, resolution, out, "Converged study",
-                     "accuracy.png")
+                     "accuracy.png", FIRST_ANALYSIS)
     parts += ["\n## Deviations from the plan\n", _deviations(directory)]
-    return "\n".join(parts)
+    return "\n".join(parts), content
 
 
 def _regime_lines(regime: Optional[dict], directory: Path, cut: List[int]) -> List[str]:
@@ -225,3 +239,20 @@ def _short_regime(directory: Path, rows) -> str:
     steps = f", {epochs * -(-examples // batch)} optimizer steps per run" if examples and batch else ""
     return f"{epochs} epochs of {examples} training images, batch {batch}{steps}"
 
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print(__doc__)
+        return 2
+    try:
+        print(write_study_report(argv[0]))
+    except SparsekitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,6 +1,6 @@
 """What a pre-registered study's `plan.json` decides, as pure functions of the plan and of run
 records: the names of its runs, its grid in running order, and the convergence rule that chose
-its regime. The runner (`benchmarks/study_converged.py`) and the report read these same
+its regime. The runner (`python -m study.converged`) and the report read these same
 functions, so what was planned, what ran and what is reported cannot drift apart.
 """
 import json
@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
-from ..core.errors import SparsekitError
+from sparsekit.core.errors import SparsekitError
 
 PLAN_FORMAT = "sparsekit.study-plan/1"
 # <mask>-<sparsity>-seed<seed>-<arm> (a run of the grid); a learning curve's name has no arm.

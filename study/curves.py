@@ -1,9 +1,9 @@
 """The learning curves of a pre-registered study, judged by its own convergence rule
-(`study_plan.converged`): per budget tried, each curve's window, spread and verdict; the plain
+(`study.plan.converged`): per budget tried, each curve's window, spread and verdict; the plain
 arm of every grid cell checked by the same rule; and how the rule walked the budgets."""
 from typing import Dict, List, Optional
 
-from .study_plan import choose_regime, collapsed, converged, curve_runs, rung_name, rung_order, window
+from .plan import choose_regime, collapsed, converged, curve_runs, rung_name, rung_order, window
 
 
 def curve_rows(plan: dict, found: Dict[str, Dict[str, dict]]) -> List[List[str]]:

@@ -1,10 +1,10 @@
 """Commit a long study's finished runs as they come, and nothing half-written; park the runs
 still training when a session ends, so that the next session resumes them.
 
-    python benchmarks/study_commit.py benchmarks/results/study-converged            # once
-    python benchmarks/study_commit.py benchmarks/results/study-converged --every 600
-    python benchmarks/study_commit.py benchmarks/results/study-converged --park     # runner stopped
-    python benchmarks/study_commit.py benchmarks/results/study-converged --unpark   # next session
+    python -m study.commit benchmarks/results/study-converged            # once
+    python -m study.commit benchmarks/results/study-converged --every 600
+    python -m study.commit benchmarks/results/study-converged --park     # runner stopped
+    python -m study.commit benchmarks/results/study-converged --unpark   # next session
 
 A run's folder is committed once its record says `finished`: its record.json, epochs.csv and
 mask.pt (checkpoints and weights stay out: they are large, and the mask and the record rerun it).

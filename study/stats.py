@@ -1,47 +1,24 @@
-"""The numbers of a study's tables, from its rows (`study_runs.collect`): per cell mean ± std,
+"""The numbers of a study's tables, from its rows (`study.runs.collect`): per cell mean ± std,
 paired differences with their verdicts, the pooled headline, and the parameter counts.
 
 Every paired difference and its interval comes from `verdict.paired_verdict`, the one rule of
 the kit, so the study's verdicts and a notebook's read the same way.
 """
-import statistics
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
-from .verdict import Verdict, paired_verdict
+from sparsekit.report.seeded_rows import by_cell, comparison_pairs, mean_std  # noqa: F401
+from sparsekit.report.verdict import Verdict, paired_verdict
 
 BASELINE = "default"
 CAPACITY = "capacity"
 RELEASE = "tost-release"
 COUNTS = ("masked_kept", "ghost_branches", "other_dense", "in_use")
 
-Cells = Dict[Tuple[str, float, str], Dict[int, dict]]  # (mask, sparsity, arm) -> {seed: row}
-
-
-def by_cell(rows: Sequence[dict]) -> Cells:
-    cells: Cells = {}
-    for row in rows:
-        cells.setdefault((row["mask"], row["sparsity"], row["arm"]), {})[row["seed"]] = row
-    return cells
-
-
-def mean_std(values: Sequence[Optional[float]]) -> Optional[Tuple[float, Optional[float], int]]:
-    """(mean, std over n - 1 or None for one value, n) of the values given (None: not recorded)."""
-    values = [v for v in values if v is not None]
-    if not values:
-        return None
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None, len(values)
-
 
 def verdict(differences: Sequence[float], label: str, unit: str = "seeds",
             resolution: Optional[float] = None) -> Verdict:
     """`paired_verdict`, with the test set's resolution (one image) as the floor of the spread."""
     return paired_verdict(differences, label, unit=unit, resolution=resolution)
-
-
-def comparison_pairs(cells: Cells, mask: str, sparsity: float, arm: str, baseline: str) -> List[Tuple[int, float]]:
-    """(seed, arm - baseline) for the seeds both ran: same mask, same initialisation."""
-    ran, base = cells.get((mask, sparsity, arm), {}), cells.get((mask, sparsity, baseline), {})
-    return [(seed, ran[seed]["accuracy"] - base[seed]["accuracy"]) for seed in sorted(set(ran) & set(base))]
 
 
 def comparisons_of(arms: Sequence[str]) -> List[Tuple[str, str]]:

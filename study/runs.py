@@ -11,7 +11,9 @@ import json
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from .study_plan import PLAN_FORMAT, parse_run_name, read_plan
+from sparsekit.report.seeded_rows import test_set_size  # noqa: F401 (the report reads it from here)
+
+from .plan import PLAN_FORMAT, parse_run_name, read_plan
 
 CONVERGED, SHORT = "converged", "short-schedule"
 METRIC = "best_val_test_acc"  # test accuracy at the best validation epoch (the release's metric)
@@ -72,19 +74,6 @@ def test_accuracies(directory) -> List[float]:
         record = read_record(path.parent) or {}
         values += [row["test_acc"] for row in record.get("epochs", []) if row.get("test_acc") is not None]
     return values
-
-
-def test_set_size(accuracies: List[float], largest: int = 100_000, fewest: int = 20) -> Optional[int]:
-    """The smallest N for which every accuracy is a whole number of images out of N: the
-    test set's size, read from the runs themselves. None when no N up to `largest` fits, or
-    with fewer than `fewest` distinct values (a few values fit small N by chance)."""
-    values = sorted({round(a, 9) for a in accuracies if 0 < a < 1})
-    if len(values) < fewest:
-        return None
-    for size in range(2, largest + 1):
-        if all(abs(a * size - round(a * size)) < 1e-6 for a in values):
-            return size
-    return None
 
 
 def cpu_seconds(record: dict) -> float:

@@ -1,0 +1,73 @@
+"""The re-analysis's section of the converged study's report and its answer file, from the
+records and the committed mask files (REANALYSIS.md states the rules)."""
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from . import figures, tables
+from .answer import answer
+from .degenerate import cell_degeneracy
+from .plan import cut_items, items, run_name
+from .reanalysis import reanalyse
+
+
+def planned_and_finished(plan: dict, rows: Sequence[dict]) -> Tuple[int, int]:
+    """Runs of the items the budget did not cut, and how many of them finished."""
+    done = {row["run"] for row in rows}
+    cut = cut_items(plan)
+    names = [run_name(*cell) for item, cells in items(plan).items() if item not in cut for cell in cells]
+    return len(names), sum(name in done for name in names)
+
+
+def _why(judged: dict) -> str:
+    empty = ", ".join(f"`{name}` keeps no weight" for name in judged["empty_must_pass"])
+    return empty or "cut although every layer the input must pass through keeps a weight"
+
+
+def _degenerate_lines(degeneracy: Dict, cells: Sequence[dict]) -> List[str]:
+    lines = []
+    for (mask, sparsity), cell in sorted(degeneracy.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        if not cell["degenerate"]:
+            continue
+        seeds = ", ".join(f"seed {seed}: " + _why(judged) for seed, judged in sorted(cell["seeds"].items())
+                          if judged["cut"])
+        lines.append(f"- {mask} at {sparsity:g}: the masked network's output does not depend on its input ({seeds}).")
+    return lines
+
+
+def section(directory: Path, plan: dict, rows: Sequence[dict], resolution: Optional[float],
+            out: Path) -> Tuple[List[str], Dict]:
+    """(markdown parts, answer.json content); the figure goes to `out`/verdict.png."""
+    grid = plan["grid"]
+    degeneracy = cell_degeneracy(directory)
+    found = reanalyse(rows, degeneracy, list(grid["headline_masks"]), list(grid["tricks_alone"]["arms"]),
+                      resolution)
+    content = answer(found, *planned_and_finished(plan, rows))
+    if found["pooled"]:
+        figures.reanalysis_figure(found["pooled"], found["cells"], out / "verdict.png")
+    kept = [c for c in found["cells"] if not c["degenerate"]]
+    apart = [c for c in found["cells"] if c["degenerate"]]
+    judged = sum(len(cell["seeds"]) for cell in degeneracy.values())
+    parts = ["\n## Verdict (re-analysis: `REANALYSIS.md`, rules committed before they were applied)\n",
+             content["sentence"] + "\n",
+             "Differences are in test accuracy (a fraction: +0.0100 is one point). The first analysis further down "
+             "is kept as it was: uncorrected, its pooled lines treating every (mask, seed) pair as independent.\n",
+             "\n### Pooled per sparsity: one mean per mask, a t-interval over masks\n",
+             "![the re-analysis: pooled differences with their corrected intervals](verdict.png)\n",
+             tables.pooled_table(found["pooled"]),
+             "\n### Cell by cell, Holm-corrected per comparison type across cells\n",
+             "Family: one comparison type across the cells that are not degenerate; family-wise level 0.05. The "
+             "corrected interval is the engine's paired t-interval at confidence 1 − 0.05 · p / p_Holm, which "
+             "excludes 0 exactly when Holm rejects; it is not a simultaneous coverage interval.\n",
+             tables.reanalysis_cell_table(kept),
+             "\n### Degenerate cells, reported apart\n",
+             f"Judged from the committed mask files ({judged} masks, `runs/*-default/mask.pt`): a cell is degenerate "
+             "when a mask of one of its seeds cuts the input off from the output.\n",
+             "\n".join(_degenerate_lines(degeneracy, apart)) + "\n" if apart else "No degenerate cell.\n"]
+    if apart:
+        parts += ["\nTheir paired differences, uncorrected and out of every family and pooled line:\n",
+                  tables.reanalysis_cell_table(apart, corrected=False)]
+    parts += ["\n### How the cell verdicts changed from the first analysis\n",
+              "\n".join(tables.verdict_changes(found["cells"])) + "\n",
+              f"\nAnswer file: `answer.json` (format `{content['format']}`), written with this report: "
+              f"{content['counts']['finished']} of {content['counts']['planned_after_cuts']} planned runs finished.\n"]
+    return parts, content

@@ -1,0 +1,50 @@
+"""The notebooks' runtime lines come from measurements (`sparsekit.app.runtimes`): every
+notebook's header is the line its two measurements give, and rewriting touches that line only."""
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from sparsekit.app import course_map, runtimes
+from sparsekit.core.errors import SparsekitError
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+MEASURED = {"seconds": 95.0, "threads": None, "cpus": 2, "cpu": "Some CPU", "load": 0.2, "date": "2026-12-07"}
+
+
+def test_every_header_is_written_from_its_measurements():
+    measured = runtimes.load(NOTEBOOKS)
+    for path in sorted(NOTEBOOKS.glob("[0-9]*.ipynb")):
+        assert set(measured.get(path.stem, {})) == set(runtimes.MODES), f"{path.stem} lacks a measurement"
+        first = nbformat.read(path, as_version=4).cells[0].source
+        assert runtimes.runtime_line(measured[path.stem]) in first.splitlines(), path.stem
+
+
+def test_rewriting_changes_the_runtime_line_and_nothing_else(tmp_path):
+    shutil.copy(NOTEBOOKS / "03_snip.ipynb", tmp_path)
+    before = nbformat.read(tmp_path / "03_snip.ipynb", as_version=4)
+    runtimes.save(tmp_path, {"03_snip": {"full": MEASURED, "smoke": dict(MEASURED, seconds=12.0, threads=1)}})
+    assert runtimes.rewrite_headers(tmp_path) == ["03_snip"]
+    after = nbformat.read(tmp_path / "03_snip.ipynb", as_version=4)
+    assert "default parameters 1.6 min (the kit's thread policy); smoke parameters 12 s (1 thread)." in \
+        after.cells[0].source
+    assert [c.source for c in after.cells[1:]] == [c.source for c in before.cells[1:]]
+    lines = [(a, b) for a, b in zip(before.cells[0].source.splitlines(), after.cells[0].source.splitlines()) if a != b]
+    assert len(lines) == 1 and lines[0][0].startswith("**Runtime**")
+    entry = course_map.entry(tmp_path / "03_snip.ipynb")
+    assert entry.default_runtime.startswith("1.6 min") and entry.smoke_runtime.startswith("12 s")
+
+
+def test_a_notebook_waits_for_both_measurements(tmp_path):
+    shutil.copy(NOTEBOOKS / "03_snip.ipynb", tmp_path)
+    runtimes.save(tmp_path, {"03_snip": {"smoke": MEASURED}})
+    assert runtimes.rewrite_headers(tmp_path) == []
+
+
+def test_a_file_of_another_format_is_refused(tmp_path):
+    (tmp_path / runtimes.FILE_NAME).write_text(json.dumps({"format": "other/1", "notebooks": {}}))
+    with pytest.raises(SparsekitError, match="not a notebook runtimes file"):
+        runtimes.load(tmp_path)
