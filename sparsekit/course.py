@@ -7,6 +7,7 @@ module and the layers stay free to move their code. The widget panels import ipy
 they load when a notebook asks for one (INTERACTIVE=True), not when this module is imported.
 """
 from pathlib import Path
+from typing import Optional
 
 from . import analysis, masks  # noqa: F401
 from .analysis import spectral, spectral_plots  # noqa: F401
@@ -19,15 +20,22 @@ from .app.parameter_checks import check_counts, check_each, check_recipes, check
 from .app.scratch_masks import (engine_lottery_round, engine_update, same_mask, same_values,  # noqa: F401
                                 starting_point)
 from .app.seeded import compare_recipes, flatten_seeded, flatten_variants, run_variants_over_seeds  # noqa: F401
+from .export.fold import fold_conv_bn  # noqa: F401
 from .export.latency import measure  # noqa: F401
 from .export.onnx_latency import compare_with_onnxruntime  # noqa: F401
 from .export.plots import plot_break_even  # noqa: F401
 from .models.traced import conv_bn_pairs  # noqa: F401
+from .models.units import ConvBN  # noqa: F401
 from .recipe import TRICKS  # noqa: F401
-from .recipe.ghost_neurons import smooth_function  # noqa: F401
-from .recipe.ghost_skip import ghost_sites  # noqa: F401
-from .recipe.label_smoothing import smoothed_targets  # noqa: F401
+from .recipe.ghost_neurons import GhostNeurons, smooth_function  # noqa: F401
+from .recipe.ghost_skip import GhostBranch, ghost_sites  # noqa: F401
+from .recipe.gradinit import WEIGHT_FLOOR  # noqa: F401
+from .recipe.gradinit_rule import RescaleAdam, scale_floors, scale_gradient  # noqa: F401
+from .recipe.label_smoothing import SmoothedCrossEntropy, smoothed_targets  # noqa: F401
+from .recipe.scaled_init import scale_by_density  # noqa: F401
 from .recipe.phase import ghost_strength  # noqa: F401
+from .report.answer import StudyAnswer, find_answer
+from .report.answer_figure import plot_study_answer  # noqa: F401
 from .report.plots import (plot_accuracy_curves, plot_final_accuracy, plot_grouped_accuracy,  # noqa: F401
                            plot_seeded_accuracy)
 from .report.results import (comparison_table, flatten_grid, notebook_result, save_figure,  # noqa: F401
@@ -40,6 +48,17 @@ from .sparsity import patterns  # noqa: F401
 
 # The converged study's committed records, beside the course in the checkout.
 CONVERGED_STUDY = Path("benchmarks") / "results" / "study-converged"
+
+
+def study_answer() -> Optional[StudyAnswer]:
+    """The converged study's answer (`answer.json` in its folder: the verdict sentence and every
+    cell's paired difference), read through the package so it shows however JupyterLab was
+    started; None, with one line saying so, where this checkout has no answer yet."""
+    found = find_answer(course_folder().resolve().parent / CONVERGED_STUDY)
+    if found is None:
+        print(f"No answer from the converged study in this checkout ({(CONVERGED_STUDY / 'answer.json').as_posix()} "
+              "is missing): its verdict and figure cannot be shown here.")
+    return found
 
 
 def panel(*args, **kwargs):

@@ -82,7 +82,13 @@ def comparison_table(runs: Mapping[str, Mapping]) -> str:
         summary = run_summary(record)
         rows.append([label, summary["method"], summary["sparsity"], summary["test_acc"],
                      summary["best_val_test_acc"]])
-    return format_table(headers, rows)
+    return format_table(headers, rows) + "\n" + ACCURACY_COLUMNS
+
+
+# The two accuracies sit side by side: said once, under the table that shows them.
+ACCURACY_COLUMNS = ("test_acc: test accuracy after the last epoch; best_val_test_acc: test accuracy at the epoch "
+                    "with the best validation accuracy (what the figures and verdicts use: the epoch is picked "
+                    "without looking at the test set).")
 
 
 # Run records as tables (pandas), beside the notebook summaries above.
