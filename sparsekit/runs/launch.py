@@ -1,7 +1,7 @@
 """`train(...)`: settings -> a checked, built run (data, model, mask, recipe) -> the training loop.
 
-This is where a run is decided: where its mask comes from (a `Sparsifier` from
-`mask_sources`: one-shot, or one that changes the mask during training), which recipe tricks,
+This is where a run is decided: where its mask comes from (a `Sparsifier` from the one
+mask-source registry, `sparsity.sources`: one-shot, or one that changes the mask during training), which recipe tricks,
 which callbacks. The loop in `sparsekit.training` receives the built objects and names none of
 them.
 
@@ -23,7 +23,7 @@ from ..core.callbacks import Callback
 from ..core.errors import SparsekitError
 from ..core.mask import Mask
 from ..recipe import Recipe
-from ..sparsity import Sparsifier
+from ..sparsity import Sparsifier, registry, sources
 from ..training import distributed
 from ..training import checkpoint
 from ..training.config import TrainConfig, make_config, names_with
@@ -33,7 +33,7 @@ from ..training.spectral_probe import SpectralProbe
 from ..training.tensorboard_log import TensorBoardLog
 from ..training.state import TrainState
 from ..training.trainer import train as train_run
-from . import inputs, mask_sources
+from . import inputs, lottery, ramanujan  # noqa: F401  (the procedures register themselves as mask sources)
 
 # Settings that may differ between an interrupted run and its resumption (declared by role).
 RESUMABLE_CHANGES = frozenset(names_with("resumable"))
@@ -65,16 +65,15 @@ def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Itera
     recipe = inputs.recipe_for_run(recipe, config)
     callbacks = inputs.check_callbacks(callbacks)
     inputs.check_objects(model, mask, data)
-    mask_sources.check(config, mask_given=mask is not None)
+    sources.check(config.masking, given=mask is not None, parallel=distributed.launched())
     distributed.setup(config.device)  # under torchrun: join the ranks
     if config.tensorboard and distributed.is_main():  # one log, like every other file of the run
         callbacks.append(TensorBoardLog(config.tensorboard))  # checks the package before any work
     device = distributed.local_device(_device(config.device))
-    mask_sources.check_parallel(config, mask_given=mask is not None)
     if not config.out or not distributed.is_main():  # only rank 0 writes
         return _train(config, recipe, callbacks, model, mask, data, device, began, None)
     with RunDirectory(config.out, resume=config.resume, overwrite=config.overwrite,
-                      progress=mask_sources.PROGRESS_FOLDERS) as run:
+                      progress=registry.progress_folders()) as run:
         return _train(config, recipe, callbacks, model, mask, data, device, began, run)
 
 
@@ -116,7 +115,8 @@ def _prepare(config: TrainConfig, model: Optional[nn.Module], mask: Optional[Mas
     inputs.check_model_fits_data(model, data)
     model.to(device)
     # On every rank: each asks it for updates. A procedure made of trainings trains with `train`.
-    sparsifier = mask_sources.sparsifier_for(config, model, mask, train=train)
+    sparsifier = sources.sparsifier_for(config.masking, model, seed=config.seed, given=mask,
+                                        run={"train": train, "train_config": config, "out": config.out})
     saved = TrainState.saved_mask(resumed) if resumed is not None else None
     if saved is not None:  # checkpoints before dynamic masks hold none: theirs is recomputed
         return (data, model, *saved, sparsifier)

@@ -1,7 +1,8 @@
-"""The table of mask methods and the one call that runs any of them.
+"""The one table of mask sources, its one option checker, and the one call that runs any of them.
 
-Two kinds of method register here:
-- a *static* method is one scoring function, `fn(model, params, batches, *, option=default,
+Every name a run's `mask` setting accepts is one entry here (`available()` lists them all;
+`sparsity/sources.py` turns any entry into the run's `Sparsifier`). Three kinds register:
+- a *score* method is one scoring function, `fn(model, params, batches, *, option=default,
   ...) -> {name: score tensor}` (higher = keep); `compute` keeps the top scores with an exact
   count, as many per layer as the distribution says (`distributions.py`: global, uniform,
   even, erk) or N of every M with an N:M pattern (`patterns.py`), then applies the
@@ -11,16 +12,19 @@ Two kinds of method register here:
   `layout` (the `Layout` it will be cut to: SynFlow's rounds prune toward it) and a random one
   names `generator` (the seeded draw); those two come from `compute`, never from the caller;
 - a *dynamic* method returns a `Sparsifier` whose mask changes during training (GMP, SET,
-  RigL); `compute` gives the mask its training starts from.
+  RigL); `compute` gives the mask its training starts from;
+- a *procedure* finds a mask by training: `fn(model, sparsity, batches, *, option=default,
+  ...) -> Mask`. The lottery ticket and Ramanujan sampling register from `sparsekit/runs/`
+  (they train, so they live above the trainer); whatever a run fills in for them (its `train`
+  function, its settings, its data bundle) is named in `PROCEDURE_INPUTS`, never an option.
 
-A method's own options (SynFlow's `rounds`, ...) are the other keyword-only arguments of its
-function: `compute` reads them from the signature, so an unknown option fails with a list of
-the accepted ones without any per-method code. Procedures made of whole trainings (lottery
-tickets, Ramanujan sampling) are not mask methods here: `sparsekit.runs` runs them.
+A source's own options are the other keyword-only arguments of its function: `check_options`
+reads them from the signature, so an unknown option fails with a list of the accepted ones
+without any per-method code, whatever the kind.
 """
 import inspect
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import torch
 from torch import nn
@@ -43,31 +47,47 @@ class Layout:
     pattern: Optional[patterns.Pattern] = None
 
 
+# What `compute` itself hands a scoring function that names it (see the module docstring).
+DRAWN_INPUTS = ("layout", "generator")
+# What a procedure receives from whoever runs it (`compute`, or a run: `sources.sparsifier_for`).
+PROCEDURE_INPUTS = ("train", "train_config", "bundle", "out", "distribution", "prune_first_layer", "prune_classifier",
+                    "seed", "generator")
+# Options every source of a kind takes besides its own, applied after it (see ablations.py).
+ABLATIONS = {"score": ("shuffle", "invert"), "procedure": ("shuffle",), "dynamic": ()}
+ABLATION_OPTIONS = ABLATIONS["score"]
+
+
 @dataclass(frozen=True)
-class MaskMethod:
+class MaskSource:
     name: str
     build: Callable
-    kind: str  # "score" or "dynamic"
+    kind: str  # "score", "dynamic" or "procedure"
     needs_data: bool
     summary: str
-    # The distribution a static method's scores are cut to when none is asked for.
-    distribution: str = "global"
+    # The distribution a score method's scores are cut to when none is asked for; a procedure's
+    # when it follows one (None: it sets its own layer densities); None for a dynamic method.
+    distribution: Optional[str] = "global"
+    # A procedure's folder under the run's out, where it keeps its progress (see `RunDirectory`).
+    progress_folder: Optional[str] = None
 
     @property
     def options(self) -> Tuple[str, ...]:
-        """The method's own options: the keyword-only arguments of its function."""
+        """The source's own options: the keyword-only arguments of its function."""
+        filled = PROCEDURE_INPUTS if self.kind == "procedure" else DRAWN_INPUTS
         return tuple(name for name, p in inspect.signature(self.build).parameters.items()
-                     if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in DRAWN_INPUTS)
+                     if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in filled)
+
+    @property
+    def ablations(self) -> Tuple[str, ...]:
+        return ABLATIONS[self.kind]
 
     def takes(self, name: str) -> bool:
-        """Whether the method's function names `name`."""
+        """Whether the source's function names `name`."""
         return name in inspect.signature(self.build).parameters
 
-
-# What `compute` itself hands a scoring function that names it (see the module docstring).
-DRAWN_INPUTS = ("layout", "generator")
-# Options of `compute` itself, applied after any method (see ablations.py).
-ABLATION_OPTIONS = ("shuffle", "invert")
+    def trains_runs(self) -> bool:
+        """Whether it trains whole runs (the lottery): never inside a data-parallel run."""
+        return self.kind == "procedure" and self.takes("train")
 
 
 METHODS = Registry("mask method")
@@ -79,7 +99,7 @@ def register_scores(name: str, summary: str, needs_data: bool = False, distribut
     distributions.check_distribution(distribution)
 
     def add(fn):
-        METHODS.register(name)(MaskMethod(name, fn, "score", needs_data, summary, distribution))
+        METHODS.register(name)(MaskSource(name, fn, "score", needs_data, summary, distribution))
         return fn
     return add
 
@@ -88,13 +108,23 @@ def register_alias(name: str, of: str, summary: str, distribution: str):
     """Register `name` as method `of` with another default distribution (`erk` is `random`
     at ERK densities: the same mask from the same seed)."""
     entry = METHODS.get(of)
-    METHODS.register(name)(MaskMethod(name, entry.build, entry.kind, entry.needs_data, summary, distribution))
+    METHODS.register(name)(MaskSource(name, entry.build, entry.kind, entry.needs_data, summary, distribution))
 
 
 def register_dynamic(name: str, summary: str):
     """Register `fn(params, sparsity, seed, *, option=default, ...) -> Sparsifier`."""
     def add(fn):
-        METHODS.register(name)(MaskMethod(name, fn, "dynamic", False, summary))
+        METHODS.register(name)(MaskSource(name, fn, "dynamic", False, summary, None))
+        return fn
+    return add
+
+
+def register_procedure(name: str, summary: str, follows_distribution: bool, progress_folder: Optional[str] = None):
+    """Register `fn(model, sparsity, batches, *, <PROCEDURE_INPUTS it names>, option=default, ...) -> Mask`:
+    a mask found by training (it follows the run's distribution, or sets its own densities)."""
+    def add(fn):
+        METHODS.register(name)(MaskSource(name, fn, "procedure", True, summary,
+                                          "global" if follows_distribution else None, progress_folder))
         return fn
     return add
 
@@ -103,23 +133,58 @@ def is_dynamic(method: str) -> bool:
     return METHODS.get(method).kind == "dynamic"
 
 
-def available():
+def available() -> List[str]:
+    """Every name a run's `mask` setting accepts: score methods, dynamic methods and procedures."""
     return METHODS.names()
 
 
 def describe() -> Dict[str, str]:
-    """Method name -> one line on what it scores."""
+    """Source name -> one line on what it does."""
     return {name: METHODS.get(name).summary for name in METHODS.names()}
 
 
+def progress_folders() -> Tuple[str, ...]:
+    """Folders under a run's out where procedures keep their progress (see `RunDirectory`)."""
+    return tuple(sorted(METHODS.get(n).progress_folder for n in METHODS.names() if METHODS.get(n).progress_folder))
+
+
 def method_rows() -> List[Dict[str, object]]:
-    """One row per registered method, for listings: name, kind, own options, summary, the
-    distribution it uses when none is asked for (every method follows any distribution) and
-    whether it builds N:M patterns (the static ones)."""
-    return [{"name": name, "kind": entry.kind, "summary": entry.summary, "options": list(entry.options),
-             "distributions": ["any"], "default_distribution": entry.distribution if entry.kind == "score" else None,
-             "pattern": entry.kind == "score"}
-            for name, entry in ((name, METHODS.get(name)) for name in METHODS.names())]
+    """One row per source, for listings: name, kind, options (ablations included), summary,
+    the distributions it follows and its default, and whether it builds N:M patterns."""
+    rows = []
+    for name in METHODS.names():
+        entry = METHODS.get(name)
+        follows = entry.kind != "procedure" or entry.distribution is not None
+        rows.append({"name": name, "kind": entry.kind, "summary": entry.summary,
+                     # a score method's ablations are listed once, with `compute`; a procedure's here
+                     "options": list(entry.options) + (list(entry.ablations) if entry.kind == "procedure" else []),
+                     "distributions": ["any"] if follows else [],
+                     "default_distribution": entry.distribution if entry.kind != "dynamic" else None,
+                     "pattern": entry.kind == "score"})
+    return rows
+
+
+def check_options(method: str, options: Mapping[str, Any], also: Tuple[str, ...] = ()) -> Tuple[dict, dict]:
+    """The one option checker: (the source's own options, its ablations) from `options`, or a
+    one-line error naming an option it lacks or a value of the wrong type. `also` names options
+    a caller takes away before the source sees them (a schedule's own)."""
+    entry = METHODS.get(method)
+    options = dict(options)
+    if entry.kind == "dynamic" and any(options.get(name) for name in ABLATION_OPTIONS):
+        raise SparsekitError(f"mask method {method!r} changes its mask during training: no shuffle or invert "
+                             f"ablation")
+    ablations = {name: checks.boolean(name, options.pop(name)) for name in entry.ablations if name in options}
+    own = entry.options  # a dynamic method's distribution among them: it keeps its layer counts all run
+    unknown = sorted(set(options) - set(own) - set(also))
+    if unknown:
+        accepted = list(own) + list(entry.ablations) + list(also)
+        raise SparsekitError(f"mask method {entry.name!r} has no option {unknown[0]!r}; it accepts: "
+                             f"{', '.join(accepted) or 'no options'}")
+    signature = inspect.signature(entry.build).parameters
+    for name, value in options.items():
+        if name in own:  # text where a number is wanted fails here, not mid-run
+            checks.of_type(f"mask method {entry.name!r} option {name}", value, signature[name].annotation)
+    return {name: value for name, value in options.items() if name in own}, ablations
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -128,7 +193,7 @@ def _generator(seed: int) -> torch.Generator:
 
 def scores(method: str, model: nn.Module, data: Optional[Iterable] = None, prune_first_layer: bool = True,
            prune_classifier: bool = False, **options) -> Dict[str, torch.Tensor]:
-    """Per-weight scores of a static method whose scores do not depend on the mask being cut
+    """Per-weight scores of a score method whose scores do not depend on the mask being cut
     (higher = more worth keeping)."""
     entry = METHODS.get(method)
     _check_model(model)
@@ -139,13 +204,16 @@ def scores(method: str, model: nn.Module, data: Optional[Iterable] = None, prune
                              f"scores of their own: {', '.join(plain)}")
     _check_data(entry, data)
     params = prunable_parameters(model, prune_first_layer, prune_classifier)
-    return entry.build(model, params, data, **_method_options(entry, options, allowed=()))
+    own, ablations = check_options(method, options)
+    if ablations:
+        raise SparsekitError(f"mask method {method!r} scores: {', '.join(ablations)} applies to a mask (compute)")
+    return entry.build(model, params, data, **own)
 
 
 def compute(method: str, model: nn.Module, sparsity: Optional[float] = None, data: Optional[Iterable] = None,
             prune_first_layer: bool = True, prune_classifier: bool = False, seed: int = 0, shuffle: bool = False,
             invert: bool = False, distribution: Optional[str] = None, pattern: Optional[str] = None,
-            **options) -> Mask:
+            procedure_inputs: Optional[Mapping[str, Any]] = None, **options) -> Mask:
     """Build a mask with `method` keeping exactly round((1 - sparsity) * N) prunable weights.
 
     `distribution` says how many weights each layer keeps: "global" (one ranking over all
@@ -156,7 +224,9 @@ def compute(method: str, model: nn.Module, sparsity: Optional[float] = None, dat
     count (no distribution but "uniform").
 
     A dynamic method (gmp, set, rigl) gives the mask its training starts from (GMP's is dense
-    unless `initial_sparsity` is set); its mask then changes during training.
+    unless `initial_sparsity` is set); its mask then changes during training. A procedure
+    (ramanujan) runs on `data`; one that trains whole runs (lottery) needs what a run hands it
+    in `procedure_inputs` (its `train`, settings and data bundle): `sk.train(mask="lottery")`.
 
     Ablations: `shuffle=True` keeps the method's per-layer kept counts but moves the kept
     weights to random positions (seeded; random N of each M with a pattern); `invert=True`
@@ -179,10 +249,13 @@ def compute(method: str, model: nn.Module, sparsity: Optional[float] = None, dat
                        ("prune_classifier", prune_classifier)):
         checks.boolean(name, flag)
     checks.whole_number("seed", seed, 0)
-    if entry.kind == "dynamic" and (shuffle or invert):
-        raise SparsekitError(f"mask method {method!r} changes its mask during training: no shuffle or invert "
-                             f"ablation")
-    method_options = _method_options(entry, options, _ablations_of(entry))
+    asked = {**options, **{name: flag for name, flag in (("shuffle", shuffle), ("invert", invert)) if flag}}
+    own, ablations = check_options(method, asked)
+    check_layout(method, distribution, pattern)
+    procedure_inputs = {**(procedure_inputs or {}), "distribution": distribution, "seed": seed,
+                        "prune_first_layer": prune_first_layer, "prune_classifier": prune_classifier}
+    if entry.kind == "procedure":
+        _check_inputs(entry, tuple(procedure_inputs) + ("generator",))
     _check_data(entry, data)
     params = prunable_parameters(model, prune_first_layer, prune_classifier)
     if not params:
@@ -190,21 +263,55 @@ def compute(method: str, model: nn.Module, sparsity: Optional[float] = None, dat
     if pattern is not None:  # before any scoring: SNIP on a large network would be wasted
         patterns.check_layers({name: p.shape for name, p in params.items()}, pattern)
     check_keeps_some(sum(p.numel() for p in params.values()), sparsity)
-    if entry.kind == "dynamic":
-        if pattern is not None:
-            raise SparsekitError(f"mask method {method!r} changes the mask during training and keeps no N:M pattern; "
-                                 f"give the pattern to a static method")
-        if distribution is not None:  # the dynamic methods take their layer counts as an option
-            method_options.setdefault("distribution", distribution)
-        return entry.build(params, sparsity, seed, **method_options).initial_mask(model, data)
     generator = _generator(seed)
-    layout = Layout(sparsity, distribution or entry.distribution, pattern)
-    drawn = {name: value for name, value in (("layout", layout), ("generator", generator)) if entry.takes(name)}
-    score_table = entry.build(model, params, data, **method_options, **drawn)
-    keep = cut(lowest_first(score_table) if invert else score_table, layout)
-    if shuffle:
+    if entry.kind == "dynamic":
+        if distribution is not None:  # the dynamic methods take their layer counts as an option
+            own.setdefault("distribution", distribution)
+        return entry.build(params, sparsity, seed, **own).initial_mask(model, data)
+    if entry.kind == "procedure":
+        keep = run_procedure(method, model, sparsity, data, own, generator=generator, **procedure_inputs)
+    else:
+        layout = Layout(sparsity, distribution or entry.distribution, pattern)
+        drawn = {name: value for name, value in (("layout", layout), ("generator", generator)) if entry.takes(name)}
+        score_table = entry.build(model, params, data, **own, **drawn)
+        keep = cut(lowest_first(score_table) if ablations.get("invert") else score_table, layout)
+    if ablations.get("shuffle"):  # drawn after the method, from the same generator (as it always has been)
         keep = shuffle_within_layers(keep, generator, pattern)
     return Mask(keep)
+
+
+def run_procedure(method: str, model: nn.Module, sparsity: float, batches, options: Mapping[str, Any],
+                  **inputs) -> Mask:
+    """A procedure's mask: its own (checked) `options`, and those of `inputs` it names
+    (`PROCEDURE_INPUTS`); one it needs and was not given fails with one line."""
+    entry = METHODS.get(method)
+    _check_inputs(entry, tuple(inputs))
+    takes = inspect.signature(entry.build).parameters
+    return entry.build(model, sparsity, batches, **options,
+                       **{name: value for name, value in inputs.items() if name in takes})
+
+
+def check_layout(method: str, distribution: Optional[str], pattern) -> None:
+    """Whether `method` can follow the distribution and the N:M pattern asked for (None: not asked)."""
+    entry = METHODS.get(method)
+    if pattern is not None and entry.kind == "dynamic":
+        raise SparsekitError(f"mask method {method!r} changes the mask during training and keeps no N:M pattern; "
+                             f"give the pattern to a static method")
+    if pattern is not None and entry.kind == "procedure":
+        raise SparsekitError(f"mask method {method!r} cannot build an N:M pattern; give the pattern to a static method")
+    if distribution is not None and entry.kind == "procedure" and entry.distribution is None:
+        raise SparsekitError(f"mask method {method!r} sets its own layer densities (its densities option); leave "
+                             f"distribution out")
+
+
+def _check_inputs(entry: MaskSource, given: Tuple[str, ...]) -> None:
+    """A procedure that needs what only a run has (its `train`) is refused outside a run."""
+    takes = inspect.signature(entry.build).parameters
+    missing = [name for name in PROCEDURE_INPUTS if name in takes and name not in given
+               and takes[name].default is inspect.Parameter.empty]
+    if missing:
+        raise SparsekitError(f"mask method {entry.name!r} trains whole runs (it needs a run's {missing[0]}): train "
+                             f"it with sparsekit.train(mask={entry.name!r}, ...)")
 
 
 def cut(scores: Dict[str, torch.Tensor], layout: Layout) -> Dict[str, torch.Tensor]:
@@ -212,41 +319,6 @@ def cut(scores: Dict[str, torch.Tensor], layout: Layout) -> Dict[str, torch.Tens
     if layout.pattern is not None:
         return patterns.keep_top_in_groups(scores, layout.pattern)
     return distributions.keep_top_scores(scores, layout.sparsity, layout.distribution)
-
-
-def _method_options(entry: MaskMethod, options: dict, allowed: Tuple[str, ...]) -> dict:
-    """The options `entry` accepts, or a one-line error naming the ones it does not."""
-    # A dynamic method keeps its layer counts all run, so its distribution is its own option.
-    own = entry.options + (("distribution",) if entry.kind == "dynamic" and entry.takes("distribution") else ())
-    unknown = sorted(set(options) - set(own))
-    if unknown:
-        accepted = list(own) + list(allowed)
-        raise SparsekitError(f"mask method {entry.name!r} has no option {unknown[0]!r}; it accepts: "
-                             f"{', '.join(accepted) or 'no options'}")
-    signature = inspect.signature(entry.build).parameters
-    for name, value in options.items():
-        if name in entry.options:
-            kind = signature[name].annotation
-            if kind in _CHECKED_TYPES:  # text where a number is wanted fails here, not mid-run
-                checks.of_type(f"mask method {entry.name!r} option {name}", value, kind)
-    return {name: value for name, value in options.items() if name in own}
-
-
-_CHECKED_TYPES = (bool, int, float, Optional[int], Optional[float], Optional[bool])
-
-
-def check_options(method: str, options: dict) -> None:
-    """Check a method's options (names and types) before any work: what `compute` will do."""
-    entry = METHODS.get(method)
-    ablations = {name: options[name] for name in ABLATION_OPTIONS if name in options}
-    for name, flag in ablations.items():
-        checks.boolean(name, flag)
-    rest = {name: value for name, value in options.items() if name not in ablations}
-    _method_options(entry, rest, _ablations_of(entry))
-
-
-def _ablations_of(entry: MaskMethod) -> Tuple[str, ...]:
-    return ABLATION_OPTIONS if entry.kind == "score" else ()
 
 
 def check_keeps_some(total: int, sparsity: float) -> None:
@@ -263,6 +335,6 @@ def _check_model(model) -> None:
                              f"{type(model).__name__}")
 
 
-def _check_data(entry: MaskMethod, data) -> None:
+def _check_data(entry: MaskSource, data) -> None:
     if entry.needs_data and data is None:
         raise SparsekitError(f"mask method {entry.name!r} scores weights with data: pass data= (batches of (x, y))")

@@ -26,6 +26,12 @@ def active() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
+def launched() -> bool:
+    """Whether this process is one rank of several: joined already, or about to be (torchrun's
+    environment says so), so a check can refuse what a data-parallel run cannot do before it joins."""
+    return active() or int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
 def rank() -> int:
     return dist.get_rank() if active() else 0
 
