@@ -88,3 +88,13 @@ def test_the_run_directory_keeps_only_the_progress_folders_its_caller_names(tmp_
     with pytest.raises(sk.SparsekitError, match="not a sparsekit run's"):
         with RunDirectory(tmp_path, resume=False, overwrite=False):
             pass
+
+
+def test_a_procedure_that_trains_whole_runs_is_refused_in_a_data_parallel_run_before_it_joins(tmp_path):
+    from sparsekit.sparsity import sources
+
+    with pytest.raises(sk.SparsekitError, match="cannot be computed inside a data-parallel run"):
+        sources.check(sk.TrainConfig(mask="lottery").masking, parallel=True)
+    sources.check(sk.TrainConfig(mask="ramanujan").masking, parallel=True)  # no whole runs: it may
+    path = sk.masks.compute("magnitude", _net(), 0.5).save(tmp_path / "ticket.pt")
+    sources.check(sk.TrainConfig(mask="lottery", mask_file=str(path)).masking, parallel=True)

@@ -48,48 +48,49 @@ def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Itera
     Settings come from `config` and keyword `overrides` (see `TrainConfig`). `model`, `mask`
     and `data` objects replace what the config would build (`mask` a `Mask`, or a `Sparsifier`
     such as `OneShot.of(mask, source)` that says where the mask came from); `model` and `mask`
-    given as names are settings. `recipe` is a `sparsekit.Recipe`, a preset name ("tost", ...), or
-    None: the config's recipe section (`TrainConfig(recipe=...)`; by default `Recipe.default()`,
-    the same run as without a recipe).
+    given as names are settings. The recipe is a setting too, the config's recipe section:
+    `recipe=` (a `sparsekit.Recipe`, a preset name such as "tost", or a dict) replaces that
+    section, as `lr=` replaces the learning rate; None leaves the config's (by default
+    `Recipe.default()`, plain training).
 
     Everything is checked before any work or write; a run that fails before its first
     checkpoint leaves `out` as it was; a non-finite loss stops the run (`SparsekitError`).
     """
-    # `model="resnet20"` and `mask="snip"` read naturally: a name is a setting, an object is used as is.
+    # `model="resnet20"`, `mask="snip"` and `recipe="tost"` read naturally: a name is a setting.
     if isinstance(model, str):
         overrides["model"], model = model, None
     if isinstance(mask, str):
         overrides["mask"], mask = mask, None
+    if recipe is not None:
+        overrides["recipe"] = recipe
     config = make_config(config, **overrides)
     began = time.perf_counter()  # the record's seconds cover everything: mask, recipe setup, epochs
-    recipe = inputs.recipe_for_run(recipe, config)
-    callbacks = inputs.check_callbacks(callbacks)
-    inputs.check_objects(model, mask, data)
+    given = inputs.GivenObjects.checked(callbacks, model, mask, data)
     sources.check(config.masking, given=mask is not None, parallel=distributed.launched())
-    distributed.setup(config.device)  # under torchrun: join the ranks
+    device = distributed.join(_device(config.device))  # under torchrun: join the ranks
     if config.tensorboard and distributed.is_main():  # one log, like every other file of the run
-        callbacks.append(TensorBoardLog(config.tensorboard))  # checks the package before any work
-    device = distributed.local_device(_device(config.device))
+        given.callbacks.append(TensorBoardLog(config.tensorboard))  # checks the package before any work
     if not config.out or not distributed.is_main():  # only rank 0 writes
-        return _train(config, recipe, callbacks, model, mask, data, device, began, None)
+        return _train(config, given, device, began)
     with RunDirectory(config.out, resume=config.resume, overwrite=config.overwrite,
                       progress=registry.progress_folders()) as run:
-        return _train(config, recipe, callbacks, model, mask, data, device, began, run)
+        return _train(config, given, device, began, run)
 
 
-def _train(config: TrainConfig, recipe, callbacks, model, mask, data, device, began, run: Optional[RunDirectory]):
-    recipe_dict = recipe.to_dict()
+def _train(config: TrainConfig, given: inputs.GivenObjects, device: torch.device, began: float,
+           run: Optional[RunDirectory] = None) -> RunRecord:
     distributed.barrier()  # rank 0 holds the run directory (its leftovers cleaned) before any rank reads it
     resumed = checkpoint.load(config.out) if config.resume else None
     if resumed is not None:
-        _check_same_run(resumed, config, recipe_dict, Path(config.out))
-    data, model, mask, mask_source, sparsifier = _prepare(config, model, mask, data, device, resumed)
+        _check_same_run(resumed, config, Path(config.out))
+    data, model, mask, mask_source, sparsifier = _prepare(config, given.model, given.mask, given.data, device,
+                                                          resumed)
     # The probe sits between the recipe's callbacks and the caller's, so its place in a checkpoint's
     # list of callback states does not depend on which extra callbacks a resumed call passes.
-    hooks = list(recipe.callbacks()) + [SpectralProbe()] + list(callbacks)
-    preset = recipe.preset_name() if hasattr(recipe, "preset_name") else None
+    hooks = list(config.recipe.callbacks()) + [SpectralProbe()] + list(given.callbacks)
     state = TrainState(config=config, model=model, mask=mask, mask_source=mask_source, data=data, device=device,
-                       recipe=recipe_dict, recipe_preset=preset, began=began, sparsifier=sparsifier)
+                       recipe=config.recipe.to_dict(), recipe_preset=config.recipe.preset_name(), began=began,
+                       sparsifier=sparsifier)
     return train_run(state, hooks, run=run, resumed=resumed)
 
 
@@ -143,7 +144,7 @@ def _device(name: str) -> torch.device:
     return device
 
 
-def _check_same_run(resumed: dict, config: TrainConfig, recipe_dict, run_dir: Path) -> None:
+def _check_same_run(resumed: dict, config: TrainConfig, run_dir: Path) -> None:
     # A setting added after the interrupted run was written had its default value there.
     saved_config, saved_recipe = TrainState.saved_settings(resumed)
     before = TrainConfig.from_record(saved_config).to_dict()
@@ -153,9 +154,8 @@ def _check_same_run(resumed: dict, config: TrainConfig, recipe_dict, run_dir: Pa
                                  f"run, now {value!r}")
     # Runs from before recipes were always stored hold None: the default recipe, the same run. A
     # recipe written before a setting existed is read as what it ran (`Recipe.from_dict`).
-    before_recipe = Recipe.from_dict(saved_recipe).to_dict() if saved_recipe else \
-        inputs.default_recipe_dict()
-    if before_recipe != recipe_dict:
+    before_recipe = Recipe.read(saved_recipe)  # None: the default recipe
+    if before_recipe.to_dict() != config.recipe.to_dict():
         raise SparsekitError("cannot resume: the recipe differs from the interrupted run's")
     diverged = _previous_record(run_dir).get("diverged")
     if diverged:

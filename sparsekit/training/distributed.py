@@ -55,6 +55,13 @@ def setup(device_name: str) -> None:
     dist.init_process_group(backend="nccl" if cuda else "gloo")
 
 
+def join(device: torch.device) -> torch.device:
+    """Join the ranks torchrun describes (nothing to do in one process) and return the device this
+    rank trains on: a bare `cuda` is this rank's GPU."""
+    setup(str(device))
+    return local_device(device)
+
+
 def leave() -> None:
     """Leave the process group (the end of a `sparsekit train` under torchrun)."""
     if dist.is_available() and dist.is_initialized():
