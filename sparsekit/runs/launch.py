@@ -8,10 +8,9 @@ them.
 A resumed run takes its mask from the checkpoint (where a dynamic method left it) and never
 runs the mask method again; data and model are built exactly as before, from the same seed.
 """
-import json
 import random
 import time
-from pathlib import Path
+from contextlib import nullcontext
 from typing import Iterable, Optional, Union
 
 import numpy as np
@@ -20,23 +19,18 @@ from torch import nn
 
 from .. import data as datasets, models
 from ..core.callbacks import Callback
-from ..core.errors import SparsekitError
 from ..core.mask import Mask
-from ..recipe import Recipe
 from ..sparsity import Sparsifier, registry, sources
 from ..training import distributed
-from ..training import checkpoint
-from ..training.config import TrainConfig, make_config, names_with
+from ..training.config import TrainConfig, make_config
 from ..training.record import RunRecord
 from ..training.run_dir import RunDirectory
 from ..training.spectral_probe import SpectralProbe
 from ..training.tensorboard_log import TensorBoardLog
 from ..training.state import TrainState
 from ..training.trainer import train as train_run
+from ..training.resume import RESUMABLE_CHANGES, checkpoint_to_resume  # noqa: F401  (the sweeps read the first here)
 from . import inputs, lottery, ramanujan  # noqa: F401  (the procedures register themselves as mask sources)
-
-# Settings that may differ between an interrupted run and its resumption (declared by role).
-RESUMABLE_CHANGES = frozenset(names_with("resumable"))
 
 
 def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Iterable[Callback] = (),
@@ -67,31 +61,24 @@ def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Itera
     began = time.perf_counter()  # the record's seconds cover everything: mask, recipe setup, epochs
     given = inputs.GivenObjects.checked(callbacks, model, mask, data)
     sources.check(config.masking, given=mask is not None, parallel=distributed.launched())
-    device = distributed.join(_device(config.device))  # under torchrun: join the ranks
+    device = distributed.join(config.device)  # under torchrun: join the ranks
+    hooks = given.callbacks
     if config.tensorboard and distributed.is_main():  # one log, like every other file of the run
-        given.callbacks.append(TensorBoardLog(config.tensorboard))  # checks the package before any work
-    if not config.out or not distributed.is_main():  # only rank 0 writes
-        return _train(config, given, device, began)
-    with RunDirectory(config.out, resume=config.resume, overwrite=config.overwrite,
-                      progress=registry.progress_folders()) as run:
-        return _train(config, given, device, began, run)
-
-
-def _train(config: TrainConfig, given: inputs.GivenObjects, device: torch.device, began: float,
-           run: Optional[RunDirectory] = None) -> RunRecord:
-    distributed.barrier()  # rank 0 holds the run directory (its leftovers cleaned) before any rank reads it
-    resumed = checkpoint.load(config.out) if config.resume else None
-    if resumed is not None:
-        _check_same_run(resumed, config, Path(config.out))
-    data, model, mask, mask_source, sparsifier = _prepare(config, given.model, given.mask, given.data, device,
-                                                          resumed)
-    # The probe sits between the recipe's callbacks and the caller's, so its place in a checkpoint's
-    # list of callback states does not depend on which extra callbacks a resumed call passes.
-    hooks = list(config.recipe.callbacks()) + [SpectralProbe()] + list(given.callbacks)
-    state = TrainState(config=config, model=model, mask=mask, mask_source=mask_source, data=data, device=device,
-                       recipe=config.recipe.to_dict(), recipe_preset=config.recipe.preset_name(), began=began,
-                       sparsifier=sparsifier)
-    return train_run(state, hooks, run=run, resumed=resumed)
+        hooks.append(TensorBoardLog(config.tensorboard))  # checks the package before any work
+    run = RunDirectory(config.out, resume=config.resume, overwrite=config.overwrite,
+                       progress=registry.progress_folders()) if config.out and distributed.is_main() else None
+    with run or nullcontext():  # only rank 0 writes
+        distributed.barrier()  # rank 0 holds the run directory (its leftovers cleaned) before any rank reads it
+        resumed = checkpoint_to_resume(config) if config.resume else None
+        data, model, mask, mask_source, sparsifier = _prepare(config, given.model, given.mask, given.data, device,
+                                                              resumed)
+        # The probe sits between the recipe's callbacks and the caller's, so its place in a checkpoint's
+        # list of callback states does not depend on which extra callbacks a resumed call passes.
+        hooks = list(config.recipe.callbacks()) + [SpectralProbe()] + hooks
+        state = TrainState(config=config, model=model, mask=mask, mask_source=mask_source, data=data, device=device,
+                           recipe=config.recipe.to_dict(), recipe_preset=config.recipe.preset_name(), began=began,
+                           sparsifier=sparsifier)
+        return train_run(state, hooks, run=run, resumed=resumed)
 
 
 def prepare(config: TrainConfig, model: Optional[nn.Module] = None, mask: Optional[Mask] = None, data=None,
@@ -130,41 +117,3 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise SparsekitError(f"unknown device {name!r}; use cpu, cuda, cuda:N or auto") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SparsekitError("device 'cuda' asked for, but no CUDA GPU is available; use --device cpu")
-    return device
-
-
-def _check_same_run(resumed: dict, config: TrainConfig, run_dir: Path) -> None:
-    # A setting added after the interrupted run was written had its default value there.
-    saved_config, saved_recipe = TrainState.saved_settings(resumed)
-    before = TrainConfig.from_record(saved_config).to_dict()
-    for name, value in config.to_dict().items():
-        if name not in RESUMABLE_CHANGES and before.get(name) != value:
-            raise SparsekitError(f"cannot resume: setting {name!r} was {before.get(name)!r} in the interrupted "
-                                 f"run, now {value!r}")
-    # Runs from before recipes were always stored hold None: the default recipe, the same run. A
-    # recipe written before a setting existed is read as what it ran (`Recipe.from_dict`).
-    before_recipe = Recipe.read(saved_recipe)  # None: the default recipe
-    if before_recipe.to_dict() != config.recipe.to_dict():
-        raise SparsekitError("cannot resume: the recipe differs from the interrupted run's")
-    diverged = _previous_record(run_dir).get("diverged")
-    if diverged:
-        raise SparsekitError(f"cannot resume: the run in {run_dir} diverged at step {diverged['step']} and would "
-                             f"diverge again; start it anew with other settings (overwrite=True, --overwrite)")
-
-
-def _previous_record(run_dir: Path) -> dict:
-    try:
-        return json.loads((run_dir / "record.json").read_text())
-    except (OSError, ValueError):
-        return {}

@@ -55,11 +55,25 @@ def setup(device_name: str) -> None:
     dist.init_process_group(backend="nccl" if cuda else "gloo")
 
 
-def join(device: torch.device) -> torch.device:
-    """Join the ranks torchrun describes (nothing to do in one process) and return the device this
-    rank trains on: a bare `cuda` is this rank's GPU."""
+def join(device_name: str) -> torch.device:
+    """The device this rank trains on (`cpu`, `cuda`, `cuda:N` or `auto`; a bare `cuda` is this
+    rank's GPU), after joining the ranks torchrun describes (nothing to do in one process). A
+    name that names no usable device fails with one line before anything is joined."""
+    device = _device(device_name)
     setup(str(device))
     return local_device(device)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SparsekitError(f"unknown device {name!r}; use cpu, cuda, cuda:N or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SparsekitError("device 'cuda' asked for, but no CUDA GPU is available; use --device cpu")
+    return device
 
 
 def leave() -> None:
