@@ -51,7 +51,7 @@ class MaskSource:
     filled: Tuple[str, ...] = ()  # keyword arguments the source is handed, never options
     ablations: Tuple[str, ...] = ()  # options applied after the source (see ablations.py)
 
-    def __init__(self, name: str, build: Callable, summary: str, needs_data: bool = False,
+    def __init__(self, name: str, build: Optional[Callable], summary: str, needs_data: bool = False,
                  distribution: Optional[str] = None, progress_folder: Optional[str] = None):
         self.name, self.build, self.summary, self.needs_data = name, build, summary, needs_data
         # The distribution a score method's scores are cut to when none is asked for; a procedure's
@@ -62,13 +62,16 @@ class MaskSource:
 
     @property
     def options(self) -> Tuple[str, ...]:
-        """The source's own options: the keyword-only arguments of its function."""
-        return tuple(name for name, p in inspect.signature(self.build).parameters.items()
+        """The source's own options: the keyword-only arguments of its function (none without one)."""
+        return tuple(name for name, p in self._parameters().items()
                      if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in self.filled)
 
     def takes(self, name: str) -> bool:
         """Whether the source's function names `name`."""
-        return name in inspect.signature(self.build).parameters
+        return name in self._parameters()
+
+    def _parameters(self):
+        return inspect.signature(self.build).parameters if self.build is not None else {}
 
     def check_options(self, options: Mapping[str, Any], also: Tuple[str, ...] = ()) -> Tuple[dict, dict]:
         """The one option checker: (own options, ablations) from `options`, or a one-line error
@@ -81,7 +84,7 @@ class MaskSource:
             accepted = list(self.options) + list(self.ablations) + list(also)
             raise SparsekitError(f"mask method {self.name!r} has no option {unknown[0]!r}; it accepts: "
                                  f"{', '.join(accepted) or 'no options'}")
-        signature = inspect.signature(self.build).parameters
+        signature = self._parameters()
         for name, value in options.items():
             if name in self.options:  # text where a number is wanted fails here, not mid-run
                 checks.of_type(f"mask method {self.name!r} option {name}", value, signature[name].annotation)
@@ -296,7 +299,7 @@ class Procedure(MaskSource):
         return False
 
     def check_inputs(self, given):
-        takes = inspect.signature(self.build).parameters
+        takes = self._parameters()
         missing = [name for name in PROCEDURE_INPUTS if name in takes and name not in given
                    and takes[name].default is inspect.Parameter.empty]
         if missing:
@@ -304,7 +307,7 @@ class Procedure(MaskSource):
                                  f"it with sparsekit.train(mask={self.name!r}, ...)")
 
     def keep(self, model, params, data, layout, generator, own, ablations, inputs):
-        takes = inspect.signature(self.build).parameters
+        takes = self._parameters()
         return self.build(model, layout.sparsity, data, **own,
                           **{name: value for name, value in inputs.items() if name in takes})
 

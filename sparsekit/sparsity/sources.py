@@ -35,7 +35,7 @@ class GivenMask(MaskSource):
     kind = "given"
 
     def __init__(self, mask):
-        super().__init__("given", lambda: None, "a mask given to the run")
+        super().__init__("given", None, "a mask given to the run")
         self.given = mask
 
     def changes_in_training(self, schedule):
@@ -52,7 +52,7 @@ class MaskFile(MaskSource):
     kind = "file"
 
     def __init__(self, path: str):
-        super().__init__("file", lambda: None, "a mask file or a checkpoint's zeros")
+        super().__init__("file", None, "a mask file or a checkpoint's zeros")
         self.path = path
 
     def check(self, masking, parallel=False):
