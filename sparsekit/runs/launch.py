@@ -30,7 +30,7 @@ from ..training.tensorboard_log import TensorBoardLog
 from ..training.state import TrainState
 from ..training.trainer import train as train_run
 from ..training.resume import RESUMABLE_CHANGES, checkpoint_to_resume  # noqa: F401  (the sweeps read the first here)
-from . import inputs, lottery, ramanujan  # noqa: F401  (the procedures register themselves as mask sources)
+from . import inputs
 
 
 def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Iterable[Callback] = (),

@@ -3,13 +3,12 @@ for callers that hold one (the command line, sweeps, the notebooks' checks).
 
 Every source, the procedures made of trainings included, is an entry of that registry: the
 lottery ticket (`lottery.py`) and Ramanujan sampling (`ramanujan.py`) register themselves there
-from this folder, because they train. Importing them here is what puts them in the table.
+from this folder (imported by `runs/__init__.py`), because they train.
 """
 from typing import Dict, List
 
 from ..sparsity import registry, sources
 from ..training.config import TrainConfig
-from . import lottery, ramanujan  # noqa: F401  (each registers itself as a procedure)
 
 # Folders under a run's out where a procedure keeps its progress (see `RunDirectory`).
 PROGRESS_FOLDERS = registry.progress_folders()
