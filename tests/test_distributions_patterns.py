@@ -178,9 +178,9 @@ def test_synflow_with_erk_ends_on_erk_counts():
 
 
 def _check_run(**settings):
-    from sparsekit.runs import mask_sources
+    from sparsekit.sparsity import sources
 
-    mask_sources.check(sk.TrainConfig(**settings), mask_given=False)
+    sources.check(sk.TrainConfig(**settings).masking)
 
 
 @pytest.mark.parametrize("call, message", [
@@ -198,7 +198,8 @@ def _check_run(**settings):
     (lambda: _check_run(mask="ramanujan", pattern="2:4", prune_first_layer=False), "'ramanujan' cannot build an N:M"),
     (lambda: _check_run(mask="lottery", schedule="gmp"), "'lottery' finds its mask before training"),
     (lambda: _check_run(mask="lottery", mask_options={"rounds": 3}), "'lottery' has no option 'rounds'"),
-    (lambda: masks.compute("lottery", resnet(), 0.9), "unknown mask method 'lottery'"),
+    (lambda: masks.compute("lottery", resnet(), 0.9), "'lottery' trains whole runs .* sparsekit.train"),
+    (lambda: masks.compute("ramanujan", resnet(), 0.9, distribution="erk"), "'ramanujan' sets its own layer"),
     (lambda: masks.compute("magnitude", resnet()), "sparsity must be a number"),
 ])
 def test_bad_combinations_fail_in_one_line(call, message):

@@ -154,7 +154,7 @@ def test_resume_mid_way_through_the_updates_is_bit_exact(method, tmp_path):
 
 
 def test_resume_never_recomputes_the_mask(tmp_path, monkeypatch):
-    from sparsekit.runs import mask_sources
+    from sparsekit.sparsity import registry
 
     settings = {**RUN, "epochs": 2, "mask": "snip"}
     whole = sk.train(**settings, out=str(tmp_path / "whole"))
@@ -164,7 +164,7 @@ def test_resume_never_recomputes_the_mask(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the mask method ran on resume")
 
-    monkeypatch.setattr(mask_sources.methods, "compute", refuse)
+    monkeypatch.setattr(registry, "compute", refuse)
     resumed = sk.train(**settings, out=str(tmp_path / "cut"), resume=True)
     for (name, a), b in zip(whole.model.state_dict().items(), resumed.model.state_dict().values()):
         assert torch.equal(a, b), name

@@ -165,7 +165,7 @@ def test_the_trainer_names_no_trick(module):
 
 
 def test_the_method_registry_reaches_no_run():
-    # Procedures made of trainings are called by runs/ as mask sources, never through the registry.
+    # Procedures made of trainings register into the registry from runs/; the registry never imports them.
     for name, targets in graph().items():
         if name.startswith("sparsekit.sparsity") or name == "sparsekit.masks":
             assert not any(t.startswith("sparsekit.runs") for t in targets), name

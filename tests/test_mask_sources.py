@@ -73,8 +73,8 @@ def test_settings_naming_the_retired_scope_train_the_mask_of_the_distribution_it
     assert sk.TrainConfig(scope="global") == sk.TrainConfig()  # the old default: the method's own counts
 
 
-def test_the_lottery_is_named_like_a_method_but_runs_from_runs(tmp_path):
-    assert "lottery" not in sk.masks.available()
+def test_the_lottery_is_a_source_of_the_one_registry_and_trains_its_rounds_in_the_run(tmp_path):
+    assert "lottery" in sk.masks.available() and sk.masks.METHODS.get("lottery").kind == "procedure"
     run = sk.train(**RUN, mask="lottery", sparsity=0.36, mask_options={"round_epochs": 1}, out=str(tmp_path))
     assert run["mask_source"] == {"method": "lottery", "sparsity": 0.36}
     assert (tmp_path / "lottery" / "round_2" / "record.json").is_file()
@@ -88,3 +88,13 @@ def test_the_run_directory_keeps_only_the_progress_folders_its_caller_names(tmp_
     with pytest.raises(sk.SparsekitError, match="not a sparsekit run's"):
         with RunDirectory(tmp_path, resume=False, overwrite=False):
             pass
+
+
+def test_a_procedure_that_trains_whole_runs_is_refused_in_a_data_parallel_run_before_it_joins(tmp_path):
+    from sparsekit.sparsity import sources
+
+    with pytest.raises(sk.SparsekitError, match="cannot be computed inside a data-parallel run"):
+        sources.check(sk.TrainConfig(mask="lottery").masking, parallel=True)
+    sources.check(sk.TrainConfig(mask="ramanujan").masking, parallel=True)  # no whole runs: it may
+    path = sk.masks.compute("magnitude", _net(), 0.5).save(tmp_path / "ticket.pt")
+    sources.check(sk.TrainConfig(mask="lottery", mask_file=str(path)).masking, parallel=True)

@@ -126,11 +126,17 @@ def test_unknown_option_names_the_method_and_what_it_accepts(batches):
         masks.compute("random", resnet(), 0.9, rounds=3)
 
 
-def test_the_method_registry_offers_no_training_context(batches):
-    # Procedures made of trainings are run by `sparsekit.runs`; no method reaches the trainer.
+def test_one_registry_names_every_source_and_offers_a_score_method_no_training_context(batches):
+    # The procedures made of trainings are entries like any method; only they receive a run's inputs.
     with pytest.raises(SparsekitError, match="'snip' has no option 'train_config'"):
         masks.compute("snip", resnet(), 0.9, data=batches, train_config=sk.TrainConfig())
-    assert "lottery" not in masks.available() and "lottery" in mask_sources.available()
+    assert masks.available() == mask_sources.available()
+    assert {"lottery", "ramanujan", "snip", "rigl"} <= set(masks.available())
+    kinds = {row["name"]: row["kind"] for row in masks.method_rows()}
+    assert (kinds["lottery"], kinds["ramanujan"], kinds["snip"], kinds["rigl"]) == \
+        ("procedure", "procedure", "score", "dynamic")
+    with pytest.raises(SparsekitError, match="unknown mask method 'nope'; choose one of: .*lottery.*ramanujan"):
+        masks.compute("nope", resnet(), 0.9)
 
 
 def test_options_text_parses_types():

@@ -116,3 +116,14 @@ def test_the_init_trick_has_one_name_and_reads_its_older_ones():
     assert init_log({"scaled_init": {"conv1": 2.0}}) == {"kind": "scaled", "factors": {"conv1": 2.0}}
     assert init_log({"init": {"kind": "scaled", "factors": {}}})["kind"] == "scaled"
     assert init_log({}) is None
+
+
+def test_the_recipe_is_one_setting_read_in_one_place():
+    from sparsekit.training.config import make_config
+
+    assert sk.TrainConfig(recipe="tost").recipe == sk.Recipe.tost() == sk.Recipe.read("tost")
+    assert sk.TrainConfig(recipe={"label_smoothing": 0.1}).recipe == sk.Recipe(label_smoothing=0.1)
+    # The keyword replaces the config's section, as any setting given by name does.
+    assert make_config(sk.TrainConfig(recipe="tost"), recipe="default").recipe == sk.Recipe.default()
+    with pytest.raises(sk.SparsekitError, match="recipe must be a sparsekit.Recipe, a preset name"):
+        sk.TrainConfig(recipe=42)

@@ -303,6 +303,19 @@ def test_ramanujan_method_keeps_the_farthest_moving_of_its_samples_with_exact_co
     assert not sample_mask(model, 0.7, batches, seed=4, **options).same_as(mask)
 
 
+def test_ramanujan_is_an_entry_of_the_one_registry_and_computes_the_same_mask_there():
+    from sparsekit.runs.ramanujan import sample_mask
+
+    model, batches, options = conv_net(), fake_batches(), dict(samples=2, train_steps=2)
+    mask = sk.masks.compute("ramanujan", model, 0.7, data=batches, seed=3, **options)
+    assert mask.same_as(sample_mask(model, 0.7, batches, seed=3, **options))
+    shuffled = sk.masks.compute("ramanujan", model, 0.7, data=batches, seed=3, shuffle=True, **options)
+    assert [int(k.sum()) for k in shuffled.values()] == [int(k.sum()) for k in mask.values()]
+    assert not shuffled.same_as(mask)
+    with pytest.raises(sk.SparsekitError, match="'ramanujan' has no option 'invert'"):
+        sk.masks.compute("ramanujan", model, 0.7, data=batches, invert=True)
+
+
 def test_ramanujan_method_refuses_settings_it_cannot_honour():
     from sparsekit.runs.ramanujan import sample_mask
     from sparsekit.runs import mask_sources
@@ -312,6 +325,8 @@ def test_ramanujan_method_refuses_settings_it_cannot_honour():
         sample_mask(model, 0.7, batches, train_steps=0)
     with pytest.raises(sk.SparsekitError, match="sets its own layer densities"):
         mask_sources.check(sk.TrainConfig(mask="ramanujan", scope="layerwise"), mask_given=False)
+    with pytest.raises(sk.SparsekitError, match="sets its own layer densities"):
+        sk.masks.compute("ramanujan", model, 0.7, data=batches, distribution="uniform")
     with pytest.raises(sk.SparsekitError, match="no sampled mask has a measurable coordinate"):
         sample_mask(model, 0.999, batches, samples=1, train_steps=1)
 

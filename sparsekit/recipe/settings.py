@@ -137,6 +137,21 @@ class _RecipeMethods:
             values = trick.from_legacy(values)
         return cls().with_changes(**values)
 
+    @classmethod
+    def read(cls, value) -> "Recipe":
+        """The recipe section from what a user gave, the one place this is decided: None (the
+        default: plain training), a preset name (`PRESETS`), a dict (`from_dict`) or a `Recipe`."""
+        if value is None:
+            return cls.default()
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            return cls.preset(value)
+        if isinstance(value, Mapping):
+            return cls.from_dict(value)
+        raise SparsekitError(f"recipe must be a sparsekit.Recipe, a preset name ({', '.join(PRESETS)}), a dict of "
+                             f"recipe settings or None, got {type(value).__name__}")
+
     # ---- using ---------------------------------------------------------------------
     def callbacks(self) -> List[Callback]:
         """The callbacks of the tricks that are on, in the order their settings give (by

@@ -1,56 +1,43 @@
-"""The objects `train` accepts beside its settings (recipe, callbacks, model, mask, data),
-checked before any work, each failing with one `SparsekitError` line."""
+"""The objects `train` accepts beside its settings (callbacks, model, mask, data), checked
+before any work, each failing with one `SparsekitError` line. (The recipe is a setting: the
+config's recipe section, read by `Recipe.read`.)"""
 from collections.abc import Mapping
-from typing import Iterable, List, Optional
+from dataclasses import dataclass
+from typing import Any, Iterable, List, Optional
 
 from torch import nn
 
-from ..sparsity import Sparsifier
-from ..sparsity.settings import DefaultSparsity
 from .. import models
-from ..core.errors import SparsekitError
 from ..data import datasets
 from ..models.input_size import check_runs_on
-from ..core.callbacks import Callback
+from ..sparsity.settings import DefaultSparsity
 from ..training.config import TrainConfig
+from ..core.callbacks import Callback
+from ..core.errors import SparsekitError
+from ..recipe import Recipe
+from ..sparsity import Sparsifier
 
 
 def resolve_recipe(recipe):
-    """A recipe object from what the user gave: None (= `Recipe.default()`, the same run), a
-    preset name (anything `Recipe.preset` knows), a dict (`Recipe.from_dict`), or an object
-    with `callbacks()` and `to_dict()` (a `Recipe`)."""
-    from ..recipe.settings import PRESETS, Recipe
-
-    if recipe is None:
-        return Recipe.default()
-    if isinstance(recipe, str):
-        return Recipe.preset(recipe)
-    if isinstance(recipe, Mapping):
-        return Recipe.from_dict(recipe)
-    if callable(getattr(recipe, "callbacks", None)) and callable(getattr(recipe, "to_dict", None)):
-        return recipe
-    raise SparsekitError(f"recipe must be a sparsekit.Recipe, a preset name ({', '.join(PRESETS)}) or None, "
-                         f"got {type(recipe).__name__}")
+    """`Recipe.read`: the recipe section from what a user gave (the name callers of the grid and
+    sweep code know it by)."""
+    return Recipe.read(recipe)
 
 
-def recipe_for_run(recipe, config: TrainConfig):
-    """The recipe a run uses: `recipe=` (anything `resolve_recipe` takes) or, without it, the
-    config's recipe section; given both, they must agree (neither is dropped without a word)."""
-    configured = config.recipe
-    if recipe is None:
-        return configured
-    resolved = resolve_recipe(recipe)
-    if configured != type(configured).default() and resolved.to_dict() != configured.to_dict():
-        raise SparsekitError(f"the recipe is given twice and the two differ: recipe= "
-                             f"({resolved.describe() if hasattr(resolved, 'describe') else resolved!r}) and the "
-                             f"config's recipe section ({configured.describe()}); give it once")
-    return resolved
+@dataclass(frozen=True)
+class GivenObjects:
+    """What `train` was handed beside its settings, checked: objects that replace what the
+    settings would build (`model`, `mask`, `data`; None: built from the settings) and the
+    caller's extra `callbacks`."""
+    callbacks: List[Callback]
+    model: Optional[nn.Module] = None
+    mask: Any = None
+    data: Any = None
 
-
-def default_recipe_dict():
-    from ..recipe.settings import Recipe
-
-    return Recipe.default().to_dict()
+    @classmethod
+    def checked(cls, callbacks: Iterable, model=None, mask=None, data=None) -> "GivenObjects":
+        check_objects(model, mask, data)
+        return cls(check_callbacks(callbacks), model, mask, data)
 
 
 def check_names(config: TrainConfig) -> None:

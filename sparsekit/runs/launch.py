@@ -1,17 +1,16 @@
 """`train(...)`: settings -> a checked, built run (data, model, mask, recipe) -> the training loop.
 
-This is where a run is decided: where its mask comes from (a `Sparsifier` from
-`mask_sources`: one-shot, or one that changes the mask during training), which recipe tricks,
+This is where a run is decided: where its mask comes from (a `Sparsifier` from the one
+mask-source registry, `sparsity.sources`: one-shot, or one that changes the mask during training), which recipe tricks,
 which callbacks. The loop in `sparsekit.training` receives the built objects and names none of
 them.
 
 A resumed run takes its mask from the checkpoint (where a dynamic method left it) and never
 runs the mask method again; data and model are built exactly as before, from the same seed.
 """
-import json
 import random
 import time
-from pathlib import Path
+from contextlib import nullcontext
 from typing import Iterable, Optional, Union
 
 import numpy as np
@@ -21,24 +20,19 @@ from torch import nn
 from .. import data as datasets, models
 from ..core import threads
 from ..core.callbacks import Callback
-from ..core.errors import SparsekitError
 from ..core.mask import Mask
 from ..models.cost import step_macs_on
-from ..recipe import Recipe
-from ..sparsity import Sparsifier
+from ..sparsity import Sparsifier, registry, sources
 from ..training import distributed
-from ..training import checkpoint
-from ..training.config import TrainConfig, make_config, names_with
+from ..training.config import TrainConfig, make_config
 from ..training.record import RunRecord
 from ..training.run_dir import RunDirectory
 from ..training.spectral_probe import SpectralProbe
 from ..training.tensorboard_log import TensorBoardLog
 from ..training.state import TrainState
 from ..training.trainer import train as train_run
-from . import inputs, mask_sources
-
-# Settings that may differ between an interrupted run and its resumption (declared by role).
-RESUMABLE_CHANGES = frozenset(names_with("resumable"))
+from ..training.resume import RESUMABLE_CHANGES, checkpoint_to_resume  # noqa: F401  (the sweeps read the first here)
+from . import inputs
 
 
 def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Iterable[Callback] = (),
@@ -50,50 +44,43 @@ def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Itera
     Settings come from `config` and keyword `overrides` (see `TrainConfig`). `model`, `mask`
     and `data` objects replace what the config would build (`mask` a `Mask`, or a `Sparsifier`
     such as `OneShot.of(mask, source)` that says where the mask came from); `model` and `mask`
-    given as names are settings. `recipe` is a `sparsekit.Recipe`, a preset name ("tost", ...), or
-    None: the config's recipe section (`TrainConfig(recipe=...)`; by default `Recipe.default()`,
-    the same run as without a recipe).
+    given as names are settings. The recipe is a setting too, the config's recipe section:
+    `recipe=` (a `sparsekit.Recipe`, a preset name such as "tost", or a dict) replaces that
+    section, as `lr=` replaces the learning rate; None leaves the config's (by default
+    `Recipe.default()`, plain training).
 
     Everything is checked before any work or write; a run that fails before its first
     checkpoint leaves `out` as it was; a non-finite loss stops the run (`SparsekitError`).
     """
-    # `model="resnet20"` and `mask="snip"` read naturally: a name is a setting, an object is used as is.
+    # `model="resnet20"`, `mask="snip"` and `recipe="tost"` read naturally: a name is a setting.
     if isinstance(model, str):
         overrides["model"], model = model, None
     if isinstance(mask, str):
         overrides["mask"], mask = mask, None
+    if recipe is not None:
+        overrides["recipe"] = recipe
     config = make_config(config, **overrides)
     began = time.perf_counter()  # the record's seconds cover everything: mask, recipe setup, epochs
-    recipe = inputs.recipe_for_run(recipe, config)
-    callbacks = inputs.check_callbacks(callbacks)
-    inputs.check_objects(model, mask, data)
-    mask_sources.check(config, mask_given=mask is not None)
-    distributed.setup(config.device)  # under torchrun: join the ranks
+    given = inputs.GivenObjects.checked(callbacks, model, mask, data)
+    sources.check(config.masking, given=mask is not None, parallel=distributed.launched())
+    device = distributed.join(config.device)  # under torchrun: join the ranks
+    hooks = given.callbacks
     if config.tensorboard and distributed.is_main():  # one log, like every other file of the run
-        callbacks.append(TensorBoardLog(config.tensorboard))  # checks the package before any work
-    device = distributed.local_device(_device(config.device))
-    mask_sources.check_parallel(config, mask_given=mask is not None)
-    if not config.out or not distributed.is_main():  # only rank 0 writes
-        return _train(config, recipe, callbacks, model, mask, data, device, began, None)
-    with RunDirectory(config.out, resume=config.resume, overwrite=config.overwrite,
-                      progress=mask_sources.PROGRESS_FOLDERS) as run:
-        return _train(config, recipe, callbacks, model, mask, data, device, began, run)
-
-
-def _train(config: TrainConfig, recipe, callbacks, model, mask, data, device, began, run: Optional[RunDirectory]):
-    recipe_dict = recipe.to_dict()
-    distributed.barrier()  # rank 0 holds the run directory (its leftovers cleaned) before any rank reads it
-    resumed = checkpoint.load(config.out) if config.resume else None
-    if resumed is not None:
-        _check_same_run(resumed, config, recipe_dict, Path(config.out))
-    data, model, mask, mask_source, sparsifier = _prepare(config, model, mask, data, device, resumed)
-    # The probe sits between the recipe's callbacks and the caller's, so its place in a checkpoint's
-    # list of callback states does not depend on which extra callbacks a resumed call passes.
-    hooks = list(recipe.callbacks()) + [SpectralProbe()] + list(callbacks)
-    preset = recipe.preset_name() if hasattr(recipe, "preset_name") else None
-    state = TrainState(config=config, model=model, mask=mask, mask_source=mask_source, data=data, device=device,
-                       recipe=recipe_dict, recipe_preset=preset, began=began, sparsifier=sparsifier)
-    return train_run(state, hooks, run=run, resumed=resumed)
+        hooks.append(TensorBoardLog(config.tensorboard))  # checks the package before any work
+    run = RunDirectory(config.out, resume=config.resume, overwrite=config.overwrite,
+                       progress=registry.progress_folders()) if config.out and distributed.is_main() else None
+    with run or nullcontext():  # only rank 0 writes
+        distributed.barrier()  # rank 0 holds the run directory (its leftovers cleaned) before any rank reads it
+        resumed = checkpoint_to_resume(config) if config.resume else None
+        data, model, mask, mask_source, sparsifier = _prepare(config, given.model, given.mask, given.data, device,
+                                                              resumed)
+        # The probe sits between the recipe's callbacks and the caller's, so its place in a checkpoint's
+        # list of callback states does not depend on which extra callbacks a resumed call passes.
+        hooks = list(config.recipe.callbacks()) + [SpectralProbe()] + hooks
+        state = TrainState(config=config, model=model, mask=mask, mask_source=mask_source, data=data, device=device,
+                           recipe=config.recipe.to_dict(), recipe_preset=config.recipe.preset_name(), began=began,
+                           sparsifier=sparsifier)
+        return train_run(state, hooks, run=run, resumed=resumed)
 
 
 def prepare(config: TrainConfig, model: Optional[nn.Module] = None, mask: Optional[Mask] = None, data=None,
@@ -110,7 +97,8 @@ def _prepare(config: TrainConfig, model: Optional[nn.Module], mask: Optional[Mas
     given = mask
     data, model = starting_network(config, model, data, device)
     # On every rank: each asks it for updates. A procedure made of trainings trains with `train`.
-    sparsifier = mask_sources.sparsifier_for(config, model, mask, train=train)
+    sparsifier = sources.sparsifier_for(config.masking, model, seed=config.seed, given=mask,
+                                        run={"train": train, "train_config": config, "out": config.out})
     saved = TrainState.saved_mask(resumed) if resumed is not None else None
     if saved is not None:  # checkpoints before dynamic masks hold none: theirs is recomputed
         return (data, model, *saved, sparsifier)
@@ -145,42 +133,3 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise SparsekitError(f"unknown device {name!r}; use cpu, cuda, cuda:N or auto") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SparsekitError("device 'cuda' asked for, but no CUDA GPU is available; use --device cpu")
-    return device
-
-
-def _check_same_run(resumed: dict, config: TrainConfig, recipe_dict, run_dir: Path) -> None:
-    # A setting added after the interrupted run was written had its default value there.
-    saved_config, saved_recipe = TrainState.saved_settings(resumed)
-    before = TrainConfig.from_record(saved_config).to_dict()
-    for name, value in config.to_dict().items():
-        if name not in RESUMABLE_CHANGES and before.get(name) != value:
-            raise SparsekitError(f"cannot resume: setting {name!r} was {before.get(name)!r} in the interrupted "
-                                 f"run, now {value!r}")
-    # Runs from before recipes were always stored hold None: the default recipe, the same run. A
-    # recipe written before a setting existed is read as what it ran (`Recipe.from_dict`).
-    before_recipe = Recipe.from_dict(saved_recipe).to_dict() if saved_recipe else \
-        inputs.default_recipe_dict()
-    if before_recipe != recipe_dict:
-        raise SparsekitError("cannot resume: the recipe differs from the interrupted run's")
-    diverged = _previous_record(run_dir).get("diverged")
-    if diverged:
-        raise SparsekitError(f"cannot resume: the run in {run_dir} diverged at step {diverged['step']} and would "
-                             f"diverge again; start it anew with other settings (overwrite=True, --overwrite)")
-
-
-def _previous_record(run_dir: Path) -> dict:
-    try:
-        return json.loads((run_dir / "record.json").read_text())
-    except (OSError, ValueError):
-        return {}

@@ -16,7 +16,8 @@ step; the difference is small for early rewind points).
 
 After `find_ticket(model, ...)` returns, the model's weights are set IN PLACE to the
 rewind-point weights with the final mask applied: training the returned mask from that model
-is training the lottery ticket (a run with `mask="lottery"` does exactly that: `mask_sources`).
+is training the lottery ticket (a run with `mask="lottery"` does exactly that: it is registered
+as a mask source, a procedure, in `sparsity/registry.py`).
 
 Rounds train with the `train` function given (`sparsekit.train`: a run reaches this procedure
 through `train`, so it hands itself down) using `train_config` (only epochs, out and resume
@@ -40,6 +41,7 @@ from ..core.prunable import prunable_parameters
 from ..core.callbacks import Callback
 from ..core.topk import check_sparsity
 from ..sparsity.distributions import check_distribution, keep_top_scores
+from ..sparsity.registry import register_procedure
 from ..training.config import TrainConfig, setting_fields
 
 STATE_FORMAT = formats.LOTTERY_STATE
@@ -51,6 +53,7 @@ SUMMARY = "|theta| after training, pruned 20% per round with rewinding (iterativ
 _FINGERPRINT_SCOPE = {"global": "global", "uniform": "layerwise"}
 
 
+@register_procedure("lottery", SUMMARY, follows_distribution=True, progress_folder=FOLDER)
 def find_ticket(model, sparsity: float, data=None, *, train: Callable, train_config: Optional[TrainConfig] = None,
                 bundle=None,
                 out=None, distribution: Optional[str] = None, prune_first_layer: bool = True,

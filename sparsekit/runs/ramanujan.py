@@ -33,6 +33,7 @@ from ..core.topk import allocate_counts, check_sparsity, keep_count, random_posi
 from ..training.masking import MaskEnforcer
 from ..training.step import train_step
 from ..sparsity.erk import erk_counts
+from ..sparsity.registry import register_procedure
 
 DENSITIES = ("erk", "uniform")
 SUMMARY = ("coordinate distance: of random masks at ERK densities, the one whose full-spectrum coordinate moves "
@@ -75,6 +76,7 @@ def sample_masks(model, params, density: float, batches, generator: torch.Genera
     return found
 
 
+@register_procedure("ramanujan", SUMMARY, follows_distribution=False)
 def sample_mask(model, sparsity: float, data, *, seed: int = 0, generator: Optional[torch.Generator] = None,
                 prune_first_layer: bool = True,
                 prune_classifier: bool = False, samples: int = 5, train_steps: int = 10, lr: float = 0.1,

@@ -27,7 +27,9 @@ from .settings import OptimizationSettings, RunSettings
 SECTIONS = {"data": DataSettings, "network": ModelSettings, "masking": SparsitySettings,
             "optimization": OptimizationSettings, "run": RunSettings, "recipe": Recipe}
 # The sections whose fields are set by name (`sk.train(lr=0.05)`, `--lr 0.05`) and make up the
-# record's "config"; the recipe is set whole (`recipe=`, `--recipe`) and recorded as "recipe".
+# record's "config"; the recipe is set whole (`recipe=`, `--recipe`: a `Recipe`, a preset name or a
+# dict, read by `Recipe.read`) and recorded as "recipe". It is a section like the others: a run's
+# recipe is `config.recipe` and nothing else.
 NAMED_SECTIONS = ("data", "network", "masking", "optimization", "run")
 _OWNER = {f.name: section for section in NAMED_SECTIONS for f in fields(SECTIONS[section])}
 # A record written before a setting was renamed names it the old way (with the old values).
@@ -48,6 +50,8 @@ class TrainConfig:
             raise SparsekitError(f"unknown setting {unknown[0]!r}; settings are: {', '.join(sorted(_OWNER))}")
         for section, kind in SECTIONS.items():
             base = given.get(section)
+            if section == "recipe" and base is not None:  # a preset name, a dict or a Recipe: `Recipe.read`
+                base = Recipe.read(base)
             if base is not None and not isinstance(base, kind):
                 if not isinstance(base, Mapping):
                     raise SparsekitError(f"settings section {section!r} must be a {kind.__name__} or a dict, "

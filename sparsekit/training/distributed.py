@@ -26,6 +26,12 @@ def active() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
+def launched() -> bool:
+    """Whether this process is one rank of several: joined already, or about to be (torchrun's
+    environment says so), so a check can refuse what a data-parallel run cannot do before it joins."""
+    return active() or int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
 def rank() -> int:
     return dist.get_rank() if active() else 0
 
@@ -47,6 +53,27 @@ def setup(device_name: str) -> None:
     if cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend="nccl" if cuda else "gloo")
+
+
+def join(device_name: str) -> torch.device:
+    """The device this rank trains on (`cpu`, `cuda`, `cuda:N` or `auto`; a bare `cuda` is this
+    rank's GPU), after joining the ranks torchrun describes (nothing to do in one process). A
+    name that names no usable device fails with one line before anything is joined."""
+    device = _device(device_name)
+    setup(str(device))
+    return local_device(device)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SparsekitError(f"unknown device {name!r}; use cpu, cuda, cuda:N or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SparsekitError("device 'cuda' asked for, but no CUDA GPU is available; use --device cpu")
+    return device
 
 
 def leave() -> None:
