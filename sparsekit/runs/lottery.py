@@ -159,9 +159,11 @@ def _surviving_magnitudes(model, mask: Mask) -> Dict[str, torch.Tensor]:
 
 
 def _train_round(train: Callable, config, model, mask: Mask, bundle, capture, run_dir: Optional[Path]):
-
     interrupted = run_dir is not None and (run_dir / "checkpoint.pt").is_file()
-    settings = config.with_changes(out=str(run_dir) if run_dir else None, resume=interrupted)
+    # A round left by an interrupted lottery resumes; the run's own overwrite already cleared
+    # what it meant to (and resume with overwrite is refused as a contradiction).
+    settings = config.with_changes(out=str(run_dir) if run_dir else None, resume=interrupted,
+                                   overwrite=config.overwrite and not interrupted)
     return train(settings, model=model, mask=mask, data=bundle,
                  callbacks=[capture] if capture is not None else []).model
 
