@@ -13,7 +13,7 @@ from typing import Dict, List, NamedTuple, Optional
 
 from sparsekit.core.errors import SparsekitError
 
-from .plan import run_name
+from .plan import lottery_mask_options, run_name, warmup_epochs
 
 ADDENDUM_FORMAT = "sparsekit.study-addendum-plan/1"
 # Arms whose mask is computed from their cell's default run (by the runner) rather than given.
@@ -104,17 +104,13 @@ def base_settings(plan: dict, cell: Cell, regime: dict) -> dict:
                     epochs=regime["epochs"], warmup_epochs=regime["warmup_epochs"], mask=method,
                     sparsity=cell.sparsity, seed=cell.seed, **mask)
     if method == "lottery":
-        options = plan["lottery_options"]
-        round_epochs = max(1, round(options["round_epochs_fraction"] * regime["epochs"]))
-        settings["mask_options"] = f"prune_fraction={options['prune_fraction']}, round_epochs={round_epochs}"
+        settings["mask_options"] = lottery_mask_options(plan["lottery_options"], regime["epochs"])
     return settings
 
 
 def arm_settings(plan: dict, cell: Cell, regime: dict, rule: dict) -> dict:
     """A run's settings before any derived mask: the base, the arm's recipe and its changes
     (`epochs_factor` trains for that many times the epochs, the warm-up by the plan's rule)."""
-    from .plan import warmup_epochs
-
     arm = dict(plan["arms"][cell.arm])
     for not_a_setting in ("mask", "cost_as"):  # read by the runner and the cost, not by training
         arm.pop(not_a_setting, None)

@@ -7,7 +7,6 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
 import torch
 
 import sparsekit as sk
@@ -96,9 +95,19 @@ def _tiny(tmp_path: Path) -> Path:
     return results
 
 
+def _in_this_process(monkeypatch) -> None:
+    """Runs in threads and curves inline: spawning worker processes would cost more than the runs."""
+    def inline_sweep(points, names, out, workers):
+        result = sk.sweep(points, out=out, name=names, backend="inline", progress=False)
+        return [result.records.get(name) for name in names]
+
+    monkeypatch.setattr(converged, "worker_pool", lambda workers: ThreadPoolExecutor(workers))
+    monkeypatch.setattr(converged, "sweep", inline_sweep)
+
+
 def test_a_tiny_addendum_runs_end_to_end_and_resumes(tmp_path, monkeypatch, capsys):
     torch.set_num_threads(1)
-    monkeypatch.setattr(converged, "worker_pool", lambda workers: ThreadPoolExecutor(workers))
+    _in_this_process(monkeypatch)
     results = _tiny(tmp_path)
     assert addendum.main(["run", "--results", str(results), "--workers", "1"]) == 0
     runs = results / "runs"
