@@ -71,11 +71,12 @@ def structure_mask_file(default_dir: Path, cell: Cell, results: Path) -> Path:
     """The structure-matched mask of a cell, written once next to the runs (`masks/<run>.pt`)
     from its default run's mask and the network its record names."""
     import sparsekit as sk
+    from sparsekit.export.run_dir import network_arguments
     from sparsekit.export.structure_mask import structure_matched_mask
 
     path = results / "masks" / f"{cell.name}.pt"
     if not path.is_file():
-        network = converged._read(default_dir)["network"]
+        network = network_arguments(converged._read(default_dir))
         model = sk.models.build(network["model"], network["num_classes"], in_channels=network["in_channels"],
                                 width=network["width"], input_size=network["input_size"])
         path.parent.mkdir(parents=True, exist_ok=True)

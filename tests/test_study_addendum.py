@@ -152,3 +152,19 @@ def test_a_missing_first_study_run_or_unknown_item_is_one_line_before_anything_t
     err = capsys.readouterr().err
     assert err.startswith("error: item 1 needs the first study's finished run random-0.9-seed0-default")
     assert not (results / "runs").exists()
+
+
+def test_the_cost_counts_every_item_from_the_first_studys_records():
+    from study.addendum_cost import cost_table, measured_seconds, run_seconds
+
+    plan = read_addendum(COMMITTED)
+    table = cost_table(plan, COMMITTED)
+    assert set(table["cpu_hours_per_item"]) == {str(item) for item in plan["order"]}
+    assert all(hours > 0 for hours in table["cpu_hours_per_item"].values())
+    seconds = measured_seconds(COMMITTED / plan["first_study"])
+    structure, default = (run_seconds(plan, Cell(3, "snip", 0.98, 0, arm), seconds) for arm in ("structure", "default"))
+    assert structure == default  # plain training of a mask costs what plain training costs
+    longer = run_seconds(plan, Cell(6, "lottery", 0.995, 0, "default-x2"), seconds)
+    assert longer == 2 * run_seconds(plan, Cell(6, "snip", 0.995, 0, "default"), seconds)  # a mask file: no rounds
+    vgg = run_seconds(plan, Cell(7, "vgg16-snip", 0.98, 0, "default"), seconds)
+    assert vgg == default * plan["networks"]["vgg16"]["cost_ratio"]
