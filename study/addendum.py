@@ -91,7 +91,8 @@ def point_of(plan: dict, cell: Cell, results: Path) -> Optional[dict]:
     regime = regime_of(plan, results, network)
     if regime is None:
         return None
-    rule = plan["networks"][network].get("convergence") or converged.load_plan(first_study(plan, results))["convergence"]
+    rule = (plan["networks"][network].get("convergence")
+            or converged.load_plan(first_study(plan, results))["convergence"])
     settings = arm_settings(plan, cell, regime, rule)
     if cell.arm == "default" and cell.name in own_defaults(plan):
         return settings

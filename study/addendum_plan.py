@@ -44,9 +44,11 @@ def read_addendum(directory) -> dict:
     except (OSError, ValueError) as exc:
         raise SparsekitError(f"{path}: cannot read the addendum's plan ({exc})") from None
     if plan.get("format") != ADDENDUM_FORMAT:
-        raise SparsekitError(f"{path}: not an addendum plan (format {plan.get('format')!r}, expected {ADDENDUM_FORMAT!r})")
+        raise SparsekitError(f"{path}: not an addendum plan (format {plan.get('format')!r}, "
+                             f"expected {ADDENDUM_FORMAT!r})")
     for item, spec in plan["items"].items():
-        unknown = [m for m in spec["masks"] if m not in plan["masks"]] + [a for a in spec["arms"] if a not in plan["arms"]]
+        unknown = ([m for m in spec["masks"] if m not in plan["masks"]]
+                   + [a for a in spec["arms"] if a not in plan["arms"]])
         if unknown:
             raise SparsekitError(f"{path}: item {item} names {unknown[0]!r}, which the plan's masks and arms lack")
     missing = [item for item in plan["order"] if str(item) not in plan["items"]]

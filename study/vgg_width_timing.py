@@ -5,7 +5,8 @@ evaluation), one torch thread, in one process, the networks alternated round by 
 process's CPU seconds are counted (on a shared machine wall seconds also count the time other
 processes held the core), and the ratio of the median CPU seconds chooses the width.
 
-    python study/vgg_width_timing.py --widths 0.25 0.375 0.5 --rounds 2 --out benchmarks/results/study-addendum/vgg-width-timing.json
+    python study/vgg_width_timing.py --widths 0.25 0.375 0.5 --rounds 2 \
+        --out benchmarks/results/study-addendum/vgg-width-timing.json
 """
 import argparse
 import json
@@ -57,9 +58,10 @@ def main(argv=None) -> int:
     result = {"seconds": seconds, "median_seconds": median,
               "ratio_to_resnet20x0.5": {name: value / base for name, value in median.items()},
               "torch_threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
-              "torch": torch.__version__, "settings": "process CPU seconds of one epoch at the converged study's fixed settings, "
-              "20,000 training images, random 98% (VGG: ERK distribution), seed 0, validation and test evaluated "
-              "as a study run does; networks alternated round by round in one process"}
+              "torch": torch.__version__,
+              "settings": "process CPU seconds of one epoch at the converged study's fixed settings, 20,000 "
+                          "training images, random 98% (VGG: ERK distribution), seed 0, validation and test "
+                          "evaluated as a study run does; networks alternated round by round in one process"}
     print(json.dumps(result["ratio_to_resnet20x0.5"], indent=1))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
