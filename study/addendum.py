@@ -52,7 +52,8 @@ def choose_network_regime(plan: dict, results: Path, network: str, workers: int)
     """Train the network's learning curves budget by budget until the rule settles (resuming
     what exists), and write its regime.json."""
     sub = rule_plan(plan, network)
-    regime, why = choose_regime(sub, converged.trained_curves(sub, results / network, workers))
+    regime, why = choose_regime(sub, converged.trained_curves(sub, results / network, workers,
+                                                              plan["torch_threads_per_run"]))
     print(f"{network}: {why}", flush=True)
     if regime is None:
         return None
@@ -135,7 +136,7 @@ def run(plan: dict, results: Path, chosen: List[int], workers: int) -> None:
         if queued:
             by_name: Dict[str, Cell] = {cell.name: cell for cell in queued}
             converged.run_queue(list(by_name), lambda name: point_of(plan, by_name[name], results),
-                                results / "runs", workers)
+                                results / "runs", workers, plan["torch_threads_per_run"])
 
     for item in [item for item in plan["order"] if item in chosen]:
         item_cells = sorted(cells(plan)[item], key=lambda cell: cell.arm != "default")

@@ -64,10 +64,11 @@ def finished(records: List[Optional[dict]]) -> List[Optional[dict]]:
     return [r if r is not None and r.get("finished") else None for r in records]
 
 
-def trained_curves(plan: dict, results: Path, workers: int):
+def trained_curves(plan: dict, results: Path, workers: int, threads: Optional[int] = None):
     """`records_of` for `choose_regime` that trains a budget's curves (resuming what exists). A
     budget without warm-up in which a finished run has already collapsed is not trained further:
-    the rule's outcome (warm-up for every run) no longer depends on its other runs."""
+    the rule's outcome (warm-up for every run) no longer depends on its other runs. With
+    `threads`, each run gets that many torch threads (`run_queue`), else the sweep's share."""
     rule = plan["convergence"]
 
     def records_of(examples: int, epochs: int, warmup: bool) -> List[Optional[dict]]:
@@ -78,7 +79,10 @@ def trained_curves(plan: dict, results: Path, workers: int):
             print(f"{rung}: a finished run collapsed; its other runs are not needed", flush=True)
             return found
         print(f"{rung}: {len(points)} curve runs", flush=True)
-        return finished(sweep(points, names, results / "curves" / rung, workers))
+        if threads is None:
+            return finished(sweep(points, names, results / "curves" / rung, workers))
+        run_queue(names, dict(zip(names, points)).get, results / "curves" / rung, workers, threads)
+        return finished([_read(results / "curves" / rung / name) for name in names])
     return records_of
 
 
@@ -162,13 +166,14 @@ def run_grid(plan: dict, regime: dict, results: Path, chosen: List[int], workers
     run_queue(list(cells), lambda name: grid_point(plan, regime, *cells[name], runs, ghost), runs, workers)
 
 
-def run_queue(names: List[str], point_of: Callable[[str], Optional[dict]], runs: Path, workers: int) -> None:
-    """Train the named runs under `runs`, `workers` at a time, one torch thread each (on two
-    cores): a free worker takes the first name, in order, whose point `point_of(name)` can give
+def run_queue(names: List[str], point_of: Callable[[str], Optional[dict]], runs: Path, workers: int,
+              threads: Optional[int] = None) -> None:
+    """Train the named runs under `runs`, `workers` at a time, each with `threads` torch threads
+    (default: the cores shared out, one each with two workers on two cores): a free worker takes the first name, in order, whose point `point_of(name)` can give
     (None while what the run needs has not finished). Each run is trained as `sparsekit.sweep`
     trains a point (the same settings, names and folders; a finished run is read back, an
     interrupted one resumes); a failed run is not retried in the same call."""
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
     started = set()
 
     def next_task() -> Optional[dict]:

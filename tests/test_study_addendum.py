@@ -71,6 +71,7 @@ def _tiny(tmp_path: Path) -> Path:
             "more_training": {"epochs_factor": 2, "max_gain": 1.0}, "min_judged": 1}
     plan = {
         "format": "sparsekit.study-addendum-plan/1", "first_study": "../first", "fixed": fixed,
+        "torch_threads_per_run": 1,
         "default_network": "resnet20",
         "networks": {"resnet20": {"settings": {"model": "resnet20", "width": 0.25}},
                      "vgg16": {"settings": {"model": "vgg16", "width": 0.25}, "own_regime": True, "cost_ratio": 1.0,
@@ -96,13 +97,8 @@ def _tiny(tmp_path: Path) -> Path:
 
 
 def _in_this_process(monkeypatch) -> None:
-    """Runs in threads and curves inline: spawning worker processes would cost more than the runs."""
-    def inline_sweep(points, names, out, workers):
-        result = sk.sweep(points, out=out, name=names, backend="inline", progress=False)
-        return [result.records.get(name) for name in names]
-
+    """Runs in threads: spawning worker processes would cost more than the runs."""
     monkeypatch.setattr(converged, "worker_pool", lambda workers: ThreadPoolExecutor(workers))
-    monkeypatch.setattr(converged, "sweep", inline_sweep)
 
 
 def test_a_tiny_addendum_runs_end_to_end_and_resumes(tmp_path, monkeypatch, capsys):
@@ -118,6 +114,10 @@ def test_a_tiny_addendum_runs_end_to_end_and_resumes(tmp_path, monkeypatch, caps
     names = [c.name for item in cells(read_addendum(results)).values() for c in item]
     assert all(record(name)["finished"] for name in names)
     assert {record(name)["format"] for name in names} == {json.loads(FIRST_RECORD.read_text())["format"]}
+    curve_records = list((results / "vgg16" / "curves").rglob("record.json"))
+    assert len(curve_records) == 2  # the one curve at its budget and at twice the epochs
+    assert {json.loads(path.read_text())["environment"]["torch_threads"] for path in curve_records} | \
+        {record(name)["environment"]["torch_threads"] for name in names} == {1}  # the plan's one thread
     # the first layer stays dense through the runner, in every arm of the cell
     for arm in ("default", "structure", "capacity", "tost-release", "tost-short"):
         run = record(f"random-densefirst-0.9-seed0-{arm}")
