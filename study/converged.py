@@ -169,10 +169,11 @@ def run_grid(plan: dict, regime: dict, results: Path, chosen: List[int], workers
 def run_queue(names: List[str], point_of: Callable[[str], Optional[dict]], runs: Path, workers: int,
               threads: Optional[int] = None) -> None:
     """Train the named runs under `runs`, `workers` at a time, each with `threads` torch threads
-    (default: the cores shared out, one each with two workers on two cores): a free worker takes the first name, in order, whose point `point_of(name)` can give
-    (None while what the run needs has not finished). Each run is trained as `sparsekit.sweep`
-    trains a point (the same settings, names and folders; a finished run is read back, an
-    interrupted one resumes); a failed run is not retried in the same call."""
+    (default: the cores shared out, one each with two workers on two cores): a free worker takes
+    the first name, in order, whose point `point_of(name)` can give (None while what the run
+    needs has not finished). Each run is trained as `sparsekit.sweep` trains a point (the same
+    settings, names and folders; a finished run is read back, an interrupted one resumes); a
+    failed run is not retried in the same call."""
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
     started = set()
 
