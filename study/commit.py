@@ -71,7 +71,11 @@ def finished_run_files(study: Path) -> List[Path]:
 
 
 def study_files(study: Path) -> List[Path]:
-    return [study / name for name in STUDY_FILES if (study / name).is_file()]
+    """The study's own files; in the addendum also a second network's regime (`<network>/regime.json`,
+    chosen by its own curves) and the structure control's masks (`masks/*.pt`, which its runs' records
+    name as their mask file)."""
+    nested = sorted(study.glob("*/regime.json")) + sorted(study.glob("masks/*.pt"))
+    return [study / name for name in STUDY_FILES if (study / name).is_file()] + nested
 
 
 def git(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -21,7 +21,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from sparsekit.app.sweeps.backends import outcome_of
 from sparsekit.app.sweeps.run_point import run_point
@@ -29,7 +29,7 @@ from sparsekit.app.sweeps.spec import expand
 from sparsekit.core.errors import SparsekitError
 
 from .plan import (choose_regime, collapsed, converged, curve_runs,  # noqa: F401
-                   items, items_to_run, run_name, rung_name, warmup_epochs, window)
+                   items, items_to_run, lottery_mask_options, run_name, rung_name, warmup_epochs, window)
 from .runs import cpu_seconds
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "study-converged"
@@ -64,10 +64,11 @@ def finished(records: List[Optional[dict]]) -> List[Optional[dict]]:
     return [r if r is not None and r.get("finished") else None for r in records]
 
 
-def trained_curves(plan: dict, results: Path, workers: int):
+def trained_curves(plan: dict, results: Path, workers: int, threads: Optional[int] = None):
     """`records_of` for `choose_regime` that trains a budget's curves (resuming what exists). A
     budget without warm-up in which a finished run has already collapsed is not trained further:
-    the rule's outcome (warm-up for every run) no longer depends on its other runs."""
+    the rule's outcome (warm-up for every run) no longer depends on its other runs. With
+    `threads`, each run gets that many torch threads (`run_queue`), else the sweep's share."""
     rule = plan["convergence"]
 
     def records_of(examples: int, epochs: int, warmup: bool) -> List[Optional[dict]]:
@@ -78,7 +79,10 @@ def trained_curves(plan: dict, results: Path, workers: int):
             print(f"{rung}: a finished run collapsed; its other runs are not needed", flush=True)
             return found
         print(f"{rung}: {len(points)} curve runs", flush=True)
-        return finished(sweep(points, names, results / "curves" / rung, workers))
+        if threads is None:
+            return finished(sweep(points, names, results / "curves" / rung, workers))
+        run_queue(names, dict(zip(names, points)).get, results / "curves" / rung, workers, threads)
+        return finished([_read(results / "curves" / rung / name) for name in names])
     return records_of
 
 
@@ -121,9 +125,7 @@ def grid_point(plan: dict, regime: dict, mask: str, sparsity: float, seed: int, 
     fixed = dict(plan["fixed"], train_examples=regime["train_examples"], epochs=regime["epochs"],
                  warmup_epochs=regime["warmup_epochs"], mask=mask, sparsity=sparsity, seed=seed)
     if mask == "lottery":
-        options = plan["grid"]["lottery_options"]
-        rounds_epochs = max(1, round(options["round_epochs_fraction"] * regime["epochs"]))
-        fixed["mask_options"] = f"prune_fraction={options['prune_fraction']}, round_epochs={rounds_epochs}"
+        fixed["mask_options"] = lottery_mask_options(plan["grid"]["lottery_options"], regime["epochs"])
     if arm == "default":
         return dict(fixed, recipe="default")
     default = _read(runs / run_name(mask, sparsity, seed, "default"))
@@ -160,14 +162,24 @@ def run_grid(plan: dict, regime: dict, results: Path, chosen: List[int], workers
     failed run is not retried in the same call."""
     runs = results / "runs"
     ghost = ghost_branch_weights(plan)
-    queue = grid_queue(plan, chosen)
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    cells = {run_name(*cell): cell for cell in grid_queue(plan, chosen)}
+    run_queue(list(cells), lambda name: grid_point(plan, regime, *cells[name], runs, ghost), runs, workers)
+
+
+def run_queue(names: List[str], point_of: Callable[[str], Optional[dict]], runs: Path, workers: int,
+              threads: Optional[int] = None) -> None:
+    """Train the named runs under `runs`, `workers` at a time, each with `threads` torch threads
+    (default: the cores shared out, one each with two workers on two cores): a free worker takes
+    the first name, in order, whose point `point_of(name)` can give (None while what the run
+    needs has not finished). Each run is trained as `sparsekit.sweep` trains a point (the same
+    settings, names and folders; a finished run is read back, an interrupted one resumes); a
+    failed run is not retried in the same call."""
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
     started = set()
 
     def next_task() -> Optional[dict]:
-        for mask, sparsity, seed, arm in queue:
-            name = run_name(mask, sparsity, seed, arm)
-            point = None if name in started else grid_point(plan, regime, mask, sparsity, seed, arm, runs, ghost)
+        for name in names:
+            point = None if name in started else point_of(name)
             if point is not None:
                 started.add(name)
                 (spec,) = expand([point], name=[name])
@@ -188,7 +200,7 @@ def run_grid(plan: dict, regime: dict, results: Path, chosen: List[int], workers
                 outcome = outcome_of(future.result, task)
                 error = f": {outcome['error']}" if outcome["status"] == "failed" else ""
                 print(f"{time.strftime('%H:%M')} {task['name']} {outcome['status']}{error}", flush=True)
-    waiting = [run_name(*cell) for cell in queue if run_name(*cell) not in started]
+    waiting = [name for name in names if name not in started]
     if waiting:
         print(f"not started, their cell's default run did not finish: {', '.join(waiting)}", flush=True)
 

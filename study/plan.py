@@ -219,6 +219,13 @@ def items(plan: dict) -> Dict[int, List[Tuple[str, float, int, str]]]:
     return cells
 
 
+def lottery_mask_options(options: dict, epochs: int) -> str:
+    """The lottery ticket's mask options for a run of `epochs` epochs: the plan's pruned fraction
+    per round, each round trained for the plan's fraction of the epochs (at least one)."""
+    round_epochs = max(1, round(options["round_epochs_fraction"] * epochs))
+    return f"prune_fraction={options['prune_fraction']}, round_epochs={round_epochs}"
+
+
 def cut_items(plan: dict) -> List[int]:
     """The items the budget cut (`plan.json`: budget.cut_items), written when the grid's cost was
     measured, before the cut items' runs; in the plan's order, cut from the bottom."""

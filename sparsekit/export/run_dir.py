@@ -42,7 +42,7 @@ def load_run(run_dir) -> Tuple[nn.Module, Mask, Tuple[int, int, int]]:
     """(trained model in eval mode, its mask, the input shape (C, H, W)) of a finished run."""
     run_dir = Path(run_dir)
     record = read_record(run_dir)
-    network = _network(record)
+    network = network_arguments(record)
     model = models.build(network["model"], network["num_classes"], in_channels=network["in_channels"],
                          width=network["width"], input_size=network["input_size"])
     Recipe.from_dict(record.get("recipe") or {}).final_architecture(model)
@@ -57,7 +57,7 @@ def load_run(run_dir) -> Tuple[nn.Module, Mask, Tuple[int, int, int]]:
     return model.eval(), mask, (network["in_channels"], network["input_size"], network["input_size"])
 
 
-def _network(record: dict) -> dict:
+def network_arguments(record: dict) -> dict:
     """The network's construction arguments: from the record, or, for a record without them,
     from the dataset's description (which needs its files)."""
     network = record.get("network") or {}
