@@ -7,7 +7,7 @@ CIFAR-10 file format (the test suite's writer), 10,000 of them.
 
 No model runs: this is the rate the data can be fed at. On a GPU, a training step at batch
 128 of ResNet-20 takes a few milliseconds, so the pipeline, not the GPU, sets the pace
-unless it delivers tens of thousands of images per second (README "Scale out").
+unless it delivers tens of thousands of images per second (docs/scale-out.md).
 """
 import argparse
 import sys

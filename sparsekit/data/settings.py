@@ -15,7 +15,7 @@ class DataSettings:
                                                   "examples (datasets held in memory: digits, fashion_mnist)",
                                             shapes_mask=True)
     batch_size: int = setting(128, "training batch size", shapes_mask=True)
-    # input pipeline on a GPU (see README "Scale out")
+    # input pipeline on a GPU (see docs/scale-out.md)
     num_workers: int = setting(0, "DataLoader worker processes decoding and augmenting images (cifar10/100, "
                                   "tinyimagenet; datasets held in memory need none)")
     pin_memory: bool = setting(False, "page-locked host batches, copied to the GPU without blocking", resumable=True)
