@@ -123,6 +123,9 @@ def test_the_exporter_times_the_tiled_kernel_and_a_step_it_cannot_build_runs_den
     assert {f"tiled{v}_ms" for v in tiled.VECTOR_COUNTS} <= set(timed)
     forced = export(model, mask, input_shape=(3, 16, 16), batch_size=2, kernels_mode="tiled")
     assert any(isinstance(step, tiled.TiledSparseConv) and step.relu for step in forced.steps)  # ReLU fused
+    # A residual addition (and the ReLU after it) runs inside the block's second conv.
+    assert any(isinstance(step, tiled.WithResidual) and step.relu for step in forced.steps)
+    assert not any(type(step) is runtime.Add for step in forced.steps)
     with torch.no_grad():
         expected = model(x)
         assert _error(forced(x), expected) <= 1e-4
@@ -162,8 +165,9 @@ def test_the_lone_runtime_loads_in_fresh_processes_again_and_caches_outside_itse
         torch.save({"x": x, "expected": model(x)}, tmp_path / "io.pt")
     environment = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), PYTHONDONTWRITEBYTECODE="1")
     for _ in range(2):
-        result = subprocess.run([sys.executable, "-c", LONE_SCRIPT, str(lone / "runtime.py"), str(tmp_path / "net.skx"),
-                                 str(tmp_path / "io.pt")], capture_output=True, text=True, env=environment, cwd=tmp_path)
+        arguments = [str(lone / "runtime.py"), str(tmp_path / "net.skx"), str(tmp_path / "io.pt")]
+        result = subprocess.run([sys.executable, "-c", LONE_SCRIPT] + arguments, capture_output=True, text=True,
+                                env=environment, cwd=tmp_path)
         assert result.returncode == 0, result.stderr[-2000:]
         assert result.stdout.split() == ["ok", str(runtime.numba is not None), str(runtime.tiled is not None)]
     assert sorted(p.name for p in lone.iterdir()) == ["compiled.py", "runtime.py", "tiled.py"]  # nothing written beside

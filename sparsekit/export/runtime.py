@@ -454,6 +454,13 @@ def build_step(spec: Dict, tensors: Dict) -> nn.Module:
     raise ValueError(f"unknown step {op!r}")
 
 
+class Skipped(nn.Module):
+    """A step whose work a later step does (a conv fused into the residual addition after it)."""
+
+    def forward(self):
+        return None
+
+
 class ExportedNet(nn.Module):
     """Runs the steps in order; step i reads the slots named in `inputs[i]` and writes slot i+1."""
 
@@ -463,21 +470,45 @@ class ExportedNet(nn.Module):
         self.steps = nn.ModuleList([build_step(spec, tensors) for spec in steps])
         self.inputs = [list(spec["inputs"]) for spec in steps]
         self.output = output
+        self._fuse_residuals()
         self._fuse_relus()
         self.eval()
 
-    def _fuse_relus(self) -> None:
-        """A ReLU that alone reads a direct or tiled sparse layer's output runs inside its pass."""
+    def _readers(self) -> Dict[int, int]:
         readers = {}
         for inputs in self.inputs:
             for slot in inputs:
                 readers[slot] = readers.get(slot, 0) + 1
+        return readers
+
+    def _fuse_residuals(self) -> None:
+        """An addition whose one operand is a tiled conv's output that nothing else reads runs
+        inside that conv's pass (the other operand is added in registers before the store), where
+        the other operand is ready by the conv's turn; the conv's own step then does nothing."""
+        if tiled is None:
+            return
+        readers = self._readers()
+        for index, step in enumerate(self.steps):
+            if type(step) is not Add or step.pick0 is not None or step.pick1 is not None:
+                continue
+            for conv_slot, other in (self.inputs[index], self.inputs[index][::-1]):
+                conv = self.steps[conv_slot - 1] if conv_slot >= 1 else None
+                if (isinstance(conv, tiled.TiledSparseConv) and readers[conv_slot] == 1 and conv_slot != self.output
+                        and other < conv_slot):
+                    self.steps[index] = tiled.WithResidual(conv)
+                    self.inputs[index] = self.inputs[conv_slot - 1] + [other]
+                    self.steps[conv_slot - 1], self.inputs[conv_slot - 1] = Skipped(), []
+                    break
+
+    def _fuse_relus(self) -> None:
+        """A ReLU that alone reads a direct or tiled sparse layer's output runs inside its pass."""
+        readers = self._readers()
         for index, spec in enumerate(self.specs):
             if spec["op"] != "act" or spec["kind"] != "relu" or len(self.inputs[index]) != 1:
                 continue
             slot = self.inputs[index][0]
             producer = self.steps[slot - 1] if slot >= 1 else None
-            fusable = (DirectSparseConv,) + ((tiled.TiledSparseConv, tiled.TiledSparseLinear) if tiled else ())
+            fusable = (DirectSparseConv,) + (tiled.FUSES_RELU if tiled else ())
             if isinstance(producer, fusable) and readers[slot] == 1 and slot != self.output:
                 producer.relu = True
                 self.steps[index] = nn.Identity()

@@ -166,8 +166,8 @@ def _target_machine(isa: str):
     _, cpu, _ = ISAS[isa]
     target = llvm.Target.from_triple(llvm.get_process_triple())
     if cpu is None:  # the widest build: tuned for this very CPU
-        return target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
-                                            opt=3, codemodel="jitdefault")
+        return target.create_target_machine(cpu=llvm.get_host_cpu_name(), opt=3, codemodel="jitdefault",
+                                            features=llvm.get_host_cpu_features().flatten())
     return target.create_target_machine(cpu=cpu, opt=3, codemodel="jitdefault")
 
 
@@ -246,11 +246,13 @@ class _Tiled(nn.Module):
         self._plans: Dict[tuple, dict] = {}
         self._lock = threading.Lock()
 
-    def _run(self, source: torch.Tensor, offsets: torch.Tensor, tiles: int, residual=None) -> torch.Tensor:
-        out = torch.empty(self.rows, tiles * self.tile)
+    def _run(self, source: torch.Tensor, offsets: torch.Tensor, tiles: int, width: int = 0,
+             residual=None) -> torch.Tensor:
+        """The kernel's (rows, at least `width`) output; `residual`, if given, is laid out alike."""
+        out = torch.empty(self.rows, max(width, tiles * self.tile))
         self.function(source.data_ptr(), offsets.data_ptr(), self.values.data_ptr(), self.starts.data_ptr(),
                       self.bias.data_ptr(), out.data_ptr(), None if residual is None else residual.data_ptr(),
-                      self.rows, tiles, tiles * self.tile, int(self.relu))
+                      self.rows, tiles, out.shape[1], int(self.relu))
         return out
 
 
@@ -275,16 +277,20 @@ class TiledSparseConv(_Tiled):
         s, p, k = self.stride, self.padding, self.kernel_size
         grid_h, grid_w = math.ceil((height + 2 * p) / s), math.ceil((width + 2 * p) / s)
         plane = batch * grid_h * grid_w
+        out_h, out_w = (height + 2 * p - k) // s + 1, (width + 2 * p - k) // s + 1
         component = self.entry_channels * s * s + self.entry_rows % s * s + self.entry_cols % s
         offsets = (component * plane + self.entry_rows // s * grid_w + self.entry_cols // s).contiguous()
-        tiles = math.ceil(plane / self.tile)
+        # The last image's grid rows below its output are never read: no tile is spent on them
+        # (on a 4x4 map at batch 1, 24 of the grid's 36 positions).
+        tiles = math.ceil(((batch - 1) * grid_h * grid_w + out_h * grid_w) / self.tile)
         furthest = int(offsets.max()) if offsets.numel() else 0
         source = torch.zeros(max(channels * s * s * plane, furthest + tiles * self.tile))
         padded = torch.zeros(batch, channels, grid_h * s, grid_w * s) if s > 1 else None
         return {"offsets": offsets, "tiles": tiles, "source": source, "padded": padded, "grid": (grid_h, grid_w),
-                "out": ((height + 2 * p - k) // s + 1, (width + 2 * p - k) // s + 1)}
+                "out": (out_h, out_w)}
 
-    def forward(self, x):
+    def forward(self, x, residual=None):
+        """conv2d(x) (+ `residual`, a tensor of the output's shape, added before the ReLU)."""
         shape = tuple(x.shape)
         plan = self._plans.get(shape)
         if plan is None:
@@ -300,7 +306,16 @@ class TiledSparseConv(_Tiled):
                 plan["padded"][:, :, p:p + height, p:p + width] = x
                 staged.view(channels, s, s, batch, grid_h, grid_w).copy_(
                     plan["padded"].view(batch, channels, grid_h, s, grid_w, s).permute(1, 3, 5, 0, 2, 4))
-            out = self._run(plan["source"], plan["offsets"], plan["tiles"])
+            width = max(batch * grid_h * grid_w, plan["tiles"] * self.tile)
+            if residual is not None:  # laid out as the kernel's output: its grid positions, the rest unread
+                staged_residual = torch.empty(self.rows, width)
+                self._crop(staged_residual, batch, grid_h, grid_w, out_h, out_w).copy_(residual)
+                residual = staged_residual
+            out = self._run(plan["source"], plan["offsets"], plan["tiles"], width, residual)
+        return self._crop(out, batch, grid_h, grid_w, out_h, out_w)
+
+    def _crop(self, out, batch: int, grid_h: int, grid_w: int, out_h: int, out_w: int):
+        """The (batch, rows, out_h, out_w) view of the kernel's output grid."""
         grid = out[:, :batch * grid_h * grid_w].view(self.rows, batch, grid_h, grid_w)
         return grid[:, :, :out_h, :out_w].transpose(0, 1)
 
@@ -323,3 +338,26 @@ class TiledSparseLinear(_Tiled):
             plan["source"][:, :batch] = x.t()
             out = self._run(plan["source"], plan["offsets"], plan["tiles"])
         return out[:, :batch].t()
+
+
+class WithResidual(nn.Module):
+    """A tiled conv followed by a residual addition, in one pass: forward(x, other) is
+    conv(x) + other. The runtime builds it where nothing else reads the conv's output."""
+
+    def __init__(self, conv: TiledSparseConv):
+        super().__init__()
+        self.conv = conv
+
+    @property
+    def relu(self) -> bool:
+        return self.conv.relu
+
+    @relu.setter
+    def relu(self, value: bool) -> None:
+        self.conv.relu = value
+
+    def forward(self, x, other):
+        return self.conv(x, other)
+
+
+FUSES_RELU = (TiledSparseConv, TiledSparseLinear, WithResidual)  # a following ReLU may run in their pass
