@@ -70,10 +70,18 @@ def profile(name: str, method: str, sparsity: float, batch_size: int, train_step
         torch.set_grad_enabled(False)
         for index, (step, inputs, spec) in enumerate(zip(net.steps, net.inputs, net.specs)):
             began = time.perf_counter()
-            slots.append(step(*[slots[i] for i in inputs]))
+            operands = [slots[i] for i in inputs]
+            if not isinstance(step, net.passes_staged):  # as `ExportedNet.forward` does
+                operands = [runtime.plain(operand) for operand in operands]
+            slots.append(step(*operands))
             fastest[index] = min(fastest[index], time.perf_counter() - began)
+            if slots[-1] is None:  # a conv whose work the residual addition after it does
+                kinds[index] = "(fused into the next add)"
+                continue
             plane = "x".join(str(d) for d in slots[-1].shape[2:])
-            kinds[index] = f"{spec['op']} {spec.get('kernel', '')} {plane}".strip()
+            kernel = f"{spec.get('kernel', '')}{spec.get('vectors', '')}"
+            fused = "+residual" if runtime.tiled and isinstance(step, runtime.tiled.WithResidual) else ""
+            kinds[index] = f"{spec['op']}{fused} {kernel} {plane}".strip()
     torch.set_grad_enabled(True)
     total = sum(fastest)
     print(f"\nprofile: {name} {method} {sparsity} batch {batch_size}, fastest of {rounds} calls per step, "

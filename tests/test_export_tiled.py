@@ -45,6 +45,30 @@ def test_tiled_conv_matches_conv2d_on_every_instruction_set(isa, shape, density)
         assert torch.equal(conv(x), conv(x))  # the staging buffers are reused: the second call is the same
         conv.relu = True
         assert _error(conv(x), expected.relu()) <= TOLERANCE, vectors
+        if stride == 1 and weight.shape[-1] == 2 * padding + 1:  # a same-size conv: the staged layout too
+            same = tiled.TiledSameConv(weight, bias, padding, vectors, isa)
+            assert _error(same(x), expected) <= TOLERANCE, vectors
+            assert _error(same(x, expected), 2 * expected) <= TOLERANCE  # a residual addition
+            _check_staged_chain(same, x, expected, isa)
+
+
+def _check_staged_chain(same, x, expected, isa):
+    """A same-size conv's staged output read by a second one, as input and as residual: the
+    margins it leaves must be zero, its values those of the tensor."""
+    outputs = expected.shape[1]
+    generator = torch.Generator().manual_seed(5)
+    weight = torch.randn(outputs, outputs, same.kernel_size, same.kernel_size, generator=generator)
+    weight *= torch.rand(weight.shape, generator=generator) < 0.5
+    bias = torch.randn(outputs, generator=generator)
+    second = tiled.TiledSameConv(weight, bias, same.padding, 2, isa)
+    same.keep_staged, same.relu = True, True
+    staged = same(x)
+    first = expected.relu()
+    assert isinstance(staged, tiled.Staged) and _error(staged.tensor(), first) <= TOLERANCE
+    chained = F.conv2d(first, weight, bias, 1, same.padding)
+    assert _error(second(staged), chained) <= TOLERANCE
+    assert _error(second(staged, staged), chained + first) <= TOLERANCE
+    same.keep_staged, same.relu = False, False
 
 
 @needs_kernel
@@ -210,3 +234,14 @@ def test_exporting_writes_nothing_into_the_installed_package(tmp_path):
     assert sorted(str(p) for p in EXPORT.rglob("*") if p.suffix in (".nbi", ".nbc")) == before
     if runtime.numba is not None:
         assert list(tmp_path.rglob("*.nbi"))
+
+
+@needs_kernel
+def test_same_size_convs_hand_on_their_padded_layout_in_the_exported_network():
+    model, mask = _network()
+    net = export(model, mask, input_shape=(3, 16, 16), batch_size=3, kernels_mode="tiled")
+    assert any(isinstance(step, tiled.TiledSameConv) and step.keep_staged for step in net.steps)
+    x = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert _error(net(x), model(x)) <= 1e-4
+        assert _error(net(x[:1]), model(x[:1])) <= 1e-4  # another batch size: another layout

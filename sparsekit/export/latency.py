@@ -125,6 +125,7 @@ def multiply_adds(model: nn.Module, sample: torch.Tensor, kept_only: bool) -> in
     total = [0]
 
     def count(module, _inputs, output):
+        output = runtime.plain(output)
         weights = _weights_used(module) if kept_only else module.weight.numel()
         positions = output.shape[0] * (output[0, 0].numel() if output.dim() == 4 else 1)
         total[0] += weights * positions

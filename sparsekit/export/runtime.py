@@ -384,7 +384,8 @@ class AdaptiveAvgPool(nn.Module):
 
 class GlobalAvgPool(nn.Module):
     def forward(self, x):
-        return x.mean(dim=(2, 3), keepdim=True)
+        # A tiled conv's output is a strided view, which torch's mean reads many times slower.
+        return x.contiguous().mean(dim=(2, 3), keepdim=True)
 
 
 class Flatten(nn.Module):
@@ -411,6 +412,8 @@ def _tiled_layer(op: str, weight, bias, spec: Dict):
         return None
     if op == "linear":
         return tiled.TiledSparseLinear(weight, bias, vectors)
+    if spec["stride"] == 1 and weight.shape[-1] == 2 * spec["padding"] + 1:  # output as large as the input
+        return tiled.TiledSameConv(weight, bias, spec["padding"], vectors)
     return tiled.TiledSparseConv(weight, bias, spec["stride"], spec["padding"], vectors)
 
 
@@ -454,6 +457,11 @@ def build_step(spec: Dict, tensors: Dict) -> nn.Module:
     raise ValueError(f"unknown step {op!r}")
 
 
+def plain(value):
+    """A tiled conv's `Staged` output as an ordinary tensor (a view); anything else as it is."""
+    return value.tensor() if tiled is not None and isinstance(value, tiled.Staged) else value
+
+
 class Skipped(nn.Module):
     """A step whose work a later step does (a conv fused into the residual addition after it)."""
 
@@ -472,6 +480,12 @@ class ExportedNet(nn.Module):
         self.output = output
         self._fuse_residuals()
         self._fuse_relus()
+        # Same-size tiled convs hand their output on in their padded layout; the steps that
+        # cannot read it get the ordinary tensor view (`forward`).
+        self.passes_staged = tuple(tiled.READS_STAGED) + (nn.Identity, Skipped) if tiled else ()
+        for index, step in enumerate(self.steps):
+            if tiled and isinstance(step, tiled.READS_STAGED) and index + 1 != self.output:
+                step.keep_staged = True
         self.eval()
 
     def _readers(self) -> Dict[int, int]:
@@ -516,8 +530,11 @@ class ExportedNet(nn.Module):
     def forward(self, x):
         slots = [x]
         for step, inputs in zip(self.steps, self.inputs):
-            slots.append(step(*[slots[i] for i in inputs]))
-        return slots[self.output]
+            operands = [slots[i] for i in inputs]
+            if not isinstance(step, self.passes_staged):
+                operands = [plain(operand) for operand in operands]
+            slots.append(step(*operands))
+        return plain(slots[self.output])
 
 
 def from_payload(payload: Dict, kernels=None) -> ExportedNet:

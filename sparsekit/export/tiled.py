@@ -46,7 +46,7 @@ ISAS: Dict[str, Tuple[int, Optional[str], Optional[str]]] = {
     "scalar": (1, "x86-64", None),
 }
 VECTOR_COUNTS = (1, 2, 4)  # accumulators per tile; the exporter times each per layer
-_ARGUMENTS = [ctypes.c_void_p] * 7 + [ctypes.c_int64] * 3 + [ctypes.c_int32]
+_ARGUMENTS = [ctypes.c_void_p] * 8 + [ctypes.c_int64] * 3 + [ctypes.c_int32]
 _ENGINES: Dict[str, object] = {}  # instruction set -> (engine, {vectors: function}); engines must outlive calls
 
 
@@ -101,7 +101,10 @@ def ir(width: int, vectors: int) -> str:
     (phi nodes), so the code generator holds them in registers across the kept-weight loop.
 
     void f(float *source, int64 *offsets, float *weights, int64 *starts, float *bias, float *out,
-           float *residual (or null), int64 rows, int64 tiles, int64 out_stride, int32 relu)"""
+           float *residual (or null), float *keep (or null), int64 rows, int64 tiles, int64 out_stride,
+           int32 relu)
+    `keep` (one 0/1 value per position) zeroes the positions the caller needs zero: an output
+    written straight into the next conv's padded input clears its margins this way."""
     vec, fma, maxnum = _type(width), _intrinsic("fma", width), _intrinsic("maxnum", width)
     tile, ks = width * vectors, range(vectors)
     zero = "zeroinitializer" if width > 1 else "0.0"
@@ -110,8 +113,10 @@ def ir(width: int, vectors: int) -> str:
              "ptr noalias nocapture readonly %offsets, ptr noalias nocapture readonly %weights, "
              "ptr noalias nocapture readonly %starts, ptr noalias nocapture readonly %bias, "
              "ptr noalias nocapture %out, ptr noalias nocapture readonly %residual, "
+             "ptr noalias nocapture readonly %keep, "
              "i64 %rows, i64 %tiles, i64 %out_stride, i32 %relu) nounwind {\n",
              "entry:\n  %has_residual = icmp ne ptr %residual, null\n  %do_relu = icmp ne i32 %relu, 0\n",
+             "  %has_keep = icmp ne ptr %keep, null\n",
              "  %nonempty_rows = icmp sgt i64 %rows, 0\n  %nonempty_tiles = icmp sgt i64 %tiles, 0\n",
              "  %nonempty = and i1 %nonempty_rows, %nonempty_tiles\n",
              "  br i1 %nonempty, label %tile_head, label %exit\n",
@@ -148,10 +153,20 @@ def ir(width: int, vectors: int) -> str:
                   f"  %added{k} = fadd {vec} %sum{k}, %res{k}\n"]
     lines += ["  br label %residual_done\n", "residual_done:\n"]
     lines += [f"  %pre{k} = phi {vec} [%sum{k}, %weights_done], [%added{k}, %add_residual]\n" for k in ks]
-    lines += ["  br i1 %do_relu, label %apply_relu, label %store\n", "apply_relu:\n"]
+    lines += ["  br i1 %do_relu, label %apply_relu, label %relu_done\n", "apply_relu:\n"]
     lines += [f"  %rect{k} = call {vec} {maxnum}({vec} %pre{k}, {vec} {zero})\n" for k in ks]
+    lines += ["  br label %relu_done\n", "relu_done:\n"]
+    lines += [f"  %post{k} = phi {vec} [%pre{k}, %residual_done], [%rect{k}, %apply_relu]\n" for k in ks]
+    lines += ["  br i1 %has_keep, label %apply_keep, label %store\n", "apply_keep:\n",
+              "  %keep_at = getelementptr float, ptr %keep, i64 %t0\n"]
+    for k in ks:
+        lines += [f"  %keep{k}.at = getelementptr float, ptr %keep_at, i64 {k * width}\n",
+                  f"  %keep{k} = load {vec}, ptr %keep{k}.at, align 4\n",
+                  f"  %keep{k}.on = fcmp one {vec} %keep{k}, {zero}\n",  # a select: 0 x NaN would be NaN
+                  f"  %kept{k} = select {'<%d x i1>' % width if width > 1 else 'i1'} %keep{k}.on, {vec} %post{k}, "
+                  f"{vec} {zero}\n"]
     lines += ["  br label %store\n", "store:\n"]
-    lines += [f"  %final{k} = phi {vec} [%pre{k}, %residual_done], [%rect{k}, %apply_relu]\n" for k in ks]
+    lines += [f"  %final{k} = phi {vec} [%post{k}, %relu_done], [%kept{k}, %apply_keep]\n" for k in ks]
     lines += [f"  store {vec} %final{k}, ptr %out{k}.at, align 4\n" for k in ks]
     lines += ["  br label %row_end\n", "row_end:\n  %row_next = add i64 %row, 1\n",
               "  %rows_more = icmp slt i64 %row_next, %rows\n",
@@ -252,7 +267,7 @@ class _Tiled(nn.Module):
         out = torch.empty(self.rows, max(width, tiles * self.tile))
         self.function(source.data_ptr(), offsets.data_ptr(), self.values.data_ptr(), self.starts.data_ptr(),
                       self.bias.data_ptr(), out.data_ptr(), None if residual is None else residual.data_ptr(),
-                      self.rows, tiles, out.shape[1], int(self.relu))
+                      None, self.rows, tiles, out.shape[1], int(self.relu))
         return out
 
 
@@ -291,6 +306,8 @@ class TiledSparseConv(_Tiled):
 
     def forward(self, x, residual=None):
         """conv2d(x) (+ `residual`, a tensor of the output's shape, added before the ReLU)."""
+        x = x.tensor() if isinstance(x, Staged) else x
+        residual = residual.tensor() if isinstance(residual, Staged) else residual
         shape = tuple(x.shape)
         plan = self._plans.get(shape)
         if plan is None:
@@ -340,6 +357,90 @@ class TiledSparseLinear(_Tiled):
         return out[:, :batch].t()
 
 
+class Staged:
+    """A same-size conv's output left in the layout a following same-size conv reads, so no
+    layer between them copies it: per channel, every image's plane zero-padded by `padding`
+    (margins cleared by the kernel's `keep`), back to back, channels `channel_stride` apart.
+    `tensor()` is the ordinary (batch, channels, height, width) view of it."""
+
+    def __init__(self, buffer: torch.Tensor, shape: tuple, padding: int):
+        self.buffer, self.shape, self.padding = buffer, shape, padding
+
+    def tensor(self) -> torch.Tensor:
+        batch, channels, height, width = self.shape
+        p = self.padding
+        grid = self.buffer[:, :batch * (height + 2 * p) * (width + 2 * p)]
+        return grid.view(channels, batch, height + 2 * p, width + 2 * p)[:, :, p:p + height, p:p + width].transpose(0, 1)
+
+
+def same_layout(batch: int, height: int, width: int, padding: int) -> Tuple[int, int, int]:
+    """(positions, shift, channel stride) of the padded layout of `Staged`: an output position's
+    value is stored `shift` further on, at its place inside the padded plane; each channel holds
+    whole tiles of the widest kernel (64 floats) past that."""
+    grid_w = width + 2 * padding
+    positions = batch * (height + 2 * padding) * grid_w
+    shift = padding * grid_w + padding
+    return positions, shift, shift + math.ceil(positions / 64) * 64
+
+
+class TiledSameConv(TiledSparseConv):
+    """A stride-1 conv whose output is as large as its input (k = 2 x padding + 1), reading and
+    writing the `Staged` layout: its output lands inside the next such conv's padded input, the
+    margins cleared by the kernel, so a chain of them stages the input once. Returns a tensor,
+    or the `Staged` output itself when `keep_staged` (the runtime sets it where the readers take it)."""
+
+    def __init__(self, weight, bias, padding: int, vectors: int = 4, isa: Optional[str] = None):
+        super().__init__(weight, bias, 1, padding, vectors, isa)
+        self.keep_staged = False
+
+    def _plan(self, shape) -> dict:
+        batch, channels, height, width = shape
+        p, grid_w = self.padding, width + 2 * self.padding
+        positions, shift, stride = same_layout(batch, height, width, p)
+        offsets = (self.entry_channels * stride + self.entry_rows * grid_w + self.entry_cols).contiguous()
+        tiles = math.ceil(positions / self.tile)
+        grid = torch.arange(positions).remainder((height + 2 * p) * grid_w)
+        inside = (grid // grid_w < height) & (grid % grid_w < width)
+        keep = torch.zeros(tiles * self.tile)
+        keep[:positions] = inside.float()
+        return {"offsets": offsets, "tiles": tiles, "keep": keep, "layout": (positions, shift, stride),
+                "source": torch.zeros(channels * stride + shift + 64)}
+
+    def forward(self, x, residual=None):
+        """conv2d(x) (+ `residual`, added before the ReLU); x and residual are tensors or `Staged`."""
+        shape = tuple(x.shape)
+        plan = self._plans.get(shape)
+        if plan is None:
+            plan = self._plans[shape] = self._plan(shape)
+        positions, shift, stride = plan["layout"]
+        batch, channels = shape[:2]
+        out_shape = (batch, self.rows) + shape[2:]
+        out = torch.empty(self.rows * stride + shift + 64)
+        rows = out[:self.rows * stride].view(self.rows, stride)
+        rows[:, :shift] = 0  # the first image's top margin, before anything the kernel writes
+        keep_alive = None
+        with self._lock:
+            if isinstance(x, Staged) and x.padding == self.padding:
+                source = x.buffer
+            else:
+                source = plan["source"]
+                Staged(source[:channels * stride].view(channels, stride), shape, self.padding).tensor().copy_(
+                    x.tensor() if isinstance(x, Staged) else x)
+            direct = isinstance(residual, Staged) and residual.padding == self.padding and residual.shape == out_shape
+            if residual is not None and not direct:
+                keep_alive = torch.empty(self.rows, stride)  # laid out as the output; the rest unread
+                Staged(keep_alive, out_shape, self.padding).tensor().copy_(
+                    residual.tensor() if isinstance(residual, Staged) else residual)
+                residual = Staged(keep_alive, out_shape, self.padding)
+            address = (lambda tensor: tensor.data_ptr() + 4 * shift)
+            self.function(source.data_ptr(), plan["offsets"].data_ptr(), self.values.data_ptr(),
+                          self.starts.data_ptr(), self.bias.data_ptr(), address(out),
+                          None if residual is None else address(residual.buffer), plan["keep"].data_ptr(),
+                          self.rows, plan["tiles"], stride, int(self.relu))
+        staged = Staged(rows, out_shape, self.padding)
+        return staged if self.keep_staged else staged.tensor()
+
+
 class WithResidual(nn.Module):
     """A tiled conv followed by a residual addition, in one pass: forward(x, other) is
     conv(x) + other. The runtime builds it where nothing else reads the conv's output."""
@@ -356,8 +457,18 @@ class WithResidual(nn.Module):
     def relu(self, value: bool) -> None:
         self.conv.relu = value
 
+    @property
+    def keep_staged(self) -> bool:
+        return getattr(self.conv, "keep_staged", False)
+
+    @keep_staged.setter
+    def keep_staged(self, value: bool) -> None:
+        if isinstance(self.conv, TiledSameConv):
+            self.conv.keep_staged = value
+
     def forward(self, x, other):
         return self.conv(x, other)
 
 
 FUSES_RELU = (TiledSparseConv, TiledSparseLinear, WithResidual)  # a following ReLU may run in their pass
+READS_STAGED = (TiledSameConv, WithResidual)  # steps that take a `Staged` input as it is
