@@ -1,4 +1,4 @@
-"""The register-tiled sparse kernel (`sparsekit/export/tiled.py`): exact against F.conv2d and
+"""The register-tiled sparse kernel (`sparsekit/export/tiled.py`, `tiled_kernel.py`): exact against F.conv2d and
 F.linear on every instruction set this CPU runs (the narrower ones forced), on every layer shape
 the model families produce; a step whose kernel cannot be built runs dense; the runtime loads as
 lone files in fresh processes again and again, caching compiled kernels in the user's cache
@@ -16,12 +16,12 @@ from torch.nn import functional as F
 
 import sparsekit as sk
 from sparsekit import masks, models
-from sparsekit.export import compiled, export, runtime, tiled
+from sparsekit.export import compiled, export, runtime, tiled, tiled_kernel
 
 from test_export_kernels import SHAPES, _case
 
 TOLERANCE = 1e-5  # relative to the largest output (at least 1): only the order of the sums differs
-ISAS = tiled.host_isas()
+ISAS = tiled_kernel.host_isas()
 needs_kernel = pytest.mark.skipif(not ISAS, reason="llvmlite is absent or this is not an x86-64 CPU")
 FAMILIES = ["resnet20", "resnet18", "vgg16", "mobilenetv2"]
 EXPORT = Path(sk.__file__).parent / "export"
@@ -39,7 +39,7 @@ def test_tiled_conv_matches_conv2d_on_every_instruction_set(isa, shape, density)
     weight, bias, x = _case(shape, density)
     stride, padding = shape[5], shape[6]
     expected = F.conv2d(x, weight, bias, stride, padding)
-    for vectors in tiled.VECTOR_COUNTS:
+    for vectors in tiled_kernel.VECTOR_COUNTS:
         conv = tiled.TiledSparseConv(weight, bias, stride, padding, vectors, isa)
         assert _error(conv(x), expected) <= TOLERANCE, vectors
         assert torch.equal(conv(x), conv(x))  # the staging buffers are reused: the second call is the same
@@ -79,7 +79,7 @@ def test_tiled_linear_matches_linear(isa):
         weight = torch.randn(outputs, features, generator=generator)
         weight *= torch.rand(weight.shape, generator=generator) < 0.1
         bias, x = torch.randn(outputs, generator=generator), torch.randn(batch, features, generator=generator)
-        for vectors in tiled.VECTOR_COUNTS:
+        for vectors in tiled_kernel.VECTOR_COUNTS:
             got = tiled.TiledSparseLinear(weight, bias, vectors, isa)(x)
             assert _error(got, F.linear(x, weight, bias)) <= TOLERANCE
 
@@ -115,19 +115,19 @@ def test_tiled_kernel_is_exact_on_every_layer_shape_of_the_families(family):
         shapes.add((tuple(weight.shape), shape))
         stride, padding = module.stride[0], module.padding[0]
         expected = F.conv2d(x, weight, bias, stride, padding)
-        for vectors in tiled.VECTOR_COUNTS:
+        for vectors in tiled_kernel.VECTOR_COUNTS:
             got = tiled.TiledSparseConv(weight, bias, stride, padding, vectors)(x)
             assert _error(got, expected) <= TOLERANCE, (tuple(weight.shape), shape, vectors)
 
 
 @needs_kernel
 def test_the_widest_instruction_set_is_chosen_and_unknown_ones_are_refused():
-    assert tiled.best_isa() == ISAS[0]
-    assert set(ISAS) <= set(tiled.ISAS) and ISAS[-1] == "scalar"
-    assert tiled.kernel(4, "no-such-isa") is None and tiled.kernel(3) is None
-    for isa in set(tiled.ISAS) - set(ISAS):  # an instruction set this CPU lacks is never built
-        assert tiled.kernel(4, isa) is None
-    assembly = tiled.assembly(ISAS[0])
+    assert tiled_kernel.best_isa() == ISAS[0]
+    assert set(ISAS) <= set(tiled_kernel.ISAS) and ISAS[-1] == "scalar"
+    assert tiled_kernel.kernel(4, "no-such-isa") is None and tiled_kernel.kernel(3) is None
+    for isa in set(tiled_kernel.ISAS) - set(ISAS):  # an instruction set this CPU lacks is never built
+        assert tiled_kernel.kernel(4, isa) is None
+    assembly = tiled_kernel.assembly(ISAS[0])
     assert "vfmadd231ps" in assembly or ISAS[0] == "scalar"
 
 
@@ -144,7 +144,7 @@ def test_the_exporter_times_the_tiled_kernel_and_a_step_it_cannot_build_runs_den
     x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
     net = export(model, mask, input_shape=(3, 16, 16), batch_size=2)
     timed = next(iter(net.report["kernels"].values()))
-    assert {f"tiled{v}_ms" for v in tiled.VECTOR_COUNTS} <= set(timed)
+    assert {f"tiled{v}_ms" for v in tiled_kernel.VECTOR_COUNTS} <= set(timed)
     forced = export(model, mask, input_shape=(3, 16, 16), batch_size=2, kernels_mode="tiled")
     assert any(isinstance(step, tiled.TiledSparseConv) and step.relu for step in forced.steps)  # ReLU fused
     # A residual addition (and the ReLU after it) runs inside the block's second conv.
@@ -181,7 +181,7 @@ def test_the_lone_runtime_loads_in_fresh_processes_again_and_caches_outside_itse
     model, mask = _network()
     lone = tmp_path / "serve"
     lone.mkdir()
-    for name in ("runtime.py", "compiled.py", "tiled.py"):
+    for name in ("runtime.py", "compiled.py", "tiled.py", "tiled_kernel.py"):
         shutil.copy(EXPORT / name, lone / name)
     export(model, mask, input_shape=(3, 16, 16), batch_size=2, path=tmp_path / "net.skx")
     x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
@@ -194,7 +194,7 @@ def test_the_lone_runtime_loads_in_fresh_processes_again_and_caches_outside_itse
                                 env=environment, cwd=tmp_path)
         assert result.returncode == 0, result.stderr[-2000:]
         assert result.stdout.split() == ["ok", str(runtime.numba is not None), str(runtime.tiled is not None)]
-    assert sorted(p.name for p in lone.iterdir()) == ["compiled.py", "runtime.py", "tiled.py"]  # nothing written beside
+    assert sorted(p.name for p in lone.iterdir()) == ["compiled.py", "runtime.py", "tiled.py", "tiled_kernel.py"]
     if runtime.numba is not None:
         assert list((tmp_path / "cache" / "sparsekit" / "numba").rglob("*.nbi"))
 

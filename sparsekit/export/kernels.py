@@ -40,8 +40,8 @@ def candidates(spec: Dict, tensors: Dict, input_shape: tuple) -> List[Dict]:
     direct kernel's chunked all-images route ("sparse_flat") wherever it differs from "sparse":
     stride 1, or at least `DirectSparseConv.SMALL_PLANE` output positions."""
     names = ["dense", "sparse"]
-    tiled = [{"kernel": runtime.TILED, "vectors": vectors} for vectors in runtime.tiled.VECTOR_COUNTS
-             if runtime.tiled.kernel(vectors) is not None] if runtime.tiled is not None else []
+    tiled = [{"kernel": runtime.TILED, "vectors": vectors} for vectors in runtime.tiled_kernel.VECTOR_COUNTS
+             if runtime.tiled.kernel(vectors) is not None] if runtime.tiled and runtime.tiled_kernel else []
     if spec["op"] == "conv" and numba is not None:
         names.append("csr")
         k, s, p = int(tensors[spec["weight"]]["shape"][-1]), spec["stride"], spec["padding"]
@@ -70,7 +70,7 @@ def choose(steps: List[Dict], tensors: Dict, input_shapes: Dict[int, tuple], mod
         if mode != "auto" or not sparse_possible:
             spec["kernel"] = mode if mode != "auto" and sparse_possible else "dense"
             if spec["kernel"] == runtime.TILED:
-                spec["vectors"] = max(runtime.tiled.VECTOR_COUNTS) if runtime.tiled else 4
+                spec["vectors"] = max(runtime.tiled_kernel.VECTOR_COUNTS) if runtime.tiled_kernel else 4
             continue
         sample = torch.randn(input_shapes[index], generator=generator)
         options = candidates(spec, tensors, input_shapes[index])

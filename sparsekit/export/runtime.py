@@ -1,8 +1,8 @@
 """Run an exported sparse network: a plain `nn.Module` rebuilt from one file.
 
 This module imports only torch (no sparsekit), so an exported file can be served by copying
-this file, with `tiled.py` and `compiled.py` beside it (with llvmlite installed, sparse convs and
-linears run the register-tiled kernels of `tiled.py`; with numba, the direct kernels of
+this file, with `tiled.py`, `tiled_kernel.py` and `compiled.py` beside it (with llvmlite
+installed, sparse convs and linears run the register-tiled kernels of `tiled.py`; with numba, the direct kernels of
 `compiled.py`; without them, torch's dense or CSR routes: the same results, slower):
 
     net = load_exported("model.skx")          # nn.Module in eval mode
@@ -33,8 +33,8 @@ from torch.nn import functional as F
 
 
 def _sibling(name: str):
-    """A module of this folder (`compiled`: the numba loops; `tiled`: the register-tiled
-    layers), imported from the sparsekit package or, for a lone copy of the runtime, from the
+    """A module of this folder (`compiled`: the numba loops; `tiled`, `tiled_kernel`: the
+    register-tiled layers and their kernel), imported from the sparsekit package or, for a lone copy of the runtime, from the
     file beside this one; None where it or what it needs (numba, llvmlite) is absent: the layers
     it would serve then run torch's routes, with the same results. A lone copy's module is
     registered in `sys.modules` under a fixed name, so numba's disk cache can find it again in
@@ -62,6 +62,9 @@ def _sibling(name: str):
 compiled = _sibling("compiled")
 numba = compiled.numba if compiled is not None else None  # None: the CSR route serves "sparse"
 tiled = _sibling("tiled")
+tiled_kernel = _sibling("tiled_kernel")
+if tiled is not None and tiled.generated is None:  # a lone copy: the layers' kernel file loaded beside them
+    tiled.generated = tiled_kernel
 
 
 # A constant, never a module path (sparsekit.core.formats.EXPORTED; a test holds them equal).
