@@ -8,8 +8,8 @@ ONNX Runtime (CPUExecutionProvider, intra-op threads = the row's threads, every 
 optimisation) on the dense and on the masked-dense ONNX files run on the same input in one
 process, alternating call by call, so a busy moment on the shared machine hits all of them;
 medians are printed, and the ratio of the fastest calls beside (on a machine shared by many
-processes, a median also measures the scheduler's share). `trained` networks were first trained `--train-steps` SGD steps on
-Fashion-MNIST at 32x32 (BN statistics and biases real); `untrained` ones are the labelled best
+processes, a median also measures the scheduler's share). `trained` networks were first
+trained `--train-steps` SGD steps on Fashion-MNIST at 32x32 (BN statistics and biases real); `untrained` ones are the labelled best
 case (BN at its identity init: pruned channels are exactly 0 and removable). Per row: the
 exported network's GFLOP/s on its kept (non-zero) multiply-adds, ORT's on the dense ones, and
 the kept-MAC floor: the kept multiply-adds as a share of the dense ones, i.e. the ratio an
@@ -41,7 +41,8 @@ INPUT_SIZE = 32
 
 
 HEADER = ("| model | mask | sparsity | state | batch | threads | exported ms | ORT dense ms | ORT masked ms "
-          "| **exported / ORT dense** | same, fastest calls | GFLOP/s exported (kept MACs) | GFLOP/s ORT (dense MACs) | kept-MAC floor "
+          "| **exported / ORT dense** | same, fastest calls | GFLOP/s exported (kept MACs) | GFLOP/s ORT (dense MACs) "
+          "| kept-MAC floor "
           "| tiled / sparse / all layers | file smaller | max diff |")
 
 

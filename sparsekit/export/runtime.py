@@ -34,11 +34,12 @@ from torch.nn import functional as F
 
 def _sibling(name: str):
     """A module of this folder (`compiled`: the numba loops; `tiled`, `tiled_kernel`: the
-    register-tiled layers and their kernel), imported from the sparsekit package or, for a lone copy of the runtime, from the
-    file beside this one; None where it or what it needs (numba, llvmlite) is absent: the layers
-    it would serve then run torch's routes, with the same results. A lone copy's module is
-    registered in `sys.modules` under a fixed name, so numba's disk cache can find it again in
-    the next process."""
+    register-tiled layers and their kernel), imported from the sparsekit package or, for a lone
+    copy of the runtime, from the file beside this one; None where it or what it needs (numba,
+    llvmlite) is absent: the layers it would serve then run torch's routes, with the same
+    results. A lone copy's module is registered in `sys.modules` under a fixed name, so numba's
+    disk cache can find it again in the next process (unregistered, numba records its module as
+    '<dynamic>' and the next process fails to import that name)."""
     if __package__:
         try:
             return importlib.import_module(f"{__package__}.{name}")

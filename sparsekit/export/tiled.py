@@ -159,7 +159,8 @@ class Staged:
         batch, channels, height, width = self.shape
         p = self.padding
         grid = self.buffer[:, :batch * (height + 2 * p) * (width + 2 * p)]
-        return grid.view(channels, batch, height + 2 * p, width + 2 * p)[:, :, p:p + height, p:p + width].transpose(0, 1)
+        planes = grid.view(channels, batch, height + 2 * p, width + 2 * p)
+        return planes[:, :, p:p + height, p:p + width].transpose(0, 1)
 
 
 def same_layout(batch: int, height: int, width: int, padding: int) -> Tuple[int, int, int]:
