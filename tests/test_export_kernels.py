@@ -73,13 +73,14 @@ def test_every_kernel_choice_gives_the_masked_network():
     net = export(model, mask, input_shape=(3, 16, 16), batch_size=2)
     with torch.no_grad():
         expected = model(x)
-        for kernels in (None, "dense", "sparse", "sparse_flat", "csr"):
+        for kernels in (None, "dense", "sparse", "sparse_flat", "csr", runtime.TILED):
             rebuilt = runtime.from_payload(net.payload, kernels=kernels)
             assert (rebuilt(x) - expected).abs().max() <= TOLERANCE, kernels
     if runtime.numba is not None:  # a ReLU after a direct conv runs inside it
         rebuilt = runtime.from_payload(net.payload, kernels="sparse")
         assert any(isinstance(step, runtime.DirectSparseConv) and step.relu for step in rebuilt.steps)
-        assert {row["kernel"] for row in net.report["kernels"].values()} <= set(runtime.SPARSE_KERNELS) | {"dense"}
+        chosen = {row["kernel"] for row in net.report["kernels"].values()}
+        assert chosen <= set(runtime.SPARSE_KERNELS) | {"dense", runtime.TILED}
 
 
 def test_without_numba_the_runtime_runs_the_csr_route(monkeypatch):

@@ -1,5 +1,6 @@
 """Export a trained sparse network for fast CPU inference: `export(model, mask)` and
-`load_exported(path)`. The runtime (`runtime.py`, with the numba loops of `compiled.py` beside
-it) imports only torch (and numba where installed), so an exported file also runs without
-sparsekit: `runtime.load_exported(path)`."""
+`load_exported(path)`. The runtime (`runtime.py`, with the register-tiled layers of `tiled.py`
+and `tiled_kernel.py` and the numba loops of `compiled.py` beside it) imports only torch (and
+llvmlite and numba where installed), so an exported file also runs without sparsekit:
+`runtime.load_exported(path)`."""
 from .exporter import export, load_exported  # noqa: F401

@@ -4,7 +4,8 @@ Plain numeric Python over numpy arrays (no torch, no sparsekit): `runtime.py` lo
 beside it, so serving an exported network means copying both files; without numba (or without
 this file) the runtime runs torch's CSR route instead, with the same results.
 
-Each loop is compiled twice, on first use and cached on disk: with `parallel=True` (prange
+Each loop is compiled twice, on first use and cached on disk (in the user's cache folder, see
+`cache_folder`, never inside the installed package): with `parallel=True` (prange
 jobs spread over numba's threads) and serially. One thread runs the serial build, on the
 calling thread: a parallel launch hands every call to numba's thread pool and back, which on
 a busy machine can wait for the scheduler at every sparse conv (`benchmarks/sparse_inference.py`
@@ -18,7 +19,10 @@ conversion, work proportional to the kept multiply-adds. Every source run is sli
 the loop: indexing a slice by the loop counter needs no negative-index check, which would
 keep LLVM from vectorising (measured 6x slower).
 """
+import os
+import tempfile
 import types
+from pathlib import Path
 
 import numba
 
@@ -138,9 +142,38 @@ def _renamed(loop, suffix: str):
     return copy
 
 
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def cache_folder() -> Path:
+    """Where compiled kernels are cached: $XDG_CACHE_HOME/sparsekit (else ~/.cache/sparsekit),
+    or, with no home or a read-only one, a folder of this user's in the temporary directory."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    user = getattr(os, "getuid", lambda: "user")()
+    for folder in (Path(base) / "sparsekit", Path(tempfile.gettempdir()) / f"sparsekit-cache-{user}"):
+        if folder.is_absolute() and _writable(folder):
+            return folder
+    return None
+
+
 def compiled(parallel: bool):
     """The loops (same, general, rows_times_columns, shifted), compiled parallel or serial."""
     if parallel not in _COMPILED:
-        _COMPILED[parallel] = tuple(numba.njit(parallel=parallel, cache=True, nogil=True)(
-            loop if parallel else _renamed(loop, "_serial")) for loop in LOOPS)
+        folder = cache_folder()
+        # numba picks a function's cache folder when it is decorated: point it at ours for just
+        # that moment (numba's own default is the package's __pycache__); nothing is cached if
+        # no folder is writable.
+        previous = numba.config.CACHE_DIR
+        numba.config.CACHE_DIR = str(folder / "numba") if folder else ""
+        try:
+            _COMPILED[parallel] = tuple(numba.njit(parallel=parallel, cache=folder is not None, nogil=True)(
+                loop if parallel else _renamed(loop, "_serial")) for loop in LOOPS)
+        finally:
+            numba.config.CACHE_DIR = previous
     return _COMPILED[parallel]

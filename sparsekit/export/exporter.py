@@ -21,7 +21,7 @@ from . import dead_units, fold, kernels, storage
 from .graph import Node, trace
 from .runtime import FILE_FORMAT, ExportedNet, from_payload
 
-KERNEL_MODES = ("auto", "dense", "sparse")
+KERNEL_MODES = ("auto", "dense", "sparse", "tiled")
 DEFAULT_INPUT_SHAPE = (3, 32, 32)  # for a model that does not say what it was built for
 
 
@@ -147,9 +147,10 @@ def export(model: nn.Module, mask=None, batch_size: int = 1, path=None,
     """Fold, shrink, compress and time `model` (with `mask` applied, in eval mode) for CPU
     inference at `batch_size`; the result computes the masked-dense model's function.
     Written to `path` (one file, see `load_exported`) when given; `.report` says what changed.
-    `kernels_mode` "dense"/"sparse" forces one kernel everywhere; `remove_dead=False` keeps
-    every channel (both only to measure what each part buys). `input_shape` (channels, height,
-    width) defaults to the shape `sparsekit.models.build` built the model for, else (3, 32, 32)."""
+    `kernels_mode` "dense"/"sparse"/"tiled" forces one kernel everywhere (a tiled layer whose
+    kernel cannot be built here runs dense); `remove_dead=False` keeps every channel (both only
+    to measure what each part buys). `input_shape` (channels, height, width) defaults to the
+    shape `sparsekit.models.build` built the model for, else (3, 32, 32)."""
     _check_arguments(model, mask, batch_size, input_shape, kernels_mode, path)
     input_shape = _input_shape(model, input_shape)
     work = copy.deepcopy(model).cpu().float().eval()

@@ -33,24 +33,32 @@ def time_all(functions, sample: torch.Tensor, rounds: int = ROUNDS):
     return [min(bucket) * 1e3 for bucket in times]
 
 
-def candidates(spec: Dict, tensors: Dict, input_shape: tuple) -> List[str]:
-    """The kernels worth timing for a step: CSR beside the direct kernel only where numba
-    provides the latter (without numba, "sparse" already is the CSR route), and the direct
-    kernel's chunked all-images route ("sparse_flat") wherever it differs from "sparse": stride
-    1, or at least `DirectSparseConv.SMALL_PLANE` output positions."""
+def candidates(spec: Dict, tensors: Dict, input_shape: tuple) -> List[Dict]:
+    """The kernels worth timing for a step, each as the step's settings: the register-tiled
+    kernel at each tile width wherever llvmlite builds it here, CSR beside the direct kernel only
+    where numba provides the latter (without numba, "sparse" already is the CSR route), and the
+    direct kernel's chunked all-images route ("sparse_flat") wherever it differs from "sparse":
+    stride 1, or at least `DirectSparseConv.SMALL_PLANE` output positions."""
     names = ["dense", "sparse"]
+    tiled = [{"kernel": runtime.TILED, "vectors": vectors} for vectors in runtime.tiled_kernel.VECTOR_COUNTS
+             if runtime.tiled.kernel(vectors) is not None] if runtime.tiled and runtime.tiled_kernel else []
     if spec["op"] == "conv" and numba is not None:
         names.append("csr")
         k, s, p = int(tensors[spec["weight"]]["shape"][-1]), spec["stride"], spec["padding"]
         positions = math.prod((size + 2 * p - k) // s + 1 for size in input_shape[2:])
         if s == 1 or positions >= runtime.DirectSparseConv.SMALL_PLANE:
             names.append("sparse_flat")
-    return names
+    return [{"kernel": name} for name in names] + tiled
+
+
+def _label(settings: Dict) -> str:
+    return settings["kernel"] + (str(settings["vectors"]) if "vectors" in settings else "")
 
 
 def choose(steps: List[Dict], tensors: Dict, input_shapes: Dict[int, tuple], mode: str = "auto") -> Dict[int, dict]:
-    """Set each conv/linear step's "kernel" (see `runtime.SPARSE_KERNELS`); returns the timings
-    per step. `mode` "dense" or "sparse" forces one kernel wherever it applies (tests, ONNX)."""
+    """Set each conv/linear step's "kernel" (see `runtime.SPARSE_KERNELS`, `runtime.TILED`) and,
+    for the tiled kernel, its "vectors"; returns the timings per step. `mode` "dense", "sparse"
+    or "tiled" forces one kernel wherever it applies (tests, ONNX)."""
     timings = {}
     generator = torch.Generator().manual_seed(0)
     for index, spec in enumerate(steps):
@@ -61,11 +69,15 @@ def choose(steps: List[Dict], tensors: Dict, input_shapes: Dict[int, tuple], mod
         sparse_possible = spec.get("groups", 1) == 1 and rows > 0 and input_shapes[index][1] > 0
         if mode != "auto" or not sparse_possible:
             spec["kernel"] = mode if mode != "auto" and sparse_possible else "dense"
+            if spec["kernel"] == runtime.TILED:
+                spec["vectors"] = max(runtime.tiled_kernel.VECTOR_COUNTS) if runtime.tiled_kernel else 4
             continue
         sample = torch.randn(input_shapes[index], generator=generator)
-        names = candidates(spec, tensors, input_shapes[index])
-        built = [build_step(dict(spec, kernel=name), tensors) for name in names]
-        measured = dict(zip(names, time_all(built, sample)))
-        spec["kernel"] = min(measured, key=measured.get)
-        timings[index] = {f"{name}_ms": ms for name, ms in measured.items()} | {"kernel": spec["kernel"]}
+        options = candidates(spec, tensors, input_shapes[index])
+        built = [build_step(dict(spec, **settings), tensors) for settings in options]
+        measured = time_all(built, sample)
+        fastest = options[measured.index(min(measured))]
+        spec.update(fastest)
+        timings[index] = {f"{_label(settings)}_ms": ms for settings, ms in zip(options, measured)}
+        timings[index].update(fastest)
     return timings

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..core.errors import SparsekitError
 from .. import data, sparsity as masks, models
 from ..training.masking import MaskEnforcer
 from ..training.step import train_step
@@ -100,12 +101,13 @@ def checkpoint_bytes(model: torch.nn.Module) -> int:
 
 
 RUNTIME_LAYERS = (runtime.DenseConv, runtime.SparseConv, runtime.DirectSparseConv, runtime.DenseLinear,
-                  runtime.SparseLinear)
+                  runtime.SparseLinear) + ((runtime.tiled.TiledSparseConv, runtime.tiled.TiledSparseLinear)
+                                           if runtime.tiled is not None else ())
 
 
 def _weights_used(module: nn.Module) -> int:
     """Non-zero weights a conv/linear step multiplies by (sparse kernels store only those)."""
-    if isinstance(module, runtime.DirectSparseConv):
+    if hasattr(module, "values"):  # the direct and the register-tiled kernels
         return int(module.values.count_nonzero())
     if hasattr(module, "taps"):
         return sum(matrix.values().count_nonzero().item() for _, _, matrix in module.taps)
@@ -123,6 +125,7 @@ def multiply_adds(model: nn.Module, sample: torch.Tensor, kept_only: bool) -> in
     total = [0]
 
     def count(module, _inputs, output):
+        output = runtime.plain(output)
         weights = _weights_used(module) if kept_only else module.weight.numel()
         positions = output.shape[0] * (output[0, 0].numel() if output.dim() == 4 else 1)
         total[0] += weights * positions
@@ -138,29 +141,33 @@ def multiply_adds(model: nn.Module, sample: torch.Tensor, kept_only: bool) -> in
 
 def measure(name: str, method: str, sparsity: float, batch_size: int, threads: int, rounds: int,
             width: float = 1.0, input_size: int = 32, with_unremoved: bool = False, with_ort: bool = False,
-            train_steps: int = 0) -> Dict:
+            train_steps: int = 0, with_torch: bool = True) -> Dict:
     """One row: latencies (ms, medians; `*_min_ms` the fastest calls), their ratios to dense,
     kernel choices, multiply-adds and file sizes. `with_unremoved` also times an export that
     keeps dead units (what their removal buys); `with_ort` times ONNX Runtime on the dense and
-    the masked-dense ONNX files; `train_steps` > 0 trains the network first (see the module)."""
+    the masked-dense ONNX files; `with_torch=False` leaves out torch's dense and masked-dense
+    networks (and the ratio to them; needs `with_ort`); `train_steps` > 0 trains the network
+    first (see the module)."""
+    if not (with_torch or with_ort):
+        raise SparsekitError("latency: with_torch=False needs with_ort=True (something to compare the export with)")
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         return _measure(name, method, sparsity, batch_size, rounds, width, input_size, with_unremoved, with_ort,
-                        train_steps) | {"threads": threads}
+                        train_steps, with_torch) | {"threads": threads}
     finally:
         torch.set_num_threads(previous)
 
 
 def _measure(name, method, sparsity, batch_size, rounds, width, input_size, with_unremoved, with_ort,
-             train_steps) -> Dict:
+             train_steps, with_torch) -> Dict:
     dense, masked, mask, loss = masked_models(name, method, sparsity, width, input_size, train_steps=train_steps)
     shape = (3, input_size, input_size)
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "net.skx")
         exported = export(masked, mask, batch_size=batch_size, path=path, input_shape=shape)
         file_bytes = os.path.getsize(path)
-    networks = {"dense": dense, "masked": masked, "exported": exported}
+    networks = {"dense": dense, "masked": masked, "exported": exported} if with_torch else {"exported": exported}
     sample = torch.randn((batch_size,) + shape, generator=torch.Generator().manual_seed(1))
     if with_ort:
         networks["ort_dense"] = ort_session(dense, sample, torch.get_num_threads())
@@ -173,15 +180,17 @@ def _measure(name, method, sparsity, batch_size, rounds, width, input_size, with
     kernels = exported.report["kernels"].values()
     row = {"model": name, "mask": method, "sparsity": sparsity, "batch": batch_size, "train_steps": train_steps,
            "train_loss": loss, "sparse_layers": sum(k["kernel"] != "dense" for k in kernels), "layers": len(kernels),
+           "tiled_layers": sum(k["kernel"] == runtime.TILED for k in kernels),
            "dense_bytes": checkpoint_bytes(dense), "file_bytes": file_bytes, "max_diff": difference,
            "dense_madds": multiply_adds(dense, sample, kept_only=False),
            "exported_madds": multiply_adds(exported, sample, kept_only=True)}
     for key, bucket in samples.items():
         row[f"{key}_ms"] = statistics.median(bucket) * 1e3
         row[f"{key}_min_ms"] = min(bucket) * 1e3
-    row["ratio"] = row["exported_ms"] / row["dense_ms"]
+    if with_torch:
+        row["ratio"] = row["exported_ms"] / row["dense_ms"]
     if with_ort:
         row["ort_ratio"] = row["exported_ms"] / row["ort_dense_ms"]
-    if with_unremoved:
+    if with_unremoved and with_torch:
         row["unremoved_ratio"] = row["unremoved_ms"] / row["dense_ms"]
     return row

@@ -1,9 +1,9 @@
 """Run an exported sparse network: a plain `nn.Module` rebuilt from one file.
 
 This module imports only torch (no sparsekit), so an exported file can be served by copying
-this file, and `compiled.py` beside it, next to it (with numba installed, sparse convs run the
-compiled direct kernels of `compiled.py`; without numba or that file, torch's CSR matmul: same
-results, slower):
+this file, with `tiled.py`, `tiled_kernel.py` and `compiled.py` beside it (with llvmlite
+installed, sparse convs and linears run the register-tiled kernels of `tiled.py`; with numba, the direct kernels of
+`compiled.py`; without them, torch's dense or CSR routes: the same results, slower):
 
     net = load_exported("model.skx")          # nn.Module in eval mode
     logits = net(images)
@@ -15,10 +15,14 @@ the exporter timed fastest for it: "dense" (torch's conv/matmul), "sparse" (a di
 convolution compiled by numba when numba is installed, routed by plane size, else the CSR route),
 "sparse_flat" (the same, always over all images' planes at once; files that name it also load
 in runtimes that predate it, which run it dense) or "csr" (torch CSR times the input's shifted
-views or im2col columns).
+views or im2col columns) or "tiled" (the register-tiled kernel of `tiled.py`, with the step's
+"vectors" accumulators per tile; where it cannot be built, the step runs dense, and so do
+runtimes that predate it).
 """
+import importlib
 import importlib.util
 import math
+import sys
 import warnings
 from pathlib import Path
 from typing import Dict, List
@@ -28,26 +32,40 @@ from torch import nn
 from torch.nn import functional as F
 
 
-def _compiled_loops():
-    """`compiled.py` (numba loops), inside sparsekit or copied beside this file; None without
-    numba or without that file (the sparse convs then run the CSR route)."""
+def _sibling(name: str):
+    """A module of this folder (`compiled`: the numba loops; `tiled`, `tiled_kernel`: the
+    register-tiled layers and their kernel), imported from the sparsekit package or, for a lone
+    copy of the runtime, from the file beside this one; None where it or what it needs (numba,
+    llvmlite) is absent: the layers it would serve then run torch's routes, with the same
+    results. A lone copy's module is registered in `sys.modules` under a fixed name, so numba's
+    disk cache can find it again in the next process (unregistered, numba records its module as
+    '<dynamic>' and the next process fails to import that name)."""
+    if __package__:
+        try:
+            return importlib.import_module(f"{__package__}.{name}")
+        except ImportError:
+            return None
+    fixed = f"exported_network_runtime_{name}"
+    if fixed in sys.modules:
+        return sys.modules[fixed]
+    beside = Path(__file__).with_name(f"{name}.py")
     try:
-        from . import compiled
-        return compiled
-    except ImportError:  # loaded as a lone file, not as part of a package
-        pass
-    beside = Path(__file__).with_name("compiled.py")
-    try:
-        spec = importlib.util.spec_from_file_location("exported_compiled_loops", beside)
+        spec = importlib.util.spec_from_file_location(fixed, beside)
         module = importlib.util.module_from_spec(spec)
+        sys.modules[fixed] = module
         spec.loader.exec_module(module)
         return module
-    except (ImportError, OSError):  # pragma: no cover - numba or the file absent
+    except (ImportError, OSError):  # pragma: no cover - the file or what it imports absent
+        sys.modules.pop(fixed, None)
         return None
 
 
-compiled = _compiled_loops()
+compiled = _sibling("compiled")
 numba = compiled.numba if compiled is not None else None  # None: the CSR route serves "sparse"
+tiled = _sibling("tiled")
+tiled_kernel = _sibling("tiled_kernel")
+if tiled is not None and tiled.generated is None:  # a lone copy: the layers' kernel file loaded beside them
+    tiled.generated = tiled_kernel
 
 
 # A constant, never a module path (sparsekit.core.formats.EXPORTED; a test holds them equal).
@@ -370,7 +388,8 @@ class AdaptiveAvgPool(nn.Module):
 
 class GlobalAvgPool(nn.Module):
     def forward(self, x):
-        return x.mean(dim=(2, 3), keepdim=True)
+        # A tiled conv's output is a strided view, which torch's mean reads many times slower.
+        return x.contiguous().mean(dim=(2, 3), keepdim=True)
 
 
 class Flatten(nn.Module):
@@ -381,11 +400,25 @@ class Flatten(nn.Module):
 # "sparse"/"sparse_flat": the direct kernel's routes where numba is installed (else CSR); "csr": torch's CSR matmul
 # (faster on some small planes, so the exporter may pick it per layer).
 SPARSE_KERNELS = ("sparse", "sparse_flat", "csr")
+TILED = "tiled"  # the register-tiled kernel (`tiled.py`); a step naming it also names its "vectors"
 
 
 # ---- the network -------------------------------------------------------------------------
 def _optional(tensors: Dict, key):
     return tensors[key] if key is not None else None
+
+
+def _tiled_layer(op: str, weight, bias, spec: Dict):
+    """The register-tiled layer a step names, or None where its kernel cannot be built here (no
+    llvmlite, another CPU family): the step then runs dense, with the same result."""
+    vectors = spec.get("vectors", 4)  # a forced "tiled" (`from_payload(kernels=...)`) takes the widest tile
+    if tiled is None or tiled.kernel(vectors) is None:
+        return None
+    if op == "linear":
+        return tiled.TiledSparseLinear(weight, bias, vectors)
+    if spec["stride"] == 1 and weight.shape[-1] == 2 * spec["padding"] + 1:  # output as large as the input
+        return tiled.TiledSameConv(weight, bias, spec["padding"], vectors)
+    return tiled.TiledSparseConv(weight, bias, spec["stride"], spec["padding"], vectors)
 
 
 def build_step(spec: Dict, tensors: Dict) -> nn.Module:
@@ -395,6 +428,10 @@ def build_step(spec: Dict, tensors: Dict) -> nn.Module:
         weight, bias = decode_weight(tensors[spec["weight"]]), tensors[spec["bias"]].float()
         # A depthwise conv has one weight per channel and tap: nothing for a CSR matmul to skip.
         sparse = spec["kernel"] in SPARSE_KERNELS and spec.get("groups", 1) == 1
+        if spec["kernel"] == TILED and spec.get("groups", 1) == 1:
+            built = _tiled_layer(op, weight, bias, spec)
+            if built is not None:
+                return built
         if op == "linear":
             return SparseLinear(weight, bias) if sparse else DenseLinear(weight, bias)
         if sparse:
@@ -424,6 +461,18 @@ def build_step(spec: Dict, tensors: Dict) -> nn.Module:
     raise ValueError(f"unknown step {op!r}")
 
 
+def plain(value):
+    """A tiled conv's `Staged` output as an ordinary tensor (a view); anything else as it is."""
+    return value.tensor() if tiled is not None and isinstance(value, tiled.Staged) else value
+
+
+class Skipped(nn.Module):
+    """A step whose work a later step does (a conv fused into the residual addition after it)."""
+
+    def forward(self):
+        return None
+
+
 class ExportedNet(nn.Module):
     """Runs the steps in order; step i reads the slots named in `inputs[i]` and writes slot i+1."""
 
@@ -433,29 +482,63 @@ class ExportedNet(nn.Module):
         self.steps = nn.ModuleList([build_step(spec, tensors) for spec in steps])
         self.inputs = [list(spec["inputs"]) for spec in steps]
         self.output = output
+        self._fuse_residuals()
         self._fuse_relus()
+        # Same-size tiled convs hand their output on in their padded layout; the steps that
+        # cannot read it get the ordinary tensor view (`forward`).
+        self.passes_staged = tuple(tiled.READS_STAGED) + (nn.Identity, Skipped) if tiled else ()
+        for index, step in enumerate(self.steps):
+            if tiled and isinstance(step, tiled.READS_STAGED) and index + 1 != self.output:
+                step.keep_staged = True
         self.eval()
 
-    def _fuse_relus(self) -> None:
-        """A ReLU that alone reads a direct sparse conv's output runs inside that conv's pass."""
+    def _readers(self) -> Dict[int, int]:
         readers = {}
         for inputs in self.inputs:
             for slot in inputs:
                 readers[slot] = readers.get(slot, 0) + 1
+        return readers
+
+    def _fuse_residuals(self) -> None:
+        """An addition whose one operand is a tiled conv's output that nothing else reads runs
+        inside that conv's pass (the other operand is added in registers before the store), where
+        the other operand is ready by the conv's turn; the conv's own step then does nothing."""
+        if tiled is None:
+            return
+        readers = self._readers()
+        for index, step in enumerate(self.steps):
+            if type(step) is not Add or step.pick0 is not None or step.pick1 is not None:
+                continue
+            for conv_slot, other in (self.inputs[index], self.inputs[index][::-1]):
+                conv = self.steps[conv_slot - 1] if conv_slot >= 1 else None
+                if (isinstance(conv, tiled.TiledSparseConv) and readers[conv_slot] == 1 and conv_slot != self.output
+                        and other < conv_slot):
+                    self.steps[index] = tiled.WithResidual(conv)
+                    self.inputs[index] = self.inputs[conv_slot - 1] + [other]
+                    self.steps[conv_slot - 1], self.inputs[conv_slot - 1] = Skipped(), []
+                    break
+
+    def _fuse_relus(self) -> None:
+        """A ReLU that alone reads a direct or tiled sparse layer's output runs inside its pass."""
+        readers = self._readers()
         for index, spec in enumerate(self.specs):
             if spec["op"] != "act" or spec["kind"] != "relu" or len(self.inputs[index]) != 1:
                 continue
             slot = self.inputs[index][0]
             producer = self.steps[slot - 1] if slot >= 1 else None
-            if isinstance(producer, DirectSparseConv) and readers[slot] == 1 and slot != self.output:
+            fusable = (DirectSparseConv,) + (tiled.FUSES_RELU if tiled else ())
+            if isinstance(producer, fusable) and readers[slot] == 1 and slot != self.output:
                 producer.relu = True
                 self.steps[index] = nn.Identity()
 
     def forward(self, x):
         slots = [x]
         for step, inputs in zip(self.steps, self.inputs):
-            slots.append(step(*[slots[i] for i in inputs]))
-        return slots[self.output]
+            operands = [slots[i] for i in inputs]
+            if not isinstance(step, self.passes_staged):
+                operands = [plain(operand) for operand in operands]
+            slots.append(step(*operands))
+        return plain(slots[self.output])
 
 
 def from_payload(payload: Dict, kernels=None) -> ExportedNet:
