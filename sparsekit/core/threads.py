@@ -27,9 +27,13 @@ from .errors import SparsekitError
 THREADS_VARIABLE = "SPARSEKIT_THREADS"
 OPENMP_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 # Multiply-adds of one training step (forward and backward, the whole batch) below which a
-# second thread does not pay. Measured with `benchmarks/threads.py` on a 2-core machine:
-# see that script's docstring for the figures behind this line.
-SMALL_STEP_MACS = 0.5e9
+# second thread does not pay. Measured on an idle 2-core AMD EPYC (2026-12-07): a step alone
+# gains 1.3-1.4x from two threads on the digits networks (0.06-0.97 GMAC, `benchmarks/threads.py`)
+# and 1.7-1.8x from the Fashion-MNIST ResNet-20 x0.5 up (3-30 GMAC), but a whole digits run
+# (`sparsekit train --dataset digits --epochs 5`, widths 0.25, 0.5 and 1) took 4.5-5.0 s on one
+# thread and on two alike: start-up, data and evaluation swallow the step's gain. So the line
+# sits above the digits networks and below the study's Fashion-MNIST network.
+SMALL_STEP_MACS = 1.5e9
 
 PROC_CGROUP = Path("/proc/self/cgroup")
 PROC_LOADAVG = Path("/proc/loadavg")
