@@ -10,8 +10,7 @@ import json
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
-from ..core import threads as threads_policy
-from ..core import formats
+from ..core import formats, threads as threads_policy
 from ..core.checks import whole_number
 from ..core.errors import SparsekitError
 from ..core.version import code_version
@@ -101,8 +100,6 @@ def rerun(record_path, out, overwrite: bool = False, **changes) -> Tuple[dict, d
         return record, dict(train(config, recipe=recipe))
     with threads_policy.held(int(threads), "the recorded run's thread count (a rerun)"):
         return record, dict(train(config, recipe=recipe))
-from ..core import formats
-from ..core.checks import whole_number
 
 
 def comparison(record: dict, again: dict) -> Dict[str, Tuple[Optional[float], Optional[float]]]:

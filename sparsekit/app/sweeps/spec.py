@@ -178,7 +178,6 @@ def _named(table: Mapping, where: str) -> Dict[str, Any]:
 
 def _point(combo, fixed: Mapping, template: Optional[str], given_name: Optional[str] = None) -> Point:
     from ...recipe.settings import recipe_fields
-    from ...runs import mask_sources
     from ...runs.inputs import resolve_recipe
 
     values = {**fixed, **{key: value for key, _, _, value in combo}}
