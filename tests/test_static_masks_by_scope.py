@@ -131,7 +131,7 @@ RECORDED = {
     ("synflow", "layerwise", 0.9, 0, "shuffle"): ("cd3a29a0c33018f5", 1688),
     ("synflow", "layerwise", 0.9, 3, "shuffle"): ("6b4835f23cbc1006", 1688),
 }
-# What settings holding the retired scope read as (`sparsity.settings.scope_as_distribution`):
+# What settings holding the retired scope read as (`training.config.scope_as_distribution`):
 # "global" was every call's default and asked for the method's own counts.
 SCOPE_AS_DISTRIBUTION = {"global": None, "layerwise": "uniform"}
 

@@ -1,6 +1,8 @@
-"""Does a network run on the data's input size? Asked once, on one small batch of zeros, before
-any work: a torchvision or timm network built for 224-pixel images (a ViT, a SqueezeNet whose
-pooling runs out of pixels) would otherwise start a run and crash in its first step.
+"""Does a network fit the data? Its first layer must read the data's channels, its classifier
+have the data's classes, and it must run on the data's input size: asked once, on one small
+batch of zeros, before any work (`check_fits_data`). A torchvision or timm network built for
+224-pixel images (a ViT, a SqueezeNet whose pooling runs out of pixels) would otherwise start a
+run and crash in its first step.
 
 The check runs the network in eval mode under `no_grad` (no BatchNorm statistics change, no
 random number is drawn), so the run that follows is exactly the run without the check. When the
@@ -73,3 +75,22 @@ def check_runs_on(model: nn.Module, input_shape: Sequence[int], network: str, da
     raise SparsekitError(f"network {network} does not run on the {shown} input of {data}: the smallest input it takes "
                          f"is {channels}x{smallest}x{smallest} ({error}); choose a dataset of larger images or "
                          f"another network")
+
+
+def check_fits_data(model: nn.Module, data, network: Optional[str] = None) -> None:
+    """The model's first layer reads the data's channels, its classifier has its classes, and
+    it runs on one batch of the data's shape (`network`: its name in the refusal)."""
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    channels, classes = getattr(data, "in_channels", None), getattr(data, "num_classes", None)
+    name = getattr(data, "name", "the data")
+    if layers and isinstance(layers[0], nn.Conv2d) and channels is not None and layers[0].in_channels != channels:
+        raise SparsekitError(f"the model's first layer takes {layers[0].in_channels} input channels, but {name} "
+                             f"has {channels}; build the model with in_channels={channels} (a torchvision or timm "
+                             f"network: sk.models.build('torchvision:NAME', classes, in_channels={channels}))")
+    linears = [m for m in layers if isinstance(m, nn.Linear)]
+    if linears and classes is not None and linears[-1].out_features != classes:
+        raise SparsekitError(f"the model has {linears[-1].out_features} output classes, but {name} has {classes} "
+                             f"classes; build the model with num_classes={classes}")
+    size = getattr(data, "image_size", None)
+    if channels is not None and size is not None:
+        check_runs_on(model, (channels, size, size), network or type(model).__name__, name)

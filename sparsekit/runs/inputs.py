@@ -9,8 +9,6 @@ from torch import nn
 
 from .. import models
 from ..data import datasets
-from ..models.input_size import check_runs_on
-from ..sparsity.settings import DefaultSparsity
 from ..training.config import TrainConfig
 from ..core.callbacks import Callback
 from ..core.errors import SparsekitError
@@ -67,40 +65,3 @@ def check_objects(model, mask, data) -> None:
                              f"{type(mask).__name__}")
     if data is not None and not all(hasattr(data, split) for split in ("train", "val", "test")):
         raise SparsekitError(f"data must be a DataBundle (sparsekit.data.load(...)), got {type(data).__name__}")
-
-
-def check_model_fits_data(model: nn.Module, data, network: Optional[str] = None) -> None:
-    """The model's first layer reads the data's channels, its classifier has its classes, and
-    it runs on one batch of the data's shape (`network`: its name in the refusal)."""
-    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    channels, classes = getattr(data, "in_channels", None), getattr(data, "num_classes", None)
-    name = getattr(data, "name", "the data")
-    if layers and isinstance(layers[0], nn.Conv2d) and channels is not None and layers[0].in_channels != channels:
-        raise SparsekitError(f"the model's first layer takes {layers[0].in_channels} input channels, but {name} "
-                             f"has {channels}; build the model with in_channels={channels} (a torchvision or timm "
-                           f"network: sk.models.build('torchvision:NAME', classes, in_channels={channels}))")
-    linears = [m for m in layers if isinstance(m, nn.Linear)]
-    if linears and classes is not None and linears[-1].out_features != classes:
-        raise SparsekitError(f"the model has {linears[-1].out_features} output classes, but {name} has {classes} "
-                             f"classes; build the model with num_classes={classes}")
-    size = getattr(data, "image_size", None)
-    if channels is not None and size is not None:
-        check_runs_on(model, (channels, size, size), network or type(model).__name__, name)
-
-
-# How far a given mask's sparsity may sit from an explicit `sparsity` and still be "the same":
-# a mask made at sparsity s keeps a rounded number of weights per layer, never half a percent off.
-SPARSITY_TOLERANCE = 0.005
-
-
-def check_given_sparsity(config: TrainConfig, mask) -> None:
-    """A mask file decides the run's sparsity; an explicit `sparsity` that says otherwise would
-    be recorded as the run's setting without being true: refused. Left at its default, the
-    setting is not used (the record's top-level "sparsity" is the mask's)."""
-    if isinstance(config.masking.sparsity, DefaultSparsity):
-        return
-    achieved = mask.sparsity()
-    if abs(achieved - config.sparsity) > SPARSITY_TOLERANCE:
-        raise SparsekitError(f"sparsity {config.sparsity:g} was given, but the mask file {config.mask_file} has "
-                             f"sparsity {achieved:.4f}; "
-                             f"drop sparsity (--sparsity): the mask decides it")

@@ -18,10 +18,9 @@ import torch
 from torch import nn
 
 from .. import data as datasets, models
-from ..core import threads
 from ..core.callbacks import Callback
 from ..core.mask import Mask
-from ..models.cost import step_macs_on
+from ..models.input_size import check_fits_data
 from ..sparsity import Sparsifier, registry, sources
 from ..training import distributed
 from ..training.config import TrainConfig, make_config
@@ -29,9 +28,10 @@ from ..training.record import RunRecord
 from ..training.run_dir import RunDirectory
 from ..training.spectral_probe import SpectralProbe
 from ..training.tensorboard_log import TensorBoardLog
-from ..training.state import TrainState
+from ..training.setup import choose_threads, first_mask
+from ..training.state import RESUMABLE_CHANGES  # noqa: F401  (the sweeps read it here)
+from ..training.state import TrainState, checkpoint_to_resume
 from ..training.trainer import train as train_run
-from ..training.resume import RESUMABLE_CHANGES, checkpoint_to_resume  # noqa: F401  (the sweeps read the first here)
 from . import inputs
 
 
@@ -63,6 +63,7 @@ def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Itera
     began = time.perf_counter()  # the record's seconds cover everything: mask, recipe setup, epochs
     given = inputs.GivenObjects.checked(callbacks, model, mask, data)
     sources.check(config.masking, given=mask is not None, parallel=distributed.launched())
+    source = sources.source_of(config.masking, given.mask)  # a given mask, the mask file or a registry entry
     device = distributed.join(config.device)  # under torchrun: join the ranks
     hooks = given.callbacks
     if config.tensorboard and distributed.is_main():  # one log, like every other file of the run
@@ -72,14 +73,13 @@ def train(config: Optional[TrainConfig] = None, *, recipe=None, callbacks: Itera
     with run or nullcontext():  # only rank 0 writes
         distributed.barrier()  # rank 0 holds the run directory (its leftovers cleaned) before any rank reads it
         resumed = checkpoint_to_resume(config) if config.resume else None
-        data, model, mask, mask_source, sparsifier = _prepare(config, given.model, given.mask, given.data, device,
-                                                              resumed)
+        data, model, sparsifier = _start(config, source, given.model, given.data, device)
         # The probe sits between the recipe's callbacks and the caller's, so its place in a checkpoint's
         # list of callback states does not depend on which extra callbacks a resumed call passes.
         hooks = list(config.recipe.callbacks()) + [SpectralProbe()] + hooks
-        state = TrainState(config=config, model=model, mask=mask, mask_source=mask_source, data=data, device=device,
-                           recipe=config.recipe.to_dict(), recipe_preset=config.recipe.preset_name(), began=began,
-                           sparsifier=sparsifier)
+        # The loop's set-up asks the sparsifier for the first mask (a resumed run: the checkpoint's).
+        state = TrainState(config=config, model=model, data=data, device=device, sparsifier=sparsifier,
+                           recipe=config.recipe.to_dict(), recipe_preset=config.recipe.preset_name(), began=began)
         return train_run(state, hooks, run=run, resumed=resumed)
 
 
@@ -88,25 +88,19 @@ def prepare(config: TrainConfig, model: Optional[nn.Module] = None, mask: Option
     """(data, model, mask, mask_source) for a run, built in the trainer's order from a seeded
     start, so `sparsekit mask` saves exactly the mask `sparsekit train` would train (for a
     dynamic method: the mask its training starts from)."""
-    return _prepare(config, model, mask, data, device)[:4]
+    data, model, sparsifier = _start(config, sources.source_of(config.masking, mask), model, data, device)
+    choose_threads(model, data, config.batch_size, device)  # as the run's set-up does, before its mask
+    return (data, model, *first_mask(sparsifier, model, data))
 
 
-def _prepare(config: TrainConfig, model: Optional[nn.Module], mask: Optional[Mask], data, device: torch.device,
-             resumed: Optional[dict] = None):
-    """`prepare` plus the run's sparsifier; from a checkpoint holding the mask, that mask."""
-    given = mask
+def _start(config: TrainConfig, source, model: Optional[nn.Module], data, device: torch.device):
+    """(data, model, sparsifier) a run starts from: the seeded network, and the sparsifier its mask
+    `source` yields, which gives the first mask and any change during training (every rank asks
+    it for updates). A procedure made of trainings trains with `train`."""
     data, model = starting_network(config, model, data, device)
-    # On every rank: each asks it for updates. A procedure made of trainings trains with `train`.
-    sparsifier = sources.sparsifier_for(config.masking, model, seed=config.seed, given=mask,
-                                        run={"train": train, "train_config": config, "out": config.out})
-    saved = TrainState.saved_mask(resumed) if resumed is not None else None
-    if saved is not None:  # checkpoints before dynamic masks hold none: theirs is recomputed
-        return (data, model, *saved, sparsifier)
-    # Computed once, on rank 0, and sent to the others (a lottery mask costs whole trainings).
-    mask, mask_source = distributed.from_main(lambda: (sparsifier.initial_mask(model, data), sparsifier.source))
-    if config.mask_file and given is None:  # a mask object is the caller's (a lottery round's among them)
-        inputs.check_given_sparsity(config, mask)
-    return data, model, mask, mask_source, sparsifier
+    sparsifier = source.sparsifier(config.masking, model, config.seed,
+                                   {"train": train, "train_config": config, "out": config.out})
+    return data, model, sparsifier
 
 
 def starting_network(config: TrainConfig, model: Optional[nn.Module] = None, data=None,
@@ -122,10 +116,8 @@ def starting_network(config: TrainConfig, model: Optional[nn.Module] = None, dat
     if model is None:
         model = models.build(config.model, data.num_classes, in_channels=data.in_channels,
                              width=config.width, input_size=data.image_size)
-    inputs.check_model_fits_data(model, data, network)
+    check_fits_data(model, data, network)
     model.to(device)
-    # Before the mask method: scoring a mask computes as hard as training does.
-    threads.apply(step_macs_on(model, data, config.batch_size) if device.type == "cpu" else None)
     return data, model
 
 

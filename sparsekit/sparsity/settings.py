@@ -12,13 +12,10 @@ from ..core.errors import SparsekitError
 from ..core.fields import check_declared, setting
 from ..core.topk import check_sparsity
 from ..core.nm_groups import parse_pattern
-from .distributions import SCOPES, check_distribution
+from .distributions import check_distribution
 from .options import parse_options
 
 SPARSITY_DEFAULT = 0.9
-# Settings no longer declared that older configs, records and sweep specs may still name; a
-# `TrainConfig` reads them as what they meant (`scope_as_distribution`).
-RETIRED_SETTINGS = ("scope",)
 
 
 class DefaultSparsity(float):
@@ -88,25 +85,6 @@ class SparsitySettings:
             if self.distribution not in (None, "uniform"):
                 raise SparsekitError(f"pattern {pattern} fixes every layer's count; it cannot follow distribution "
                                      f"{self.distribution!r} (leave distribution out)")
-
-
-def scope_as_distribution(values: Mapping[str, Any]) -> dict:
-    """Settings written with the retired `scope` ("global" | "layerwise"), read as the distribution
-    it meant: "layerwise" is "uniform"; "global" was every run's default and asked for nothing
-    beyond the method's own, so it leaves `distribution` as it was."""
-    values = dict(values)
-    scope = values.pop("scope", None)
-    if scope is None:
-        return values
-    if scope not in SCOPES:
-        raise SparsekitError(f"unknown scope {scope!r} (the retired name of distribution); use distribution "
-                             f"global | uniform | even | erk")
-    if scope == "layerwise":
-        if values.get("distribution") not in (None, "uniform"):
-            raise SparsekitError(f"scope 'layerwise' means distribution 'uniform', which conflicts with distribution "
-                                 f"{values['distribution']!r}; give only distribution")
-        values["distribution"] = "uniform"
-    return values
 
 
 def read_mask_options(options) -> dict:

@@ -220,9 +220,9 @@ class ScoreMethod(MaskSource):
     def gradual(self, model, sparsity, distribution, prune_first_layer, prune_classifier, options) -> GradualPruning:
         """Gradual pruning on this method's scores of the current weights (`schedule="gmp"`)."""
         own = self.gmp_options(options)
-        return GradualPruning(_prunable(model, prune_first_layer, prune_classifier), sparsity,
-                              lambda model, params: self.build(model, params, None, **own), self.name, distribution,
-                              **timing(options))
+        params, when = _prunable(model, prune_first_layer, prune_classifier), timing(options)
+        return GradualPruning(params, sparsity, lambda model, params: self.build(model, params, None, **own),
+                              self.name, distribution, **when)
 
     def keep(self, model, params, data, layout, generator, own, ablations, inputs):
         drawn = {name: value for name, value in (("layout", layout), ("generator", generator)) if self.takes(name)}

@@ -19,10 +19,14 @@ from ..core.errors import SparsekitError
 from ..core.mask import Mask
 from . import registry
 from .registry import METHODS
-from .settings import SparsitySettings
+from .settings import DefaultSparsity, SparsitySettings
 from .gradual import GMP_OPTIONS  # noqa: F401  (its long-standing home)
 from .source_kinds import MaskSource
 from .sparsifier import OneShot, Sparsifier
+
+# How far a mask file's sparsity may sit from an explicit `sparsity` and still be "the same":
+# a mask made at sparsity s keeps a rounded number of weights per layer, never half a percent off.
+SPARSITY_TOLERANCE = 0.005
 
 SCHEDULES = {
     "one-shot": "the mask is computed once, before training (dynamic methods follow their own schedule)",
@@ -64,9 +68,21 @@ class MaskFile(MaskSource):
         return False
 
     def sparsifier(self, masking, model, seed, run=None):
-        return OneShot(lambda model, data: Mask.from_file(self.path, model, masking.prune_first_layer,
-                                                          masking.prune_classifier),
-                       "file", source={"method": "file", "path": str(self.path)})
+        return OneShot(lambda model, data: self.load(masking, model), "file",
+                       source={"method": "file", "path": str(self.path)})
+
+    def load(self, masking: SparsitySettings, model: nn.Module) -> Mask:
+        """The file's mask for `model`. The file decides the run's sparsity; an explicit `sparsity`
+        that says otherwise would be recorded as the run's setting without being true: refused.
+        Left at its default, the setting is not used (the record's top-level "sparsity" is the mask's)."""
+        mask = Mask.from_file(self.path, model, masking.prune_first_layer, masking.prune_classifier)
+        if isinstance(masking.sparsity, DefaultSparsity):
+            return mask
+        achieved, asked = mask.sparsity(), float(masking.sparsity)
+        if abs(achieved - asked) > SPARSITY_TOLERANCE:
+            raise SparsekitError(f"sparsity {asked:g} was given, but the mask file {self.path} has sparsity "
+                                 f"{achieved:.4f}; drop sparsity (--sparsity): the mask decides it")
+        return mask
 
 
 def source_of(masking: SparsitySettings, given=None) -> MaskSource:

@@ -20,7 +20,8 @@ from ..core.errors import SparsekitError
 from ..data.settings import DataSettings
 from ..models.settings import ModelSettings
 from ..recipe.settings import Recipe
-from ..sparsity.settings import SparsitySettings, scope_as_distribution
+from ..sparsity.distributions import SCOPES
+from ..sparsity.settings import SparsitySettings
 from .settings import OptimizationSettings, RunSettings
 
 # Section name -> its settings class, in the order the command line lists them.
@@ -34,6 +35,9 @@ NAMED_SECTIONS = ("data", "network", "masking", "optimization", "run")
 _OWNER = {f.name: section for section in NAMED_SECTIONS for f in fields(SECTIONS[section])}
 # A record written before a setting was renamed names it the old way (with the old values).
 _RENAMED = {"schedule": ("lr_schedule", ("cosine", "multistep", "constant"))}
+# Settings no longer declared that older configs, records and sweep specs may still name; a
+# `TrainConfig` reads them as what they meant (`scope_as_distribution`).
+RETIRED_SETTINGS = ("scope",)
 
 
 class TrainConfig:
@@ -113,6 +117,25 @@ class TrainConfig:
             if values.get(old) in old_values and new not in values:
                 values[new] = values.pop(old)
         return cls(**{name: value for name, value in values.items() if name in _OWNER})
+
+
+def scope_as_distribution(values: Mapping[str, Any]) -> dict:
+    """Settings written with the retired `scope` ("global" | "layerwise"), read as the distribution
+    it meant: "layerwise" is "uniform"; "global" was every run's default and asked for nothing
+    beyond the method's own, so it leaves `distribution` as it was."""
+    values = dict(values)
+    scope = values.pop("scope", None)
+    if scope is None:
+        return values
+    if scope not in SCOPES:
+        raise SparsekitError(f"unknown scope {scope!r} (the retired name of distribution); use distribution "
+                             f"global | uniform | even | erk")
+    if scope == "layerwise":
+        if values.get("distribution") not in (None, "uniform"):
+            raise SparsekitError(f"scope 'layerwise' means distribution 'uniform', which conflicts with distribution "
+                                 f"{values['distribution']!r}; give only distribution")
+        values["distribution"] = "uniform"
+    return values
 
 
 def _from_sections(sections):

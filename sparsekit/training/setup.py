@@ -1,6 +1,8 @@
-"""Set-up of a run before its first step: the callbacks shape the model (architecture,
-initialisation) around the mask, then the optimizer, precision and compiled forward are built,
-and a resumed run takes its position, weights and generators from the checkpoint.
+"""Set-up of a run before its first step: the CPU thread count is chosen, the sparsifier gives
+the first mask (a resumed run: where the checkpoint left it), the callbacks shape the model
+(architecture, initialisation) around the mask, then the optimizer, precision and compiled
+forward are built, and a resumed run takes its position, weights and generators from the
+checkpoint.
 
 Every rank does the same, in the same order: the mask and an init that read data come from
 rank 0, and each rank then sees only its shard of the batches.
@@ -11,8 +13,10 @@ import torch
 from torch import nn
 
 from ..analysis import warn_collapsed_layers
+from ..core import threads
 from ..core.callbacks import CallbackList
 from ..core.errors import SparsekitError
+from ..models.cost import step_macs_on
 from . import distributed, record as run_record
 from .config import TrainConfig
 from .memory_layout import layout
@@ -21,6 +25,9 @@ from .state import TrainState
 
 
 def set_up(state: TrainState, hooks: CallbackList, resumed: Optional[Dict[str, Any]]) -> None:
+    choose_threads(state.model, state.data, state.config.batch_size, state.device)
+    if state.mask is None:
+        state.mask, state.mask_source = first_mask(state.sparsifier, state.model, state.data, resumed)
     config, model, mask = state.config, state.model, state.mask
     if mask.num_total() and not mask.num_kept():
         raise SparsekitError(f"the mask keeps no weight at all ({mask.num_total()} pruned): nothing would train")
@@ -48,6 +55,23 @@ def set_up(state: TrainState, hooks: CallbackList, resumed: Optional[Dict[str, A
     state.total_steps = state.steps_per_epoch * config.epochs
     if resumed is not None:
         state.load_state_dict(resumed)
+
+
+def choose_threads(model: nn.Module, data, batch_size: int, device: torch.device) -> None:
+    """The run's CPU thread count (`core.threads`), from the size of its training step; chosen
+    before the mask method runs: scoring a mask computes as hard as training does."""
+    threads.apply(step_macs_on(model, data, batch_size) if device.type == "cpu" else None)
+
+
+def first_mask(sparsifier, model: nn.Module, data, resumed: Optional[Dict[str, Any]] = None):
+    """(mask, its source) a run starts from: where an interrupted run had left it (a dynamic
+    method may have moved it; the method never runs again), else the sparsifier's initial mask,
+    computed once, on rank 0, and sent to the others (a lottery mask costs whole trainings).
+    Checkpoints written before dynamic masks hold none: their one-shot mask is recomputed."""
+    saved = TrainState.saved_mask(resumed) if resumed is not None else None
+    if saved is not None:
+        return saved
+    return distributed.from_main(lambda: (sparsifier.initial_mask(model, data), sparsifier.source))
 
 
 def optimizer_for(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:

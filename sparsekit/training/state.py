@@ -4,29 +4,37 @@
 optimizer and the precision; the loop moves `epoch`, `step` and `lr`; the standard callbacks
 fill `epochs`. `state_dict()` / `load_state_dict()` are the one description of a checkpoint:
 no other module names a checkpoint's keys, and a checkpoint written by any earlier version
-still resumes (keys it lacks take what that version did).
+still resumes (keys it lacks take what that version did). `checkpoint_to_resume` reads one
+back, once the settings asking to resume are known to describe the same run.
 """
+import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import torch
 from torch import nn
 
 from ..core.callbacks import CallbackList
+from ..core.errors import SparsekitError
 from ..core.mask import Mask
 from . import checkpoint
-from .config import TrainConfig
+from .config import TrainConfig, names_with
 from .masking import MaskEnforcer
+
+# Settings that may differ between an interrupted run and its resumption (declared by role).
+RESUMABLE_CHANGES = frozenset(names_with("resumable"))
 
 
 @dataclass
 class TrainState:
     config: TrainConfig
     model: nn.Module
-    mask: Mask
     data: Any  # a sparsekit.data.DataBundle (or anything with train/val/test batch iterables)
     device: torch.device
+    # None until set-up asks the sparsifier for its first mask (or takes a resumed run's).
+    mask: Optional[Mask] = None
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = field(default_factory=nn.CrossEntropyLoss)
     mask_source: Dict[str, Any] = field(default_factory=dict)  # where the mask came from, for the record
     recipe: Optional[Dict[str, Any]] = None  # the recipe's settings, for the record and the resume check
@@ -128,8 +136,32 @@ class TrainState:
         masks, whose run recomputes its one-shot mask."""
         return (Mask(saved["mask"]), saved["mask_source"]) if "mask" in saved else None
 
-    @staticmethod
-    def saved_settings(saved: Dict[str, Any]) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]]]:
-        """(config, recipe) of the interrupted run as stored; the recipe is None for runs that
-        stored none (the default recipe)."""
-        return saved["config"], saved.get("recipe")
+
+def checkpoint_to_resume(config: TrainConfig) -> Dict[str, Any]:
+    """The checkpoint in `config.out`, once the settings are known to be the interrupted run's
+    (`cannot resume: ...`, one line, before any work)."""
+    resumed = checkpoint.load(config.out)
+    run_dir = Path(config.out)
+    # A setting added after the interrupted run was written had its default value there. Runs
+    # from before recipes were always stored hold none: the default recipe, the same run.
+    saved_config, saved_recipe = resumed["config"], resumed.get("recipe")
+    before = TrainConfig.from_record(saved_config).to_dict()
+    for name, value in config.to_dict().items():
+        if name not in RESUMABLE_CHANGES and before.get(name) != value:
+            raise SparsekitError(f"cannot resume: setting {name!r} was {before.get(name)!r} in the interrupted "
+                                 f"run, now {value!r}")
+    # A recipe written before a setting existed is read as what it ran (`Recipe.read`).
+    if type(config.recipe).read(saved_recipe) != config.recipe:
+        raise SparsekitError("cannot resume: the recipe differs from the interrupted run's")
+    diverged = _previous_record(run_dir).get("diverged")
+    if diverged:
+        raise SparsekitError(f"cannot resume: the run in {run_dir} diverged at step {diverged['step']} and would "
+                             f"diverge again; start it anew with other settings (overwrite=True, --overwrite)")
+    return resumed
+
+
+def _previous_record(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "record.json").read_text())
+    except (OSError, ValueError):
+        return {}

@@ -19,7 +19,7 @@ from ...core.checks import boolean, finite_number, text, whole_number
 from ...core.errors import SparsekitError
 from ...runs import mask_sources
 from ...runs.inputs import check_names
-from ...sparsity.settings import RETIRED_SETTINGS
+from ...training.config import RETIRED_SETTINGS
 from ...training.config import config_fields, make_config
 
 # The sweep decides these per run: the run directory, resuming, and quiet workers.
