@@ -193,3 +193,25 @@ def test_the_command_on_the_committed_folder_reports_what_has_finished(tmp_path)
     complete = {(c.mask, c.sparsity, c.comparison) for c in comparisons if c.complete and c.addendum}
     assert {(c["mask"], c["sparsity"], c["comparison"]) for c in content["cells"]} == complete
     assert len(content["pending"]) == sum(not c.complete for c in comparisons)
+
+
+def test_the_course_prints_where_the_addendum_stands_or_one_line_without_it(tmp_path, monkeypatch, capsys):
+    """Notebook 14's cell: two lines read through the package (runs, finished cells, the report's
+    path); one line and no traceback in a checkout without the addendum's answer."""
+    from sparsekit.app.notebook_runner import COURSE_VARIABLE
+    from sparsekit.course import STUDY_ADDENDUM, addendum_standing
+
+    monkeypatch.setenv(COURSE_VARIABLE, str(tmp_path / "notebooks"))
+    assert addendum_standing() is None
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith("No answer from the study's addendum") and "study-addendum/answer.json" in line
+    (tmp_path / "elsewhere").mkdir()
+    results = _study(tmp_path / "elsewhere")
+    addendum_report.write_addendum_report(results)
+    (tmp_path / STUDY_ADDENDUM).parent.mkdir(parents=True)
+    shutil.copytree(results, tmp_path / STUDY_ADDENDUM)
+    found = addendum_standing()
+    progress, verdicts = capsys.readouterr().out.splitlines()
+    assert found.finished == 8 and "8 of 157 planned runs finished (item 3: 8 of 21" in progress
+    assert "capacity − structure on snip 0.995 (resnet20): better" in verdicts
+    assert verdicts.endswith("The report: benchmarks/results/study-addendum/report.md.")
