@@ -40,7 +40,7 @@ def _record(accuracy_images: int, seconds: float, rng: random.Random) -> dict:
 
 
 def _write(folder: Path, name: str, accuracy_images: int, rng: random.Random, seconds: float = 100.0) -> None:
-    (folder / "runs" / name).mkdir(parents=True)
+    (folder / "runs" / name).mkdir(parents=True, exist_ok=True)
     (folder / "runs" / name / "record.json").write_text(json.dumps(_record(accuracy_images, seconds, rng)))
 
 
@@ -215,3 +215,41 @@ def test_the_course_prints_where_the_addendum_stands_or_one_line_without_it(tmp_
     assert found.finished == 8 and "8 of 157 planned runs finished (item 3: 8 of 21" in progress
     assert "capacity − structure on snip 0.995 (resnet20): better" in verdicts
     assert verdicts.endswith("The report: benchmarks/results/study-addendum/report.md.")
+
+
+def test_items_6_and_8_are_described_once_all_their_runs_have_finished(tmp_path):
+    """Two seeds each: no test, the measured numbers. Item 6's gain over the first study's
+    40-epoch default, and what a mean gain of 0.5 points or more does to the 99.5% verdict;
+    item 8's settings against the first study's default and tost of the same seed."""
+    results = _study(tmp_path)
+    first = tmp_path / "study-converged"
+    shutil.copy(FIRST_STUDY / "answer.json", first)  # the pooled 99.5% lines item 6 narrows
+    rng = random.Random(1)
+
+    def item_6(gain_images: int) -> str:
+        for mask in ("snip", "lottery"):  # their 40-epoch defaults of seeds 0 and 1 are in ACCURACY
+            for seed in (0, 1):
+                _write(results, run_name(mask, 0.995, seed, "default-x2"),
+                       ACCURACY[(mask, seed)]["default"] + gain_images, rng)
+        return addendum_report.build(results)[0].split("## Item 6")[1].split("## Item 8")[0]
+
+    small = item_6(10)  # a tenth of a point: below the plan's 0.5
+    assert "Mean gain over 4 runs: +0.0010." in small and "Below the plan's 0.005" in small
+    assert "| snip | 0.995 | 0 | 0.7010 | 0.7000 | +0.0010 | yes | 0.0000 |" in small
+    large = item_6(100)  # a point: each recipe arm's pooled 99.5% difference narrows by it
+    assert "Mean gain over 4 runs: +0.0100." in large
+    for pooled in json.loads((FIRST_STUDY / "answer.json").read_text())["pooled"]:
+        if pooled["sparsity"] == 0.995 and pooled["comparison"].endswith(" - default"):
+            shown = pooled["comparison"].replace(" - ", " − ")
+            assert f"{shown} {pooled['mean']:+.4f} → {pooled['mean'] - 0.01:+.4f}" in large
+
+    plan = json.loads((ADDENDUM_DIR / "plan.json").read_text())
+    assert "0 of 12 runs finished" in addendum_report.build(results)[0].split("## Item 8")[1]
+    for seed in (0, 1):
+        _write(first, run_name("snip", 0.98, seed, "default"), 8000, rng)
+        _write(first, run_name("snip", 0.98, seed, "tost"), 8020 + seed, rng)
+        for index, arm in enumerate(plan["items"]["8"]["arms"]):
+            _write(results, run_name("snip", 0.98, seed, arm), 8000 + 10 * index + 2 * seed, rng)
+    item_8 = addendum_report.build(results)[0].split("## Item 8")[1]
+    # tost-phase0.5-ls0.1 (the sixth): 0.8050 and 0.8052, less default 0.8000, less tost 0.8020 and 0.8021
+    assert "| tost-phase0.5-ls0.1 | 0, 1 | 0.8050, 0.8052 | 0.8051 | +0.0050, +0.0052 | +0.0030, +0.0031 |" in item_8
