@@ -30,8 +30,9 @@ def progress_parts(items: Sequence[dict], curves: Sequence[dict]) -> List[str]:
                               "state"], body),
              "\nCPU-hours recorded: each finished run's wall-clock `seconds` times its torch threads, lottery rounds "
              "included (`study.runs.run_cpu_seconds`, the measure the plan's cost was built from); the records hold "
-             "no process CPU time. A run that was paused counts its pause: `PLAN.md`'s procedure notes record which "
-             "runs were stopped (SIGSTOP) and for how long. The column beside gives what the plan's cost model (`cost.json`: the "
+             "no process CPU time. A run that was paused counts its pause (`PLAN.md`'s procedure notes record which "
+             "runs were stopped, SIGSTOP, and for how long), and one slowed by other work sharing the machine's cores "
+             "counts the wait. The column beside gives what the plan's cost model (`cost.json`: the "
              "first study's measured seconds per arm, sparsity and kind) assigns to the same finished runs, which no "
              "pause inflates; the last is the plan's figure for the whole item.\n"]
     for curve in curves:
@@ -48,7 +49,8 @@ def rules(resolution: Optional[float]) -> str:
     floor = f"{resolution:.4g}" if resolution else "none (the test set's size could not be read from the runs)"
     return f"""As the first study's re-analysis (`../study-converged/REANALYSIS.md`), by its own functions
 (`study.reanalysis`, `study.holm`, `sparsekit.report.verdict.paired_verdict`; the spread's floor, one test image:
-{floor}). Where `PLAN.md` leaves a point open, this report chose as follows:
+{floor}). Where `PLAN.md` leaves a point open, this report chose as follows (written before any cell of the
+addendum was complete: see the history of `study/addendum_text.py`):
 
 - **Which runs pair.** A cell is (network, mask label, sparsity). Where the first study ran the same mask label
   at the same sparsity, its runs (seeds 0-2, the items its budget kept) pair with the addendum's: item 3's
