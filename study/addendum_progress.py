@@ -60,6 +60,17 @@ def progress(plan: dict, results: Path) -> List[dict]:
     return found
 
 
+def in_flight(results: Path) -> List[dict]:
+    """The runs started and not finished (a record with `finished` false): epochs done of planned."""
+    found = []
+    for folder in sorted(Path(results, "runs").glob("*")) if Path(results, "runs").is_dir() else []:
+        record = read_record(folder)
+        if record is not None and not record.get("finished"):
+            found.append({"run": folder.name, "epochs_done": len(record.get("epochs") or []),
+                          "epochs": (record.get("config") or {}).get("epochs")})
+    return found
+
+
 def curve_progress(plan: dict, results: Path) -> List[dict]:
     """Per network with a regime of its own: learning-curve runs finished, and its regime once chosen."""
     found = []

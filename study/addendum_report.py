@@ -19,7 +19,7 @@ from .addendum_answer import COMMAND, answer, write_answer
 from .addendum_cells import ADDENDUM, COMPARISONS, FIRST, cell_comparisons
 from .addendum_descriptive import descriptive_parts
 from .addendum_plan import read_addendum
-from .addendum_progress import curve_progress, progress
+from .addendum_progress import curve_progress, in_flight, progress
 from .degenerate import cell_degeneracy
 from .plan import PLAN_FORMAT, read_plan
 from .runs import collect, read_json, test_accuracies, test_set_size
@@ -64,7 +64,7 @@ def build(results) -> Tuple[str, dict]:
              f"Generated from `plan.json` and the finished records by `{COMMAND}` "
              f"({content['generated']}); do not edit: rerun it. Pre-registered in `PLAN.md` before any run.\n",
              f"**Where it stands.** {content['sentence']}\n",
-             "\n## Progress\n", *text.progress_parts(items, curve_progress(plan, results)),
+             "\n## Progress\n", *text.progress_parts(items, curve_progress(plan, results), in_flight(results)),
              "\n## How the analysis reads the plan\n", text.rules(resolution),
              *text.cell_parts(found),
              "\n## Degenerate cells (`REANALYSIS.md`, rule 1)\n",

@@ -20,7 +20,7 @@ def _hours(value: Optional[float]) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
-def progress_parts(items: Sequence[dict], curves: Sequence[dict]) -> List[str]:
+def progress_parts(items: Sequence[dict], curves: Sequence[dict], running: Sequence[dict]) -> List[str]:
     body = [[str(i["item"]), i["what"], f"{i['finished']} / {i['planned']}", _hours(i["cpu_hours_recorded"]),
              _hours(i["cpu_hours_modelled_for_finished"]), _hours(i["cpu_hours_planned"]),
              "cut by the budget" if i["cut"] else "done" if i["finished"] == i["planned"] else "to run"]
@@ -35,6 +35,9 @@ def progress_parts(items: Sequence[dict], curves: Sequence[dict]) -> List[str]:
              "counts the wait. The column beside gives what the plan's cost model (`cost.json`: the "
              "first study's measured seconds per arm, sparsity and kind) assigns to the same finished runs, which no "
              "pause inflates; the last is the plan's figure for the whole item.\n"]
+    if running:
+        parts.append("\nStarted, not finished (epochs recorded of planned; not counted above): " + ", ".join(
+            f"`{run['run']}` ({run['epochs_done']} of {run['epochs'] or '?'})" for run in running) + ".\n")
     for curve in curves:
         regime = curve["regime"]
         chosen = (f"its regime chosen: {regime.get('train_examples')} images x {regime.get('epochs')} epochs"

@@ -88,7 +88,13 @@ def _differences(mask: str, arm: str, baseline: str):
 
 def test_progress_counts_the_finished_runs_of_each_item(tmp_path):
     results = _study(tmp_path)
-    _, content = addendum_report.build(results)
+    running = dict(_record(6000, 50.0, random.Random(2)), finished=False)  # in flight: 2 epochs of 40
+    running["epochs"], running["config"]["epochs"] = running["epochs"][:2], 40
+    (results / "runs" / "lottery-0.995-seed2-structure").mkdir()
+    (results / "runs" / "lottery-0.995-seed2-structure" / "record.json").write_text(json.dumps(running))
+    markdown, content = addendum_report.build(results)
+    assert "Started, not finished (epochs recorded of planned; not counted above): " \
+           "`lottery-0.995-seed2-structure` (2 of 40)." in markdown
     items = {item["item"]: item for item in content["items"]}
     assert items[3]["finished"] == 8 and items[3]["planned"] == 21  # 3 + 3 + 2 structure runs at 99.5%
     assert all(items[i]["finished"] == 0 for i in (4, 5, 6, 7, 8))
