@@ -59,8 +59,8 @@ def item_6(plan: dict, first: Path, results: Path, rows: Rows) -> List[str]:
               if p["sparsity"] in {c.sparsity for c in runs} and p["comparison"].endswith(" - default")]
     parts.append(" At or above the plan's 0.005: plain training gains that much from twice the epochs, so each "
                  "recipe arm's pooled 99.5% difference from `default` (the first study's re-analysis) narrows to: " +
-                 "; ".join(f"{p['comparison'].replace(' - ', ' − ')} {p['mean']:+.4f} → {p['mean'] - mean_gain:+.4f}"
-                           for p in pooled) + ".\n")
+                 "; ".join(f"{p['comparison'].replace(' - ', ' − ')} {p['mean']:+.4f} → "
+                           f"{p['mean'] - mean_gain:+.4f}" for p in pooled) + ".\n")
     return parts
 
 

@@ -67,8 +67,8 @@ def cell_results(rows: Sequence[dict], degenerate: Dict[Tuple[str, float], bool]
     """Per (mask, sparsity, comparison) with pairs: the engine's interval, and Holm's corrected
     interval and verdict within the comparison's family of non-degenerate cells."""
     apart = {key for key, flag in degenerate.items() if flag}
-    return [dict(entry, degenerate=(entry["mask"], entry["sparsity"]) in apart)
-            for arm, baseline in comparisons(tricks) for entry in family_results(rows, arm, baseline, apart, resolution)]
+    return [dict(entry, degenerate=(entry["mask"], entry["sparsity"]) in apart) for arm, baseline in comparisons(tricks)
+            for entry in family_results(rows, arm, baseline, apart, resolution)]
 
 
 def pooled_family(cells: Sequence[dict], masks: Sequence[str], name: str, resolution: Optional[float]) -> List[dict]:

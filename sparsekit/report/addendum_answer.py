@@ -65,7 +65,8 @@ def load_addendum_answer(path) -> AddendumAnswer:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise SparsekitError(f"{path}: no addendum answer there (it is generated from the addendum's records)") from None
+        raise SparsekitError(f"{path}: no addendum answer there (it is generated from the addendum's "
+                             "records)") from None
     except (OSError, ValueError) as error:
         raise SparsekitError(f"{path}: not readable as JSON: {error}") from None
     formats.check(data, "study addendum answer", path)
@@ -80,7 +81,8 @@ def load_addendum_answer(path) -> AddendumAnswer:
         if not all(_is_number(cell[key]) for key in ("sparsity", "mean")):
             raise SparsekitError(f"{path}: cells[{index}]: sparsity and mean must be numbers")
     for index, item in enumerate(items):
-        if not isinstance(item, dict) or not all(isinstance(item.get(key), int) for key in ("item", "planned", "finished")):
+        whole = ("item", "planned", "finished")
+        if not isinstance(item, dict) or not all(isinstance(item.get(key), int) for key in whole):
             raise SparsekitError(f"{path}: items[{index}] needs whole numbers item, planned and finished")
     try:
         planned, finished = int(counts["planned_after_cuts"]), int(counts["finished"])
