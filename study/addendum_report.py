@@ -79,8 +79,13 @@ def build(results) -> Tuple[str, dict]:
 
 
 def write_addendum_report(results) -> str:
-    """Write report.md and answer.json into the addendum's folder; returns the markdown."""
-    markdown, content = build(results)
+    """Write report.md and answer.json into the addendum's folder; returns the markdown. Both are
+    computed before either is written."""
+    try:
+        markdown, content = build(results)
+    except KeyError as missing:  # a plan or record without a field the report reads: nothing is written
+        raise SparsekitError(f"{results}: {missing} is missing from plan.json or a run's record; cannot report "
+                             f"the addendum") from None
     atomic.write_text(markdown, Path(results) / "report.md")
     write_answer(results, content)
     return markdown

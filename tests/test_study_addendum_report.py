@@ -170,9 +170,17 @@ def test_the_answer_file_has_its_format_and_the_package_reads_it(tmp_path, capsy
         load_addendum_answer(tmp_path / "answer.json")
 
 
-def test_a_folder_without_a_plan_is_one_error_line_and_nothing_written(tmp_path, capsys):
+def test_a_folder_without_a_plan_or_with_a_broken_one_is_one_error_line_and_nothing_written(tmp_path, capsys):
     assert addendum_report.main([str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error: ") and not list(tmp_path.iterdir())
+    results = _study(tmp_path)
+    plan = json.loads((results / "plan.json").read_text())
+    del plan["metric"]
+    (results / "plan.json").write_text(json.dumps(plan))
+    assert addendum_report.main([str(results)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: ") and "'metric' is missing" in line
+    assert not (results / "report.md").exists() and not (results / "answer.json").exists()
 
 
 def test_the_command_on_the_committed_folder_reports_what_has_finished(tmp_path):
