@@ -74,6 +74,7 @@ def in_flight(results: Path) -> List[dict]:
 def curve_progress(plan: dict, results: Path) -> List[dict]:
     """Per network with a regime of its own: learning-curve runs finished, and its regime once chosen."""
     found = []
+    planned = (read_json(Path(results) / "cost.json") or {}).get("curves_cpu_hours_if_the_rule_stops_at", {})
     for network, spec in plan["networks"].items():
         if not spec.get("own_regime"):
             continue
@@ -81,5 +82,6 @@ def curve_progress(plan: dict, results: Path) -> List[dict]:
         finished = [folder for folder in curves if (read_record(folder) or {}).get("finished")]
         found.append({"network": network, "curves_finished": len(finished),
                       "cpu_hours_recorded": sum(run_cpu_seconds(f) for f in finished) / HOUR,
-                      "regime": read_json(Path(results, network, "regime.json"))})
+                      "regime": read_json(Path(results, network, "regime.json")),
+                      "cpu_hours_planned_if_the_rule_stops_at": planned.get(network, {})})
     return found

@@ -42,9 +42,12 @@ def progress_parts(items: Sequence[dict], curves: Sequence[dict], running: Seque
         regime = curve["regime"]
         chosen = (f"its regime chosen: {regime.get('train_examples')} images x {regime.get('epochs')} epochs"
                   if regime else "its regime not chosen yet")
+        stops = curve["cpu_hours_planned_if_the_rule_stops_at"]
+        planned = (f" (planned, `cost.json`: from {_hours(min(stops.values()))} CPU-hours if the rule stops at its "
+                   f"first budget to {_hours(max(stops.values()))} if no budget passes)" if stops else "")
         parts.append(f"\nThe {curve['network']}'s learning curves (item 7, run before its grid): "
-                     f"{curve['curves_finished']} finished, {_hours(curve['cpu_hours_recorded'])} CPU-hours recorded; "
-                     f"{chosen}.\n")
+                     f"{curve['curves_finished']} finished, {_hours(curve['cpu_hours_recorded'])} CPU-hours recorded"
+                     f"{planned}; {chosen}.\n")
     return parts
 
 

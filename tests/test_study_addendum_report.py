@@ -102,6 +102,9 @@ def test_progress_counts_the_finished_runs_of_each_item(tmp_path):
     assert items[3]["cpu_hours_planned"] == json.loads((ADDENDUM_DIR / "cost.json").read_text())[
         "cpu_hours_per_item"]["3"]
     assert content["counts"] == {"planned_after_cuts": 157, "finished": 8}
+    curves = json.loads((ADDENDUM_DIR / "cost.json").read_text())["curves_cpu_hours_if_the_rule_stops_at"]["vgg16"]
+    assert (f"The vgg16's learning curves (item 7, run before its grid): 0 finished, 0.00 CPU-hours recorded "
+            f"(planned, `cost.json`: from {min(curves.values()):.2f} CPU-hours") in markdown
 
 
 def test_a_complete_cell_is_analysed_as_the_shared_routine_computes_it_by_hand(tmp_path):
