@@ -34,6 +34,7 @@ from .recipe.gradinit_rule import RescaleAdam, scale_floors, scale_gradient  # n
 from .recipe.label_smoothing import SmoothedCrossEntropy, smoothed_targets  # noqa: F401
 from .recipe.scaled_init import scale_by_density  # noqa: F401
 from .recipe.phase import ghost_strength  # noqa: F401
+from .report.addendum_answer import AddendumAnswer, find_addendum_answer
 from .report.answer import StudyAnswer, find_answer
 from .report.answer_figure import plot_study_answer  # noqa: F401
 from .report.plots import (plot_accuracy_curves, plot_final_accuracy, plot_grouped_accuracy,  # noqa: F401
@@ -46,8 +47,9 @@ from .runs.lottery import round_sparsities  # noqa: F401
 from .runs.mask_sources import describe as describe_masks  # noqa: F401
 from .sparsity import patterns  # noqa: F401
 
-# The converged study's committed records, beside the course in the checkout.
+# The converged study's committed records, beside the course in the checkout, and its addendum's (issue 52).
 CONVERGED_STUDY = Path("benchmarks") / "results" / "study-converged"
+STUDY_ADDENDUM = Path("benchmarks") / "results" / "study-addendum"
 
 
 def study_answer() -> Optional[StudyAnswer]:
@@ -58,6 +60,20 @@ def study_answer() -> Optional[StudyAnswer]:
     if found is None:
         print(f"No answer from the converged study in this checkout ({(CONVERGED_STUDY / 'answer.json').as_posix()} "
               "is missing): its verdict and figure cannot be shown here.")
+    return found
+
+
+def addendum_standing() -> Optional[AddendumAnswer]:
+    """Where the converged study's addendum stands, printed in two lines read through the package
+    from its `answer.json` (runs finished of planned; each finished cell's verdict, or that none
+    is finished yet) with the path of its report; one line where this checkout has no answer."""
+    found = find_addendum_answer(course_folder().resolve().parent / STUDY_ADDENDUM)
+    if found is None:
+        print(f"No answer from the study's addendum in this checkout ({(STUDY_ADDENDUM / 'answer.json').as_posix()} "
+              "is missing): where it stands cannot be shown here.")
+        return None
+    print(found.progress_line())
+    print(f"{found.cells_line()} The report: {(STUDY_ADDENDUM / 'report.md').as_posix()}.")
     return found
 
 

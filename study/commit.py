@@ -54,7 +54,9 @@ LOTTERY_FILES = PARKED_FILES + ("state.pt",)
 LOCK = ".sparsekit.lock"  # a training run's lock, holding its process id
 SUMS_DEPEND_ON = ("torch", "cpu_capability", "cpu")  # a record's environment keys that change its floats
 MACHINE = "machine.json"  # in the archive: the parking machine (older records do not name their CPU)
-STUDY_FILES = ("plan.json", "PLAN.md", "regime.json", "report.md", "rows.json", "curves.png", "verdicts.json")
+# report.md and answer.json are written together (study.report, study.addendum_report): committed together.
+STUDY_FILES = ("plan.json", "PLAN.md", "regime.json", "report.md", "answer.json", "rows.json", "curves.png",
+               "verdicts.json")
 
 
 def finished_run_files(study: Path) -> List[Path]:

@@ -23,7 +23,7 @@ def _why(judged: dict) -> str:
     return empty or "cut although every layer the input must pass through keeps a weight"
 
 
-def _degenerate_lines(degeneracy: Dict, cells: Sequence[dict]) -> List[str]:
+def degenerate_lines(degeneracy: Dict, cells: Sequence[dict]) -> List[str]:
     lines = []
     for (mask, sparsity), cell in sorted(degeneracy.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         if not cell["degenerate"]:
@@ -62,7 +62,7 @@ def section(directory: Path, plan: dict, rows: Sequence[dict], resolution: Optio
              "\n### Degenerate cells, reported apart\n",
              f"Judged from the committed mask files ({judged} masks, `runs/*-default/mask.pt`): a cell is degenerate "
              "when a mask of one of its seeds cuts the input off from the output.\n",
-             "\n".join(_degenerate_lines(degeneracy, apart)) + "\n" if apart else "No degenerate cell.\n"]
+             "\n".join(degenerate_lines(degeneracy, apart)) + "\n" if apart else "No degenerate cell.\n"]
     if apart:
         parts += ["\nTheir paired differences, uncorrected and out of every family and pooled line:\n",
                   tables.reanalysis_cell_table(apart, corrected=False)]

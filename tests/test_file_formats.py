@@ -46,10 +46,11 @@ def test_every_identifier_read_has_a_fixture_written_by_a_sparsekit(tmp_path):
     assert readable == found  # a new identifier needs its fixture; a fixture's identifier stays readable
     # What today's writers write is in a fixture (a rename of module paths cannot change it unseen).
     sk.Mask({"w": torch.ones(2, dtype=torch.bool)}).save(tmp_path / "mask.pt")
-    from study.answer import ANSWER_FORMAT  # the study's writer, outside the package
+    from study.addendum_answer import ADDENDUM_ANSWER_FORMAT
+    from study.answer import ANSWER_FORMAT  # the study's writers, outside the package
 
     today = {identifier(tmp_path / "mask.pt"), checkpoint.FORMAT, sk.training.record.FORMAT, lottery.STATE_FORMAT,
-             runtime.FILE_FORMAT, ANSWER_FORMAT}
+             runtime.FILE_FORMAT, ANSWER_FORMAT, ADDENDUM_ANSWER_FORMAT}
     assert today <= found
     assert runtime.FILE_FORMAT == formats.EXPORTED and runtime.READS == formats.READS["exported network"]
 
@@ -195,3 +196,16 @@ def test_other_files_of_an_unknown_format_are_one_line_naming_both(tmp_path):
     with pytest.raises(sk.SparsekitError, match=r"'sparsekit.lottery/9'.*sparsekit.lottery/1"):
         sk.train(model=tiny(), mask="lottery", sparsity=0.2, mask_options={"round_epochs": 1}, out=str(out),
                  dataset="digits", epochs=1, max_batches=1, progress=False)
+
+
+def test_study_addendum_answer_files_of_every_version_load(tmp_path):
+    from sparsekit.report.addendum_answer import find_addendum_answer, load_addendum_answer
+
+    paths = sorted(FIXTURES.glob("*/study-addendum-answer.json"))
+    assert paths
+    for path in paths:
+        answer = load_addendum_answer(path)
+        assert answer.items and answer.planned_after_cuts >= answer.finished > 0
+        assert answer.progress_line().startswith("The study's addendum") and answer.cells_line()
+        shutil.copy(path, tmp_path / "answer.json")
+        assert find_addendum_answer(tmp_path).cells == answer.cells

@@ -42,6 +42,8 @@ def new_repo(tmp_path):
 def test_only_finished_runs_and_the_study_files_are_committed(tmp_path, capsys):
     repo, study = new_repo(tmp_path)
     (study / "plan.json").write_text("{}")
+    for generated in ("report.md", "answer.json"):  # a report regenerated beside the runs: both, never one
+        (study / generated).write_text(generated)
     run_folder(study, "random-0.98-seed0-default", finished=True)
     training = run_folder(study, "random-0.98-seed1-default", finished=False)
     (repo / "elsewhere.txt").write_text("staged, not part of the study")
@@ -50,10 +52,10 @@ def test_only_finished_runs_and_the_study_files_are_committed(tmp_path, capsys):
     assert study_commit.main([str(study)]) == 0
     committed = set(git("ls-tree", "-r", "--name-only", "HEAD", cwd=repo).split())
     base = "benchmarks/results/study/"
-    assert committed == {base + "plan.json"} | {base + "runs/random-0.98-seed0-default/" + f
-                                                  for f in ("record.json", "epochs.csv", "mask.pt")}
+    assert committed == {base + name for name in ("plan.json", "report.md", "answer.json")} | {
+        base + "runs/random-0.98-seed0-default/" + f for f in ("record.json", "epochs.csv", "mask.pt")}
     assert git("diff", "--cached", "--name-only", cwd=repo).split() == ["elsewhere.txt"]  # still staged only
-    assert "committed 4 file(s)" in capsys.readouterr().out
+    assert "committed 6 file(s)" in capsys.readouterr().out
 
     assert study_commit.commit_finished(study) == 0  # nothing new: no empty commit
     (training / "record.json").write_text(json.dumps({"finished": True}))

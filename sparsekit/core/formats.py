@@ -20,6 +20,8 @@ NOTEBOOK_RESULT = "sparsekit.notebook-result/1"  # written for the test suite; t
 # A study's answer file (answer.json), written by the study's code (`study/`, outside the package)
 # and read by the package's course notebooks (`report.study_evidence`).
 STUDY_ANSWER = "sparsekit-study-answer/1"
+# The converged study's addendum's answer file (its folder's answer.json), written and read the same way.
+STUDY_ADDENDUM_ANSWER = "sparsekit-study-addendum-answer/1"
 
 # kind -> (what is written today, then the identifiers earlier versions wrote for the same content).
 READS: Dict[str, Tuple[str, ...]] = {
@@ -30,6 +32,7 @@ READS: Dict[str, Tuple[str, ...]] = {
     "exported network": (EXPORTED,),
     "notebook result": (NOTEBOOK_RESULT,),
     "study answer": (STUDY_ANSWER,),
+    "study addendum answer": (STUDY_ADDENDUM_ANSWER,),
 }
 
 
