@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 import sparsekit as sk
 from sparsekit import masks, models
-from sparsekit.export import compiled, export, runtime, tiled, tiled_kernel
+from sparsekit.export import compiled, export, native_plan, runtime, tiled, tiled_kernel
 
 from test_export_kernels import SHAPES, _case
 
@@ -25,6 +25,7 @@ ISAS = tiled_kernel.host_isas()
 needs_kernel = pytest.mark.skipif(not ISAS, reason="llvmlite is absent or this is not an x86-64 CPU")
 FAMILIES = ["resnet20", "resnet18", "vgg16", "mobilenetv2"]
 EXPORT = Path(sk.__file__).parent / "export"
+LONE_FILES = ("runtime.py", "compiled.py", "tiled.py", "tiled_kernel.py", "native_plan.py", "native_ops.py")
 
 
 def _error(got: torch.Tensor, expected: torch.Tensor) -> float:
@@ -171,17 +172,20 @@ with torch.no_grad():
     for kernels in ("sparse", "tiled"):
         net = runtime.load_exported(sys.argv[2], kernels=kernels)
         assert (net(io["x"]) - io["expected"]).abs().max() <= 1e-4, kernels
-print("ok", runtime.numba is not None, runtime.tiled is not None)
+    planned = runtime.from_payload(dict(torch.load(sys.argv[2], weights_only=True), runner="plan"))
+    assert (planned(io["x"]) - io["expected"]).abs().max() <= 1e-4
+plan = runtime.native_plan is not None and runtime.native_plan.available() and planned._plan_runs(io["x"])
+print("ok", runtime.numba is not None, runtime.tiled is not None, plan)
 """
 
 
 def test_the_lone_runtime_loads_in_fresh_processes_again_and_caches_outside_itself(tmp_path):
-    """Copied alone (runtime.py with its two kernel files) into a folder: twice in a row in a
+    """Copied alone (runtime.py with the files of its kernels and its native plan) into a folder: twice in a row in a
     fresh process (the second reads numba's disk cache), the cache in $XDG_CACHE_HOME."""
     model, mask = _network()
     lone = tmp_path / "serve"
     lone.mkdir()
-    for name in ("runtime.py", "compiled.py", "tiled.py", "tiled_kernel.py"):
+    for name in LONE_FILES:
         shutil.copy(EXPORT / name, lone / name)
     export(model, mask, input_shape=(3, 16, 16), batch_size=2, path=tmp_path / "net.skx")
     x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
@@ -193,8 +197,9 @@ def test_the_lone_runtime_loads_in_fresh_processes_again_and_caches_outside_itse
         result = subprocess.run([sys.executable, "-c", LONE_SCRIPT] + arguments, capture_output=True, text=True,
                                 env=environment, cwd=tmp_path)
         assert result.returncode == 0, result.stderr[-2000:]
-        assert result.stdout.split() == ["ok", str(runtime.numba is not None), str(runtime.tiled is not None)]
-    assert sorted(p.name for p in lone.iterdir()) == ["compiled.py", "runtime.py", "tiled.py", "tiled_kernel.py"]
+        assert result.stdout.split() == ["ok", str(runtime.numba is not None), str(runtime.tiled is not None),
+                                         str(native_plan.available())]
+    assert sorted(p.name for p in lone.iterdir()) == sorted(LONE_FILES)
     if runtime.numba is not None:
         assert list((tmp_path / "cache" / "sparsekit" / "numba").rglob("*.nbi"))
 
