@@ -54,6 +54,9 @@ def test_a_plan_computes_what_the_steps_compute_on_every_family(family, mode):
             assert _error(got, model(x)) <= 1e-4, batch
             assert torch.equal(planned(x), got)  # the buffers are reused: the second call is the same
         assert len(planned._native_plans) == 3
+        for batch in range(4, 8):  # only the most recently used plans are kept
+            planned(torch.randn(batch, 3, size, size, generator=generator))
+        assert list(planned._native_plans) == [(batch, 3, size, size) for batch in range(4, 8)]
 
 
 @needs_native

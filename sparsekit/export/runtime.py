@@ -554,11 +554,15 @@ class ExportedNet(nn.Module):
             return self.plan_for(x)(x)
         return self.run_steps(x)
 
+    PLANS_KEPT = 4  # input shapes whose plans (and their buffers) are kept, the most recently used
+
     def plan_for(self, x):
         """The native plan for inputs shaped like `x` (built on first use, then kept)."""
-        plan = self._native_plans.get(tuple(x.shape))
-        if plan is None:
-            plan = self._native_plans[tuple(x.shape)] = native_plan.Plan(self, tuple(x.shape))
+        shape = tuple(x.shape)
+        plan = self._native_plans.pop(shape, None) or native_plan.Plan(self, shape)
+        self._native_plans[shape] = plan  # last in the dict: the most recently used
+        while len(self._native_plans) > self.PLANS_KEPT:
+            self._native_plans.pop(next(iter(self._native_plans)))
         return plan
 
     def run_steps(self, x):
