@@ -67,8 +67,7 @@ def _wanted_paddings(net) -> Dict[int, int]:
         want = conv.padding if isinstance(conv, tiled.TiledSameConv) else None
         for slot in inputs:
             wants.setdefault(passed_on.get(slot, slot), set()).add(want)
-    if net.output in passed_on or net.output in wants:
-        wants.setdefault(passed_on.get(net.output, net.output), set()).add(None)  # returned as it is
+    wants.setdefault(passed_on.get(net.output, net.output), set()).add(None)  # the output: returned as it is
     return {slot: next(iter(paddings)) for slot, paddings in wants.items()
             if len(paddings) == 1 and None not in paddings}
 
