@@ -10,11 +10,12 @@ Variants (`tiled_kernel.ir`'s trial options; the kept build is `4`, `8`, `16`):
 - `4`: the four-vector kernel (64 positions per tile), as before the blocked kernels;
 - `8`, `16`: blocked kernels, at most 8 or 16 accumulator vectors per (block, row), the tiles
   split into equal blocks, under AVX-512 reading whole cache lines shifted into place by
-  two-source permutes; `...unaligned`: the same with plain (line-crossing) loads;
-- `8unaligned-c1`: without splitting narrow passes into several sums;
-- `8unaligned-snake`: odd rows read their kept weights backwards;
-- `8unaligned-pf8`: prefetch the next block's run (8 lines per kept weight); `-rot2`: one line
-  per kept weight, turning with the weight's index, two blocks ahead.
+  two-source permutes, the full-size pass prefetching one line per kept weight two blocks ahead;
+- `16-no-prefetch`, `16-prefetch-2-lines` (the first two lines of the run one block ahead);
+- `...unaligned`: plain (line-crossing) loads, no prefetch; `8unaligned-c1`: without splitting
+  narrow passes into several sums; `-snake`: odd rows read their kept weights backwards;
+  `-pf8`: prefetch the next block's whole run (8 lines per kept weight); `-rot2`: the kept
+  prefetch (one line per kept weight, turning with its index, two blocks ahead).
 `--resident` makes every offset small (offset mod 4096), so each block's reads stay in the L1
 cache: the difference from the real offsets is what the cache misses cost.
 
@@ -30,9 +31,11 @@ from sparsekit.export import tiled, tiled_kernel
 from tiled_layers import LAYERS, erk_density, masked_weight, staged
 
 VARIANTS = {  # name -> (vectors, options of tiled_kernel.ir)
-    "4": (4, {}), "8": (8, {}), "16": (16, {}), "8unaligned": (8, {"aligned": False}),
-    "16unaligned": (16, {"aligned": False}), "8unaligned-c1": (8, {"aligned": False, "chains": 1}),
-    "8unaligned-snake": (8, {"aligned": False, "snake": True}),
+    "4": (4, {}), "8": (8, {}), "16": (16, {}), "16-no-prefetch": (16, {"prefetch": 0}),
+    "16-prefetch-2-lines": (16, {"prefetch": 2}), "16unaligned": (16, {"aligned": False, "prefetch": 0}),
+    "8unaligned": (8, {"aligned": False, "prefetch": 0}),
+    "8unaligned-c1": (8, {"aligned": False, "prefetch": 0, "chains": 1}),
+    "8unaligned-snake": (8, {"aligned": False, "prefetch": 0, "snake": True}),
     "8unaligned-pf8": (8, {"aligned": False, "prefetch": 8}),
     "8unaligned-rot2": (8, {"aligned": False, "prefetch": 1, "rotate": True, "distance": 2}),
 }
@@ -97,13 +100,15 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64])
     parser.add_argument("--rounds", type=int, default=11)
+    parser.add_argument("--layers", type=int, nargs="+", default=[c for c, _ in LAYERS],
+                        help="the input channels of the layers to time (64 128 256 512)")
     parser.add_argument("--resident", action="store_true", help="offsets mod 4096: every block's reads in L1")
     args = parser.parse_args()
     torch.set_num_threads(1)
     isa = tiled_kernel.best_isa()
     functions = build(isa, args.variants)
     print(f"instruction set {isa}; fastest of {args.rounds}; offsets {'mod 4096' if args.resident else 'real'}")
-    for channels, side in LAYERS:
+    for channels, side in [(c, s) for c, s in LAYERS if c in args.layers]:
         for mask, density in (("random", 0.02), ("erk", erk_density(channels))):
             for batch in args.batch_sizes:
                 best, flops = measure(functions, channels, side, density, batch, args.rounds, args.resident)

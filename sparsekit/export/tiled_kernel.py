@@ -52,6 +52,7 @@ ISAS: Dict[str, Tuple[int, Optional[str], Optional[str]]] = {
 VECTOR_COUNTS = (1, 2, 4, 8, 16)  # accumulator vectors per tile (per block if BLOCKED); the exporter times each
 BLOCKED = (8, 16)  # counts whose tile is one vector, taken in blocks of that many vectors (see `ir`)
 ACCUMULATORS = 8  # vectors of sums a blocked kernel's narrow passes keep (`_chains`)
+PREFETCH = {"prefetch": 1, "rotate": True, "distance": 2}  # a blocked kernel's full-size pass: see `_weight_step`
 _ARGUMENTS = [ctypes.c_void_p] * 8 + [ctypes.c_int64] * 3 + [ctypes.c_int32]
 _ENGINES: Dict[str, object] = {}  # instruction set -> (engine, {vectors: function}); engines must outlive calls
 
@@ -157,10 +158,14 @@ def ir(width: int, vectors: int, name: Optional[str] = None, chains: Optional[in
                                 "  br i1 %nonempty, label %m.head, label %exit\n"]
                        + _pass("m", width, vectors, chains or 1, "0", "%tiles", "exit", trial)
                        + ["exit:\n  ret void\n}\n"])
+    # Full-size blocks come many in a row (large inputs): their pass prefetches (`_weight_step`).
+    ahead = {} if "prefetch" in trial else PREFETCH
+    pass_name = lambda size: f"@{passes}{size}" + ("p" if size == vectors and ahead else "")  # noqa: E731
     for size in range(1, vectors + 1):
-        lines += [f"define internal void @{passes}{size}({_PARAMETERS}, i64 %first, i64 %blocks) nounwind {{\n",
+        lines += [f"define internal void {pass_name(size)}({_PARAMETERS}, i64 %first, i64 %blocks) nounwind {{\n",
                   _ENTRY, "  br label %m.head\n"]
-        lines += _pass("m", width, size, chains or _chains(size, True), "%first", "%blocks", "exit", trial)
+        options = dict(trial, **ahead) if size == vectors else trial
+        lines += _pass("m", width, size, chains or _chains(size, True), "%first", "%blocks", "exit", options)
         lines.append("exit:\n  ret void\n}\n")
     arguments = ("ptr %source, ptr %offsets, ptr %weights, ptr %starts, ptr %bias, ptr %out, ptr %residual, "
                  "ptr %keep, i64 %rows, i64 %tiles, i64 %out_stride, i32 %relu")
@@ -173,10 +178,10 @@ def ir(width: int, vectors: int, name: Optional[str] = None, chains: Optional[in
               "  %small = sub i64 %count, %large\n  %large.vectors = mul i64 %large, %size\n",
               f"  %small.first = mul i64 %large.vectors, {width}\n"]
     for which, wanted in (("large", "%size"), ("small", "%size.less")):
-        previous = f"@{passes}1"
+        previous = pass_name(1)
         for size in range(2, vectors + 1):
             lines += [f"  %{which}.is{size} = icmp eq i64 {wanted}, {size}\n",
-                      f"  %{which}.fn{size} = select i1 %{which}.is{size}, ptr @{passes}{size}, ptr {previous}\n"]
+                      f"  %{which}.fn{size} = select i1 %{which}.is{size}, ptr {pass_name(size)}, ptr {previous}\n"]
             previous = f"%{which}.fn{size}"
         lines.append(f"  %{which}.fn = select i1 true, ptr {previous}, ptr {previous}\n")
     lines += [f"  call void %large.fn({arguments}, i64 0, i64 %large)\n",
@@ -199,7 +204,8 @@ def _weight_step(p: str, e: str, t0: str, width: int, vectors: int, sums, trial:
               f"  {p}.w.at = getelementptr float, ptr %weights, i64 {e}\n  {p}.w = load float, ptr {p}.w.at\n",
               _splat(f"{p}.wv", f"{p}.w", width),
               f"  {p}.at = add i64 {p}.o, {t0}\n  {p}.run = getelementptr float, ptr %source, i64 {p}.at\n"]
-    # Trial: prefetch the run `distance` blocks on, its first `prefetch` lines, or one line turning with e.
+    # The run `distance` blocks on, into L2: its first `prefetch` lines, or (`rotate`) one line per kept
+    # weight, which one turning with e, so a channel's many weights fetch all its lines between them.
     ahead, locality = 4 * width * vectors * trial.get("distance", 1), trial.get("locality", 2)
     lines_ahead = [f"{ahead + 64 * line}" for line in range(trial.get("prefetch", 0))]
     if trial.get("rotate"):
