@@ -43,6 +43,7 @@ VARIANTS = {  # name -> (vectors, options of tiled_kernel.ir)
 
 def build(isa: str, names):
     """name -> (ctypes function, floats per tile) of each variant, compiled in one module."""
+    tiled_kernel._initialise()
     width = tiled_kernel.ISAS[isa][0]
     text = "".join(tiled_kernel.ir(width, VARIANTS[n][0], name=f"v{i}", **VARIANTS[n][1]) for i, n in enumerate(names))
     seen, kept = set(), []

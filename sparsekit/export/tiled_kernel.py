@@ -112,7 +112,8 @@ def _chains(vectors: int, blocked: bool) -> int:
     """Independent sums per output vector in a pass of `vectors` vectors: a fused multiply-add
     waits for the one before on its accumulator (4 cycles), so a narrow pass of a blocked kernel
     splits each row's kept weights over several accumulator sets, added at the end."""
-    return max(1, ACCUMULATORS // vectors) if blocked else 1
+    sets = max(1, ACCUMULATORS // vectors) if blocked else 1
+    return 1 << (sets.bit_length() - 1)  # a power of two: the grouped loop masks the weight count
 
 
 _PARAMETERS = ("ptr noalias nocapture readonly %source, ptr noalias nocapture readonly %offsets, "
@@ -143,6 +144,7 @@ def ir(width: int, vectors: int, name: Optional[str] = None, chains: Optional[in
     keeps all its sums in registers and no lane past `tiles` is computed. `chains` overrides
     `_chains`; `trial` holds the options of the variants that were measured and not kept
     (`_weight_step`; benchmarks/tiled_variants.py)."""
+    assert chains is None or chains & (chains - 1) == 0, "the grouped loop needs a power of two"
     vec, fma, maxnum = _type(width), _intrinsic("fma", width), _intrinsic("maxnum", width)
     # The passes of the default build are shared by every blocked count (`_module` keeps one copy).
     passes = f"{name}." if name or chains or trial else "sparse_pass_"  # (before `trial` gets its default)
@@ -158,20 +160,22 @@ def ir(width: int, vectors: int, name: Optional[str] = None, chains: Optional[in
                                 "  br i1 %nonempty, label %m.head, label %exit\n"]
                        + _pass("m", width, vectors, chains or 1, "0", "%tiles", "exit", trial)
                        + ["exit:\n  ret void\n}\n"])
+    # As many accumulators as leave registers for the rest: 16 vector registers below AVX-512.
+    largest = min(vectors, (32 if width == 16 else 16) - 4)
     # Full-size blocks come many in a row (large inputs): their pass prefetches (`_weight_step`).
     ahead = {} if "prefetch" in trial else PREFETCH
-    pass_name = lambda size: f"@{passes}{size}" + ("p" if size == vectors and ahead else "")  # noqa: E731
-    for size in range(1, vectors + 1):
+    pass_name = lambda size: f"@{passes}{size}" + ("p" if size == largest and ahead else "")  # noqa: E731
+    for size in range(1, largest + 1):
         lines += [f"define internal void {pass_name(size)}({_PARAMETERS}, i64 %first, i64 %blocks) nounwind {{\n",
                   _ENTRY, "  br label %m.head\n"]
-        options = dict(trial, **ahead) if size == vectors else trial
+        options = dict(trial, **ahead) if size == largest else trial
         lines += _pass("m", width, size, chains or _chains(size, True), "%first", "%blocks", "exit", options)
         lines.append("exit:\n  ret void\n}\n")
     arguments = ("ptr %source, ptr %offsets, ptr %weights, ptr %starts, ptr %bias, ptr %out, ptr %residual, "
                  "ptr %keep, i64 %rows, i64 %tiles, i64 %out_stride, i32 %relu")
     lines += [f"define void @{name}({_PARAMETERS}) nounwind {{\n", _ENTRY,
               "  br i1 %nonempty, label %split, label %exit\n",
-              f"split:\n  %more = add i64 %tiles, {vectors - 1}\n  %count = udiv i64 %more, {vectors}\n",
+              f"split:\n  %more = add i64 %tiles, {largest - 1}\n  %count = udiv i64 %more, {largest}\n",
               "  %count.less = add i64 %count, -1\n  %spread = add i64 %tiles, %count.less\n",
               "  %size = udiv i64 %spread, %count\n  %size.less = add i64 %size, -1\n",
               "  %short = mul i64 %count, %size.less\n  %large = sub i64 %tiles, %short\n",
@@ -179,7 +183,7 @@ def ir(width: int, vectors: int, name: Optional[str] = None, chains: Optional[in
               f"  %small.first = mul i64 %large.vectors, {width}\n"]
     for which, wanted in (("large", "%size"), ("small", "%size.less")):
         previous = pass_name(1)
-        for size in range(2, vectors + 1):
+        for size in range(2, largest + 1):
             lines += [f"  %{which}.is{size} = icmp eq i64 {wanted}, {size}\n",
                       f"  %{which}.fn{size} = select i1 %{which}.is{size}, ptr {pass_name(size)}, ptr {previous}\n"]
             previous = f"%{which}.fn{size}"
