@@ -11,6 +11,7 @@ Variants (`tiled_kernel.ir`'s trial options; the kept build is `4`, `8`, `16`):
 - `8`, `16`: blocked kernels, at most 8 or 16 accumulator vectors per (block, row), the tiles
   split into equal blocks, under AVX-512 reading whole cache lines shifted into place by
   two-source permutes, the full-size pass prefetching one line per kept weight two blocks ahead;
+- `...-lanes-table`: the permutes' lane numbers loaded from a table, not computed;
 - `16-no-prefetch`, `16-prefetch-2-lines` (the first two lines of the run one block ahead);
 - `...unaligned`: plain (line-crossing) loads, no prefetch; `8unaligned-c1`: without splitting
   narrow passes into several sums; `-snake`: odd rows read their kept weights backwards;
@@ -31,7 +32,8 @@ from sparsekit.export import tiled, tiled_kernel
 from tiled_layers import LAYERS, erk_density, masked_weight, staged
 
 VARIANTS = {  # name -> (vectors, options of tiled_kernel.ir)
-    "4": (4, {}), "8": (8, {}), "16": (16, {}), "16-no-prefetch": (16, {"prefetch": 0}),
+    "4": (4, {}), "8": (8, {}), "16": (16, {}), "8-lanes-table": (8, {"table": True}),
+    "16-lanes-table": (16, {"table": True}), "16-no-prefetch": (16, {"prefetch": 0}),
     "16-prefetch-2-lines": (16, {"prefetch": 2}), "16unaligned": (16, {"aligned": False, "prefetch": 0}),
     "8unaligned": (8, {"aligned": False, "prefetch": 0}),
     "8unaligned-c1": (8, {"aligned": False, "prefetch": 0, "chains": 1}),
@@ -48,7 +50,7 @@ def build(isa: str, names):
     text = "".join(tiled_kernel.ir(width, VARIANTS[n][0], name=f"v{i}", **VARIANTS[n][1]) for i, n in enumerate(names))
     seen, kept = set(), []
     for line in text.splitlines(keepends=True):  # one copy of each declaration
-        if not (line.startswith("declare") and line in seen):
+        if not (line.startswith(("declare", "@")) and line in seen):
             kept.append(line)
         seen.add(line)
     module = tiled_kernel.llvm.parse_assembly("".join(kept))

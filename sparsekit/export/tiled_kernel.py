@@ -121,6 +121,10 @@ _PARAMETERS = ("ptr noalias nocapture readonly %source, ptr noalias nocapture re
                "ptr noalias nocapture readonly %bias, ptr noalias nocapture %out, "
                "ptr noalias nocapture readonly %residual, ptr noalias nocapture readonly %keep, "
                "i64 %rows, i64 %tiles, i64 %out_stride, i32 %relu")
+# Row m: the lanes m, m + 1, ..., m + 15 of two consecutive vectors, a run m floats past a line.
+_SHIFT_LANES = ("@shift.lanes = private unnamed_addr constant [16 x <16 x i32>] ["
+                + ", ".join("<16 x i32> <" + ", ".join(f"i32 {m + i}" for i in range(16)) + ">" for m in range(16))
+                + "], align 64\n")
 _ENTRY = ("entry:\n  %has_residual = icmp ne ptr %residual, null\n  %do_relu = icmp ne i32 %relu, 0\n"
           "  %has_keep = icmp ne ptr %keep, null\n"
           "  %source.int = ptrtoint ptr %source to i64\n  %source.float = lshr i64 %source.int, 2\n"
@@ -152,6 +156,7 @@ def ir(width: int, vectors: int, name: Optional[str] = None, chains: Optional[in
     lines = [f"declare {vec} {fma}({vec}, {vec}, {vec})\n", f"declare {vec} {maxnum}({vec}, {vec})\n",
              "declare void @llvm.prefetch.p0(ptr, i32, i32, i32)\n",
              "declare <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float>, <16 x i32>, <16 x float>)\n"]
+    lines += [_SHIFT_LANES] if trial.get("table") and width == 16 else []
     # A blocked kernel under AVX-512 reads whole cache lines (`_aligned_step`); trials may say otherwise.
     trial.setdefault("aligned", vectors in BLOCKED and width == 16)
     trial["aligned"] = trial["aligned"] and width == 16
@@ -220,7 +225,7 @@ def _weight_step(p: str, e: str, t0: str, width: int, vectors: int, sums, trial:
         lines += [f"  {p}.pf{line} = getelementptr i8, ptr {p}.run, i64 {at}\n",
                   f"  call void @llvm.prefetch.p0(ptr {p}.pf{line}, i32 0, i32 {locality}, i32 1)\n"]
     if trial.get("aligned"):
-        return lines + _aligned_step(p, width, vectors, sums)
+        return lines + _aligned_step(p, width, vectors, sums, trial.get("table", False))
     for k, total in enumerate(sums):
         lines += [f"  {p}.in{k}.at = getelementptr float, ptr {p}.run, i64 {k * width}\n",
                   f"  {p}.in{k} = load {vec}, ptr {p}.in{k}.at, align 4\n",
@@ -228,18 +233,23 @@ def _weight_step(p: str, e: str, t0: str, width: int, vectors: int, sums, trial:
     return lines
 
 
-def _aligned_step(p: str, width: int, vectors: int, sums):
-    """Trial `aligned`: the run's `vectors` vectors from `vectors` + 1 whole-line loads (the last:
-    the line holding the run's last float, so no line past the run is read) and two-source
-    permutes, since a load across two cache lines costs two. Measured slower: the permutes."""
+def _aligned_step(p: str, width: int, vectors: int, sums, table: bool):
+    """The run's `vectors` vectors from `vectors` + 1 whole-line loads (the last: the line holding
+    the run's last float, so no line past the run is read) shifted into place by two-source
+    permutes: a load across two cache lines costs two. The permute's lane numbers are computed
+    per kept weight (broadcast, add), or read from `@shift.lanes` (`table`: a trial, slower)."""
     vec, fma, last = _type(width), _intrinsic("fma", width), width * vectors - 1
-    iota = ", ".join(f"i32 {i}" for i in range(width))
     lines = [f"  {p}.abs = add i64 %source.float, {p}.at\n  {p}.m = and i64 {p}.abs, {width - 1}\n",
              f"  {p}.al = sub i64 {p}.at, {p}.m\n  {p}.end = add i64 {p}.abs, {last}\n",
              f"  {p}.end.m = and i64 {p}.end, {width - 1}\n  {p}.end.at = add i64 {p}.at, {last}\n",
-             f"  {p}.end.al = sub i64 {p}.end.at, {p}.end.m\n  {p}.m32 = trunc i64 {p}.m to i32\n",
-             _splat(f"{p}.mv", f"{p}.m32", width).replace("float", "i32"),
-             f"  {p}.idx = add <{width} x i32> {p}.mv, <{iota}>\n"]
+             f"  {p}.end.al = sub i64 {p}.end.at, {p}.end.m\n"]
+    if table:
+        lines += [f"  {p}.idx.at = getelementptr [{width} x <{width} x i32>], ptr @shift.lanes, i64 0, i64 {p}.m\n",
+                  f"  {p}.idx = load <{width} x i32>, ptr {p}.idx.at, align 64\n"]
+    else:
+        iota = ", ".join(f"i32 {i}" for i in range(width))
+        lines += [f"  {p}.m32 = trunc i64 {p}.m to i32\n", _splat(f"{p}.mv", f"{p}.m32", width).replace("float", "i32"),
+                  f"  {p}.idx = add <{width} x i32> {p}.mv, <{iota}>\n"]
     for j in range(vectors + 1):
         at = f"{p}.end.al" if j == vectors else f"{p}.al"
         lines += [f"  {p}.line{j}.at = getelementptr float, ptr %source, i64 {at}\n",
@@ -372,12 +382,12 @@ def _module(isa: str):
     # The counts' texts repeat the intrinsic declarations and the shared passes: keep one of each.
     seen, kept, skipping = set(), [], False
     for line in text.splitlines(keepends=True):
-        if line.startswith(("declare", "define")):
+        if line.startswith(("declare", "define", "@")):
             skipping = line in seen
             seen.add(line)
         if not skipping:
             kept.append(line)
-        if line.startswith(("declare", "}")):
+        if line.startswith(("declare", "@", "}")):
             skipping = False
     module = llvm.parse_assembly("".join(kept))
     module.verify()
