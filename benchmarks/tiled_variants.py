@@ -6,17 +6,18 @@ one thread, every variant called alternately; per variant the fastest of `--roun
 ms, GFLOP/s on the kept multiply-adds, and the time as a multiple of the first variant's.
 Every variant's output is checked against the first's.
 
-Variants (`tiled_kernel.ir`'s trial options; the kept build is `4`, `8`, `16`):
+Variants (`tiled_kernel.ir`'s trial options; the kept build is `4`, `8`, `16`; two more, a
+lane table for the permutes and odd rows reading their weights backwards, were timed at commit
+37f8ca7 and removed, both slower: docs/tiled_kernel.md):
 - `4`: the four-vector kernel (64 positions per tile), as before the blocked kernels;
 - `8`, `16`: blocked kernels, at most 8 or 16 accumulator vectors per (block, row), the tiles
   split into equal blocks, under AVX-512 reading whole cache lines shifted into place by
   two-source permutes, the full-size pass prefetching one line per kept weight two blocks ahead;
-- `...-lanes-table`: the permutes' lane numbers loaded from a table, not computed;
 - `16-no-prefetch`, `16-prefetch-2-lines` (the first two lines of the run one block ahead);
 - `...unaligned`: plain (line-crossing) loads, no prefetch; `8unaligned-c1`: without splitting
-  narrow passes into several sums; `-snake`: odd rows read their kept weights backwards;
-  `-pf8`: prefetch the next block's whole run (8 lines per kept weight); `-rot2`: the kept
-  prefetch (one line per kept weight, turning with its index, two blocks ahead).
+  narrow passes into several sums; `-pf8`: prefetch the next block's whole run (8 lines per
+  kept weight); `-rot2`: the kept prefetch (one line per kept weight, turning with its index,
+  two blocks ahead).
 `--resident` makes every offset small (offset mod 4096), so each block's reads stay in the L1
 cache: the difference from the real offsets is what the cache misses cost.
 
@@ -32,12 +33,10 @@ from sparsekit.export import tiled, tiled_kernel
 from tiled_layers import LAYERS, erk_density, masked_weight, staged
 
 VARIANTS = {  # name -> (vectors, options of tiled_kernel.ir)
-    "4": (4, {}), "8": (8, {}), "16": (16, {}), "8-lanes-table": (8, {"table": True}),
-    "16-lanes-table": (16, {"table": True}), "16-no-prefetch": (16, {"prefetch": 0}),
+    "4": (4, {}), "8": (8, {}), "16": (16, {}), "16-no-prefetch": (16, {"prefetch": 0}),
     "16-prefetch-2-lines": (16, {"prefetch": 2}), "16unaligned": (16, {"aligned": False, "prefetch": 0}),
     "8unaligned": (8, {"aligned": False, "prefetch": 0}),
     "8unaligned-c1": (8, {"aligned": False, "prefetch": 0, "chains": 1}),
-    "8unaligned-snake": (8, {"aligned": False, "prefetch": 0, "snake": True}),
     "8unaligned-pf8": (8, {"aligned": False, "prefetch": 8}),
     "8unaligned-rot2": (8, {"aligned": False, "prefetch": 1, "rotate": True, "distance": 2}),
 }

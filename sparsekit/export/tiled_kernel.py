@@ -121,10 +121,6 @@ _PARAMETERS = ("ptr noalias nocapture readonly %source, ptr noalias nocapture re
                "ptr noalias nocapture readonly %bias, ptr noalias nocapture %out, "
                "ptr noalias nocapture readonly %residual, ptr noalias nocapture readonly %keep, "
                "i64 %rows, i64 %tiles, i64 %out_stride, i32 %relu")
-# Row m: the lanes m, m + 1, ..., m + 15 of two consecutive vectors, a run m floats past a line.
-_SHIFT_LANES = ("@shift.lanes = private unnamed_addr constant [16 x <16 x i32>] ["
-                + ", ".join("<16 x i32> <" + ", ".join(f"i32 {m + i}" for i in range(16)) + ">" for m in range(16))
-                + "], align 64\n")
 _ENTRY = ("entry:\n  %has_residual = icmp ne ptr %residual, null\n  %do_relu = icmp ne i32 %relu, 0\n"
           "  %has_keep = icmp ne ptr %keep, null\n"
           "  %source.int = ptrtoint ptr %source to i64\n  %source.float = lshr i64 %source.int, 2\n"
@@ -156,7 +152,6 @@ def ir(width: int, vectors: int, name: Optional[str] = None, chains: Optional[in
     lines = [f"declare {vec} {fma}({vec}, {vec}, {vec})\n", f"declare {vec} {maxnum}({vec}, {vec})\n",
              "declare void @llvm.prefetch.p0(ptr, i32, i32, i32)\n",
              "declare <16 x float> @llvm.x86.avx512.vpermi2var.ps.512(<16 x float>, <16 x i32>, <16 x float>)\n"]
-    lines += [_SHIFT_LANES] if trial.get("table") and width == 16 else []
     # A blocked kernel under AVX-512 reads whole cache lines (`_aligned_step`); trials may say otherwise.
     trial.setdefault("aligned", vectors in BLOCKED and width == 16)
     trial["aligned"] = trial["aligned"] and width == 16
@@ -200,16 +195,11 @@ def ir(width: int, vectors: int, name: Optional[str] = None, chains: Optional[in
     return "".join(lines)
 
 
-def _weight_step(p: str, e: str, t0: str, width: int, vectors: int, sums, trial: dict, flip=None):
+def _weight_step(p: str, e: str, t0: str, width: int, vectors: int, sums, trial: dict):
     """Lines adding one kept weight (index `e`) times its run to the accumulators `sums`
-    (names of the incoming values; the outgoing ones are named `sums[k].n`). `flip`: (mask,
-    shift) that map `e` to lo + hi - 1 - e on the rows read backwards (the `snake` trial)."""
+    (names of the incoming values; the outgoing ones are named `sums[k].n`)."""
     vec, fma = _type(width), _intrinsic("fma", width)
-    lines = []
-    if flip is not None:
-        lines += [f"  {p}.x = xor i64 {e}, {flip[0]}\n  {p}.e = add i64 {p}.x, {flip[1]}\n"]
-        e = f"{p}.e"
-    lines += [f"  {p}.o.at = getelementptr i64, ptr %offsets, i64 {e}\n  {p}.o = load i64, ptr {p}.o.at\n",
+    lines = [f"  {p}.o.at = getelementptr i64, ptr %offsets, i64 {e}\n  {p}.o = load i64, ptr {p}.o.at\n",
               f"  {p}.w.at = getelementptr float, ptr %weights, i64 {e}\n  {p}.w = load float, ptr {p}.w.at\n",
               _splat(f"{p}.wv", f"{p}.w", width),
               f"  {p}.at = add i64 {p}.o, {t0}\n  {p}.run = getelementptr float, ptr %source, i64 {p}.at\n"]
@@ -225,7 +215,7 @@ def _weight_step(p: str, e: str, t0: str, width: int, vectors: int, sums, trial:
         lines += [f"  {p}.pf{line} = getelementptr i8, ptr {p}.run, i64 {at}\n",
                   f"  call void @llvm.prefetch.p0(ptr {p}.pf{line}, i32 0, i32 {locality}, i32 1)\n"]
     if trial.get("aligned"):
-        return lines + _aligned_step(p, width, vectors, sums, trial.get("table", False))
+        return lines + _aligned_step(p, width, vectors, sums)
     for k, total in enumerate(sums):
         lines += [f"  {p}.in{k}.at = getelementptr float, ptr {p}.run, i64 {k * width}\n",
                   f"  {p}.in{k} = load {vec}, ptr {p}.in{k}.at, align 4\n",
@@ -233,23 +223,19 @@ def _weight_step(p: str, e: str, t0: str, width: int, vectors: int, sums, trial:
     return lines
 
 
-def _aligned_step(p: str, width: int, vectors: int, sums, table: bool):
+def _aligned_step(p: str, width: int, vectors: int, sums):
     """The run's `vectors` vectors from `vectors` + 1 whole-line loads (the last: the line holding
     the run's last float, so no line past the run is read) shifted into place by two-source
     permutes: a load across two cache lines costs two. The permute's lane numbers are computed
-    per kept weight (broadcast, add), or read from `@shift.lanes` (`table`: a trial, slower)."""
+    per kept weight (a broadcast and an add: loading them from a table was slower)."""
     vec, fma, last = _type(width), _intrinsic("fma", width), width * vectors - 1
     lines = [f"  {p}.abs = add i64 %source.float, {p}.at\n  {p}.m = and i64 {p}.abs, {width - 1}\n",
              f"  {p}.al = sub i64 {p}.at, {p}.m\n  {p}.end = add i64 {p}.abs, {last}\n",
              f"  {p}.end.m = and i64 {p}.end, {width - 1}\n  {p}.end.at = add i64 {p}.at, {last}\n",
              f"  {p}.end.al = sub i64 {p}.end.at, {p}.end.m\n"]
-    if table:
-        lines += [f"  {p}.idx.at = getelementptr [{width} x <{width} x i32>], ptr @shift.lanes, i64 0, i64 {p}.m\n",
-                  f"  {p}.idx = load <{width} x i32>, ptr {p}.idx.at, align 64\n"]
-    else:
-        iota = ", ".join(f"i32 {i}" for i in range(width))
-        lines += [f"  {p}.m32 = trunc i64 {p}.m to i32\n", _splat(f"{p}.mv", f"{p}.m32", width).replace("float", "i32"),
-                  f"  {p}.idx = add <{width} x i32> {p}.mv, <{iota}>\n"]
+    iota = ", ".join(f"i32 {i}" for i in range(width))
+    lines += [f"  {p}.m32 = trunc i64 {p}.m to i32\n", _splat(f"{p}.mv", f"{p}.m32", width).replace("float", "i32"),
+              f"  {p}.idx = add <{width} x i32> {p}.mv, <{iota}>\n"]
     for j in range(vectors + 1):
         at = f"{p}.end.al" if j == vectors else f"{p}.al"
         lines += [f"  {p}.line{j}.at = getelementptr float, ptr %source, i64 {at}\n",
@@ -279,11 +265,6 @@ def _pass(p: str, width: int, vectors: int, chains: int, first: str, blocks: str
              _splat(f"{q}.bv", f"{q}.bias", width),
              f"  {q}.lo.at = getelementptr i64, ptr %starts, i64 {q}.r\n  {q}.lo = load i64, ptr {q}.lo.at\n",
              f"  {q}.hi.at = getelementptr i64, ptr {q}.lo.at, i64 1\n  {q}.hi = load i64, ptr {q}.hi.at\n"]
-    flip = None
-    if trial.get("snake"):  # odd rows read their weights backwards, starting on the channels still cached
-        lines += [f"  {q}.odd = and i64 {q}.r, 1\n  {q}.flip = sub i64 0, {q}.odd\n",
-                  f"  {q}.ends = add i64 {q}.lo, {q}.hi\n  {q}.shift = and i64 {q}.ends, {q}.flip\n"]
-        flip = (f"{q}.flip", f"{q}.shift")
     initial = lambda u: f"{q}.bv" if u == 0 else zero  # noqa: E731 - the bias starts the first chain
     if chains > 1:  # whole groups of `chains` weights, one accumulator set each
         lines += [f"  {q}.count = sub i64 {q}.hi, {q}.lo\n  {q}.whole = and i64 {q}.count, {-chains}\n",
@@ -295,7 +276,7 @@ def _pass(p: str, width: int, vectors: int, chains: int, first: str, blocks: str
         for u in us:
             lines.append(f"  {q}.e{u} = add i64 {q}.e, {u}\n")
             lines += _weight_step(f"{q}.u{u}", f"{q}.e{u}", f"{q}.t0", width, vectors,
-                                  [f"{q}.a{u}.{k}" for k in ks], trial, flip)
+                                  [f"{q}.a{u}.{k}" for k in ks], trial)
         lines += [f"  {q}.e.next = add i64 {q}.e, {chains}\n  {q}.e.more = icmp slt i64 {q}.e.next, {q}.mid\n",
                   f"  br i1 {q}.e.more, label {q}.wl, label {q}.wl_done\n", f"{p}.wl_done:\n"]
         lines += [f"  {q}.z{u}.{k} = phi {vec} [{initial(u)}, {q}.row], [{q}.a{u}.{k}.n, {q}.wl]\n"
@@ -313,7 +294,7 @@ def _pass(p: str, width: int, vectors: int, chains: int, first: str, blocks: str
               f"  br i1 {q}.rest, label {q}.rl, label {q}.rl_done\n", f"{p}.rl:\n",
               f"  {q}.f = phi i64 [{q}.mid, {source_block}], [{q}.f.next, {q}.rl]\n"]
     lines += [f"  {q}.c{k} = phi {vec} [{start[k]}, {source_block}], [{q}.c{k}.n, {q}.rl]\n" for k in ks]
-    lines += _weight_step(f"{q}.one", f"{q}.f", f"{q}.t0", width, vectors, [f"{q}.c{k}" for k in ks], trial, flip)
+    lines += _weight_step(f"{q}.one", f"{q}.f", f"{q}.t0", width, vectors, [f"{q}.c{k}" for k in ks], trial)
     lines += [f"  {q}.f.next = add i64 {q}.f, 1\n  {q}.f.more = icmp slt i64 {q}.f.next, {q}.hi\n",
               f"  br i1 {q}.f.more, label {q}.rl, label {q}.rl_done\n", f"{p}.rl_done:\n"]
     lines += [f"  {q}.sum{k} = phi {vec} [{start[k]}, {source_block}], [{q}.c{k}.n, {q}.rl]\n" for k in ks]
