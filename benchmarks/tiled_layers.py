@@ -4,14 +4,14 @@ For the stride-1 3x3 convs of CIFAR ResNet-18 (64->64 at 32x32 ... 512->512 at 4
 with a random mask at the network's 98% and at ERK's density for that layer at 98% (computed by
 `sparsekit`'s ERK code from ResNet-18's weight shapes), at each batch size, one thread: the
 tiled kernel (`tiled.TiledSameConv` reading a `Staged` input, as a conv in a chain of same-size
-convs does: no staging copy) at every width `tiled_kernel.kernel` builds, eager torch's dense
-`F.conv2d`, and ONNX Runtime on the same dense conv where onnxruntime imports, called
-alternately, so a busy moment on the shared machine hits all. Per kernel it prints the fastest
+convs does: no staging copy) at every width `tiled_kernel.kernel` builds (for each instruction
+set of `--isas`), eager torch's dense `F.conv2d`, and ONNX Runtime on the same dense conv where
+onnxruntime imports, called alternately, so a busy moment on the shared machine hits all. Per kernel it prints the fastest
 and median milliseconds, GFLOP/s on the kept multiply-adds (2 x kept weights x positions), and
 the ratio to torch dense and to ORT dense (of the fastest calls and of the medians), and the
 largest difference from F.conv2d (relative to the largest output) as a check.
 
-    OMP_NUM_THREADS=1 python benchmarks/tiled_layers.py [--batch-sizes 1 64 --rounds 15]
+    OMP_NUM_THREADS=1 python benchmarks/tiled_layers.py [--batch-sizes 1 64 --rounds 15 --isas avx512 avx2]
 """
 import argparse
 import statistics
@@ -83,7 +83,7 @@ def time_alternating(functions, rounds: int):
 
 
 @torch.no_grad()
-def measure_layer(channels: int, side: int, density: float, batch: int, rounds: int, seed: int = 0):
+def measure_layer(channels: int, side: int, density: float, batch: int, rounds: int, isas, seed: int = 0):
     generator = torch.Generator().manual_seed(seed)
     weight = masked_weight(channels, density, generator)
     bias = torch.randn(channels, generator=generator)
@@ -95,12 +95,14 @@ def measure_layer(channels: int, side: int, density: float, batch: int, rounds: 
     if ort is not None:
         functions["ORT dense"] = lambda: ort(x)
     errors = {}
-    for vectors in tiled_kernel.VECTOR_COUNTS:
-        if tiled.kernel(vectors) is None:
-            continue
-        conv = tiled.TiledSameConv(weight, bias, 1, vectors)
-        errors[f"tiled {vectors}"] = ((conv(source) - expected).abs().max() / expected.abs().max()).item()
-        functions[f"tiled {vectors}"] = (lambda conv: lambda: conv(source))(conv)
+    for isa in isas:
+        for vectors in tiled_kernel.VECTOR_COUNTS:
+            if tiled.kernel(vectors, isa) is None:
+                continue
+            conv = tiled.TiledSameConv(weight, bias, 1, vectors, isa)
+            name = f"tiled {vectors}" if len(isas) == 1 else f"tiled {isa} {vectors}"
+            errors[name] = ((conv(source) - expected).abs().max() / expected.abs().max()).item()
+            functions[name] = (lambda conv: lambda: conv(source))(conv)
     times = time_alternating(functions, rounds)
     flops = 2 * int((weight != 0).sum()) * batch * side * side
     return times, flops, errors
@@ -129,9 +131,12 @@ def main() -> None:
     parser.add_argument("--layers", type=int, nargs="+", default=[c for c, _ in LAYERS],
                         help="the input channels of the layers to time (64 128 256 512)")
     parser.add_argument("--masks", nargs="+", default=["random", "erk"], choices=["random", "erk"])
+    parser.add_argument("--isas", nargs="+", default=None, choices=list(tiled_kernel.ISAS),
+                        help="instruction sets to build the tiled kernel for (default: the widest here)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(f"torch {torch.__version__}; threads 1; instruction set {tiled_kernel.best_isa()}; "
+    isas = args.isas or [tiled_kernel.best_isa()]
+    print(f"torch {torch.__version__}; threads 1; instruction sets {' '.join(isas)}; "
           f"tile widths {tiled_kernel.VECTOR_COUNTS}; rounds {args.rounds}")
     for channels, side in LAYERS:
         if channels not in args.layers:
@@ -139,7 +144,7 @@ def main() -> None:
         for mask in args.masks:
             density = 1 - SPARSITY if mask == "random" else erk_density(channels)
             for batch in args.batch_sizes:
-                times, flops, errors = measure_layer(channels, side, density, batch, args.rounds)
+                times, flops, errors = measure_layer(channels, side, density, batch, args.rounds, isas)
                 label = f"{channels}->{channels} at {side}x{side}, {mask} density {density:.4f}, batch {batch}"
                 report(label, times, flops, errors)
 
