@@ -27,12 +27,14 @@ with a memory operand (on this CPU, one that straddles two cache lines costs two
 counts 8, 16 (`BLOCKED`): a tile is one vector, the tiles go in equal blocks of at most 8 or
 16 vectors (so small planes compute no lane past the caller's `tiles`), the narrow blocks split
 each row's weights over several sums so that the fused multiply-adds do not wait on each other,
-and under AVX-512 every kept weight's run is read as whole cache lines shifted into place by
-two-source permutes. docs/tiled_kernel.md has the measurements behind each choice, and those of
-the variants not kept (`ir`'s trial options, timed by benchmarks/tiled_variants.py).
+under AVX-512 every kept weight's run is read as whole cache lines shifted into place by
+two-source permutes, and the full-size blocks (many in a row: large inputs) prefetch ahead;
+below AVX-512 (16 vector registers) blocks stop at 12 vectors. docs/tiled_kernel.md has the
+measurements behind each choice, and those of the variants not kept (`ir`'s trial options,
+timed by benchmarks/tiled_variants.py).
 
 Nothing is cached on disk: the IR is generic (weights and offsets are data), so one compile
-(about 0.2 s on a 2-core EPYC with AVX-512) per process and instruction set serves every layer.
+(0.1-0.15 s on a 2-core EPYC with AVX-512) per process and instruction set serves every layer.
 """
 import ctypes
 from typing import Dict, Optional, Tuple
@@ -139,11 +141,12 @@ def ir(width: int, vectors: int, name: Optional[str] = None, chains: Optional[in
     written straight into the next conv's padded input clears its margins this way.
 
     A count in `BLOCKED` takes one vector per tile and splits the `tiles` vectors into as few
-    blocks of at most `vectors` vectors as can hold them, of two sizes one apart (21 vectors: 7,
-    7 and 7; 20: 7, 7 and 6), each size run by its own pass (`@name.size`): every (block, row)
-    keeps all its sums in registers and no lane past `tiles` is computed. `chains` overrides
-    `_chains`; `trial` holds the options of the variants that were measured and not kept
-    (`_weight_step`; benchmarks/tiled_variants.py)."""
+    blocks of at most `vectors` vectors (12 below AVX-512) as can hold them, of two sizes one
+    apart (21 vectors: 7, 7 and 7; 20: 7, 7 and 6), each size run by its own pass, an internal
+    function shared by the blocked counts: every (block, row) keeps all its sums in registers
+    and no lane past `tiles` is computed. `chains` (a power of two) overrides `_chains`;
+    `trial` sets the options of `_weight_step` (`aligned`, `prefetch`, `rotate`, `distance`,
+    `locality`) for the variants benchmarks/tiled_variants.py times."""
     assert chains is None or chains & (chains - 1) == 0, "the grouped loop needs a power of two"
     vec, fma, maxnum = _type(width), _intrinsic("fma", width), _intrinsic("maxnum", width)
     # The passes of the default build are shared by every blocked count (`_module` keeps one copy).
