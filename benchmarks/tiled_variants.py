@@ -33,7 +33,9 @@ from sparsekit.export import tiled, tiled_kernel
 from tiled_layers import LAYERS, erk_density, masked_weight, staged
 
 VARIANTS = {  # name -> (vectors, options of tiled_kernel.ir)
-    "4": (4, {}), "8": (8, {}), "16": (16, {}), "16-no-prefetch": (16, {"prefetch": 0}),
+    "4": (4, {}), "8": (8, {}), "16": (16, {}), "8-plain-25": (8, {"plain_share": 0.25}),
+    "8-plain-38": (8, {"plain_share": 0.375}), "16-plain-25": (16, {"plain_share": 0.25}),
+    "16-plain-38": (16, {"plain_share": 0.375}), "16-no-prefetch": (16, {"prefetch": 0}),
     "16-prefetch-2-lines": (16, {"prefetch": 2}), "16unaligned": (16, {"aligned": False, "prefetch": 0}),
     "8unaligned": (8, {"aligned": False, "prefetch": 0}),
     "8unaligned-c1": (8, {"aligned": False, "prefetch": 0, "chains": 1}),

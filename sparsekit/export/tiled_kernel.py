@@ -218,7 +218,7 @@ def _weight_step(p: str, e: str, t0: str, width: int, vectors: int, sums, trial:
         lines += [f"  {p}.pf{line} = getelementptr i8, ptr {p}.run, i64 {at}\n",
                   f"  call void @llvm.prefetch.p0(ptr {p}.pf{line}, i32 0, i32 {locality}, i32 1)\n"]
     if trial.get("aligned"):
-        return lines + _aligned_step(p, width, vectors, sums)
+        return lines + _aligned_step(p, width, vectors, sums, trial.get("plain_share", 0.0))
     for k, total in enumerate(sums):
         lines += [f"  {p}.in{k}.at = getelementptr float, ptr {p}.run, i64 {k * width}\n",
                   f"  {p}.in{k} = load {vec}, ptr {p}.in{k}.at, align 4\n",
@@ -226,12 +226,15 @@ def _weight_step(p: str, e: str, t0: str, width: int, vectors: int, sums, trial:
     return lines
 
 
-def _aligned_step(p: str, width: int, vectors: int, sums):
+def _aligned_step(p: str, width: int, vectors: int, sums, plain_share: float = 0.0):
     """The run's `vectors` vectors from `vectors` + 1 whole-line loads (the last: the line holding
     the run's last float, so no line past the run is read) shifted into place by two-source
     permutes: a load across two cache lines costs two. The permute's lane numbers are computed
-    per kept weight (a broadcast and an add: loading them from a table was slower)."""
+    per kept weight (a broadcast and an add: loading them from a table was slower). The last
+    `plain_share` of the vectors (a trial) are plain loads instead, to share the work between
+    the load and the permute units."""
     vec, fma, last = _type(width), _intrinsic("fma", width), width * vectors - 1
+    shifted = vectors - int(vectors * plain_share + 0.5)
     lines = [f"  {p}.abs = add i64 %source.float, {p}.at\n  {p}.m = and i64 {p}.abs, {width - 1}\n",
              f"  {p}.al = sub i64 {p}.at, {p}.m\n  {p}.end = add i64 {p}.abs, {last}\n",
              f"  {p}.end.m = and i64 {p}.end, {width - 1}\n  {p}.end.at = add i64 {p}.at, {last}\n",
@@ -239,15 +242,19 @@ def _aligned_step(p: str, width: int, vectors: int, sums):
     iota = ", ".join(f"i32 {i}" for i in range(width))
     lines += [f"  {p}.m32 = trunc i64 {p}.m to i32\n", _splat(f"{p}.mv", f"{p}.m32", width).replace("float", "i32"),
               f"  {p}.idx = add <{width} x i32> {p}.mv, <{iota}>\n"]
-    for j in range(vectors + 1):
+    for j in range(shifted + 1 if shifted else 0):  # line `shifted` < `vectors` still holds run floats
         at = f"{p}.end.al" if j == vectors else f"{p}.al"
         lines += [f"  {p}.line{j}.at = getelementptr float, ptr %source, i64 {at}\n",
                   f"  {p}.line{j}.p = getelementptr float, ptr {p}.line{j}.at, i64 {j * width if j < vectors else 0}\n",
                   f"  {p}.line{j} = load {vec}, ptr {p}.line{j}.p, align 64\n"]
     for k, total in enumerate(sums):
-        lines += [f"  {p}.in{k} = call {vec} @llvm.x86.avx512.vpermi2var.ps.512({vec} {p}.line{k}, "
-                  f"<{width} x i32> {p}.idx, {vec} {p}.line{k + 1})\n",
-                  f"  {total}.n = call {vec} {fma}({vec} {p}.wv, {vec} {p}.in{k}, {vec} {total})\n"]
+        if k < shifted:
+            lines.append(f"  {p}.in{k} = call {vec} @llvm.x86.avx512.vpermi2var.ps.512({vec} {p}.line{k}, "
+                         f"<{width} x i32> {p}.idx, {vec} {p}.line{k + 1})\n")
+        else:
+            lines += [f"  {p}.in{k}.at = getelementptr float, ptr {p}.run, i64 {k * width}\n",
+                      f"  {p}.in{k} = load {vec}, ptr {p}.in{k}.at, align 4\n"]
+        lines.append(f"  {total}.n = call {vec} {fma}({vec} {p}.wv, {vec} {p}.in{k}, {vec} {total})\n")
     return lines
 
 
