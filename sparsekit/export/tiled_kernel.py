@@ -211,7 +211,9 @@ def _weight_step(p: str, e: str, t0: str, width: int, vectors: int, sums, trial:
     ahead, locality = 4 * width * vectors * trial.get("distance", 1), trial.get("locality", 2)
     lines_ahead = [f"{ahead + 64 * line}" for line in range(trial.get("prefetch", 0))]
     if trial.get("rotate"):
-        lines += [f"  {p}.turn = and i64 {e}, {vectors - 1}\n  {p}.turn.b = shl i64 {p}.turn, 6\n",
+        count = max(1, 4 * width * vectors // 64)  # the lines a block's run spans
+        turn = f"and i64 {e}, {count - 1}" if count & (count - 1) == 0 else f"urem i64 {e}, {count}"
+        lines += [f"  {p}.turn = {turn}\n  {p}.turn.b = shl i64 {p}.turn, 6\n",
                   f"  {p}.turn.at = add i64 {p}.turn.b, {ahead}\n"]
         lines_ahead = [f"{p}.turn.at"]
     for line, at in enumerate(lines_ahead):
