@@ -85,6 +85,52 @@ def test_tiled_linear_matches_linear(isa):
             assert _error(got, F.linear(x, weight, bias)) <= TOLERANCE
 
 
+def _reference(source, offsets, weights, starts, bias, positions, residual, keep, relu):
+    """The kernel's sum written out: out[row, t] = bias[row] + sum over the row's kept weights of
+    weight x source[offset + t], then + residual, ReLU, x keep."""
+    out = bias[:, None].double().repeat(1, positions)
+    for row in range(len(bias)):
+        for entry in range(int(starts[row]), int(starts[row + 1])):
+            run = source[int(offsets[entry]):int(offsets[entry]) + positions]
+            out[row] += float(weights[entry]) * run.double()
+    out = out + residual.double() if residual is not None else out
+    out = out.clamp_min(0) if relu else out
+    return (out * keep if keep is not None else out).float()
+
+
+@needs_kernel
+@pytest.mark.parametrize("isa", ISAS)
+def test_blocked_kernels_cover_every_tile_count_exactly(isa):
+    """A blocked count splits its tiles into blocks of two sizes, each size its own pass: every
+    count from 1 to past two whole blocks writes every position once and nothing past `tiles`;
+    rows keep 0, 1, a few and more weights than their accumulator sets (the grouped loop and
+    the remainder loop both run)."""
+    generator = torch.Generator().manual_seed(3)
+    kept = [0, 1, 3, 8, 13, 29]
+    starts = torch.tensor([0] + kept).cumsum(0)
+    weights = torch.randn(int(starts[-1]), generator=generator)
+    bias = torch.randn(len(kept), generator=generator)
+    for vectors in tiled_kernel.BLOCKED:
+        function, tile = tiled_kernel.kernel(vectors, isa)
+        for tiles in list(range(1, 2 * vectors + 3)) + [5 * vectors - 1]:
+            positions = tiles * tile
+            source = torch.randn(positions + 40, generator=generator)
+            offsets = torch.randint(0, 40, (len(weights),), generator=generator)
+            residual = torch.randn(len(kept), positions + 5, generator=generator)  # laid out as `out`
+            keep = (torch.rand(positions, generator=generator) < 0.7).float()
+            for with_extras in (False, True):
+                out = torch.full((len(kept), positions + 5), 7.0)  # past `tiles`: must stay untouched
+                extras = (residual, keep, True) if with_extras else (None, None, False)
+                function(source.data_ptr(), offsets.data_ptr(), weights.data_ptr(), starts.data_ptr(),
+                         bias.data_ptr(), out.data_ptr(), None if extras[0] is None else residual.data_ptr(),
+                         None if extras[1] is None else keep.data_ptr(), len(kept), tiles, out.shape[1],
+                         int(extras[2]))
+                expected = _reference(source, offsets, weights, starts, bias, positions,
+                                      None if extras[0] is None else residual[:, :positions], *extras[1:])
+                assert _error(out[:, :positions], expected) <= TOLERANCE, (vectors, tiles, with_extras)
+                assert (out[:, positions:] == 7.0).all(), (vectors, tiles)
+
+
 def _layers(family: str):
     """(module, input shape) of every conv and linear the family's network runs at 32x32."""
     torch.manual_seed(0)
