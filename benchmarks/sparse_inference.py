@@ -43,7 +43,7 @@ INPUT_SIZE = 32
 HEADER = ("| model | mask | sparsity | state | batch | threads | exported ms | ORT dense ms | ORT masked ms "
           "| **exported / ORT dense** | same, fastest calls | GFLOP/s exported (kept MACs) | GFLOP/s ORT (dense MACs) "
           "| kept-MAC floor "
-          "| tiled / sparse / all layers | file smaller | max diff |")
+          "| tiled / sparse / all layers | runner | file smaller | max diff |")
 
 
 def row(r, with_torch: bool) -> str:
@@ -56,7 +56,7 @@ def row(r, with_torch: bool) -> str:
             f"| **{r['ort_ratio']:.2f}** | {r['exported_min_ms'] / r['ort_dense_min_ms']:.2f} "
             f"| {exported_flops / 1e9:.1f} | {ort_flops / 1e9:.1f} "
             f"| {r['exported_madds'] / r['dense_madds']:.3f} "
-            f"| {r['tiled_layers']} / {r['sparse_layers']} / {r['layers']} "
+            f"| {r['tiled_layers']} / {r['sparse_layers']} / {r['layers']} | {r['runner']} "
             f"| {r['dense_bytes'] / r['file_bytes']:.1f}x | {r['max_diff']:.1e} |")
 
 
@@ -66,6 +66,9 @@ def profile(name: str, method: str, sparsity: float, batch_size: int, train_step
     _, masked, mask, _ = masked_models(name, method, sparsity, input_size=INPUT_SIZE, train_steps=train_steps)
     net = export(masked, mask, batch_size=batch_size, input_shape=(3, INPUT_SIZE, INPUT_SIZE))
     sample = torch.randn(batch_size, 3, INPUT_SIZE, INPUT_SIZE, generator=torch.Generator().manual_seed(1))
+    if net.runner == "plan":
+        plan_profile(net, sample, f"{name} {method} {sparsity} batch {batch_size}", rounds)
+        return
     fastest = [float("inf")] * len(net.steps)
     kinds = [""] * len(net.steps)
     for _ in range(rounds):
@@ -94,6 +97,22 @@ def profile(name: str, method: str, sparsity: float, batch_size: int, train_step
         by_kind[kind] = by_kind.get(kind, 0.0) + seconds
     for kind, seconds in sorted(by_kind.items(), key=lambda item: -item[1]):
         print(f"  {kind:<26} {seconds * 1e3:9.2f} ms  {seconds / total:6.1%}")
+
+
+def plan_profile(net, sample, title: str, rounds: int) -> None:
+    """Where a native plan's time goes: fastest time of each of its native calls (kernels and
+    layout copies) and torch calls, alone, summed by kind (the whole call also pays for its
+    input copy, the output's clone and the caches the calls share)."""
+    with torch.no_grad():
+        net(sample)
+        spent = net.plan_for(sample).profile(rounds)
+    total = sum(spent.values())
+    print(f"\nprofile: {title}, native plan, fastest of {rounds} calls per record, {total:.2f} ms in all")
+    by_kind = {}
+    for label, ms in spent.items():
+        by_kind[label] = by_kind.get(label, 0.0) + ms
+    for kind, ms in sorted(by_kind.items(), key=lambda item: -item[1]):
+        print(f"  {kind:<34} {ms:9.2f} ms  {ms / total:6.1%}")
 
 
 BLOCK = 4  # output channels per pass of the tried kernel

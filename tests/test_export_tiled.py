@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 import sparsekit as sk
 from sparsekit import masks, models
-from sparsekit.export import compiled, export, runtime, tiled, tiled_kernel
+from sparsekit.export import compiled, export, native_plan, runtime, tiled, tiled_kernel
 
 from test_export_kernels import SHAPES, _case
 
@@ -25,6 +25,7 @@ ISAS = tiled_kernel.host_isas()
 needs_kernel = pytest.mark.skipif(not ISAS, reason="llvmlite is absent or this is not an x86-64 CPU")
 FAMILIES = ["resnet20", "resnet18", "vgg16", "mobilenetv2"]
 EXPORT = Path(sk.__file__).parent / "export"
+LONE_FILES = ("runtime.py", "compiled.py", "tiled.py", "tiled_kernel.py", "native_plan.py", "native_ops.py")
 
 
 def _error(got: torch.Tensor, expected: torch.Tensor) -> float:
@@ -82,6 +83,52 @@ def test_tiled_linear_matches_linear(isa):
         for vectors in tiled_kernel.VECTOR_COUNTS:
             got = tiled.TiledSparseLinear(weight, bias, vectors, isa)(x)
             assert _error(got, F.linear(x, weight, bias)) <= TOLERANCE
+
+
+def _reference(source, offsets, weights, starts, bias, positions, residual, keep, relu):
+    """The kernel's sum written out: out[row, t] = bias[row] + sum over the row's kept weights of
+    weight x source[offset + t], then + residual, ReLU, x keep."""
+    out = bias[:, None].double().repeat(1, positions)
+    for row in range(len(bias)):
+        for entry in range(int(starts[row]), int(starts[row + 1])):
+            run = source[int(offsets[entry]):int(offsets[entry]) + positions]
+            out[row] += float(weights[entry]) * run.double()
+    out = out + residual.double() if residual is not None else out
+    out = out.clamp_min(0) if relu else out
+    return (out * keep if keep is not None else out).float()
+
+
+@needs_kernel
+@pytest.mark.parametrize("isa", ISAS)
+def test_blocked_kernels_cover_every_tile_count_exactly(isa):
+    """A blocked count splits its tiles into blocks of two sizes, each size its own pass: every
+    count from 1 to past two whole blocks writes every position once and nothing past `tiles`;
+    rows keep 0, 1, a few and more weights than their accumulator sets (the grouped loop and
+    the remainder loop both run)."""
+    generator = torch.Generator().manual_seed(3)
+    kept = [0, 1, 3, 8, 13, 29]
+    starts = torch.tensor([0] + kept).cumsum(0)
+    weights = torch.randn(int(starts[-1]), generator=generator)
+    bias = torch.randn(len(kept), generator=generator)
+    for vectors in tiled_kernel.BLOCKED:
+        function, tile = tiled_kernel.kernel(vectors, isa)
+        for tiles in list(range(1, 2 * vectors + 3)) + [5 * vectors - 1]:
+            positions = tiles * tile
+            source = torch.randn(positions + 40, generator=generator)
+            offsets = torch.randint(0, 40, (len(weights),), generator=generator)
+            residual = torch.randn(len(kept), positions + 5, generator=generator)  # laid out as `out`
+            keep = (torch.rand(positions, generator=generator) < 0.7).float()
+            for with_extras in (False, True):
+                out = torch.full((len(kept), positions + 5), 7.0)  # past `tiles`: must stay untouched
+                extras = (residual, keep, True) if with_extras else (None, None, False)
+                function(source.data_ptr(), offsets.data_ptr(), weights.data_ptr(), starts.data_ptr(),
+                         bias.data_ptr(), out.data_ptr(), None if extras[0] is None else residual.data_ptr(),
+                         None if extras[1] is None else keep.data_ptr(), len(kept), tiles, out.shape[1],
+                         int(extras[2]))
+                expected = _reference(source, offsets, weights, starts, bias, positions,
+                                      None if extras[0] is None else residual[:, :positions], *extras[1:])
+                assert _error(out[:, :positions], expected) <= TOLERANCE, (vectors, tiles, with_extras)
+                assert (out[:, positions:] == 7.0).all(), (vectors, tiles)
 
 
 def _layers(family: str):
@@ -171,17 +218,20 @@ with torch.no_grad():
     for kernels in ("sparse", "tiled"):
         net = runtime.load_exported(sys.argv[2], kernels=kernels)
         assert (net(io["x"]) - io["expected"]).abs().max() <= 1e-4, kernels
-print("ok", runtime.numba is not None, runtime.tiled is not None)
+    planned = runtime.from_payload(dict(torch.load(sys.argv[2], weights_only=True), runner="plan"))
+    assert (planned(io["x"]) - io["expected"]).abs().max() <= 1e-4
+plan = runtime.native_plan is not None and runtime.native_plan.available() and planned._plan_runs(io["x"])
+print("ok", runtime.numba is not None, runtime.tiled is not None, plan)
 """
 
 
 def test_the_lone_runtime_loads_in_fresh_processes_again_and_caches_outside_itself(tmp_path):
-    """Copied alone (runtime.py with its two kernel files) into a folder: twice in a row in a
+    """Copied alone (runtime.py with the files of its kernels and its native plan) into a folder: twice in a row in a
     fresh process (the second reads numba's disk cache), the cache in $XDG_CACHE_HOME."""
     model, mask = _network()
     lone = tmp_path / "serve"
     lone.mkdir()
-    for name in ("runtime.py", "compiled.py", "tiled.py", "tiled_kernel.py"):
+    for name in LONE_FILES:
         shutil.copy(EXPORT / name, lone / name)
     export(model, mask, input_shape=(3, 16, 16), batch_size=2, path=tmp_path / "net.skx")
     x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
@@ -193,8 +243,9 @@ def test_the_lone_runtime_loads_in_fresh_processes_again_and_caches_outside_itse
         result = subprocess.run([sys.executable, "-c", LONE_SCRIPT] + arguments, capture_output=True, text=True,
                                 env=environment, cwd=tmp_path)
         assert result.returncode == 0, result.stderr[-2000:]
-        assert result.stdout.split() == ["ok", str(runtime.numba is not None), str(runtime.tiled is not None)]
-    assert sorted(p.name for p in lone.iterdir()) == ["compiled.py", "runtime.py", "tiled.py", "tiled_kernel.py"]
+        assert result.stdout.split() == ["ok", str(runtime.numba is not None), str(runtime.tiled is not None),
+                                         str(native_plan.available())]
+    assert sorted(p.name for p in lone.iterdir()) == sorted(LONE_FILES)
     if runtime.numba is not None:
         assert list((tmp_path / "cache" / "sparsekit" / "numba").rglob("*.nbi"))
 

@@ -167,6 +167,11 @@ def export(model: nn.Module, mask=None, batch_size: int = 1, path=None,
     timings = kernels.choose(steps, tensors, input_shapes, kernels_mode)
     payload = {"format": FILE_FORMAT, "steps": steps, "tensors": tensors, "output": output,
                "input_shape": list(input_shape), "batch_size": batch_size}
+    runner = {"payload": payload, "steps_ms": None, "plan_ms": None}
+    if kernels_mode == "auto":  # a forced kernel runs step by step, as asked
+        sample = torch.randn((batch_size,) + tuple(input_shape), generator=torch.Generator().manual_seed(0))
+        runner = kernels.choose_runner(payload, timings, sample)
+    payload = runner.pop("payload")
     net = from_payload(payload)
     net.payload = payload
     net.report = {
@@ -174,6 +179,7 @@ def export(model: nn.Module, mask=None, batch_size: int = 1, path=None,
         "ghost_centre_taps_added": sum(n.affine.centre_taps_added for n in nodes if n.op == "conv"),
         "nonzero_stored": sum(_stored_nonzero(tensors[s["weight"]]) for s in steps if "weight" in s),
         "layers": plan["removed"], "kernels": {steps[i]["name"]: t for i, t in timings.items()},
+        "runner": dict(runner, chosen=payload.get("runner", "steps")),
         "weight_bytes": sum(storage.stored_bytes(tensors[s["weight"]]) for s in steps if "weight" in s)}
     if path is not None:
         atomic.torch_save(payload, path)

@@ -81,3 +81,31 @@ def choose(steps: List[Dict], tensors: Dict, input_shapes: Dict[int, tuple], mod
         timings[index] = {f"{_label(settings)}_ms": ms for settings, ms in zip(options, measured)}
         timings[index].update(fastest)
     return timings
+
+
+def as_plan(steps: List[Dict], timings: Dict[int, dict]) -> List[Dict]:
+    """The steps for a native plan (`runtime.ExportedNet`'s runner "plan"): every layer that a
+    sparse kernel won takes the register-tiled kernel at its fastest timed tile width (the plan
+    runs only that kernel natively; the others were timed with the per-step costs a plan
+    removes); dense layers stay dense."""
+    planned = []
+    for index, spec in enumerate(steps):
+        widths = {settings: ms for settings, ms in timings.get(index, {}).items()
+                  if settings.startswith(runtime.TILED) and settings.endswith("_ms")}
+        if spec.get("kernel", "dense") == "dense" or not widths:
+            planned.append(spec)
+            continue
+        fastest = min(widths, key=widths.get)
+        planned.append(dict(spec, kernel=runtime.TILED, vectors=int(fastest[len(runtime.TILED):-len("_ms")])))
+    return planned
+
+
+def choose_runner(payload: Dict, timings: Dict[int, dict], sample: torch.Tensor) -> Dict:
+    """Time the network step by step and as a native plan, alternately on `sample`, and return
+    the faster's payload (with "runner" set where the plan wins) and both timings, in ms."""
+    if not (runtime.native_plan and runtime.native_plan.available()):
+        return {"payload": payload, "steps_ms": None, "plan_ms": None}
+    planned = dict(payload, steps=as_plan(payload["steps"], timings), runner="plan")
+    networks = [runtime.from_payload(payload), runtime.from_payload(planned)]
+    steps_ms, plan_ms = time_all(networks, sample)
+    return {"payload": planned if plan_ms < steps_ms else payload, "steps_ms": steps_ms, "plan_ms": plan_ms}

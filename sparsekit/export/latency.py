@@ -132,7 +132,7 @@ def multiply_adds(model: nn.Module, sample: torch.Tensor, kept_only: bool) -> in
     layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear) + RUNTIME_LAYERS)]
     handles = [m.register_forward_hook(count) for m in layers]
     try:
-        model(sample)
+        getattr(model, "run_steps", model)(sample)  # an exported network's plan runs no hooks
     finally:
         for handle in handles:
             handle.remove()
@@ -179,8 +179,10 @@ def _measure(name, method, sparsity, batch_size, rounds, width, input_size, with
     samples = dict(zip(networks, alternating_times(list(networks.values()), sample, rounds)))
     kernels = exported.report["kernels"].values()
     row = {"model": name, "mask": method, "sparsity": sparsity, "batch": batch_size, "train_steps": train_steps,
-           "train_loss": loss, "sparse_layers": sum(k["kernel"] != "dense" for k in kernels), "layers": len(kernels),
-           "tiled_layers": sum(k["kernel"] == runtime.TILED for k in kernels),
+           "train_loss": loss, "layers": len(kernels),
+           "sparse_layers": sum(spec.get("kernel", "dense") != "dense" for spec in exported.specs if "kernel" in spec),
+           "tiled_layers": sum(spec.get("kernel") == runtime.TILED for spec in exported.specs),
+           "runner": exported.runner,
            "dense_bytes": checkpoint_bytes(dense), "file_bytes": file_bytes, "max_diff": difference,
            "dense_madds": multiply_adds(dense, sample, kept_only=False),
            "exported_madds": multiply_adds(exported, sample, kept_only=True)}

@@ -1,9 +1,11 @@
 """Run an exported sparse network: a plain `nn.Module` rebuilt from one file.
 
 This module imports only torch (no sparsekit), so an exported file can be served by copying
-this file, with `tiled.py`, `tiled_kernel.py` and `compiled.py` beside it (with llvmlite
-installed, sparse convs and linears run the register-tiled kernels of `tiled.py`; with numba, the direct kernels of
-`compiled.py`; without them, torch's dense or CSR routes: the same results, slower):
+this file, with `tiled.py`, `tiled_kernel.py`, `native_plan.py`, `native_ops.py` and `compiled.py`
+beside it (with llvmlite installed, sparse convs and linears run the register-tiled kernels of
+`tiled.py`, and a file whose "runner" is "plan" runs as one prepared native plan per input shape;
+with numba, the direct kernels of `compiled.py`; without them, torch's dense or CSR routes, step
+by step: the same results, slower):
 
     net = load_exported("model.skx")          # nn.Module in eval mode
     logits = net(images)
@@ -66,6 +68,9 @@ tiled = _sibling("tiled")
 tiled_kernel = _sibling("tiled_kernel")
 if tiled is not None and tiled.generated is None:  # a lone copy: the layers' kernel file loaded beside them
     tiled.generated = tiled_kernel
+native_plan = _sibling("native_plan")
+if native_plan is not None and native_plan.native_ops is None:  # a lone copy: its two siblings beside it
+    native_plan.native_ops, native_plan.tiled = _sibling("native_ops"), tiled
 
 
 # A constant, never a module path (sparsekit.core.formats.EXPORTED; a test holds them equal).
@@ -115,6 +120,7 @@ class DenseConv(nn.Module):
         self.stride, self.padding, self.groups = stride, padding, groups
         # Depthwise convs whose input kept other channels than their output read a subset.
         self.register_buffer("gather", gather)
+        self.relu = False  # a following ReLU, applied in place on the conv's fresh output
 
     def forward(self, x):
         if self.gather is not None:
@@ -123,8 +129,10 @@ class DenseConv(nn.Module):
             # Every output channel was removed (torch rejects groups=0), or every input died and
             # the kept outputs are their biases (torch's conv would return no channels).
             size = [(d + 2 * self.padding - self.weight.shape[-1]) // self.stride + 1 for d in x.shape[2:]]
-            return self.bias.reshape(1, -1, 1, 1).expand([x.shape[0], self.weight.shape[0]] + size).contiguous()
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, 1, self.groups)
+            out = self.bias.reshape(1, -1, 1, 1).expand([x.shape[0], self.weight.shape[0]] + size).contiguous()
+        else:
+            out = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, 1, self.groups)
+        return out.relu_() if self.relu else out
 
 
 class SparseConv(nn.Module):
@@ -473,11 +481,21 @@ class Skipped(nn.Module):
         return None
 
 
-class ExportedNet(nn.Module):
-    """Runs the steps in order; step i reads the slots named in `inputs[i]` and writes slot i+1."""
+RUNNERS = ("steps", "plan")  # a file without "runner" runs step by step, as it was timed
 
-    def __init__(self, steps: List[Dict], tensors: Dict, output: int):
+
+class ExportedNet(nn.Module):
+    """Runs the steps in order; step i reads the slots named in `inputs[i]` and writes slot i+1.
+    `runner` "plan" runs a float32 CPU input without autograd through a prepared native plan per
+    input shape (`native_plan.py`: the same steps, one native call per stretch of them), where
+    llvmlite builds it here; "steps" (and everywhere a plan cannot run) calls the steps in turn."""
+
+    def __init__(self, steps: List[Dict], tensors: Dict, output: int, runner: str = "steps"):
         super().__init__()
+        if runner not in RUNNERS:
+            raise ValueError(f"unknown runner {runner!r}; this runtime runs {', '.join(RUNNERS)}")
+        self.runner = runner
+        self._native_plans: Dict[tuple, object] = {}
         self.specs = steps
         self.steps = nn.ModuleList([build_step(spec, tensors) for spec in steps])
         self.inputs = [list(spec["inputs"]) for spec in steps]
@@ -501,8 +519,8 @@ class ExportedNet(nn.Module):
 
     def _fuse_residuals(self) -> None:
         """An addition whose one operand is a tiled conv's output that nothing else reads runs
-        inside that conv's pass (the other operand is added in registers before the store), where
-        the other operand is ready by the conv's turn; the conv's own step then does nothing."""
+        inside that conv's pass (the other operand is added in registers before the store), at
+        the addition's turn; the conv's own step then does nothing."""
         if tiled is None:
             return
         readers = self._readers()
@@ -511,8 +529,8 @@ class ExportedNet(nn.Module):
                 continue
             for conv_slot, other in (self.inputs[index], self.inputs[index][::-1]):
                 conv = self.steps[conv_slot - 1] if conv_slot >= 1 else None
-                if (isinstance(conv, tiled.TiledSparseConv) and readers[conv_slot] == 1 and conv_slot != self.output
-                        and other < conv_slot):
+                # The fused step runs at the addition's turn, when both operands are ready.
+                if isinstance(conv, tiled.TiledSparseConv) and readers[conv_slot] == 1 and conv_slot != self.output:
                     self.steps[index] = tiled.WithResidual(conv)
                     self.inputs[index] = self.inputs[conv_slot - 1] + [other]
                     self.steps[conv_slot - 1], self.inputs[conv_slot - 1] = Skipped(), []
@@ -526,30 +544,64 @@ class ExportedNet(nn.Module):
                 continue
             slot = self.inputs[index][0]
             producer = self.steps[slot - 1] if slot >= 1 else None
-            fusable = (DirectSparseConv,) + (tiled.FUSES_RELU if tiled else ())
+            fusable = (DirectSparseConv, DenseConv) + (tiled.FUSES_RELU if tiled else ())
             if isinstance(producer, fusable) and readers[slot] == 1 and slot != self.output:
                 producer.relu = True
                 self.steps[index] = nn.Identity()
 
     def forward(self, x):
+        if self.runner == "plan" and self._plan_runs(x):
+            return self.plan_for(x)(x)
+        return self.run_steps(x)
+
+    PLANS_KEPT = 4  # input shapes whose plans (and their buffers) are kept, the most recently used
+
+    def plan_for(self, x):
+        """The native plan for inputs shaped like `x` (built on first use, then kept)."""
+        shape = tuple(x.shape)
+        plan = self._native_plans.pop(shape, None) or native_plan.Plan(self, shape)
+        self._native_plans[shape] = plan  # last in the dict: the most recently used
+        while len(self._native_plans) > self.PLANS_KEPT:
+            self._native_plans.pop(next(iter(self._native_plans)))
+        return plan
+
+    def run_steps(self, x):
+        """forward(x) step by step, whatever the runner (hooks on the steps see every call)."""
+        return plain(self._slots(x)[self.output])
+
+    def _plan_runs(self, x) -> bool:
+        return (native_plan is not None and not torch.jit.is_tracing() and native_plan.available()
+                and isinstance(x, torch.Tensor)
+                and x.dtype == torch.float32 and x.device.type == "cpu" and x.dim() == 4
+                and not (torch.is_grad_enabled() and x.requires_grad))
+
+    def _slots(self, x) -> List:
         slots = [x]
         for step, inputs in zip(self.steps, self.inputs):
             operands = [slots[i] for i in inputs]
             if not isinstance(step, self.passes_staged):
                 operands = [plain(operand) for operand in operands]
             slots.append(step(*operands))
-        return plain(slots[self.output])
+        return slots
+
+    @torch.no_grad()
+    def slot_shapes(self, x) -> List:
+        """The shape of every slot's value for input `x` (None for a skipped step), step by step."""
+        return [tuple(plain(value).shape) if value is not None else None for value in self._slots(x)]
 
 
 def from_payload(payload: Dict, kernels=None) -> ExportedNet:
     """The network an export payload describes; `kernels` ("dense"/"sparse") overrides every
-    step's kernel choice (the exporter's timing and the ONNX path use this)."""
+    step's kernel choice and runs the steps one by one (the exporter's timing and the ONNX path
+    use this)."""
     found = payload.get("format") if isinstance(payload, dict) else None
     if found not in READS:
         where = f"its format is {found!r}" if found is not None else f"no format entry in a {type(payload).__name__}"
         raise ValueError(f"{where}; this sparsekit reads exported network formats {', '.join(READS)}")
     steps = [dict(spec, kernel=kernels) if kernels and "kernel" in spec else spec for spec in payload["steps"]]
-    return ExportedNet(steps, payload["tensors"], payload["output"])
+    # Overridden kernels run step by step: the override measures or traces those very kernels.
+    runner = "steps" if kernels else payload.get("runner", "steps")
+    return ExportedNet(steps, payload["tensors"], payload["output"], runner)
 
 
 def load_exported(path, kernels=None) -> ExportedNet:
