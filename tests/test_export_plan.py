@@ -173,3 +173,15 @@ def test_the_native_pools_match_torch():
     _run_map(pooled, x, pooled.shape, (x.stride(0), x.stride(1), 2 * x.stride(2), 2), pooled.stride(),
              reduced=(2, 2), reduced_strides=(6, 1), mode=1)
     assert torch.equal(pooled, F.max_pool2d(x, 2))
+
+
+@pytest.mark.parametrize("kernel", ["dense", "sparse"])
+def test_an_overridden_kernel_reaches_the_layers_and_leaves_the_pooling_windows(kernel):
+    """VGG-16's max-pooling steps name a "kernel" too (their window): an override is for layers."""
+    model, mask = _masked("vgg16")
+    net = export(model, mask, input_shape=(3, 32, 32), batch_size=1, kernels_mode="dense")
+    forced = runtime.from_payload(net.payload, kernels=kernel)
+    assert [spec["kernel"] for spec in forced.specs if spec["op"] == "maxpool"] == [2] * 5
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert _error(forced(x), model(x)) <= 1e-4

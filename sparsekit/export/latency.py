@@ -177,11 +177,11 @@ def _measure(name, method, sparsity, batch_size, rounds, width, input_size, with
     with torch.no_grad():
         difference = (exported(sample) - masked(sample)).abs().max().item()
     samples = dict(zip(networks, alternating_times(list(networks.values()), sample, rounds)))
-    kernels = exported.report["kernels"].values()
+    layers = [spec for spec in exported.specs if spec["op"] in runtime.LAYER_OPS]  # as the chosen runner runs them
     row = {"model": name, "mask": method, "sparsity": sparsity, "batch": batch_size, "train_steps": train_steps,
-           "train_loss": loss, "layers": len(kernels),
-           "sparse_layers": sum(spec.get("kernel", "dense") != "dense" for spec in exported.specs if "kernel" in spec),
-           "tiled_layers": sum(spec.get("kernel") == runtime.TILED for spec in exported.specs),
+           "train_loss": loss, "layers": len(layers),
+           "sparse_layers": sum(spec["kernel"] != "dense" for spec in layers),
+           "tiled_layers": sum(spec["kernel"] == runtime.TILED for spec in layers),
            "runner": exported.runner,
            "dense_bytes": checkpoint_bytes(dense), "file_bytes": file_bytes, "max_diff": difference,
            "dense_madds": multiply_adds(dense, sample, kept_only=False),

@@ -219,7 +219,7 @@ class Plan:
         plan = layer._plan(shape)
         batch, channels, height, width = shape
         s, p = layer.stride, layer.padding
-        (grid_h, grid_w), (out_h, out_w) = plan["grid"], plan["out"]
+        grid_h, grid_w = plan["grid"]
         component_plane = batch * grid_h * grid_w
         source = plan["source"]
         self.keep.append(source)

@@ -481,6 +481,7 @@ class Skipped(nn.Module):
         return None
 
 
+LAYER_OPS = ("conv", "linear")  # the steps that name the kernel they run
 RUNNERS = ("steps", "plan")  # a file without "runner" runs step by step, as it was timed
 
 
@@ -598,7 +599,8 @@ def from_payload(payload: Dict, kernels=None) -> ExportedNet:
     if found not in READS:
         where = f"its format is {found!r}" if found is not None else f"no format entry in a {type(payload).__name__}"
         raise ValueError(f"{where}; this sparsekit reads exported network formats {', '.join(READS)}")
-    steps = [dict(spec, kernel=kernels) if kernels and "kernel" in spec else spec for spec in payload["steps"]]
+    # Pooling steps name a "kernel" too (their window size): only layers take an override.
+    steps = [dict(spec, kernel=kernels) if kernels and spec["op"] in LAYER_OPS else spec for spec in payload["steps"]]
     # Overridden kernels run step by step: the override measures or traces those very kernels.
     runner = "steps" if kernels else payload.get("runner", "steps")
     return ExportedNet(steps, payload["tensors"], payload["output"], runner)
