@@ -3,6 +3,7 @@ the same outputs as running the steps one by one on every model family, batch si
 each native layout operation against torch; the exporter's timed choice of runner; the runs
 that stay step by step (autograd, other dtypes, no llvmlite, files without a runner)."""
 import struct
+import threading
 
 import pytest
 import torch
@@ -185,3 +186,24 @@ def test_an_overridden_kernel_reaches_the_layers_and_leaves_the_pooling_windows(
     x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         assert _error(forced(x), model(x)) <= 1e-4
+
+
+@needs_native
+def test_threads_calling_one_network_get_their_own_results():
+    model, mask = _masked("resnet20")
+    planned = _planned(export(model, mask, input_shape=(3, 16, 16), batch_size=1))
+    inputs = [torch.randn(1 + k % 3, 3, 16, 16, generator=torch.Generator().manual_seed(k)) for k in range(12)]
+    with torch.no_grad():
+        expected = [planned.run_steps(x) for x in inputs]
+    results = [None] * len(inputs)
+
+    def work(k):
+        with torch.no_grad():
+            results[k] = planned(inputs[k])
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(inputs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(_error(got, want) <= 1e-5 for got, want in zip(results, expected))

@@ -25,6 +25,7 @@ import importlib
 import importlib.util
 import math
 import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import Dict, List
@@ -497,6 +498,7 @@ class ExportedNet(nn.Module):
             raise ValueError(f"unknown runner {runner!r}; this runtime runs {', '.join(RUNNERS)}")
         self.runner = runner
         self._native_plans: Dict[tuple, object] = {}
+        self._plans_lock = threading.Lock()
         self.specs = steps
         self.steps = nn.ModuleList([build_step(spec, tensors) for spec in steps])
         self.inputs = [list(spec["inputs"]) for spec in steps]
@@ -560,10 +562,11 @@ class ExportedNet(nn.Module):
     def plan_for(self, x):
         """The native plan for inputs shaped like `x` (built on first use, then kept)."""
         shape = tuple(x.shape)
-        plan = self._native_plans.pop(shape, None) or native_plan.Plan(self, shape)
-        self._native_plans[shape] = plan  # last in the dict: the most recently used
-        while len(self._native_plans) > self.PLANS_KEPT:
-            self._native_plans.pop(next(iter(self._native_plans)))
+        with self._plans_lock:
+            plan = self._native_plans.pop(shape, None) or native_plan.Plan(self, shape)
+            self._native_plans[shape] = plan  # last in the dict: the most recently used
+            while len(self._native_plans) > self.PLANS_KEPT:
+                self._native_plans.pop(next(iter(self._native_plans)))
         return plan
 
     def run_steps(self, x):
