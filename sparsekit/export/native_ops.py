@@ -24,7 +24,7 @@ address; kind 0 calls a tiled kernel (`tiled_kernel.ir`) with its twelve argumen
 args, kind 1 calls a function taking the args address (map_op).
 """
 import ctypes
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 try:
     import llvmlite.binding as llvm
@@ -41,16 +41,50 @@ def _argument(index: int, name: str) -> str:
             f"  %{name} = load i64, ptr %{name}.at\n")
 
 
+ARGUMENT_NAMES = (["dst", "src", "src2"] + [f"n{k}" for k in range(4)] + [f"s{k}" for k in range(4)]
+                  + [f"d{k}" for k in range(4)] + [f"t{k}" for k in range(4)]
+                  + ["m0", "m1", "r0", "r1", "mode", "scale", "relu"])
+
+
+def _prologue(name: str) -> List[str]:
+    """A map function's entry: its arguments loaded, its three pointers, its two flags."""
+    lines = [f"define void @{name}(ptr noalias nocapture readonly %a) nounwind {{\nentry:\n"]
+    lines += [_argument(index, argument) for index, argument in enumerate(ARGUMENT_NAMES)]
+    return lines + ["  %dst.p = inttoptr i64 %dst to ptr\n  %src.p = inttoptr i64 %src to ptr\n",
+                    "  %src2.p = inttoptr i64 %src2 to ptr\n  %has_src2 = icmp ne i64 %src2, 0\n",
+                    "  %do_relu = icmp ne i64 %relu, 0\n"]
+
+
+def _outer_loops(levels: int, inner: str) -> List[str]:
+    """Loop heads over i0..i<levels-1>, each level carrying the src, dst and src2 offsets of the
+    levels above it (%so<k>, %do<k>, %to<k>); the innermost head branches to `inner`. Their
+    latches are `_latches`."""
+    lines, previous = [], {"block": "entry", "so": "0", "do": "0", "to": "0"}
+    for k in range(levels):
+        lines += [f"outer{k}.head:\n",
+                  f"  %i{k} = phi i64 [0, %{previous['block']}], [%i{k}.next, %outer{k}.latch]\n",
+                  f"  %so{k}.step = mul i64 %i{k}, %s{k}\n  %so{k} = add i64 {_value(previous['so'])}, %so{k}.step\n",
+                  f"  %do{k}.step = mul i64 %i{k}, %d{k}\n  %do{k} = add i64 {_value(previous['do'])}, %do{k}.step\n",
+                  f"  %to{k}.step = mul i64 %i{k}, %t{k}\n  %to{k} = add i64 {_value(previous['to'])}, %to{k}.step\n",
+                  f"  br label %{'outer%d.head' % (k + 1) if k < levels - 1 else inner}\n"]
+        previous = {"block": f"outer{k}.head", "so": f"so{k}", "do": f"do{k}", "to": f"to{k}"}
+    return lines
+
+
+def _latches(levels: int) -> List[str]:
+    lines = []
+    for k in reversed(range(levels)):
+        after = f"outer{k - 1}.latch" if k > 0 else "exit"
+        lines += [f"outer{k}.latch:\n  %i{k}.next = add i64 %i{k}, 1\n",
+                  f"  %i{k}.more = icmp slt i64 %i{k}.next, %n{k}\n",
+                  f"  br i1 %i{k}.more, label %outer{k}.head, label %{after}\n"]
+    return lines + ["exit:\n  ret void\n}\n"]
+
+
 def _map_ir() -> str:
     """`map_op`: four nested outer loops, two nested reduction loops, offsets carried per level."""
-    names = ["dst", "src", "src2"] + [f"n{k}" for k in range(4)] + [f"s{k}" for k in range(4)] + \
-        [f"d{k}" for k in range(4)] + [f"t{k}" for k in range(4)] + ["m0", "m1", "r0", "r1", "mode", "scale", "relu"]
-    lines = ["declare float @llvm.maxnum.f32(float, float)\n",
-             "define void @map_op(ptr noalias nocapture readonly %a) nounwind {\nentry:\n"]
-    lines += [_argument(index, name) for index, name in enumerate(names)]
-    lines += ["  %dst.p = inttoptr i64 %dst to ptr\n  %src.p = inttoptr i64 %src to ptr\n",
-              "  %src2.p = inttoptr i64 %src2 to ptr\n  %has_src2 = icmp ne i64 %src2, 0\n",
-              "  %is_max = icmp ne i64 %mode, 0\n  %do_relu = icmp ne i64 %relu, 0\n",
+    lines = ["declare float @llvm.maxnum.f32(float, float)\n"] + _prologue("map_op")
+    lines += ["  %is_max = icmp ne i64 %mode, 0\n",
               "  %scale.bits = trunc i64 %scale to i32\n  %scale.f = bitcast i32 %scale.bits to float\n",
               "  %init = select i1 %is_max, float 0xFFF0000000000000, float 0.0\n"]
     # Any empty size: nothing to do.
@@ -59,17 +93,7 @@ def _map_ir() -> str:
     lines += ["  %e01 = or i1 %empty0, %empty1\n  %e23 = or i1 %empty2, %empty3\n  %e45 = or i1 %empty4, %empty5\n",
               "  %e03 = or i1 %e01, %e23\n  %empty = or i1 %e03, %e45\n",
               "  br i1 %empty, label %exit, label %outer0.head\n"]
-    # Outer loops: level k carries the src, dst and src2 offsets of levels 0..k.
-    previous = {"block": "entry", "so": "0", "do": "0", "to": "0"}
-    for k in range(4):
-        head = f"outer{k}"
-        lines += [f"{head}.head:\n",
-                  f"  %i{k} = phi i64 [0, %{previous['block']}], [%i{k}.next, %{head}.latch]\n",
-                  f"  %so{k}.step = mul i64 %i{k}, %s{k}\n  %so{k} = add i64 {_value(previous['so'])}, %so{k}.step\n",
-                  f"  %do{k}.step = mul i64 %i{k}, %d{k}\n  %do{k} = add i64 {_value(previous['do'])}, %do{k}.step\n",
-                  f"  %to{k}.step = mul i64 %i{k}, %t{k}\n  %to{k} = add i64 {_value(previous['to'])}, %to{k}.step\n",
-                  f"  br label %{'outer%d.head' % (k + 1) if k < 3 else 'reduce0.head'}\n"]
-        previous = {"block": f"{head}.head", "so": f"so{k}", "do": f"do{k}", "to": f"to{k}"}
+    lines += _outer_loops(4, "reduce0.head")
     # Reduction loops over j0, j1 with the accumulator in a phi.
     lines += ["reduce0.head:\n",
               "  %j0 = phi i64 [0, %outer3.head], [%j0.next, %reduce0.latch]\n",
@@ -97,13 +121,7 @@ def _map_ir() -> str:
               "  %result = select i1 %do_relu, float %rectified, float %sum\n",
               "  %out.at = getelementptr float, ptr %dst.p, i64 %do3\n  store float %result, ptr %out.at\n",
               "  br label %outer3.latch\n"]
-    for k in reversed(range(4)):
-        after = f"outer{k - 1}.latch" if k > 0 else "exit"
-        lines += [f"outer{k}.latch:\n  %i{k}.next = add i64 %i{k}, 1\n",
-                  f"  %i{k}.more = icmp slt i64 %i{k}.next, %n{k}\n",
-                  f"  br i1 %i{k}.more, label %outer{k}.head, label %{after}\n"]
-    lines += ["exit:\n  ret void\n}\n"]
-    return "".join(lines)
+    return "".join(lines + _latches(4))
 
 
 VECTOR = 16  # floats per vector of the row copies (LLVM splits it where the CPU's registers are narrower)
@@ -115,29 +133,15 @@ def _rows_ir(step: int) -> str:
     stride-2 convs); VECTOR floats at a time, then one by one. Same arguments as `map_op`. With
     step 2 the vector loads read one float past a row's last: the source buffer must have room."""
     vec, wide = f"<{VECTOR} x float>", f"<{VECTOR * step} x float>"
-    names = ["dst", "src", "src2"] + [f"n{k}" for k in range(4)] + [f"s{k}" for k in range(4)] + \
-        [f"d{k}" for k in range(4)] + [f"t{k}" for k in range(4)] + ["m0", "m1", "r0", "r1", "mode", "scale", "relu"]
     pick = ", ".join(f"i32 {step * k}" for k in range(VECTOR))
-    lines = [f"define void @rows_op_{step}(ptr noalias nocapture readonly %a) nounwind {{\nentry:\n"]
-    lines += [_argument(index, name) for index, name in enumerate(names)]
-    lines += ["  %dst.p = inttoptr i64 %dst to ptr\n  %src.p = inttoptr i64 %src to ptr\n",
-              "  %src2.p = inttoptr i64 %src2 to ptr\n  %has_src2 = icmp ne i64 %src2, 0\n",
-              "  %do_relu = icmp ne i64 %relu, 0\n",
-              # The vector part reads VECTOR x step floats from its first: up to step - 1 past the
+    lines = _prologue(f"rows_op_{step}")
+    lines += [  # The vector part reads VECTOR x step floats from its first: up to step - 1 past the
               # row's last, which the caller's buffers leave room for.
               f"  %vector_end = sub i64 %n3, {VECTOR}\n"]
     lines += [f"  %empty{k} = icmp slt i64 %n{k}, 1\n" for k in range(4)]
     lines += ["  %e01 = or i1 %empty0, %empty1\n  %e23 = or i1 %empty2, %empty3\n  %empty = or i1 %e01, %e23\n",
               "  br i1 %empty, label %exit, label %outer0.head\n"]
-    previous = {"block": "entry", "so": "0", "do": "0", "to": "0"}
-    for k in range(3):
-        lines += [f"outer{k}.head:\n",
-                  f"  %i{k} = phi i64 [0, %{previous['block']}], [%i{k}.next, %outer{k}.latch]\n",
-                  f"  %so{k}.step = mul i64 %i{k}, %s{k}\n  %so{k} = add i64 {_value(previous['so'])}, %so{k}.step\n",
-                  f"  %do{k}.step = mul i64 %i{k}, %d{k}\n  %do{k} = add i64 {_value(previous['do'])}, %do{k}.step\n",
-                  f"  %to{k}.step = mul i64 %i{k}, %t{k}\n  %to{k} = add i64 {_value(previous['to'])}, %to{k}.step\n",
-                  f"  br label %{'outer%d.head' % (k + 1) if k < 2 else 'row'}\n"]
-        previous = {"block": f"outer{k}.head", "so": f"so{k}", "do": f"do{k}", "to": f"to{k}"}
+    lines += _outer_loops(3, "row")
     lines += ["row:\n  %row.src = getelementptr float, ptr %src.p, i64 %so2\n",
               "  %row.dst = getelementptr float, ptr %dst.p, i64 %do2\n",
               "  %row.src2 = getelementptr float, ptr %src2.p, i64 %to2\n",
@@ -178,13 +182,7 @@ def _rows_ir(step: int) -> str:
               "  %c.dst.at = getelementptr float, ptr %row.dst, i64 %c.i\n  store float %c.out, ptr %c.dst.at\n",
               "  %c.next = add i64 %c.i, 1\n  %c.more = icmp slt i64 %c.next, %n3\n",
               "  br i1 %c.more, label %scalar, label %outer2.latch\n"]
-    for k in reversed(range(3)):
-        after = f"outer{k - 1}.latch" if k > 0 else "exit"
-        lines += [f"outer{k}.latch:\n  %i{k}.next = add i64 %i{k}, 1\n",
-                  f"  %i{k}.more = icmp slt i64 %i{k}.next, %n{k}\n",
-                  f"  br i1 %i{k}.more, label %outer{k}.head, label %{after}\n"]
-    lines += ["exit:\n  ret void\n}\n"]
-    return "".join(lines)
+    return "".join(lines + _latches(3))
 
 
 def _value(name: str) -> str:
