@@ -191,3 +191,26 @@ def test_an_interrupted_cli_sweep_prints_the_grids_one_line_and_continues(tmp_pa
     monkeypatch.undo()
     assert main(argv) == 0  # what the line promised
     assert ": 1 resumed, 1 skipped" in capsys.readouterr().out
+
+
+def test_a_local_worker_stops_its_run_on_ctrl_c_and_ignores_it_while_idle(monkeypatch):
+    """A terminal's Ctrl-C reaches every worker: a running run stops (KeyboardInterrupt, its
+    folder keeps the last checkpoint), an idle worker stays quiet (no traceback of its own on
+    stderr) and ends when the pool shuts down."""
+    from sparsekit.app.sweeps import backends
+
+    def interrupted_run(**task):
+        assert task["threads"] == 1
+        os.kill(os.getpid(), signal.SIGINT)  # delivered here, in the main thread
+        pytest.fail("Ctrl-C did not stop the run")
+
+    before = signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(backends, "run_point", interrupted_run)
+    try:
+        backends._idle_ignores_ctrl_c()
+        os.kill(os.getpid(), signal.SIGINT)  # idle: ignored
+        with pytest.raises(KeyboardInterrupt):
+            backends._run_in_worker({"name": "a", "threads": 1})
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # idle again
+    finally:
+        signal.signal(signal.SIGINT, before)
