@@ -115,9 +115,11 @@ def _add_scale_commands(commands) -> None:
 
     sweep = commands.add_parser("sweep", help="train every point of a grid (a TOML file), resumably",
                                 description="Train every point of SPEC.toml's [grid] (lists crossed) with its "
-                                            "[fixed] settings, one run directory per point; rerunning skips "
-                                            "finished runs and resumes interrupted ones.")
-    sweep.add_argument("spec", metavar="SPEC.toml", help="the sweep file ([grid], [fixed], optional [sweep])")
+                                            "[fixed] settings, once per seed of [sweep] seeds and with each recipe "
+                                            "of [recipes] (one mask per point and seed), one run directory per "
+                                            "run; rerunning skips finished runs and resumes interrupted ones.")
+    sweep.add_argument("spec", metavar="SPEC.toml", help="the sweep file ([grid], [fixed], optional [sweep] and "
+                                                         "[recipes])")
     sweep.add_argument("--out", default=None, help="folder for the runs (default: [sweep] out, else runs/SPEC)")
     sweep.add_argument("--backend", default=None, choices=BACKENDS, help="where runs execute (default: local)")
     sweep.add_argument("--workers", type=int, default=None, help="local: worker processes (default: one per "
