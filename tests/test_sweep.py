@@ -214,3 +214,17 @@ def test_a_local_worker_stops_its_run_on_ctrl_c_and_ignores_it_while_idle(monkey
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # idle again
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+def test_the_interrupt_line_keeps_its_parts_through_pickle_and_says_why_nothing_continues():
+    import pickle
+
+    from sparsekit.app.sweeps import GridInterrupted
+
+    kept = pickle.loads(pickle.dumps(GridInterrupted("1 of 2 runs finished", "runs/x")))
+    assert isinstance(kept, KeyboardInterrupt) and kept.line() == str(kept)
+    assert kept.line(again="run it again").startswith("interrupted: 1 of 2 runs finished, kept in runs/x; run it "
+                                                       "again to continue")
+    fresh = GridInterrupted("0 of 2 runs finished", None, "overwrite trains every run anew")
+    assert str(fresh) == ("interrupted: 0 of 2 runs finished, none kept (overwrite trains every run anew); "
+                          "run the cell again to restart")

@@ -15,12 +15,15 @@ from ...core.callbacks import Callback
 from ...training.epoch_csv import FILENAME as EPOCHS_FILE
 
 
+NO_FOLDERS = "this grid keeps no run folders"
+
+
 class GridInterrupted(KeyboardInterrupt):
     """A grid stopped by the user: still a KeyboardInterrupt (scripts and Run All stop as
     before), carrying the one line to show (`sparsekit.app.notebook_errors` folds the rest;
     the command line says `line(again=...)` with its own way to run it again)."""
 
-    def __init__(self, counts: str, kept: Optional[str] = None, why_none: str = ""):
+    def __init__(self, counts: str, kept: Optional[str] = None, why_none: str = NO_FOLDERS):
         self.counts, self.kept, self.why_none = counts, kept, why_none
         super().__init__(self.line())
 
@@ -89,7 +92,7 @@ class GridProgress:
     def ticker(self, name: str) -> "EpochTicker":
         return EpochTicker(self, name)
 
-    def interrupted(self, kept: Optional[str], why_none: str = "this grid keeps no run folders") -> GridInterrupted:
+    def interrupted(self, kept: Optional[str], why_none: str = NO_FOLDERS) -> GridInterrupted:
         """The one line for an interrupt: what finished and what running it again does."""
         finished = sum(status != "failed" for status in self.finished.values())
         return GridInterrupted(f"{finished} of {len(self.epochs)} runs finished", kept, why_none)
