@@ -40,6 +40,20 @@ def no_worker(monkeypatch):
     ('[grid]\nseed = [0]\n[sweep]\ncpus_per_run = -1\nbackend = "ray"\n', "cpus_per_run must be"),
     ('[grid]\nseed = [0]\n[sweep]\naddress = "auto"\n', "address applies to the ray backend only"),
     ('[grid]\n[fixed]\nseed = 0\n', "the sweep's grid is empty"),
+    # the axes `sk.sweep` takes as seeds= and recipes=, with its messages
+    ('[grid]\nmask = ["snip"]\n[sweep]\nseeds = 3\n', "seeds must be a list of whole numbers"),
+    ('[grid]\nmask = ["snip"]\n[sweep]\nseeds = []\n', "seeds must be a list of whole numbers"),
+    ('[grid]\nmask = ["snip"]\n[sweep]\nseeds = [0, 1.5]\n', "seed must be a whole number"),
+    ('[grid]\nmask = ["snip"]\n[sweep]\nseeds = ["0"]\n', "seed must be a whole number"),
+    ('[grid]\nmask = ["snip"]\n[sweep]\nseeds = [0, 0]\n', "repeat a seed"),
+    ('[grid]\nseed = [0]\n[sweep]\nseeds = [0, 1]\n', "'seed' is both a setting and the sweep's seeds"),
+    ('[grid]\nmask = ["snip"]\n[recipes]\n', "recipes must be a table of label -> recipe"),
+    ('recipes = "tost"\n[grid]\nmask = ["snip"]\n', "recipes must be a table ([recipes])"),
+    ('[grid]\nmask = ["snip"]\n[recipes]\nmine = "no-such-preset"\n', "unknown recipe 'no-such-preset'"),
+    ('[grid]\nmask = ["snip"]\n[recipes]\nmine = { smoothing = 0.1 }\n', "unknown recipe setting 'smoothing'"),
+    ('[grid]\nrecipe = ["default"]\n[recipes]\ntost = "tost"\n', "'recipe' is set while the sweep's recipes"),
+    ('[grid]\nmask = ["snip"]\n[fixed]\nlabel-smoothing = 0.0\n[recipes]\ntost = "tost"\n',
+     "'label-smoothing' is set while the sweep's recipes"),
 ])
 def test_a_bad_spec_is_refused_by_dry_run_and_by_the_sweep_alike(tmp_path, capsys, no_worker, text, expected):
     spec = tmp_path / "spec.toml"

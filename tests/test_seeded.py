@@ -109,9 +109,9 @@ def test_a_bad_plan_is_refused_before_any_run(monkeypatch):
     with pytest.raises(sk.SparsekitError, match="pattern 2:4 is kept by one-shot masks only"):
         sk.sweep([{"mask": "snip"}, {"mask": "set", "pattern": "2:4", "sparsity": 0.5}], tiny,
                  recipes={"default": None}, backend="inline")
-    with pytest.raises(sk.SparsekitError, match="the recipe is chosen by recipes="):
+    with pytest.raises(sk.SparsekitError, match="'recipe' is set while the sweep's recipes"):
         sk.sweep([{"mask": "snip", "recipe": "tost"}], tiny, recipes={"default": None}, backend="inline")
-    with pytest.raises(sk.SparsekitError, match="'seed' is both set and given as seeds="):
+    with pytest.raises(sk.SparsekitError, match="'seed' is both a setting and the sweep's seeds"):
         sk.sweep({"seed": [0, 1]}, tiny, seeds=[0, 1], backend="inline")
     with pytest.raises(sk.SparsekitError, match="repeat a seed"):
         sk.sweep([{}], tiny, seeds=[0, 0], backend="inline")

@@ -108,3 +108,123 @@ def test_a_folder_holding_a_run_of_other_settings_is_refused_and_left_as_it_was(
     # nothing was written, so the summary points at no traceback file
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     assert "traceback:" not in other.summary()
+
+
+# ---- the sweep file's axes: seeds and [recipes], as `sk.sweep`'s seeds= and recipes= ----------
+AXES_SPEC = """
+[sweep]
+name = "{mask}"
+seeds = [0, 1]
+
+[grid]
+mask = ["snip"]
+
+[recipes]
+default = "default"
+smoothed = { label_smoothing = 0.1 }
+
+[fixed]
+dataset = "digits"
+width = 0.25
+epochs = 1
+max_batches = 1
+"""
+
+
+def _runs(out):
+    """name -> what a run was asked to be: its settings (paths relative to `out`), recipe and labels."""
+    runs = {}
+    for record_file in sorted(out.glob("*/record.json")):
+        record = json.loads(record_file.read_text())
+        config = dict(record["config"], out=None)
+        if config["mask_file"]:
+            config["mask_file"] = os.path.relpath(config["mask_file"], out)
+        runs[record_file.parent.name] = (config, record["recipe"], record["sweep"], record["mask_digest"])
+    return runs
+
+
+def test_a_sweep_file_with_seeds_and_recipes_runs_what_sk_sweep_runs(tmp_path, capsys):
+    spec = tmp_path / "axes.toml"
+    spec.write_text(AXES_SPEC)
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "file"), "--dry-run"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    names = ["snip-seed0-default", "snip-seed0-smoothed", "snip-seed1-default", "snip-seed1-smoothed"]
+    assert listed[0] == str(tmp_path / "file" / names[0])
+    assert listed[1] == f"{tmp_path / 'file' / names[1]}  (trains the mask of {names[0]})"
+    assert not (tmp_path / "file").exists()
+    # The local backend (worker processes), as the file's default is.
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "file"), "--workers", "1", "--no-progress"]) == 0
+    assert "4 runs" in capsys.readouterr().out
+    fixed = dict(dataset="digits", width=0.25, epochs=1, max_batches=1)
+    sk.sweep({"mask": ["snip"]}, fixed, tmp_path / "api", name="{mask}", seeds=[0, 1],
+             recipes={"default": "default", "smoothed": {"label_smoothing": 0.1}}, backend="inline", progress=False)
+    from_file, from_api = _runs(tmp_path / "file"), _runs(tmp_path / "api")
+    assert list(from_file) == names
+    # The same runs: names, settings, recipes and labels (the masks were computed by other threads: not compared).
+    assert {name: run[:3] for name, run in from_file.items()} == {name: run[:3] for name, run in from_api.items()}
+    for seed in (0, 1):  # each (point, seed): one mask, computed by its first recipe and trained by the other
+        default, smoothed = from_file[f"snip-seed{seed}-default"], from_file[f"snip-seed{seed}-smoothed"]
+        assert default[0]["mask_file"] is None and default[1]["label_smoothing"] == 0.0
+        assert smoothed[0]["mask_file"] == f"snip-seed{seed}-default/mask.pt" and smoothed[1]["label_smoothing"] == 0.1
+        assert smoothed[3] == default[3] and smoothed[2]["labels"] == {"mask": "snip", "seed": str(seed),
+                                                                       "recipe": "smoothed"}
+
+
+def test_an_interrupted_cli_sweep_prints_the_grids_one_line_and_continues(tmp_path, capsys, monkeypatch):
+    from sparsekit.app.sweeps import progress as grid_progress
+
+    def on_epoch_end(self, state):  # Ctrl-C as the second run ends its second epoch (after its first checkpoint)
+        if self.name == "seed=1" and state.epoch == 2:
+            raise KeyboardInterrupt
+        self.progress.at(self.name, state.epoch)
+
+    spec = tmp_path / "seeds.toml"
+    spec.write_text("[grid]\nseed = [0, 1]\n[fixed]\n" + "".join(f"{k} = {v!r}\n" for k, v in TINY.items()))
+    argv = ["sweep", str(spec), "--out", str(tmp_path / "runs"), "--backend", "inline", "--no-progress"]
+    monkeypatch.setattr(grid_progress.EpochTicker, "on_epoch_end", on_epoch_end)
+    assert main(argv) == 130
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (f"interrupted: 1 of 2 runs finished, kept in {tmp_path / 'runs'}; run `sparsekit sweep "
+                            f"{spec}` with the same options again to continue (finished runs are skipped, an "
+                            f"interrupted one resumes from its last checkpoint)\n")
+    monkeypatch.undo()
+    assert main(argv) == 0  # what the line promised
+    assert ": 1 resumed, 1 skipped" in capsys.readouterr().out
+
+
+def test_a_local_worker_stops_its_run_on_ctrl_c_and_ignores_it_while_idle(monkeypatch):
+    """A terminal's Ctrl-C reaches every worker: a running run stops (KeyboardInterrupt, its
+    folder keeps the last checkpoint), an idle worker stays quiet (no traceback of its own on
+    stderr) and ends when the pool shuts down."""
+    from sparsekit.app.sweeps import backends
+
+    def interrupted_run(**task):
+        assert task["threads"] == 1
+        os.kill(os.getpid(), signal.SIGINT)  # delivered here, in the main thread
+        pytest.fail("Ctrl-C did not stop the run")
+
+    before = signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(backends, "run_point", interrupted_run)
+    try:
+        backends._idle_ignores_ctrl_c()
+        os.kill(os.getpid(), signal.SIGINT)  # idle: ignored
+        with pytest.raises(KeyboardInterrupt):
+            backends._run_in_worker({"name": "a", "threads": 1})
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # idle again
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_the_interrupt_line_keeps_its_parts_through_pickle_and_says_why_nothing_continues():
+    import pickle
+
+    from sparsekit.app.sweeps import GridInterrupted
+
+    kept = pickle.loads(pickle.dumps(GridInterrupted("1 of 2 runs finished", "runs/x")))
+    assert isinstance(kept, KeyboardInterrupt) and kept.line() == str(kept)
+    assert kept.line(again="run it again").startswith("interrupted: 1 of 2 runs finished, kept in runs/x; run it "
+                                                       "again to continue")
+    fresh = GridInterrupted("0 of 2 runs finished", None, "overwrite trains every run anew")
+    assert str(fresh) == ("interrupted: 0 of 2 runs finished, none kept (overwrite trains every run anew); "
+                          "run the cell again to restart")

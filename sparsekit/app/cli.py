@@ -10,6 +10,8 @@ from ..core.registry import Registry
 from ..report.summary import format_run
 from ..training.config import config_fields, make_config, names_with
 
+INTERRUPTED = 130  # the exit status of a command stopped by Ctrl-C (128 + SIGINT, as shells report it)
+
 
 def _add_option(parser, name: str, kind, default, help_text: str, choices, shown_default=None) -> None:
     """One flag for one dataclass field, typed from the field's declared type."""
@@ -113,9 +115,11 @@ def _add_scale_commands(commands) -> None:
 
     sweep = commands.add_parser("sweep", help="train every point of a grid (a TOML file), resumably",
                                 description="Train every point of SPEC.toml's [grid] (lists crossed) with its "
-                                            "[fixed] settings, one run directory per point; rerunning skips "
-                                            "finished runs and resumes interrupted ones.")
-    sweep.add_argument("spec", metavar="SPEC.toml", help="the sweep file ([grid], [fixed], optional [sweep])")
+                                            "[fixed] settings, once per seed of [sweep] seeds and with each recipe "
+                                            "of [recipes] (one mask per point and seed), one run directory per "
+                                            "run; rerunning skips finished runs and resumes interrupted ones.")
+    sweep.add_argument("spec", metavar="SPEC.toml", help="the sweep file ([grid], [fixed], optional [sweep] and "
+                                                         "[recipes])")
     sweep.add_argument("--out", default=None, help="folder for the runs (default: [sweep] out, else runs/SPEC)")
     sweep.add_argument("--backend", default=None, choices=BACKENDS, help="where runs execute (default: local)")
     sweep.add_argument("--workers", type=int, default=None, help="local: worker processes (default: one per "
@@ -152,20 +156,28 @@ def _add_scale_commands(commands) -> None:
 def _sweep(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .sweeps import expand, read_spec, sweep
+    from .sweeps import GridInterrupted, read_spec, sweep
+    from .sweeps.shared_masks import shared
     from .sweeps.spec import check_sweep_options
+    from .sweeps.spec_file import runs, sweep_options
 
     spec = read_spec(args.spec)
     given = {"out": args.out, "backend": args.backend, "workers": args.workers, "address": args.address,
              "cpus_per_run": args.cpus_per_run, "gpus_per_run": args.gpus_per_run}
     spec.update({key: value for key, value in given.items() if value is not None})
-    check_sweep_options(**{key: value for key, value in spec.items() if key not in ("grid", "fixed")})  # --dry-run too
+    check_sweep_options(**sweep_options(spec))  # --dry-run too
     spec.setdefault("out", str(Path("runs") / Path(args.spec).stem))
     if args.dry_run:
-        for point in expand(spec["grid"], spec["fixed"], spec.get("name")):
-            print(Path(spec["out"]) / point.name)
+        for group in runs(spec):
+            for index, point in enumerate(group):
+                mask_of = f"  (trains the mask of {group[0].name})" if index and shared(group) else ""
+                print(f"{Path(spec['out']) / point.name}{mask_of}")
         return 0
-    result = sweep(progress=args.progress, overwrite=args.overwrite, **spec)
+    try:
+        result = sweep(progress=args.progress, overwrite=args.overwrite, **spec)
+    except GridInterrupted as stopped:  # the grid's own line: what finished and how to go on
+        print(stopped.line(again=f"run `sparsekit sweep {args.spec}` with the same options again"), file=sys.stderr)
+        return INTERRUPTED
     print(result.summary())
     print(f"runs: {result.out}/*/record.json; tables: sparsekit report {result.out}")
     return 1 if result.failures else 0
@@ -328,7 +340,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     except KeyboardInterrupt:
         print(f"error: interrupted{_resume_hint(argv)}", file=sys.stderr)
-        return 130
+        return INTERRUPTED
 
 
 def _resume_hint(argv: Optional[List[str]]) -> str:

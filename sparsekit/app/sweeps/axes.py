@@ -15,8 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, List, Optional, Tuple
 
 from ...core.errors import SparsekitError
-from ...recipe import Recipe
-from .spec import Point, expand
+from .spec import RECIPE, Point, expand
 
 SEED = "seed"
 
@@ -29,11 +28,7 @@ def expand_axes(grid=None, fixed: Optional[Mapping] = None, name=None, seeds: Op
     if recipes is None:
         return [[point] for point in points]
     table = _recipe_table(recipes)
-    default = Recipe.default().to_dict()
-    for point in points:
-        if point.recipe != default:
-            raise SparsekitError("the recipe is chosen by recipes= (the sweep's recipe axis); remove 'recipe' and "
-                                 "the recipe settings from the grid and the fixed settings")
+    _refuse_recipe_settings(grid, fixed)
     groups = []
     for point in points:
         names = [f"{point.name}-{label}" for label in table]
@@ -50,6 +45,21 @@ def _recipe_table(recipes) -> dict:
     return {str(label): recipe for label, recipe in recipes.items()}
 
 
+def _refuse_recipe_settings(grid, fixed) -> None:
+    """With a recipe axis, a recipe set in the grid or the fixed settings would be overridden
+    (even one equal to the default): refused by name."""
+    from ...recipe.settings import recipe_fields
+
+    recipe_names = {RECIPE, *(name for name, *_ in recipe_fields())}
+    tables = [fixed or {}, *([grid] if isinstance(grid, Mapping) else grid or [])]
+    given = [key for table in tables if isinstance(table, Mapping) for key in table]
+    clash = next((key for key in given if str(key).replace("-", "_") in recipe_names), None)
+    if clash is not None:
+        raise SparsekitError(f"{clash!r} is set while the sweep's recipes (recipes=, a sweep file's [recipes]) "
+                             f"choose the recipe; remove it from the grid and the fixed settings, or put it in "
+                             f"the recipes")
+
+
 def _with_seeds(grid, fixed, name, seeds) -> Tuple[Any, Optional[Mapping], Any]:
     """The grid with the seeds crossed in (and the run names that say the seed)."""
     if seeds is None:
@@ -61,7 +71,8 @@ def _with_seeds(grid, fixed, name, seeds) -> Tuple[Any, Optional[Mapping], Any]:
         raise SparsekitError(f"seeds {seeds} repeat a seed; each seed is one run of every point")
     given = {**(fixed or {}), **(grid if isinstance(grid, Mapping) else {})}
     if SEED in given or (isinstance(grid, Sequence) and any(isinstance(p, Mapping) and SEED in p for p in grid)):
-        raise SparsekitError("'seed' is both set and given as seeds=; keep it in one place")
+        raise SparsekitError("'seed' is both a setting and the sweep's seeds (seeds=, a sweep file's [sweep] seeds); "
+                             "keep it in one place")
     if isinstance(name, str) and "{seed" not in name:
         name += "-seed{seed}"
     if grid is None or isinstance(grid, Mapping):

@@ -10,6 +10,7 @@
 The parallel backends also yield None every `POLL_SECONDS` while no run has finished, so the
 caller can follow the runs' epochs meanwhile.
 """
+import signal
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
@@ -35,8 +36,9 @@ def run_local(tasks: List[Dict], workers: Optional[int] = None) -> Iterator[Dict
     workers = max(1, min(workers or cores, len(tasks)))
     threads = max(1, cores // workers)  # two workers on two cores: one thread each, no oversubscription
     # spawn, not fork: a forked torch (and a forked notebook kernel) can hang in its thread pools.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        pending = {pool.submit(run_point, **task, threads=threads): task for task in tasks}
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                             initializer=_idle_ignores_ctrl_c) as pool:
+        pending = {pool.submit(_run_in_worker, dict(task, threads=threads)): task for task in tasks}
         try:
             while pending:
                 done, _ = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
@@ -48,6 +50,21 @@ def run_local(tasks: List[Dict], workers: Optional[int] = None) -> Iterator[Dict
             for future in pending:
                 future.cancel()
             raise
+
+
+def _idle_ignores_ctrl_c() -> None:
+    """A worker waiting for its next run ignores Ctrl-C (which a terminal sends to every process
+    of the sweep): the pool's shutdown ends it, where the interrupt would print its traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_in_worker(task: Dict) -> Dict:
+    """One run in a local worker: Ctrl-C stops it (its run folder keeps the last checkpoint)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return run_point(**task)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_ray(tasks: List[Dict], address: Optional[str] = None, cpus_per_run: float = 1,

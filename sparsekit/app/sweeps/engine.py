@@ -94,7 +94,11 @@ def sweep(grid=None, fixed=None, out=None, *, seeds: Optional[Sequence[int]] = N
                 outcomes = _in_run_folders(groups, out, run_dirs, overwrite, shown, lambda tasks: _execute(
                     tasks, backend, workers, address, cpus_per_run, gpus_per_run, shown))
     except KeyboardInterrupt as stopped:  # one line for the person; where it stopped stays in the chain
-        raise shown.interrupted(None if out is None or overwrite else str(out)) from stopped
+        if out is None:
+            raise shown.interrupted(None) from stopped
+        if overwrite:
+            raise shown.interrupted(None, "overwrite trains every run anew") from stopped
+        raise shown.interrupted(str(out)) from stopped
     finally:
         shown.close()
     order = {point.name: index for index, point in enumerate(points)}

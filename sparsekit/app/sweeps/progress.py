@@ -15,9 +15,27 @@ from ...core.callbacks import Callback
 from ...training.epoch_csv import FILENAME as EPOCHS_FILE
 
 
+NO_FOLDERS = "this grid keeps no run folders"
+
+
 class GridInterrupted(KeyboardInterrupt):
     """A grid stopped by the user: still a KeyboardInterrupt (scripts and Run All stop as
-    before), carrying the one line to show (`sparsekit.app.notebook_errors` folds the rest)."""
+    before), carrying the one line to show (`sparsekit.app.notebook_errors` folds the rest;
+    the command line says `line(again=...)` with its own way to run it again)."""
+
+    def __init__(self, counts: str, kept: Optional[str] = None, why_none: str = NO_FOLDERS):
+        self.counts, self.kept, self.why_none = counts, kept, why_none
+        super().__init__(self.line())
+
+    def __reduce__(self):  # pickled with its parts (the default would pass the line as `counts`)
+        return type(self), (self.counts, self.kept, self.why_none)
+
+    def line(self, again: str = "run the cell again") -> str:
+        """What finished, where it is kept, and what `again` (running it again) does."""
+        if self.kept:
+            return (f"interrupted: {self.counts}, kept in {self.kept}; {again} to continue (finished runs are "
+                    f"skipped, an interrupted one resumes from its last checkpoint)")
+        return f"interrupted: {self.counts}, none kept ({self.why_none}); {again} to restart"
 
 
 class GridProgress:
@@ -74,16 +92,10 @@ class GridProgress:
     def ticker(self, name: str) -> "EpochTicker":
         return EpochTicker(self, name)
 
-    def interrupted(self, kept: Optional[str]) -> GridInterrupted:
+    def interrupted(self, kept: Optional[str], why_none: str = NO_FOLDERS) -> GridInterrupted:
         """The one line for an interrupt: what finished and what running it again does."""
         finished = sum(status != "failed" for status in self.finished.values())
-        counts = f"{finished} of {len(self.epochs)} runs finished"
-        if kept:
-            line = (f"interrupted: {counts}, kept in {kept}; run the cell again to continue (finished runs are "
-                    f"skipped, an interrupted one resumes from its last checkpoint)")
-        else:
-            line = f"interrupted: {counts}, none kept (this grid keeps no run folders); run the cell again to restart"
-        return GridInterrupted(line)
+        return GridInterrupted(f"{finished} of {len(self.epochs)} runs finished", kept, why_none)
 
     def close(self) -> None:
         self.bar.close()

@@ -1,33 +1,46 @@
 """A sweep written down: a TOML file with a `[grid]` table (lists of values, crossed), a
-`[fixed]` table (settings every run shares) and an optional `[sweep]` table (out, name,
-backend, workers, address, cpus_per_run, gpus_per_run), e.g.
+`[fixed]` table (settings every run shares), an optional `[sweep]` table (out, name, seeds,
+backend, workers, address, cpus_per_run, gpus_per_run) and an optional `[recipes]` table
+(label = a preset name or an inline recipe table), e.g.
 
     [sweep]
     out = "runs/masks"
-    name = "{mask}-{sparsity:g}-seed{seed}-{recipe}"
+    name = "{mask}-{sparsity:g}"   # "-seed{seed}" and "-{recipe label}" are added per run
+    seeds = [0, 1, 2]              # every point once per seed
 
     [grid]
     mask = ["snip", "grasp"]
     sparsity = [0.9, 0.98]
-    recipe = ["default", "tost"]
-    seed = [0, 1, 2]
+
+    [recipes]                      # every point and seed: ONE mask, trained by each recipe
+    default = "default"
+    tost = "tost"
+    smoothed = { label_smoothing = 0.1 }
 
     [fixed]
     dataset = "digits"
     epochs = 8
+
+`seeds` and `[recipes]` are `sk.sweep`'s `seeds=` and `recipes=`, expanded by the same code
+(`axes.expand_axes`). Without `[recipes]`, `recipe = [...]` in the grid crosses recipes as any
+other setting (each run its own mask).
 """
 from pathlib import Path
 from typing import Any, Dict
 
 from ...core.errors import SparsekitError
-from .spec import check_sweep_options, expand
+from .axes import expand_axes
+from .spec import check_sweep_options
 
-SWEEP_KEYS = ("out", "name", "backend", "workers", "address", "cpus_per_run", "gpus_per_run")
-TABLES = ("sweep", "grid", "fixed")
+# `check_sweep_options`'s settings; `seeds` is an axis (`expand_axes` checks it).
+OPTION_KEYS = ("out", "name", "backend", "workers", "address", "cpus_per_run", "gpus_per_run")
+SWEEP_KEYS = OPTION_KEYS + ("seeds",)
+TABLES = ("sweep", "grid", "fixed", "recipes")
 
 
 def read_spec(path) -> Dict[str, Any]:
-    """{"grid", "fixed", and the [sweep] options}, checked (every point expanded once)."""
+    """{"grid", "fixed", the [sweep] options, and "recipes" when given}: `sk.sweep`'s keywords,
+    checked (every run expanded once)."""
     try:
         import tomllib
     except ImportError:  # Python 3.10
@@ -54,7 +67,19 @@ def read_spec(path) -> Dict[str, Any]:
     unknown = sorted(set(options) - set(SWEEP_KEYS))
     if unknown:
         raise SparsekitError(f"{path}: unknown [sweep] option {unknown[0]!r}; options are: {', '.join(SWEEP_KEYS)}")
-    check_sweep_options(**options)
+    check_sweep_options(**sweep_options(options))
     spec = {"grid": document["grid"], "fixed": document.get("fixed", {}), **options}
-    expand(spec["grid"], spec["fixed"], spec.get("name"))
+    if "recipes" in document:  # an empty [recipes] is refused there, not read as "no recipe axis"
+        spec["recipes"] = document["recipes"]
+    runs(spec)
     return spec
+
+
+def sweep_options(spec: Dict[str, Any]) -> Dict[str, Any]:
+    """The options among a spec's entries (its grid, fixed settings and axes apart)."""
+    return {key: value for key, value in spec.items() if key in OPTION_KEYS}
+
+
+def runs(spec: Dict[str, Any]):
+    """The spec's runs as `sk.sweep` groups them (one list per shared mask), in its order."""
+    return expand_axes(spec["grid"], spec["fixed"], spec.get("name"), spec.get("seeds"), spec.get("recipes"))
