@@ -3,6 +3,7 @@ still training when a session ends, so that the next session resumes them.
 
     python -m study.commit benchmarks/results/study-converged            # once
     python -m study.commit benchmarks/results/study-converged --every 600
+    python -m study.commit benchmarks/results/study-addendum --every 600 --report study.addendum_report
     python -m study.commit benchmarks/results/study-converged --park     # runner stopped
     python -m study.commit benchmarks/results/study-converged --unpark   # next session
 
@@ -96,9 +97,13 @@ def ignored(root: Path, paths: List[str]) -> set:
     return set(found.stdout.splitlines()) if found is not None else set()
 
 
-def commit_finished(study: Path) -> int:
-    """Commit what is finished and changed; the number of files committed (0: nothing new)."""
+def commit_finished(study: Path, report: Optional[str] = None) -> int:
+    """Commit what is finished and changed; the number of files committed (0: nothing new).
+    `report`: a module run as `python -m <report> <study>` from the checkout's root whenever new
+    runs finished, so the study's generated report goes into the same commit as its records."""
     root = checkout_root(study)
+    if report is not None and _changed(root, finished_run_files(study)):
+        _regenerate(report, study, root)
     paths = [str(p.resolve().relative_to(root)) for p in finished_run_files(study) + study_files(study)]
     paths = [path for path in paths if path not in ignored(root, paths)]
     changed = git("status", "--porcelain", "--", *paths, cwd=root).stdout.splitlines() if paths else []
@@ -110,6 +115,21 @@ def commit_finished(study: Path) -> int:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     _commit(root, paths, f"{study.name}: finished records ({stamp})")
     return len(changed)
+
+
+def _changed(root: Path, files: List[Path]) -> bool:
+    paths = [str(p.resolve().relative_to(root)) for p in files]
+    return bool(paths) and bool(git("status", "--porcelain", "--", *paths, cwd=root).stdout.strip())
+
+
+def _regenerate(report: str, study: Path, root: Path) -> None:
+    """Run the report module; a failure is one line on stderr (the records are committed anyway)."""
+    done = subprocess.run([sys.executable, "-m", report, str(study.resolve())], cwd=root, capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        print(f"error: {report} failed: {lines[-1] if lines else 'exit ' + str(done.returncode)}", file=sys.stderr,
+              flush=True)
 
 
 def _read_record(run: Path) -> Optional[dict]:
@@ -306,6 +326,9 @@ def main(argv=None) -> int:
     parser.add_argument("study", help="the study's folder, inside a git checkout")
     parser.add_argument("--every", type=float, default=None, metavar="SECONDS",
                         help="keep going: look again every SECONDS (default: once)")
+    parser.add_argument("--report", default=None, metavar="MODULE",
+                        help="regenerate the study's report with `python -m MODULE STUDY` whenever runs finish, "
+                             "and commit it with them (e.g. study.addendum_report)")
     ends = parser.add_mutually_exclusive_group()
     ends.add_argument("--park", action="store_true",
                       help="at a session's end, runner stopped: commit the unfinished runs' checkpoints")
@@ -323,9 +346,9 @@ def main(argv=None) -> int:
         print(f"error: {study} is not inside a git checkout", file=sys.stderr)
         return 2
     if args.park or args.unpark:
-        if args.every is not None:
-            print("error: --every keeps committing finished runs; --park and --unpark run once",
-                  file=sys.stderr)
+        if args.every is not None or args.report is not None:
+            print(f"error: {'--every' if args.every is not None else '--report'} goes with committing finished "
+                  "runs; --park and --unpark run once and commit no report", file=sys.stderr)
             return 2
         try:
             count = park(study) if args.park else unpark(study)
@@ -336,7 +359,7 @@ def main(argv=None) -> int:
         return 0
     while True:
         try:
-            count = commit_finished(study)
+            count = commit_finished(study, args.report)
             if count:
                 print(f"{datetime.now(timezone.utc):%H:%M} committed {count} file(s)", flush=True)
         except RuntimeError as exc:  # another git command held the index: the next pass retries

@@ -277,3 +277,28 @@ def test_a_run_parked_on_another_cpu_of_the_same_instruction_set_starts_again(tm
     assert "starts again from epoch 0 (cpu " in capsys.readouterr().out
     (study / "parked.tar").write_bytes(archive)
     assert study_commit.unpark(study, machine=parking) == 1
+
+
+def test_a_report_module_regenerates_the_report_whenever_runs_finish_and_goes_into_their_commit(tmp_path, capsys):
+    repo, study = new_repo(tmp_path)
+    (repo / "count_report.py").write_text(textwrap.dedent("""
+        import sys
+        from pathlib import Path
+        study = Path(sys.argv[1])
+        runs = len(list(study.glob("runs/*/record.json")))
+        (study / "report.md").write_text(f"{runs} runs")
+        (study / "answer.json").write_text(str(runs))
+    """))
+    run_folder(study, "a", finished=True)
+    assert study_commit.main([str(study), "--report", "count_report"]) == 0
+    assert git("show", "HEAD:benchmarks/results/study/report.md", cwd=repo) == "1 runs"
+    (study / "report.md").write_text("edited by hand")  # no new run: the report is left as it is
+    assert study_commit.commit_finished(study, "count_report") == 1
+    assert git("show", "HEAD:benchmarks/results/study/report.md", cwd=repo) == "edited by hand"
+    run_folder(study, "b", finished=True)
+    assert study_commit.commit_finished(study, "count_report") == 5  # b's three files, both report files
+    assert git("show", "HEAD:benchmarks/results/study/answer.json", cwd=repo) == "2"
+    run_folder(study, "c", finished=True)
+    assert study_commit.commit_finished(study, "no_such_module") == 3  # the records go in anyway
+    assert "error: no_such_module failed: " in capsys.readouterr().err
+    assert study_commit.main([str(study), "--park", "--report", "count_report"]) == 2
