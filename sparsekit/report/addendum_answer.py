@@ -7,13 +7,13 @@ converged study's own answer.
 Comparisons are spelt "arm - baseline"; differences are test accuracies (fractions).
 """
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
 from ..core import formats
 from ..core.errors import SparsekitError
+from .answer import is_number
 
 ANSWER_FILE = "answer.json"
 CELL_KEYS = ("network", "mask", "sparsity", "comparison", "pairs", "mean", "verdict")
@@ -78,7 +78,7 @@ def load_addendum_answer(path) -> AddendumAnswer:
         missing = [key for key in CELL_KEYS if not isinstance(cell, dict) or key not in cell]
         if missing:
             raise SparsekitError(f"{path}: cells[{index}] lacks {', '.join(missing)}")
-        if not all(_is_number(cell[key]) for key in ("sparsity", "mean")):
+        if not all(is_number(cell[key]) for key in ("sparsity", "mean")):
             raise SparsekitError(f"{path}: cells[{index}]: sparsity and mean must be numbers")
     for index, item in enumerate(items):
         whole = ("item", "planned", "finished")
@@ -90,10 +90,6 @@ def load_addendum_answer(path) -> AddendumAnswer:
         raise SparsekitError(f"{path}: counts needs whole numbers planned_after_cuts and finished") from None
     return AddendumAnswer(path, data["sentence"], str(data.get("generated", "")), planned, finished, items, cells,
                           pending)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def find_addendum_answer(directory) -> Optional[AddendumAnswer]:

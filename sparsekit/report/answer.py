@@ -92,7 +92,7 @@ def load_answer(path) -> StudyAnswer:
         missing = [key for key in CELL_KEYS if not isinstance(cell, dict) or key not in cell]
         if missing:
             raise SparsekitError(f"{path}: cells[{index}] lacks {', '.join(missing)}")
-        if not all(_is_number(cell[key]) for key in ("sparsity", "mean", "low", "high")):
+        if not all(is_number(cell[key]) for key in ("sparsity", "mean", "low", "high")):
             raise SparsekitError(f"{path}: cells[{index}]: sparsity, mean, low and high must be numbers")
     try:
         planned, finished = int(counts["planned_after_cuts"]), int(counts["finished"])
@@ -102,7 +102,8 @@ def load_answer(path) -> StudyAnswer:
                        list(data.get("pooled") or []))
 
 
-def _is_number(value) -> bool:
+def is_number(value) -> bool:
+    """A finite int or float (not a bool): what an answer file's figures must be."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
