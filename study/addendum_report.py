@@ -18,6 +18,7 @@ from .addendum_analysis import analyse, merged_degeneracy
 from .addendum_answer import COMMAND, answer, write_answer
 from .addendum_cells import ADDENDUM, COMPARISONS, FIRST, cell_comparisons
 from .addendum_descriptive import descriptive_parts
+from .addendum_fold import structure_rows, structure_table
 from .addendum_plan import read_addendum
 from .addendum_progress import curve_progress, in_flight, progress
 from .degenerate import cell_degeneracy
@@ -73,6 +74,8 @@ def build(results) -> Tuple[str, dict]:
              text.beside_part(first_answer, comparisons),
              "\n## Runs of both studies in these cells\n", text.machines_part(first, results, cell_rows),
              "\n## Parameters per arm\n", text.parameters_part(cell_rows),
+             "\n## The structure control's inference cost, folded\n",
+             text.fold_part(structure_table(structure_rows(plan, results))),
              *descriptive_parts(plan, first, results, rows),
              f"\nAnswer file: `answer.json` (format `{content['format']}`), written with this report.\n"]
     return "\n".join(parts), content

@@ -172,10 +172,17 @@ def machines_part(first: Path, results: Path, rows: Sequence[dict]) -> str:
 
 def parameters_part(rows: Sequence[dict]) -> str:
     return ("From each record's `parameters_at_start` → `parameters`. `structure`'s masked kept count is the "
-            "default mask plus the centre taps `tost-release`'s folded ghost skip branches make non-zero: equal, by "
-            "construction, to the folded `tost-release` network's non-zero convolution weights (the structure mask "
-            "is computed by the export's own fold, `sparsekit.export.structure_mask`, and checked against an actual "
-            "fold in `tests/test_structure_mask.py`; the first study's trained weights are not committed, so it is "
-            "not refolded here).\n\n" + tables.parameters_table(parameter_table(rows)))
+            "default mask plus the centre taps `tost-release`'s folded ghost skip branches make non-zero (computed by "
+            "the export's own fold, `sparsekit.export.structure_mask`): the next section counts the folded "
+            "`tost-release` network beside it.\n\n" + tables.parameters_table(parameter_table(rows)))
+
+
+def fold_part(table: str) -> str:
+    return ("Each structure mask's kept weights beside the non-zero convolution weights of the network "
+            "`tost-release` exports with the cell's default mask (`study.addendum_fold`): the export's own fold "
+            "(`sparsekit.export`) of a freshly built `tost-release` network whose every parameter and BatchNorm "
+            "statistic is drawn at random, so a folded weight is zero only where the mask zeroes it (the trained "
+            "weights are not committed; the count is the structure's whatever the values). Equal counts: the "
+            "structure control runs at `tost-release`'s inference cost.\n\n" + table)
 
 

@@ -270,3 +270,31 @@ def test_items_6_and_8_are_described_once_all_their_runs_have_finished(tmp_path)
     item_8 = addendum_report.build(results)[0].split("## Item 8")[1]
     # tost-phase0.5-ls0.1 (the sixth): 0.8050 and 0.8052, less default 0.8000, less tost 0.8020 and 0.8021
     assert "| tost-phase0.5-ls0.1 | 0, 1 | 0.8050, 0.8052 | 0.8051 | +0.0050, +0.0052 | +0.0030, +0.0031 |" in item_8
+
+
+def test_the_structure_controls_inference_cost_is_counted_from_an_actual_fold(tmp_path):
+    """`study.addendum_fold`: the structure mask's kept count equals the folded `tost-release`
+    network's non-zero conv weights with the default mask; a mask one tap short is caught."""
+    import sparsekit as sk
+    from sparsekit.export.structure_mask import structure_matched_mask
+    from study.addendum_fold import folded_counts, structure_table
+
+    run = sk.train(dataset="digits", model="resnet20", width=0.25, epochs=1, max_batches=1, progress=False,
+                   mask="snip", sparsity=0.9, out=str(tmp_path / "default"))
+    network = run["network"]
+    fresh = sk.models.build(network["model"], network["num_classes"], in_channels=network["in_channels"],
+                            width=network["width"], input_size=network["input_size"])
+    matched = structure_matched_mask(fresh, run.mask, "tost-release")
+    matched.save(tmp_path / "structure.pt")
+    counts = folded_counts(tmp_path / "default", tmp_path / "structure.pt")
+    assert counts["structure"] == counts["release"] == run.mask.num_kept() + counts["taps"] and counts["taps"] > 0
+    added = {name: keep[:, :, 1, 1] & ~run.mask[name][:, :, 1, 1] for name, keep in matched.items()
+             if keep.dim() == 4 and keep.shape[-1] == 3}
+    name = next(name for name, taps in added.items() if taps.any())
+    short = sk.Mask({key: keep.clone() for key, keep in matched.items()})
+    out_channel, in_channel = added[name].nonzero()[0].tolist()
+    short[name][out_channel, in_channel, 1, 1] = False  # one tap only a branch fills, dropped
+    short.save(tmp_path / "short.pt")
+    wrong = folded_counts(tmp_path / "default", tmp_path / "short.pt")
+    assert wrong["structure"] == wrong["release"] - 1
+    assert "**no**" in structure_table([dict(run="short", **wrong)])
