@@ -86,6 +86,7 @@ class Plan:
         self.keep: List = []  # everything the native calls point into
         self.lock = threading.Lock()
         self.staged_copies: Dict[tuple, Window] = {}  # (window, padding) -> its copy in that padded layout
+        self.map_step = False  # while a step whose work is a map (`NATIVE_STEPS`) is emitted
         shapes = net.slot_shapes(torch.zeros(shape))
         wanted = _wanted_paddings(net)
         self.padding = wanted.get(0)  # the layout the slot being built is written in (None: contiguous)
@@ -116,7 +117,8 @@ class Plan:
             self.items.append([])
             self.labels.append([])
         self.items[-1].append((function, kind, packed.data_ptr()))
-        self.labels[-1].append(self.label if kind == native_ops.TILED_KIND else f"{self.label}: layout copy")
+        own_work = kind == native_ops.TILED_KIND or self.map_step  # else a copy into a layout a kernel reads
+        self.labels[-1].append(self.label if own_work else f"{self.label}: layout copy")
 
     def _seal(self) -> None:
         """Each stretch of native records becomes one int64 table for `run_plan`."""
@@ -195,7 +197,11 @@ class Plan:
             return self._linear(step, operands[0], out_shape)
         native = NATIVE_STEPS.get(kind)
         if native is not None:
-            done = native(self, step, operands, out_shape)
+            self.map_step = True  # its records are the step's own work (an addition, a pooling, ...)
+            try:
+                done = native(self, step, operands, out_shape)
+            finally:
+                self.map_step = False
             if done is not None:
                 return done
         return self._torch_step(step, operands, out_shape)
@@ -215,17 +221,54 @@ class Plan:
     def _conv(self, layer, x: Window, residual: Optional[Window], out_shape) -> Window:
         if isinstance(layer, tiled.TiledSameConv):
             return self._same_conv(layer, x, residual, out_shape)
-        shape = x.shape
-        plan = layer._plan(shape)
-        batch, channels, height, width = shape
-        s, p = layer.stride, layer.padding
-        grid_h, grid_w = plan["grid"]
+        batch, channels, height, width = x.shape
+        s, p, k = layer.stride, layer.padding, layer.kernel_size
+        out_h, out_w = out_shape[2:]
+        q = self.padding
+        # Where the readers take a padded layout, the polyphase grid is sized as that layout's planes
+        # (out + 2q each way): output position t then lands at t + shift in it, the margins cleared
+        # by the kernel's keep mask, and no copy follows. Possible where a tap's shift fits the margin.
+        into_staged = q is not None and (k - 1) // s <= 2 * q
+        grid_h, grid_w = (out_h + 2 * q, out_w + 2 * q) if into_staged else layer._plan(x.shape)["grid"]
         component_plane = batch * grid_h * grid_w
-        source = plan["source"]
-        self.keep.append(source)
-        phases = sorted({(int(a), int(b)) for a, b in zip((layer.entry_rows % s).tolist(),
-                                                          (layer.entry_cols % s).tolist())})
-        for a, b in phases:  # the polyphase components some kept weight reads (all of them for s = 1)
+        component = layer.entry_channels * s * s + layer.entry_rows % s * s + layer.entry_cols % s
+        offsets = (component * component_plane + layer.entry_rows // s * grid_w + layer.entry_cols // s).contiguous()
+        positions = component_plane if into_staged else (batch - 1) * grid_h * grid_w + out_h * grid_w
+        tiles = math.ceil(positions / layer.tile)
+        furthest = int(offsets.max()) if offsets.numel() else 0
+        source = zeros(max(channels * s * s * component_plane, furthest + tiles * layer.tile))
+        self.keep += [source, offsets]
+        self._polyphase(x, source, s, p, (grid_h, grid_w), {(int(a), int(b)) for a, b in zip(
+            (layer.entry_rows % s).tolist(), (layer.entry_cols % s).tolist())})
+        if into_staged:
+            out = self._staged(out_shape, q)
+            plane = torch.arange(tiles * layer.tile).remainder(grid_h * grid_w)
+            keep = ((plane // grid_w < out_h) & (plane % grid_w < out_w)).float()
+            keep[positions:] = 0
+            staged_residual = self.staged_copy(residual, q).address() if residual is not None else 0
+            self._kernel(layer, source.data_ptr(), offsets, out.address(), staged_residual, keep, tiles,
+                         out.strides[1])
+            return out
+        out_width = max(component_plane, tiles * layer.tile)
+        out = zeros(layer.rows * out_width)
+        window = Window(out, 0, out_shape, (grid_h * grid_w, out_width, grid_w, 1))
+        staged_residual = 0
+        if residual is not None:
+            laid = Window(zeros(layer.rows * out_width), 0, out_shape, window.strides)
+            self._copy(residual, laid)
+            staged_residual = laid.address()
+        self.keep.append(out)
+        self._kernel(layer, source.data_ptr(), offsets, out.data_ptr(), staged_residual, None, tiles, out_width)
+        return window
+
+    def _polyphase(self, x: Window, source: torch.Tensor, s: int, p: int, grid, phases) -> None:
+        """Copy `x`, zero-padded by `p`, into `source` as the polyphase planes (channel, row phase,
+        column phase, image, grid row, grid column) the kept weights read; only the phases some kept
+        weight reads, and only the grid rows and columns the planes hold."""
+        batch, channels, height, width = x.shape
+        grid_h, grid_w = grid
+        component_plane = batch * grid_h * grid_w
+        for a, b in sorted(phases):
             first_y, first_x = max(0, -((a - p) // s)), max(0, -((b - p) // s))
             last_y, last_x = min(grid_h - 1, (p + height - 1 - a) // s), min(grid_w - 1, (p + width - 1 - b) // s)
             if last_y < first_y or last_x < first_x:
@@ -237,19 +280,6 @@ class Plan:
             dst = Window(source, (a * s + b) * component_plane + first_y * grid_w + first_x, src.shape,
                          (grid_h * grid_w, s * s * component_plane, grid_w, 1))
             self._copy(src, dst)
-        out_width = max(component_plane, plan["tiles"] * layer.tile)
-        out = zeros(layer.rows * out_width)
-        window = Window(out, 0, out_shape, (grid_h * grid_w, out_width, grid_w, 1))
-        staged_residual = 0
-        if residual is not None:
-            laid = Window(zeros(layer.rows * out_width), 0, out_shape, window.strides)
-            self._copy(residual, laid)
-            self.keep.append(laid.buffer)
-            staged_residual = laid.address()
-        self.keep.append(out)
-        self._kernel(layer, source.data_ptr(), plan["offsets"], out.data_ptr(), staged_residual, None,
-                     plan["tiles"], out_width)
-        return window
 
     def _staged(self, shape, padding: int) -> Window:
         """A zeroed buffer in the `Staged` layout of `shape` with `padding`: its interior window."""
