@@ -76,3 +76,16 @@ def test_list_names_everything():
     done = run_cli("list")
     assert done.returncode == 0
     assert "digits" in done.stdout and "resnet20" in done.stdout and "random" in done.stdout
+
+
+def test_a_reader_that_stops_reading_gets_no_traceback():
+    """`sparsekit list | head -1`: the pipe closes before the command has written; it stops
+    quietly with the status a shell gives a command ended by SIGPIPE."""
+    from sparsekit.app.cli import READER_GONE
+
+    proc = subprocess.Popen([sys.executable, "-m", "sparsekit", "list"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # long before the interpreter has imported torch and printed
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=300) == READER_GONE, stderr
+    assert stderr == ""

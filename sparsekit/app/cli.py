@@ -1,6 +1,7 @@
 """The `sparsekit` command line. Train options are generated from `TrainConfig`, so each
 setting is declared once; every user error exits with status 2 and one `error:` line."""
 import argparse
+import os
 import sys
 from typing import List, Optional
 
@@ -11,6 +12,7 @@ from ..report.summary import format_run
 from ..training.config import config_fields, make_config, names_with
 
 INTERRUPTED = 130  # the exit status of a command stopped by Ctrl-C (128 + SIGINT, as shells report it)
+READER_GONE = 141  # the exit status of a command whose reader closed the pipe (128 + SIGPIPE)
 
 
 def _add_option(parser, name: str, kind, default, help_text: str, choices, shown_default=None) -> None:
@@ -330,17 +332,35 @@ COMMANDS = {"train": _train, "list": _list, "demo": _demo, "mask": _mask, "expor
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["notebooks"]:  # the runner's own options, passed through whole
-        return _notebooks(argv[1:])
     try:
-        args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args)
+        status = _run(argv)
+        sys.stdout.flush()  # now, so that a reader gone is met by the handler below, not at exit
+        return status
     except SparsekitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"error: interrupted{_resume_hint(argv)}", file=sys.stderr)
         return INTERRUPTED
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _run(argv: List[str]) -> int:
+    if argv[:1] == ["notebooks"]:  # the runner's own options, passed through whole
+        return _notebooks(argv[1:])
+    args = build_parser().parse_args(argv)
+    return COMMANDS[args.command](args)
+
+
+def _reader_gone() -> int:
+    """The output's reader stopped reading (`sparsekit ... | head`): the reader's choice, not an
+    error to report. Standard output is pointed at the null device first, or the interpreter's
+    own flush at exit would fail on the closed pipe and print a traceback after all."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, sys.stdout.fileno())
+    os.close(null)
+    return READER_GONE
 
 
 def _resume_hint(argv: Optional[List[str]]) -> str:
