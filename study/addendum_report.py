@@ -22,6 +22,7 @@ from .addendum_fold import structure_rows, structure_table
 from .addendum_plan import read_addendum
 from .addendum_progress import curve_progress, in_flight, progress
 from .degenerate import cell_degeneracy
+from .folder_command import run_on_folder
 from .plan import PLAN_FORMAT, read_plan
 from .runs import collect, read_json, test_accuracies, test_set_size
 
@@ -94,19 +95,14 @@ def write_addendum_report(results) -> str:
     return markdown
 
 
+def _write(folder: str) -> str:
+    write_addendum_report(folder)
+    answer_line = (read_json(Path(folder) / "answer.json") or {}).get("sentence", "")
+    return f"{Path(folder) / 'report.md'} and answer.json written. {answer_line}"
+
+
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print(__doc__)
-        return 2
-    try:
-        write_addendum_report(argv[0])
-    except SparsekitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    answer_line = (read_json(Path(argv[0]) / "answer.json") or {}).get("sentence", "")
-    print(f"{Path(argv[0]) / 'report.md'} and answer.json written. {answer_line}")
-    return 0
+    return run_on_folder("study.addendum_report", _write, argv)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from sparsekit.core.errors import SparsekitError
 from sparsekit.training.run_dir import check_location
 from . import curves as study_curves, figures as study_figures, reanalysis_report, tables
 from .answer import write_answer
+from .folder_command import run_on_folder
 from .plan import check_plan_shape, cut_items, items, plan_section, read_plan, rung_order, run_name
 from .runs import (CONVERGED, DIAGNOSTIC, METRIC, collect, curves, default_records, read_json, read_record,
                          seconds_spent, study_layout, test_accuracies, test_set_size)
@@ -125,7 +126,7 @@ def _converged(directory: Path, plan, rows, unfinished, out: Path, metric, resol
     grid = plan["grid"]
     tricks = list(grid["tricks_alone"]["arms"])
     arms = _arms(list(grid["arms"]) + tricks, rows)
-    parts = [f"# Does the recipe help? The converged study\n", f"{plan.get('question', '')}\n",
+    parts = ["# Does the recipe help? The converged study\n", f"{plan.get('question', '')}\n",
              "Pre-registered in `PLAN.md` / `plan.json` before any run; this report is generated from the records "
              "alone (`python -m study.report DIR`).\n", *reanalysis,
              "\n## Budget\n", *_regime_lines(regime, directory, cut_items(plan)),
@@ -248,16 +249,7 @@ def _short_regime(directory: Path, rows) -> str:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print(__doc__)
-        return 2
-    try:
-        print(write_study_report(argv[0]))
-    except SparsekitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_on_folder("study.report", write_study_report, argv)
 
 
 if __name__ == "__main__":
