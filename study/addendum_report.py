@@ -21,6 +21,7 @@ from .addendum_descriptive import descriptive_parts
 from .addendum_fold import structure_rows, structure_table
 from .addendum_plan import read_addendum
 from .addendum_progress import curve_progress, in_flight, progress
+from .addendum_seeds import seeds_part
 from .degenerate import cell_degeneracy
 from .folder_command import run_on_folder
 from .plan import PLAN_FORMAT, read_plan
@@ -69,6 +70,7 @@ def build(results) -> Tuple[str, dict]:
              "\n## Progress\n", *text.progress_parts(items, curve_progress(plan, results), in_flight(results)),
              "\n## How the analysis reads the plan\n", text.rules(resolution),
              *text.cell_parts(found),
+             "\n## Every paired run's metric, by seed\n", seeds_part(comparisons, rows, plan["metric"]),
              "\n## Degenerate cells (`REANALYSIS.md`, rule 1)\n",
              text.degenerate_part(degeneracy, found["degenerate"]),
              "\n## The first study's re-analysis of the same cells, beside\n",

@@ -298,3 +298,17 @@ def test_the_structure_controls_inference_cost_is_counted_from_an_actual_fold(tm
     wrong = folded_counts(tmp_path / "default", tmp_path / "short.pt")
     assert wrong["structure"] == wrong["release"] - 1
     assert "**no**" in structure_table([dict(run="short", **wrong)])
+
+
+def test_every_paired_runs_metric_is_shown_by_seed_with_the_study_that_ran_it(tmp_path):
+    results = _study(tmp_path)
+    markdown, _ = addendum_report.build(results)
+    table = markdown[markdown.index("## Every paired run's metric, by seed"):]
+    rows = {tuple(cell.strip() for cell in line.strip("|").split("|")[1:4]): line
+            for line in table.splitlines() if line.startswith("| resnet20 ")}
+    snip = ACCURACY[("snip", 0)]["structure"], ACCURACY[("snip", 1)]["structure"], ACCURACY[("snip", 2)]["structure"]
+    assert rows[("snip", "0.995", "structure")].split("|")[5:10] == [
+        *(f" {images / TEST_IMAGES:.4f} " for images in snip), f" {sum(snip) / 3 / TEST_IMAGES:.4f} ", " addendum 0-2 "]
+    lottery = rows[("lottery", "0.995", "structure")].split("|")
+    assert lottery[7:10] == [" · ", " pending ", " addendum 0-2 "]  # seed 2 planned, not finished
+    assert rows[("lottery", "0.995", "default")].split("|")[9] == " first study 0-2 "
