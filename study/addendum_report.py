@@ -8,7 +8,7 @@ folder. The first study's records are read (never written) where a cell continue
 """
 import sys
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, NamedTuple, Tuple
 
 from sparsekit.core import atomic
 from sparsekit.core.errors import SparsekitError
@@ -18,6 +18,7 @@ from .addendum_analysis import analyse, merged_degeneracy
 from .addendum_answer import COMMAND, answer, write_answer
 from .addendum_cells import ADDENDUM, COMPARISONS, FIRST, cell_comparisons
 from .addendum_descriptive import descriptive_parts
+from .addendum_figure import drawn, figure_part, write_figure
 from .addendum_fold import structure_rows, structure_table
 from .addendum_plan import read_addendum
 from .addendum_progress import curve_progress, in_flight, progress
@@ -45,8 +46,19 @@ def finished_rows(first: Path, results: Path, metric: str) -> Dict[Tuple[str, st
     return rows
 
 
+class Report(NamedTuple):
+    """Everything the command writes, computed before anything is written."""
+    markdown: str  # report.md
+    content: dict  # answer.json
+    figure: dict  # what verdict.png draws (`study.addendum_figure.drawn`)
+
+
 def build(results) -> Tuple[str, dict]:
-    """(report.md's markdown, answer.json's content), computed before anything is written."""
+    """(report.md's markdown, answer.json's content)."""
+    return compose(results)[:2]
+
+
+def compose(results) -> Report:
     results = Path(results)
     plan = read_addendum(results)
     first, first_plan = first_study_plan(plan, results)
@@ -63,13 +75,14 @@ def build(results) -> Tuple[str, dict]:
     first_answer = read_json(first / "answer.json") or {}
     arms = {arm for pair in COMPARISONS for arm in pair}
     cell_rows = [row for row in rows.values() if (row["mask"], row["sparsity"]) in keys and row["arm"] in arms]
+    figure = drawn(found["cells"], found["pooled"])
     parts = ["# The converged study's addendum (issue 52): report\n",
              f"Generated from `plan.json` and the finished records by `{COMMAND}` "
              f"({content['generated']}); do not edit: rerun it. Pre-registered in `PLAN.md` before any run.\n",
              f"**Where it stands.** {content['sentence']}\n",
              "\n## Progress\n", *text.progress_parts(items, curve_progress(plan, results), in_flight(results)),
              "\n## How the analysis reads the plan\n", text.rules(resolution),
-             *text.cell_parts(found),
+             *text.cell_parts(found), figure_part(figure),
              "\n## Every paired run's metric, by seed\n", seeds_part(comparisons, rows, plan["metric"]),
              "\n## Degenerate cells (`REANALYSIS.md`, rule 1)\n",
              text.degenerate_part(degeneracy, found["degenerate"]),
@@ -81,19 +94,20 @@ def build(results) -> Tuple[str, dict]:
              text.fold_part(structure_table(structure_rows(plan, results))),
              *descriptive_parts(plan, first, results, rows),
              f"\nAnswer file: `answer.json` (format `{content['format']}`), written with this report.\n"]
-    return "\n".join(parts), content
+    return Report("\n".join(parts), content, figure)
 
 
 def write_addendum_report(results) -> str:
     """Write report.md and answer.json into the addendum's folder; returns the markdown. Both are
     computed before either is written."""
     try:
-        markdown, content = build(results)
+        markdown, content, figure = compose(results)
     except KeyError as missing:  # a plan or record without a field the report reads: nothing is written
         raise SparsekitError(f"{results}: {missing} is missing from plan.json or a run's record; cannot report "
                              f"the addendum") from None
     atomic.write_text(markdown, Path(results) / "report.md")
     write_answer(results, content)
+    write_figure(figure, Path(results))
     return markdown
 
 

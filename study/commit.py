@@ -56,7 +56,7 @@ LOCK = ".sparsekit.lock"  # a training run's lock, holding its process id
 SUMS_DEPEND_ON = ("torch", "cpu_capability", "cpu")  # a record's environment keys that change its floats
 MACHINE = "machine.json"  # in the archive: the parking machine (older records do not name their CPU)
 # report.md and answer.json are written together (study.report, study.addendum_report): committed together.
-STUDY_FILES = ("plan.json", "PLAN.md", "regime.json", "report.md", "answer.json", "rows.json", "curves.png",
+STUDY_FILES = ("plan.json", "PLAN.md", "regime.json", "report.md", "answer.json", "rows.json", "curves.png", "verdict.png",
                "verdicts.json")
 
 

@@ -8,7 +8,7 @@ from sparsekit.report.verdict import Verdict
 from .stats import by_cell, mean_std
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -21,7 +21,7 @@ def headline_figure(headline: Dict[Tuple[float, str], Optional[Verdict]], cells:
                     title: str) -> None:
     """Pooled difference per sparsity and comparison, its 95% interval as a bar (no bar: the
     rule gives no interval), and each mask's own mean difference as a faint dot."""
-    plt = _pyplot()
+    plt = pyplot()
     comparisons = list(dict.fromkeys(label for _, label in headline))
     sparsities = sorted({s for s, _ in headline})
     fig, ax = plt.subplots(figsize=(max(5.0, 2.2 * len(sparsities)), 3.8))
@@ -58,7 +58,7 @@ def reanalysis_figure(pooled: Sequence[dict], cells: Sequence[dict], path: Path)
     over masks with its Holm-corrected interval (thick) and uncorrected one (thin), and each mask's
     mean difference as a dot. Degenerate cells are not drawn (out of the pooled line; their table
     reports them): their differences, near ±0.8, would flatten the rest."""
-    plt = _pyplot()
+    plt = pyplot()
     comparisons = list(dict.fromkeys(p["comparison"] for p in pooled))
     sparsities = sorted({p["sparsity"] for p in pooled})
     fig, ax = plt.subplots(figsize=(max(5.5, 2.6 * len(sparsities)), 4.0))
@@ -94,7 +94,7 @@ def reanalysis_figure(pooled: Sequence[dict], cells: Sequence[dict], path: Path)
 def curves_figure(found: Dict[str, Dict[str, dict]], order: List[str], path: Path) -> None:
     """Validation accuracy per epoch of every curve run, one panel per budget tried; colour by
     mask, line style by sparsity."""
-    plt = _pyplot()
+    plt = pyplot()
     rungs = sorted(found, key=lambda name: order.index(name) if name in order else len(order))
     fig, axes = plt.subplots(1, len(rungs), figsize=(3.6 * len(rungs), 3.4), squeeze=False, sharey=True)
     masks = sorted({name.split("-")[0] for runs in found.values() for name in runs})
@@ -119,7 +119,7 @@ def curves_figure(found: Dict[str, Dict[str, dict]], order: List[str], path: Pat
 
 def accuracy_figure(rows: Sequence[dict], arms: Sequence[str], path: Path, ylabel: str) -> None:
     """Mean ± std over seeds against sparsity, one panel per mask, one line per arm."""
-    plt = _pyplot()
+    plt = pyplot()
     cells = by_cell(rows)
     masks = sorted({r["mask"] for r in rows})
     fig, axes = plt.subplots(1, len(masks), figsize=(3.1 * len(masks), 3.2), squeeze=False, sharey=True)

@@ -312,3 +312,23 @@ def test_every_paired_runs_metric_is_shown_by_seed_with_the_study_that_ran_it(tm
     lottery = rows[("lottery", "0.995", "structure")].split("|")
     assert lottery[7:10] == [" · ", " pending ", " addendum 0-2 "]  # seed 2 planned, not finished
     assert rows[("lottery", "0.995", "default")].split("|")[9] == " first study 0-2 "
+
+
+def test_the_verdict_figure_draws_the_complete_cells_and_is_removed_when_none_is(tmp_path):
+    from study.addendum_figure import FILENAME, drawn
+
+    results = _study(tmp_path, degenerate_synflow=True)
+    addendum_report.write_addendum_report(results)
+    assert (results / FILENAME).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"]({FILENAME})" in (results / "report.md").read_text()
+    _, content = addendum_report.build(results)
+    rows = drawn(content["cells"], content["pooled"])
+    # snip's structure cells are drawn; synflow is degenerate (out) and lottery misses a seed (pending).
+    assert {name: sorted(mine) for name, mine in rows.items()} == {
+        name: [("resnet20", "snip", "0.995")] for name in
+        ("structure - default", "tost-release - structure", "capacity - structure")}
+    for name in ("snip", "synflow", "lottery"):
+        for seed in range(3):
+            shutil.rmtree(results / "runs" / run_name(name, 0.995, seed, "structure"), ignore_errors=True)
+    addendum_report.write_addendum_report(results)
+    assert not (results / FILENAME).exists() and f"]({FILENAME})" not in (results / "report.md").read_text()

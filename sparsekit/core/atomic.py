@@ -66,6 +66,10 @@ def write_text(text: str, path) -> Path:
     return _atomic_write(path, lambda s: s.write(text), "w")
 
 
+def write_bytes(data: bytes, path) -> Path:
+    return _atomic_write(path, lambda s: s.write(data), "wb")
+
+
 def torch_save(obj: Any, path) -> Path:
     return _atomic_write(path, lambda s: torch.save(obj, s), "wb")
 
