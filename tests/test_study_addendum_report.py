@@ -199,7 +199,7 @@ def test_the_command_on_the_committed_folder_reports_what_has_finished(tmp_path)
         return {run.name for run in (folder / "runs").iterdir()
                 if (run / "record.json").is_file() and json.loads((run / "record.json").read_text()).get("finished")}
 
-    finished = finished_in(ADDENDUM_DIR)
+    finished = finished_in(copy)  # not the live folder: a run may finish while this test reads it
     items = {item["item"]: item for item in content["items"]}
     for item, item_cells in cells(plan).items():
         assert items[item]["finished"] == sum(cell.name in finished for cell in item_cells)
