@@ -96,3 +96,27 @@ def test_without_numba_the_runtime_runs_the_csr_route(monkeypatch):
     x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         assert (rebuilt(x) - model(x)).abs().max() <= TOLERANCE
+
+
+def test_the_kernel_race_stops_timing_a_candidate_twice_as_slow_after_two_rounds():
+    """A fake clock: each candidate's call advances it by the candidate's cost, so the test does
+    not depend on this machine's speed."""
+    from sparsekit.export import kernels
+
+    now = [0.0]
+    calls = {"fast": 0, "close": 0, "slow": 0}
+
+    def candidate(name, seconds):
+        def call(_sample):
+            calls[name] += 1
+            now[0] += seconds
+        return call
+
+    measured = kernels.race([candidate("fast", 1.0), candidate("close", 1.9), candidate("slow", 2.1)], None,
+                            rounds=7, clock=lambda: now[0])
+    assert measured == pytest.approx([1000.0, 1900.0, 2100.0])  # milliseconds; the slow one's from its two rounds
+    assert calls == {"fast": 8, "close": 8, "slow": 3}  # a warm-up call each, then the rounds it stayed for
+    calls.update(fast=0, close=0, slow=0)
+    kernels.race([candidate("fast", 1.0), candidate("slow", 2.1)], None, rounds=7, out_of_race=float("inf"),
+                 clock=lambda: now[0])
+    assert calls == {"fast": 8, "close": 0, "slow": 8}  # no race: every candidate every round
