@@ -48,3 +48,26 @@ def test_a_file_of_another_format_is_refused(tmp_path):
     (tmp_path / runtimes.FILE_NAME).write_text(json.dumps({"format": "other/1", "notebooks": {}}))
     with pytest.raises(SparsekitError, match="not a notebook runtimes file"):
         runtimes.load(tmp_path)
+
+
+def test_the_course_readmes_runtime_table_is_written_from_the_measurements():
+    readme = (NOTEBOOKS / runtimes.README).read_text()
+    assert runtimes.current_table(readme, NOTEBOOKS / runtimes.README) == runtimes.runtime_table(NOTEBOOKS)
+
+
+def test_rewriting_the_table_puts_each_measurement_in_its_row(tmp_path):
+    shutil.copy(NOTEBOOKS / "03_snip.ipynb", tmp_path)
+    (tmp_path / runtimes.README).write_text(f"before\n\n{runtimes.TABLE_START}\nold\n{runtimes.TABLE_END}\n\nafter\n")
+    runtimes.save(tmp_path, {"03_snip": {"full": MEASURED}})
+    assert runtimes.rewrite_table(tmp_path)
+    text = (tmp_path / runtimes.README).read_text()
+    assert text.startswith("before\n\n") and text.endswith("\n\nafter\n") and "old" not in text
+    assert ("| [03 SNIP: single-shot pruning by connection sensitivity](03_snip.ipynb) | 1.6 min (the kit's thread "
+            "policy; load 0.2 beside it, 2026-12-07) | not measured |") in text
+    assert not runtimes.rewrite_table(tmp_path)  # already up to date
+
+
+def test_a_readme_without_the_table_markers_is_one_error_line(tmp_path):
+    (tmp_path / runtimes.README).write_text("no table here\n")
+    with pytest.raises(SparsekitError, match="has no runtime table markers"):
+        runtimes.rewrite_table(tmp_path)

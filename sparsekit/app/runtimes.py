@@ -7,7 +7,8 @@ Each run executes the notebooks headless (`notebook_runner.run_all`), keeps each
 time with the machine it ran on (CPU model, usable CPUs, the load beside it, the kernels'
 thread setting) in `notebooks/runtimes.json`, and rewrites the `**Runtime**` line of every
 notebook's first cell from that file, so the header, the course map (which reads the header)
-and the measurement cannot disagree. A notebook's line waits for both of its measurements.
+and the measurement cannot disagree. A notebook's line waits for both of its measurements. The
+runtime table of `notebooks/README.md` is rewritten from the same file.
 """
 import json
 import os
@@ -29,6 +30,9 @@ FILE_NAME = "runtimes.json"
 MODES = {"full": "default parameters", "smoke": "smoke parameters"}
 # The line inside the notebook's JSON text: from its opening quote to its `\n` or closing quote.
 RUNTIME_SOURCE = re.compile(r'"\*\*Runtime\*\*(?:[^"\\]|\\.)*?(?=(?:\\n)?")')
+README = "README.md"  # the course folder's own page
+TABLE_START = "<!-- the runtime table: written by `python -m sparsekit.app.runtimes` from runtimes.json; do not edit -->"
+TABLE_END = "<!-- end of the runtime table -->"
 
 
 def load(folder: Path) -> Dict[str, Dict[str, dict]]:
@@ -83,6 +87,43 @@ def rewrite_headers(folder: Path) -> List[str]:
     return rewritten
 
 
+def runtime_table(folder: Path) -> str:
+    """The course folder README's table, one row per notebook, each cell one measurement with the
+    conditions it was taken under."""
+    from .course_map import entries
+
+    measured = load(folder)
+    lines = ["| notebook | " + " | ".join(MODES.values()) + " |", "|---|" + "---|" * len(MODES)]
+    for entry in entries(folder):
+        cells = [_measurement(measured.get(entry.name, {}).get(mode)) for mode in MODES]
+        link = entry.link.replace("|", "\\|")  # a title's bar would end the Markdown cell
+        lines.append(f"| {link} | " + " | ".join(cells) + " |")
+    return f"{TABLE_START}\n" + "\n".join(lines) + f"\n{TABLE_END}"
+
+
+def _measurement(found: Optional[dict]) -> str:
+    if found is None:
+        return "not measured"
+    return f"{duration(found['seconds'])} ({threads_text(found)}; load {found['load']:.1f} beside it, {found['date']})"
+
+
+def current_table(readme_text: str, path: Path) -> str:
+    if TABLE_START not in readme_text or TABLE_END not in readme_text:
+        raise SparsekitError(f"{path} has no runtime table markers ({TABLE_START!r} ... {TABLE_END!r})")
+    start = readme_text.index(TABLE_START)
+    return readme_text[start:readme_text.index(TABLE_END, start) + len(TABLE_END)]
+
+
+def rewrite_table(folder: Path) -> bool:
+    """Rewrite the course README's runtime table from runtimes.json; True when it changed."""
+    path = Path(folder) / README
+    text = path.read_text()
+    new = text.replace(current_table(text, path), runtime_table(folder))
+    if new != text:
+        write_text(new, path)
+    return new != text
+
+
 def _replace_line(notebook_text: str, line: str):
     """The notebook's JSON text with its `**Runtime** ...` source line replaced by `line`."""
     return RUNTIME_SOURCE.subn(lambda _: '"' + line, notebook_text, count=1)
@@ -127,11 +168,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         args = parser.parse_args(argv)
         measure(args.mode, args.only, args.notebooks, args.threads)
-        rewritten = rewrite_headers(notebook_runner.course_folder(args.notebooks))
+        folder = notebook_runner.course_folder(args.notebooks)
+        rewritten = rewrite_headers(folder)
+        table = rewrite_table(folder)
     except SparsekitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"runtime lines rewritten: {', '.join(rewritten) or 'none (a notebook needs both measurements)'}")
+    print(f"runtime lines rewritten: {', '.join(rewritten) or 'none (a notebook needs both measurements)'}; "
+          f"{README}'s runtime table {'rewritten' if table else 'already up to date'}")
     return 0
 
 
