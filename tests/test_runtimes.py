@@ -71,3 +71,43 @@ def test_a_readme_without_the_table_markers_is_one_error_line(tmp_path):
     (tmp_path / runtimes.README).write_text("no table here\n")
     with pytest.raises(SparsekitError, match="has no runtime table markers"):
         runtimes.rewrite_table(tmp_path)
+
+
+def test_the_course_readmes_verdicts_are_the_last_full_runs(tmp_path):
+    from sparsekit.app import course_verdicts
+
+    readme = NOTEBOOKS / runtimes.README
+    assert course_verdicts.current(readme.read_text(), readme) == course_verdicts.section(
+        runtimes.load(NOTEBOOKS), runtimes.threads_text)
+
+
+def test_a_full_measurement_keeps_its_notebooks_verdicts_and_the_readme_shows_them(tmp_path, monkeypatch):
+    from sparsekit.app import course_verdicts, notebook_runner
+
+    shutil.copy(NOTEBOOKS / "03_snip.ipynb", tmp_path)
+    (tmp_path / runtimes.README).write_text(f"{course_verdicts.START}\n{course_verdicts.END}\n")
+    verdicts = {"tost": [{"label": "tost vs default, snip", "verdict": "worse", "mean": -0.125, "low": -0.25,
+                          "high": -0.0625, "differences": [-0.125, -0.0625, -0.1875], "unit": "seeds", "reason": ""}],
+                "tost-release": [{"label": "tost-release vs default, snip", "verdict": "no verdict", "mean": 0.0,
+                                  "low": None, "high": None, "differences": [0.0], "unit": "seeds",
+                                  "reason": "fewer than 3 seeds"}]}
+
+    def fake_run_all(mode, out_dir, only, directory=None, threads=None, report=print):
+        results = Path(out_dir) / f"{only[0]}.json"
+        results.parent.mkdir(parents=True, exist_ok=True)
+        results.write_text(json.dumps({"claim": "the recipe helps", "requested_sparsity": 0.95, "verdicts": verdicts,
+                                       "runs": {"not kept": 1}}))
+        return [notebook_runner.NotebookRun(only[0], results.with_suffix(".ipynb"), results, 12.0)]
+
+    monkeypatch.setattr(notebook_runner, "run_all", fake_run_all)
+    runtimes.measure("full", ["03"], tmp_path, report=lambda *_: None)
+    kept = runtimes.load(tmp_path)["03_snip"]["full"]
+    assert kept["verdicts"] == verdicts and kept["claim"] == "the recipe helps" and "runs" not in kept
+    assert runtimes.rewrite_verdicts(tmp_path)
+    text = (tmp_path / runtimes.README).read_text()
+    assert "- `03_snip` (sparsity 0.95; measured " in text and "claim: the recipe helps." in text
+    assert ("  - tost vs default, snip: **worse** (mean -0.1250, 95% interval [-0.2500, -0.0625]; "
+            "by seed: -0.1250, -0.0625, -0.1875)") in text
+    assert "  - tost-release vs default, snip: **no verdict** (fewer than 3 seeds)" in text
+    runtimes.measure("smoke", ["03"], tmp_path, report=lambda *_: None)  # a smoke run keeps no verdicts
+    assert "verdicts" not in runtimes.load(tmp_path)["03_snip"]["smoke"]

@@ -23,7 +23,7 @@ from ..core.atomic import write_text
 from ..core.errors import SparsekitError
 from ..core.machine import cpu_identity
 from ..core.threads import usable_cpus
-from . import notebook_runner
+from . import course_verdicts, notebook_runner
 
 FORMAT = "sparsekit-notebook-runtimes/1"
 FILE_NAME = "runtimes.json"
@@ -148,9 +148,23 @@ def measure(mode: str, only: Optional[List[str]] = None, folder=None, threads: O
             known.setdefault(path.stem, {})[mode] = {
                 "seconds": round(run.seconds, 1), "threads": threads if threads is not None else (
                     notebook_runner.SMOKE_THREADS if mode == "smoke" else None), "cpus": cpus, "cpu": cpu, "load": round(load_before, 1),
-                "date": time.strftime("%Y-%m-%d")}
+                "date": time.strftime("%Y-%m-%d"),
+                **(course_verdicts.kept_of(_result(run.results_path)) if mode == "full" else {})}
             save(folder, known)  # each measurement kept as it comes
     return seconds
+
+
+def _result(path: Path) -> Optional[dict]:
+    """The result file the notebook wrote (None if it wrote none)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def rewrite_verdicts(folder: Path) -> bool:
+    """Rewrite the course README's verdicts section from runtimes.json; True when it changed."""
+    return course_verdicts.rewrite(Path(folder) / README, course_verdicts.section(load(folder), threads_text))
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -170,12 +184,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         measure(args.mode, args.only, args.notebooks, args.threads)
         folder = notebook_runner.course_folder(args.notebooks)
         rewritten = rewrite_headers(folder)
-        table = rewrite_table(folder)
+        table = rewrite_table(folder) | rewrite_verdicts(folder)
     except SparsekitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"runtime lines rewritten: {', '.join(rewritten) or 'none (a notebook needs both measurements)'}; "
-          f"{README}'s runtime table {'rewritten' if table else 'already up to date'}")
+          f"{README}'s runtime table and verdicts {'rewritten' if table else 'already up to date'}")
     return 0
 
 
