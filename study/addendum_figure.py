@@ -45,6 +45,11 @@ def _row_order(found: Dict[str, Dict[Row, dict]]) -> List[Row]:
     return sorted(rows, key=lambda r: (r[0], r[1] == "pooled", float(r[2]), r[1]))
 
 
+def _row_label(row: Row) -> str:
+    network, what, sparsity = row
+    return f"{what} {sparsity}" if what.startswith(network) else f"{network} {what} {sparsity}"  # vgg16-snip
+
+
 def _clipped(value: float) -> float:
     return max(-SPAN, min(SPAN, value))
 
@@ -77,8 +82,7 @@ def figure_png(found: Dict[str, Dict[Row, dict]]) -> bytes:
         ax.set_xlim(-SPAN * 1.05, SPAN * 1.05)
         ax.set_title(name.replace(" - ", " − "), fontsize="medium")
         ax.grid(alpha=0.3)
-    axes[0][0].set_yticks(range(len(rows)), [f"{network} {what} {sparsity}" for network, what, sparsity in rows],
-                          fontsize="small")
+    axes[0][0].set_yticks(range(len(rows)), [_row_label(row) for row in rows], fontsize="small")
     axes[0][0].invert_yaxis()
     fig.supxlabel("difference in test accuracy (thick: Holm-corrected; thin: 95%; arrows: past the range)",
                   fontsize="small")
