@@ -111,3 +111,18 @@ def test_a_full_measurement_keeps_its_notebooks_verdicts_and_the_readme_shows_th
     assert "  - tost-release vs default, snip: **no verdict** (fewer than 3 seeds)" in text
     runtimes.measure("smoke", ["03"], tmp_path, report=lambda *_: None)  # a smoke run keeps no verdicts
     assert "verdicts" not in runtimes.load(tmp_path)["03_snip"]["smoke"]
+
+
+def test_the_command_on_a_course_copy_without_its_readme_rewrites_the_headers_only(tmp_path, monkeypatch, capsys):
+    from sparsekit.app import notebook_runner
+
+    shutil.copy(NOTEBOOKS / "03_snip.ipynb", tmp_path)
+
+    def fake_run_all(mode, out_dir, only, directory=None, threads=None, report=print):
+        return [notebook_runner.NotebookRun(only[0], Path(out_dir) / "x.ipynb", Path(out_dir) / "none.json", 5.0)]
+
+    monkeypatch.setattr(notebook_runner, "run_all", fake_run_all)
+    assert runtimes.main(["--smoke", "--notebooks", str(tmp_path), "--only", "03"]) == 0
+    assert runtimes.main(["--full", "--notebooks", str(tmp_path), "--only", "03"]) == 0
+    assert f"runtime lines rewritten: 03_snip; no README.md in {tmp_path}" in capsys.readouterr().out
+    assert "verdicts" not in runtimes.load(tmp_path)["03_snip"]["full"]  # the notebook wrote no result file

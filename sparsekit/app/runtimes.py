@@ -184,12 +184,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         measure(args.mode, args.only, args.notebooks, args.threads)
         folder = notebook_runner.course_folder(args.notebooks)
         rewritten = rewrite_headers(folder)
-        table = rewrite_table(folder) | rewrite_verdicts(folder)
+        has_readme = (folder / README).is_file()  # a copy of the course may come without its page
+        table = has_readme and (rewrite_table(folder) | rewrite_verdicts(folder))
     except SparsekitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"runtime lines rewritten: {', '.join(rewritten) or 'none (a notebook needs both measurements)'}; "
-          f"{README}'s runtime table and verdicts {'rewritten' if table else 'already up to date'}")
+          + (f"{README}'s runtime table and verdicts {'rewritten' if table else 'already up to date'}" if has_readme
+             else f"no {README} in {folder}: no table to rewrite"))
     return 0
 
 
