@@ -22,6 +22,8 @@ WRONG_FROM_SCRATCH = {
     "05_synflow": ("(r / rounds)", "(1.0)"),  # every round straight to the target: no schedule
     "07_dynamic_sparse_training": ("weights[name].grad.abs()", "weights[name].grad"),  # signed gradient
     "08_n_m_sparsity": ("descending=True", "descending=False"),  # the N smallest of each group
+    # the kept values in column-major order, beside their row-major columns: each weight in the wrong place
+    "15_is_it_faster": ("values = rows[kept]", "values = rows.t()[kept.t()]"),
 }
 
 
