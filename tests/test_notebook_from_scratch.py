@@ -16,6 +16,7 @@ from test_notebooks import FROM_SCRATCH, NAMES, REPO, committed_text
 # Per notebook: a fragment of its from-scratch cell and a wrong version of it (a plausible slip in the
 # method's core), which the section's check must refuse with a SparsekitError naming the engine.
 WRONG_FROM_SCRATCH = {
+    "01_dense_and_random": ("if not over.any():", "if True:"),  # no capacity check: densities over 1
     "02_magnitude_and_lottery_ticket": ("trained[name].abs()", "trained[name]"),  # signed trained weights
     "03_snip": ("(w.detach() * g).abs()", "w.detach().abs()"),  # magnitude, not connection sensitivity
     "04_grasp": ("wi.detach() * hg", "-wi.detach() * hg"),  # the other sign convention
