@@ -21,6 +21,8 @@ WRONG_FROM_SCRATCH = {
     "03_snip": ("(w.detach() * g).abs()", "w.detach().abs()"),  # magnitude, not connection sensitivity
     "04_grasp": ("wi.detach() * hg", "-wi.detach() * hg"),  # the other sign convention
     "05_synflow": ("(r / rounds)", "(1.0)"),  # every round straight to the target: no schedule
+    # the symmetric difference for the union: kept by one mask only
+    "06_comparing_masks": ("(mask_a[name] | mask_b[name])", "(mask_a[name] ^ mask_b[name])"),
     "07_dynamic_sparse_training": ("weights[name].grad.abs()", "weights[name].grad"),  # signed gradient
     "08_n_m_sparsity": ("descending=True", "descending=False"),  # the N smallest of each group
     "09_mask_graphs": ("(d_out - 1).sqrt() - s[1]", "(d_out - 1).sqrt() - s[0]"),  # mu_1, the trivial eigenvalue
