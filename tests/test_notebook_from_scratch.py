@@ -30,6 +30,7 @@ WRONG_FROM_SCRATCH = {
     "14_any_mask_full_recipe": ("stats.t.ppf(0.975, len(differences) - 1)", "stats.norm.ppf(0.975)"),
     # the kept values in column-major order, beside their row-major columns: each weight in the wrong place
     "15_is_it_faster": ("values = rows[kept]", "values = rows.t()[kept.t()]"),
+    "16_your_own_network": ("for name in units[1:]", "for name in units"),  # a branch beside the stem too
 }
 
 

@@ -31,7 +31,7 @@ SECTION_ORDER = ["## The idea", "## From scratch", "## Run", "## Figure", "## Wh
 FROM_SCRATCH = {"01_dense_and_random", "02_magnitude_and_lottery_ticket", "03_snip", "04_grasp", "05_synflow",
                 "06_comparing_masks", "07_dynamic_sparse_training", "08_n_m_sparsity", "09_mask_graphs",
                 "10_ghost_neurons", "11_ghost_skip_connections", "12_modified_initialization", "13_label_smoothing",
-                "14_any_mask_full_recipe", "15_is_it_faster"}
+                "14_any_mask_full_recipe", "15_is_it_faster", "16_your_own_network"}
 # Notebooks that put a claim of the paper to the numbers: seeds, and a verdict from them.
 CLAIM_NOTEBOOKS = ["10_ghost_neurons", "11_ghost_skip_connections", "12_modified_initialization",
                    "13_label_smoothing", "14_any_mask_full_recipe"]
