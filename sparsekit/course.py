@@ -64,16 +64,30 @@ def study_answer() -> Optional[StudyAnswer]:
 
 
 def addendum_standing() -> Optional[AddendumAnswer]:
-    """Where the converged study's addendum stands, printed in two lines read through the package
-    from its `answer.json` (runs finished of planned; each finished cell's verdict, or that none
-    is finished yet) with the path of its report; one line where this checkout has no answer."""
-    found = find_addendum_answer(course_folder().resolve().parent / STUDY_ADDENDUM)
+    """Where the converged study's addendum stands, read through the package from its
+    `answer.json`: runs finished of planned, then, until the plan's headline items (3-5) have all
+    finished, each finished cell's verdict in a line (or that none is finished yet); once they
+    have, their corrected verdict as tables and the addendum's figure. One line where this
+    checkout has no answer."""
+    folder = course_folder().resolve().parent / STUDY_ADDENDUM
+    found = find_addendum_answer(folder)
     if found is None:
         print(f"No answer from the study's addendum in this checkout ({(STUDY_ADDENDUM / 'answer.json').as_posix()} "
               "is missing): where it stands cannot be shown here.")
         return None
     print(found.progress_line())
-    print(f"{found.cells_line()} The report: {(STUDY_ADDENDUM / 'report.md').as_posix()}.")
+    report = f"The report: {(STUDY_ADDENDUM / 'report.md').as_posix()}."
+    if not found.headline_complete:
+        print(f"{found.cells_line()} {report}")
+        return found
+    from IPython.display import Image, Markdown, display
+
+    items = ", ".join(map(str, found.headline_items))
+    display(Markdown(f"**The addendum's corrected verdict** (its headline items, {items}, have all finished; every "
+                     f"cell is in the report):\n\n{found.verdict_markdown()}"))
+    if (folder / "verdict.png").is_file():
+        display(Image(filename=str(folder / "verdict.png")))
+    print(report)
     return found
 
 

@@ -6,6 +6,7 @@ logic, its runner, its commits of finished records and its report. Run from the 
     python -m study.report benchmarks/results/study-converged  # report.md from the records
     python -m study.addendum run                               # the addendum (issue 52), its own plan
     python -m study.addendum_report benchmarks/results/study-addendum  # its report.md, answer.json
+    python -m study.readme                                     # the README's verdict, from both answers
 
 It imports the engine; the engine never imports it. The records stay under
 `benchmarks/results/study-*/`; the package reads the committed study from those files alone.

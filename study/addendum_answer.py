@@ -4,6 +4,7 @@ complete cells say, in a form a notebook reads without the study's code
 
     {"format": "sparsekit-study-addendum-answer/1", "generated": ISO-8601 UTC, "command": ...,
      "sentence": ..., "counts": {"planned_after_cuts": int, "finished": int},
+     "headline": {"items": [3, 4, 5], "complete": bool},
      "items": [{"item", "what", "cut", "planned", "finished", "cpu_hours_recorded",
                 "cpu_hours_modelled_for_finished", "cpu_hours_planned"}],
      "cells": [{"network", "mask", "sparsity", "comparison", "pairs", "mean", "low", "high",
@@ -29,6 +30,18 @@ from .answer import CELL_KEYS, POOLED_KEYS
 COMMAND = "python -m study.addendum_report benchmarks/results/study-addendum"
 ADDENDUM_CELL_KEYS = ("network",) + CELL_KEYS + ("items", "seeds")
 ADDENDUM_POOLED_KEYS = ("network",) + POOLED_KEYS
+# The items PLAN.md calls the headline, "the minimum the addendum reports" (Order and cuts): once
+# all their runs have finished, the ResNet's families and pooled lines are whole (items 6 and 8
+# are descriptive, item 7 is another network's), and the README and notebook 14 lead with them.
+HEADLINE_ITEMS = (3, 4, 5)
+
+
+def headline(items: Sequence[dict]) -> Dict:
+    """Whether every run of the headline items has finished (an item the budget cut is never complete)."""
+    found = {item["item"]: item for item in items}
+    complete = all(number in found and not found[number]["cut"]
+                   and found[number]["finished"] == found[number]["planned"] for number in HEADLINE_ITEMS)
+    return {"items": list(HEADLINE_ITEMS), "complete": complete}
 
 
 def _shown(name: str) -> str:
@@ -59,6 +72,7 @@ def answer(items: List[dict], found: Dict[str, list]) -> Dict:
             "sentence": sentence(items, found["cells"], found["pending"]),
             "counts": {"planned_after_cuts": sum(i["planned"] for i in kept),
                        "finished": sum(i["finished"] for i in kept)},
+            "headline": headline(items),
             "items": items,
             "cells": [{key: c.get(key) for key in ADDENDUM_CELL_KEYS} for c in found["cells"]],
             "pending": found["pending"],

@@ -171,6 +171,11 @@ def test_the_answer_file_has_its_format_and_the_package_reads_it(tmp_path, capsy
     (tmp_path / "answer.json").write_text(json.dumps({"format": "sparsekit-study-answer/1"}))
     with pytest.raises(SparsekitError, match="not a sparsekit study addendum answer file"):
         load_addendum_answer(tmp_path / "answer.json")
+    broken = dict(data, pooled=[{"network": "resnet20", "sparsity": 0.98}])  # a pooled line the grid cannot show
+    (tmp_path / "answer.json").write_text(json.dumps(broken))
+    with pytest.raises(SparsekitError, match=r"pooled\[0\] lacks comparison, masks, mean"):
+        load_addendum_answer(tmp_path / "answer.json")
+    assert found.headline_complete is False and data["headline"] == {"items": [3, 4, 5], "complete": False}
 
 
 def test_a_folder_without_a_plan_or_with_a_broken_one_is_one_error_line_and_nothing_written(tmp_path, capsys):
@@ -233,6 +238,33 @@ def test_the_course_prints_where_the_addendum_stands_or_one_line_without_it(tmp_
     assert "capacity − structure on snip 0.995 (resnet20): better" in verdicts
     assert verdicts.endswith("The report: benchmarks/results/study-addendum/report.md.")
 
+
+def test_once_the_headline_has_finished_the_course_shows_the_corrected_verdict(tmp_path, monkeypatch, capsys):
+    """Notebook 14's cell, with items 3-5 all finished: the progress line, then the corrected
+    verdict as Markdown (the pooled grid, each comparison's cells) and the figure; the answer is
+    the committed one with its headline marked complete."""
+    import IPython.display
+
+    from sparsekit.app.notebook_runner import COURSE_VARIABLE
+    from sparsekit.course import STUDY_ADDENDUM, addendum_standing
+
+    monkeypatch.setenv(COURSE_VARIABLE, str(tmp_path / "notebooks"))
+    (tmp_path / STUDY_ADDENDUM).mkdir(parents=True)
+    answer = json.loads((ADDENDUM_DIR / "answer.json").read_text())
+    answer["headline"] = {"items": [3, 4, 5], "complete": True}
+    (tmp_path / STUDY_ADDENDUM / "answer.json").write_text(json.dumps(answer))
+    shutil.copy(ADDENDUM_DIR / "verdict.png", tmp_path / STUDY_ADDENDUM)
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objects: shown.extend(objects))
+    found = addendum_standing()
+    progress, report = capsys.readouterr().out.splitlines()
+    assert found.headline_complete and progress.startswith("The study's addendum (issue 52): ")
+    assert report == "The report: benchmarks/results/study-addendum/report.md."
+    markdown, image = shown
+    assert isinstance(markdown, IPython.display.Markdown) and isinstance(image, IPython.display.Image)
+    assert markdown.data.startswith("**The addendum's corrected verdict** (its headline items, 3, 4, 5, have all")
+    assert "| comparison (test accuracy; +0.0100 is one point) |" in markdown.data
+    assert "structure control − plain" in markdown.data
 
 def test_items_6_and_8_are_described_once_all_their_runs_have_finished(tmp_path):
     """Two seeds each: no test, the measured numbers. Item 6's gain over the first study's

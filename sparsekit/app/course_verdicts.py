@@ -3,14 +3,13 @@
 seconds, the claim and verdicts its notebook wrote (its RESULTS_PATH file), so the page shows
 what the notebooks print at their defaults, with the date, machine and thread setting of the run,
 and cannot fall behind a notebook that changed: the next measurement rewrites it."""
-from pathlib import Path
 from typing import Dict, List, Optional
 
-from ..core.atomic import write_text
-from ..core.errors import SparsekitError
+from ..core.marked_block import MarkedBlock
 
 START = "<!-- the notebooks' verdicts: written by `python -m sparsekit.app.runtimes --full` from runtimes.json; do not edit -->"
 END = "<!-- end of the notebooks' verdicts -->"
+VERDICTS = MarkedBlock(START, END, "verdicts")
 KEPT = ("claim", "requested_sparsity", "verdicts")  # what a full measurement keeps of its notebook's result
 
 
@@ -52,17 +51,5 @@ def section(measured: Dict[str, Dict[str, dict]], threads_text) -> str:
     return "\n".join(lines + [END])
 
 
-def current(readme_text: str, path: Path) -> str:
-    if START not in readme_text or END not in readme_text:
-        raise SparsekitError(f"{path} has no verdicts markers ({START!r} ... {END!r})")
-    start = readme_text.index(START)
-    return readme_text[start:readme_text.index(END, start) + len(END)]
-
-
-def rewrite(path: Path, block: str) -> bool:
-    """Put `block` between the markers of the README at `path`; True when it changed."""
-    text = Path(path).read_text()
-    new = text.replace(current(text, path), block)
-    if new != text:
-        write_text(new, path)
-    return new != text
+# `current(text, path)`: the section as a page has it; `rewrite(path, block)`: True when the page changed.
+current, rewrite = VERDICTS.current, VERDICTS.rewrite

@@ -22,6 +22,7 @@ from typing import Dict, List, Optional
 from ..core.atomic import write_text
 from ..core.errors import SparsekitError
 from ..core.machine import cpu_identity
+from ..core.marked_block import MarkedBlock
 from ..core.threads import usable_cpus
 from . import course_verdicts, notebook_runner
 
@@ -33,6 +34,7 @@ RUNTIME_SOURCE = re.compile(r'"\*\*Runtime\*\*(?:[^"\\]|\\.)*?(?=(?:\\n)?")')
 README = "README.md"  # the course folder's own page
 TABLE_START = "<!-- the runtime table: written by `python -m sparsekit.app.runtimes` from runtimes.json; do not edit -->"
 TABLE_END = "<!-- end of the runtime table -->"
+TABLE = MarkedBlock(TABLE_START, TABLE_END, "runtime table")
 
 
 def load(folder: Path) -> Dict[str, Dict[str, dict]]:
@@ -98,7 +100,7 @@ def runtime_table(folder: Path) -> str:
         cells = [_measurement(measured.get(entry.name, {}).get(mode)) for mode in MODES]
         link = entry.link.replace("|", "\\|")  # a title's bar would end the Markdown cell
         lines.append(f"| {link} | " + " | ".join(cells) + " |")
-    return f"{TABLE_START}\n" + "\n".join(lines) + f"\n{TABLE_END}"
+    return TABLE.wrap("\n".join(lines))
 
 
 def _measurement(found: Optional[dict]) -> str:
@@ -108,20 +110,12 @@ def _measurement(found: Optional[dict]) -> str:
 
 
 def current_table(readme_text: str, path: Path) -> str:
-    if TABLE_START not in readme_text or TABLE_END not in readme_text:
-        raise SparsekitError(f"{path} has no runtime table markers ({TABLE_START!r} ... {TABLE_END!r})")
-    start = readme_text.index(TABLE_START)
-    return readme_text[start:readme_text.index(TABLE_END, start) + len(TABLE_END)]
+    return TABLE.current(readme_text, path)
 
 
 def rewrite_table(folder: Path) -> bool:
     """Rewrite the course README's runtime table from runtimes.json; True when it changed."""
-    path = Path(folder) / README
-    text = path.read_text()
-    new = text.replace(current_table(text, path), runtime_table(folder))
-    if new != text:
-        write_text(new, path)
-    return new != text
+    return TABLE.rewrite(Path(folder) / README, lambda: runtime_table(folder))
 
 
 def _replace_line(notebook_text: str, line: str):
@@ -164,7 +158,7 @@ def _result(path: Path) -> Optional[dict]:
 
 def rewrite_verdicts(folder: Path) -> bool:
     """Rewrite the course README's verdicts section from runtimes.json; True when it changed."""
-    return course_verdicts.rewrite(Path(folder) / README, course_verdicts.section(load(folder), threads_text))
+    return course_verdicts.rewrite(Path(folder) / README, lambda: course_verdicts.section(load(folder), threads_text))
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -2,21 +2,25 @@
 `sparsekit-study-addendum-answer/1`, written by the study's code from the records as they
 finish): runs finished of planned, item by item, and the verdict of every cell whose planned
 seeds have all finished. Notebook 14 shows where it stands in a line or two, after the
-converged study's own answer.
+converged study's own answer; once the plan's headline items (3-5) have all finished, their
+corrected verdict: the pooled grid per network, each comparison's cell tally, the degenerate cells.
 
 Comparisons are spelt "arm - baseline"; differences are test accuracies (fractions).
 """
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
 from ..core import formats
 from ..core.errors import SparsekitError
-from .answer import is_number
+from .answer import comparison_key, is_number
+from .pooled_grid import comparison_name, percent, pooled_grid
 
 ANSWER_FILE = "answer.json"
 CELL_KEYS = ("network", "mask", "sparsity", "comparison", "pairs", "mean", "verdict")
+POOLED_KEYS = ("network", "sparsity", "comparison", "masks", "mean", "corrected_low", "corrected_high", "verdict")
 SHOWN_CELLS = 6  # the standing line lists this many finished cells, then counts the rest
 
 
@@ -30,6 +34,10 @@ class AddendumAnswer:
     items: List[dict]
     cells: List[dict]
     pending: List[dict]
+    pooled: List[dict] = ()
+    degenerate: List[dict] = ()
+    headline_items: List[int] = ()
+    headline_complete: bool = False  # files written before the field read as not complete
 
     def progress_line(self) -> str:
         kept = [item for item in self.items if not item.get("cut")]
@@ -46,6 +54,33 @@ class AddendumAnswer:
         more = len(self.cells) - len(shown)
         return ("Finished cells: " + "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
                 + f" ({len(self.pending)} cell comparison(s) pending).")
+
+    def verdict_markdown(self) -> str:
+        """The corrected verdict, per network: the pooled grid, then per comparison how its
+        cells read (degenerate cells apart), then the degenerate cells."""
+        parts = []
+        for network in dict.fromkeys(c["network"] for c in list(self.cells) + list(self.pooled)):
+            pooled = [p for p in self.pooled if p["network"] == network]
+            waiting = sum(p.get("network") == network for p in self.pending)
+            state = (f" (provisional: {waiting} cell comparison(s) still wait for runs, so its families are not whole)"
+                     if waiting else "")
+            parts.append(f"**{network}**{state}, pooled over masks (one mean per mask, Holm across sparsities):\n\n"
+                         + pooled_grid(pooled))
+            tallies = []
+            for name in dict.fromkeys(comparison_key(c["comparison"]) for c in self.cells if c["network"] == network):
+                mine = [c for c in self.cells if c["network"] == network and comparison_key(c["comparison"]) == name
+                        and not c.get("degenerate")]
+                if mine:
+                    words = Counter(c["verdict"] for c in mine)
+                    tallies.append(f"{comparison_name(name)}, {len(mine)} cells: " + ", ".join(
+                        f"{word} in {count}" for word, count in sorted(words.items())))
+            if tallies:
+                parts.append(f"Cell by cell on {network} (Holm-corrected within each comparison): "
+                             + "; ".join(tallies) + ".\n")
+        if self.degenerate:
+            parts.append("Degenerate cells, reported apart and kept out of the families and pooled lines: "
+                         + ", ".join(f"{d['mask']} {percent(d['sparsity'])}" for d in self.degenerate) + ".\n")
+        return "\n".join(parts)
 
 
 def _cell_text(cell: dict) -> str:
@@ -88,8 +123,18 @@ def load_addendum_answer(path) -> AddendumAnswer:
         planned, finished = int(counts["planned_after_cuts"]), int(counts["finished"])
     except (KeyError, TypeError, ValueError):
         raise SparsekitError(f"{path}: counts needs whole numbers planned_after_cuts and finished") from None
+    pooled, degenerate, headline = data.get("pooled", []), data.get("degenerate", []), data.get("headline", {})
+    if not isinstance(pooled, list) or not isinstance(degenerate, list) or not isinstance(headline, dict):
+        raise SparsekitError(f"{path}: pooled and degenerate must be lists, headline an object")
+    for index, line in enumerate(pooled):
+        missing = [key for key in POOLED_KEYS if not isinstance(line, dict) or key not in line]
+        if missing:
+            raise SparsekitError(f"{path}: pooled[{index}] lacks {', '.join(missing)}")
+    if not all(isinstance(d, dict) and "mask" in d and is_number(d.get("sparsity")) for d in degenerate):
+        raise SparsekitError(f"{path}: each degenerate entry needs a mask and a sparsity")
     return AddendumAnswer(path, data["sentence"], str(data.get("generated", "")), planned, finished, items, cells,
-                          pending)
+                          pending, pooled, degenerate, list(headline.get("items", [])),
+                          headline.get("complete") is True)
 
 
 def find_addendum_answer(directory) -> Optional[AddendumAnswer]:
