@@ -82,11 +82,7 @@ def current_block(root) -> str:
 
 def rewrite(root=None) -> bool:
     """Rewrite the README's study verdict from the answer files; True when it changed."""
-    root = Path(root) if root is not None else Path.cwd()
-    readme = root / "README.md"
-    if not readme.is_file():
-        raise SparsekitError(f"{root} is not the repository's root (no README.md): run the command from there")
-    return STUDY_VERDICT.rewrite(readme, lambda: block(root))
+    return STUDY_VERDICT.rewrite_readme(root, block)
 
 
 def main(argv=None) -> int:
@@ -96,13 +92,7 @@ def main(argv=None) -> int:
         print(f"error: python -m study.readme takes no arguments (got {' '.join(argv)}); run it from the "
               "repository's root", file=sys.stderr)
         return 2
-    try:
-        changed = rewrite()
-    except SparsekitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print("README.md: the study's verdict rewritten" if changed else "README.md: the study's verdict already up to date")
-    return 0
+    return STUDY_VERDICT.command(rewrite)
 
 
 if __name__ == "__main__":

@@ -7,10 +7,8 @@ The table sits between two marker lines; a test checks that it equals what this 
 generates, so a new or renamed notebook fails the test until the command is run.
 """
 import sys
-from pathlib import Path
 from typing import List
 
-from ..core.errors import SparsekitError
 from ..core.marked_block import MarkedBlock
 from . import course_map
 
@@ -48,21 +46,11 @@ def current_block(readme_text: str) -> str:
 
 def rewrite(root=None) -> bool:
     """Rewrite the README's course table from the notebooks; True when it changed."""
-    root = Path(root) if root is not None else Path.cwd()
-    readme = root / "README.md"
-    if not readme.is_file():
-        raise SparsekitError(f"{root} is not the repository's root (no README.md): run the command from there")
-    return COURSE_TABLE.rewrite(readme, lambda: block(root / "notebooks"))
+    return COURSE_TABLE.rewrite_readme(root, lambda found: block(found / "notebooks"))
 
 
 def main() -> int:
-    try:
-        changed = rewrite()
-    except SparsekitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print("README.md: course table rewritten" if changed else "README.md: course table already up to date")
-    return 0
+    return COURSE_TABLE.command(rewrite)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 an end marker line, rewritten by a command and checked by a test, so the numbers a page quotes
 (runtimes, verdicts, the course's table) cannot drift from the files they come from while the
 prose around them stays the author's."""
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Union
+from typing import Callable, Optional, Union
 
 from .atomic import write_text
 from .errors import SparsekitError
@@ -38,3 +39,22 @@ class MarkedBlock:
         if new != text:
             write_text(new, path)
         return new != text
+
+    def rewrite_readme(self, root: Optional[Path], make: Callable[[Path], str]) -> bool:
+        """The block of the repository's README.md (under `root`, default the working directory)
+        from `make(root)`; True when it changed."""
+        root = Path(root) if root is not None else Path.cwd()
+        readme = root / "README.md"
+        if not readme.is_file():
+            raise SparsekitError(f"{root} is not the repository's root (no README.md): run the command from there")
+        return self.rewrite(readme, lambda: make(root))
+
+    def command(self, rewrite: Callable[[], bool]) -> int:
+        """A command's exit status around `rewrite`: one line saying what it did, or one error line and 2."""
+        try:
+            changed = rewrite()
+        except SparsekitError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"README.md: {self.what} rewritten" if changed else f"README.md: {self.what} already up to date")
+        return 0
