@@ -364,3 +364,61 @@ def test_the_verdict_figure_draws_the_complete_cells_and_is_removed_when_none_is
             shutil.rmtree(results / "runs" / run_name(name, 0.995, seed, "structure"), ignore_errors=True)
     addendum_report.write_addendum_report(results)
     assert not (results / FILENAME).exists() and f"]({FILENAME})" not in (results / "report.md").read_text()
+
+
+def test_once_items_3_to_5_have_all_finished_the_resnets_families_and_pooled_lines_are_whole(tmp_path):
+    """The state the next milestone reaches, with synthetic records for every run items 3-5 pair
+    with (the first study's four arms, seeds 0-2, at both sparsities, beside the addendum's): the
+    answer marks its headline complete, no ResNet cell or pooled line is pending, both sparsities
+    pool, each family holds every non-degenerate cell, and the README block leads with it."""
+    from study import readme
+
+    first, results = tmp_path / "study-converged", tmp_path / "study-addendum"
+    for folder in (first, results):
+        folder.mkdir()
+    shutil.copy(FIRST_STUDY / "plan.json", first)
+    for name in ("plan.json", "cost.json"):
+        shutil.copy(ADDENDUM_DIR / name, results)
+    shutil.copy(FIRST_STUDY / "answer.json", first)
+    rng = random.Random(3)
+    lift = {"default": 0, "tost": 20, "tost-release": 60, "capacity": 90, "structure": 70}  # test images
+
+    def write(folder: Path, mask: str, sparsity: float, seed: int, arm: str):
+        name = run_name(mask, sparsity, seed, arm)
+        _write(folder, name, 7000 + lift[arm] + rng.randrange(-40, 40), rng)
+        if arm == "default" and mask == "random-densefirst":  # item 4's masks judged (all kept); others unjudged
+            torch.save({"format": formats.MASK, "mask": _mask(False)}, folder / "runs" / name / "mask.pt")
+
+    for mask in ("random", "snip", "synflow", "lottery"):
+        for sparsity in (0.98, 0.995):
+            for seed in range(3):
+                for arm in ("default", "tost", "tost-release", "capacity"):
+                    write(first, mask, sparsity, seed, arm)
+    plan = json.loads((ADDENDUM_DIR / "plan.json").read_text())
+    for item in (3, 4, 5):
+        for cell in cells(plan)[item]:
+            write(results, cell.mask, cell.sparsity, cell.seed, cell.arm)
+
+    markdown, content = addendum_report.build(results)
+    assert content["headline"] == {"items": [3, 4, 5], "complete": True}
+    assert not [p for p in content["pending"] if p["network"] == "resnet20"]
+    assert not [p for p in content["pooled_pending"] if p["network"] == "resnet20"]
+    pooled = {(p["comparison"], p["sparsity"]) for p in content["pooled"] if p["network"] == "resnet20"}
+    assert {s for _, s in pooled} == {0.98, 0.995} and ("structure - default", 0.98) in pooled
+    for comparison in ("structure - default", "tost-release - structure", "capacity - structure"):
+        family = [c for c in content["cells"] if c["comparison"] == comparison and c["network"] == "resnet20"
+                  and not c["degenerate"]]
+        assert family and all(c["family_size"] == len(family) for c in family)
+    six = [c for c in content["cells"] if c["mask"] == "snip" and c["sparsity"] == 0.98
+           and c["comparison"] == "structure - default"]
+    assert six and six[0]["pairs"] == 6  # item 5's seeds 3-5 joined seeds 0-2
+    assert content["cells"] and "## resnet20: cells whose planned seeds have all finished" in markdown
+    addendum_report.write_addendum_report(results)
+    assert (results / "verdict.png").is_file()
+    checkout = tmp_path / "checkout"
+    (checkout / readme.FIRST).parent.mkdir(parents=True)
+    shutil.copytree(first, checkout / readme.FIRST)
+    shutil.copytree(results, checkout / readme.ADDENDUM)
+    text = readme.block(checkout)
+    assert "**The addendum's corrected verdict.**" in text and "**resnet20**, pooled over masks" in text
+    assert "| structure control − plain |" in text
