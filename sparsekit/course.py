@@ -84,7 +84,7 @@ def addendum_standing() -> Optional[AddendumAnswer]:
 
     items = ", ".join(map(str, found.headline_items))
     display(Markdown(f"**The addendum's corrected verdict** (its headline items, {items}, have all finished; every "
-                     f"cell is in the report):\n\n{found.verdict_markdown()}"))
+                     f"cell is in the report). {found.items_line()}\n\n{found.verdict_markdown()}"))
     if (folder / "verdict.png").is_file():
         display(Image(filename=str(folder / "verdict.png")))
     print(report)

@@ -66,8 +66,8 @@ def addendum_part(root: Path) -> str:
     return (f"**The addendum's corrected verdict.** Its headline items ({items}) have all finished; the ResNet's "
             "Holm families and pooled lines are whole. Read from "
             f"[`{(ADDENDUM / ANSWER_FILE).as_posix()}`]({(ADDENDUM / ANSWER_FILE).as_posix()}), written from the "
-            f"records by `{ADDENDUM_COMMAND}`; every cell and what is still running: {report}.\n\n"
-            + answer.verdict_markdown())
+            f"records by `{ADDENDUM_COMMAND}`; every cell and what is still running: {report}. "
+            f"{answer.items_line()}\n\n" + answer.verdict_markdown())
 
 
 def block(root) -> str:

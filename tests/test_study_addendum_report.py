@@ -422,3 +422,4 @@ def test_once_items_3_to_5_have_all_finished_the_resnets_families_and_pooled_lin
     text = readme.block(checkout)
     assert "**The addendum's corrected verdict.**" in text and "**resnet20**, pooled over masks" in text
     assert "| structure control − plain |" in text
+    assert "Items finished: 3 (" in text and "; 5 (seeds 3-5 where the verdict is close). Still to finish: 7 (" in text

@@ -55,6 +55,18 @@ class AddendumAnswer:
         return ("Finished cells: " + "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
                 + f" ({len(self.pending)} cell comparison(s) pending).")
 
+    def items_line(self) -> str:
+        """Which items have finished, which are still to finish and which the budget cut (no run
+        counts: the line changes only when an item finishes or is cut)."""
+        def named(items):
+            return "; ".join(f"{i['item']} ({i.get('what', 'item ' + str(i['item']))})" for i in items) or "none"
+
+        done = [i for i in self.items if not i.get("cut") and i["finished"] == i["planned"]]
+        to_finish = [i for i in self.items if not i.get("cut") and i["finished"] < i["planned"]]
+        cut = [i for i in self.items if i.get("cut")]
+        return (f"Items finished: {named(done)}. Still to finish: {named(to_finish)}. Cut by the budget, from the "
+                f"bottom of the plan's order (the reasons are in PLAN.md): {named(cut)}.")
+
     def verdict_markdown(self) -> str:
         """The corrected verdict, per network: the pooled grid, then per comparison how its
         cells read (degenerate cells apart), then the degenerate cells."""
