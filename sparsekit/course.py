@@ -24,6 +24,7 @@ from .export.fold import fold_conv_bn  # noqa: F401
 from .export.latency import measure  # noqa: F401
 from .export.onnx_latency import compare_with_onnxruntime  # noqa: F401
 from .export.plots import plot_break_even  # noqa: F401
+from .export.structure_mask import structure_matched_mask  # noqa: F401
 from .models.traced import conv_bn_pairs  # noqa: F401
 from .models.units import ConvBN  # noqa: F401
 from .recipe import TRICKS  # noqa: F401
