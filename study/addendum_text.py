@@ -142,7 +142,9 @@ def degenerate_part(degeneracy: Dict, apart: Sequence) -> str:
     lines = degenerate_lines(degeneracy, [])
     return (f"Judged from the default runs' mask files of both studies in the addendum's cells ({judged} masks so "
             f"far; a cell's masks are judged as its default runs finish). " +
-            ("\n\n" + "\n".join(lines) + "\n" if lines else "No degenerate cell among them.\n"))
+            ("\n\n" + "\n".join(lines) + "\n" if lines else "No degenerate cell among them.\n")
+            + ("" if any(cell["degenerate"] for cell in degeneracy.values()) or not lines
+               else "\nNo degenerate cell among them.\n"))
 
 
 def beside_part(first_answer: dict, comparisons) -> str:

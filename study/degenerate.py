@@ -1,12 +1,23 @@
-"""Degenerate cells (REANALYSIS.md, rule 1): a mask that leaves no kept weight on a layer every
-path from the input passes through cuts the network, whose output then cannot depend on its
-input; no recipe can train it.
+"""Degenerate cells (REANALYSIS.md, rule 1): a mask that leaves no path of kept weights from the
+input to the output (an emptied layer every path passes through, or a block whose every way
+through is emptied) cuts the network, whose output then cannot depend on its input; no recipe can
+train it.
 
-Decided from the committed mask files alone. The run's network is built in float64, evaluation
-mode, the mask multiplied into its weights, and the output compared for two different random
-inputs: identical outputs (bit for bit) mean the mask cuts the input off. The layers that cut
-the dense network when zeroed alone are the "must-pass" layers; a cut mask's report names those
-it empties (ResNet-20: the stem convolution; every later convolution has a shortcut beside it).
+Decided from the committed mask files alone, on the run's network in float64, evaluation mode:
+- **cut** (the rule): no path of kept weights joins the input to the output. Tested with every
+  weight made positive (|w|, masked), every BatchNorm the identity and every bias zero, on a
+  positive input: each output is then a sum of positive products, one per path, so it is zero
+  exactly when no path is left; nothing cancels and no ReLU is shut by a sign.
+- **cut at initialisation** (the pre-registered detection, kept beside it): the masked network,
+  freshly initialised (seed 0), gives the same output for two random inputs. It can also fire on a
+  network that has a path, when the judge's random weights happen to shut a ReLU on it for every
+  input (a channel fed by one negative weight from a ReLU's non-negative output, BatchNorm at its
+  initial statistics); training, whose BatchNorm normalises each batch, is not shut that way.
+  PLAN.md of the addendum ("Changes after results were seen") says why the rule now decides by
+  the path test.
+The layers that cut the dense network when emptied alone are the "must-pass" layers; a cut mask's
+report names those it empties (ResNet-20: the stem convolution; every later convolution has a
+shortcut beside it).
 """
 import json
 from pathlib import Path
@@ -35,9 +46,33 @@ def _inputs(model: torch.nn.Module) -> torch.Tensor:
 
 
 def input_reaches_output(model: torch.nn.Module) -> bool:
-    """False when the (float64, eval-mode) model gives the same output for two random inputs."""
+    """False when the (float64, eval-mode) model gives the same output for two random inputs:
+    the pre-registered detection, which depends on the model's weights (see the module's note)."""
     outputs = _output(model, _inputs(model))
     return not torch.equal(outputs[0], outputs[1])
+
+
+def path_remains(model: torch.nn.Module) -> bool:
+    """Whether a path of non-zero weights joins the (eval-mode) model's input to its output:
+    every weight as its absolute value, every bias zero, BatchNorm the identity, a positive input;
+    the output is then non-zero exactly when a path is left (whatever the weights' signs)."""
+    import copy
+
+    positive = copy.deepcopy(model)
+    with torch.no_grad():
+        for name, parameter in positive.named_parameters():
+            if name.endswith("bias"):
+                parameter.zero_()
+            elif parameter.dim() > 1:
+                parameter.abs_()
+            else:  # a BatchNorm scale
+                parameter.fill_(1.0)
+        for module in positive.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.running_mean.zero_()
+                module.running_var.fill_(1.0 - module.eps)  # divides by exactly 1
+        inputs = _inputs(positive).abs()[:1] + 1.0
+        return bool((_output(positive, inputs) != 0).any())
 
 
 def _masked_copy(model: torch.nn.Module, mask: Mapping[str, torch.Tensor]) -> torch.nn.Module:
@@ -58,17 +93,18 @@ def must_pass_layers(model: torch.nn.Module, names) -> List[str]:
     """The layers among `names` that, zeroed alone in the dense network, cut its input off."""
     parameters = dict(model.named_parameters())
     return [name for name in names
-            if not input_reaches_output(_masked_copy(model, {name: torch.zeros_like(parameters[name])}))]
+            if not path_remains(_masked_copy(model, {name: torch.zeros_like(parameters[name])}))]
 
 
 def judge_mask(model: torch.nn.Module, mask: Mapping[str, torch.Tensor],
                must_pass: Optional[List[str]] = None) -> Dict:
-    """{"cut": bool, "empty_must_pass": [layers the input must pass through that keep no weight]}
+    """{"cut": no path of kept weights is left (the rule), "cut_at_init": the pre-registered
+    detection, "empty_must_pass": [layers the input must pass through that keep no weight]}
     (`must_pass`: the network's must-pass layers when already known)."""
-    cut = not input_reaches_output(_masked_copy(model, mask))
+    masked = _masked_copy(model, mask)
     must_pass = must_pass_layers(model, list(mask)) if must_pass is None else must_pass
     empty = [name for name in must_pass if name in mask and not bool(mask[name].any())]
-    return {"cut": cut, "empty_must_pass": empty}
+    return {"cut": not path_remains(masked), "cut_at_init": not input_reaches_output(masked), "empty_must_pass": empty}
 
 
 def network_of(record: dict) -> torch.nn.Module:

@@ -24,13 +24,22 @@ def _why(judged: dict) -> str:
 
 
 def degenerate_lines(degeneracy: Dict, cells: Sequence[dict]) -> List[str]:
+    """A line per degenerate cell, with each cut seed and why; and a line per cell the
+    pre-registered detection flagged although a path is left (`study.degenerate`), which stays in."""
     lines = []
     for (mask, sparsity), cell in sorted(degeneracy.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        if not cell["degenerate"]:
-            continue
-        seeds = ", ".join(f"seed {seed}: " + _why(judged) for seed, judged in sorted(cell["seeds"].items())
-                          if judged["cut"])
-        lines.append(f"- {mask} at {sparsity:g}: the masked network's output does not depend on its input ({seeds}).")
+        seeds = sorted(cell["seeds"].items())
+        if cell["degenerate"]:
+            cut = ", ".join(f"seed {seed}: " + _why(judged) for seed, judged in seeds if judged["cut"])
+            lines.append(f"- {mask} at {sparsity:g}: the masked network's output does not depend on its input ({cut}).")
+        flagged = [seed for seed, judged in seeds if judged.get("cut_at_init") and not judged["cut"]]
+        if flagged:
+            which = ", ".join(f"seed {seed}" for seed in flagged)
+            lines.append(f"- {mask} at {sparsity:g}, {which}: flagged by the pre-registered detection (the same output for "
+                         "two random inputs at the judge's initialisation), but a path of kept weights joins the input "
+                         "to the output, so by the rule it is not cut"
+                         + ("" if cell["degenerate"] else " and the cell is analysed like the rest")
+                         + " (the addendum's `PLAN.md`, \"Changes after results were seen\").")
     return lines
 
 

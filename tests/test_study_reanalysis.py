@@ -90,14 +90,44 @@ def test_a_mask_that_empties_the_first_convolution_is_degenerate_and_few_weights
     model = _network()
     assert degenerate.must_pass_layers(model, list(_mask(model))) == ["stem.conv.weight"]
     assert degenerate.judge_mask(model, _mask(model, empty=["stem.conv.weight"])) == {
-        "cut": True, "empty_must_pass": ["stem.conv.weight"]}
+        "cut": True, "cut_at_init": True, "empty_must_pass": ["stem.conv.weight"]}
     # one weight left on the only path in: not degenerate by the rule (random 98% is analysed like the rest)
     assert degenerate.judge_mask(model, _mask(model, keep_one=["stem.conv.weight"]))["cut"] is False
     # an emptied layer with a shortcut beside it does not cut the network
     assert degenerate.judge_mask(model, _mask(model, empty=["stages.0.0.conv_bn1.conv.weight"]))["cut"] is False
     # a downsampling block whose main path and 1x1 shortcut both empty cuts it, with no single must-pass layer empty
     both = ["stages.1.0.conv_bn1.conv.weight", "stages.1.0.shortcut.conv.weight"]
-    assert degenerate.judge_mask(model, _mask(model, empty=both)) == {"cut": True, "empty_must_pass": []}
+    assert degenerate.judge_mask(model, _mask(model, empty=both)) == {"cut": True, "cut_at_init": True,
+                                                                      "empty_must_pass": []}
+
+
+def _shut_at_init() -> torch.nn.Module:
+    """conv -> BN -> ReLU -> conv with one negative weight -> BN -> ReLU -> linear: at BatchNorm's
+    initial statistics the second ReLU sees only values <= 0, so it is shut for every input,
+    although a path of non-zero weights joins the input to the output."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3, padding=1, bias=False), torch.nn.BatchNorm2d(1),
+                                torch.nn.ReLU(), torch.nn.Conv2d(1, 1, 1, bias=False), torch.nn.BatchNorm2d(1),
+                                torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(16, 2)).double().eval()
+    with torch.no_grad():
+        model[3].weight.fill_(-0.5)
+    model.input_shape = (1, 4, 4)
+    return model
+
+
+def test_a_relu_shut_by_the_judges_weights_is_not_a_cut_network():
+    """The pre-registered detection (the same output for two random inputs at initialisation)
+    fires here; the rule's test (a path of kept weights) does not, whatever the weights' signs.
+    The addendum's random-densefirst 99.5% seed 1 was such a case: flagged, yet trained to 0.54."""
+    model = _shut_at_init()
+    dense = {name: torch.ones_like(p, dtype=torch.bool) for name, p in model.named_parameters() if p.dim() > 1}
+    judged = degenerate.judge_mask(model, dense, must_pass=[])
+    assert judged["cut_at_init"] is True and judged["cut"] is False
+    with torch.no_grad():
+        model[3].weight.fill_(0.5)  # the same structure with a positive weight: the detection agrees
+    assert degenerate.judge_mask(model, dense, must_pass=[])["cut_at_init"] is False
+    emptied = dict(dense, **{"3.weight": torch.zeros_like(dense["3.weight"])})  # no path left: both say cut
+    assert degenerate.judge_mask(model, emptied, must_pass=[]) == {"cut": True, "cut_at_init": True,
+                                                                  "empty_must_pass": []}
 
 
 def test_cells_are_judged_from_the_mask_files_of_their_default_runs(tmp_path):
@@ -164,3 +194,22 @@ def test_the_committed_answer_recomputes_from_the_committed_records():
     assert answer["sentence"].index("tost - default") < answer["sentence"].index("tost-release - default")
     assert {p["comparison"] for p in answer["pooled"]} == {"tost - default", "tost-release - default",
                                                            "capacity - default", "tost-release - capacity"}
+
+
+def test_the_report_names_what_the_pre_registered_detection_flagged_beside_the_rules_verdict():
+    from study.reanalysis_report import degenerate_lines
+
+    def seed(cut, at_init, empty=()):
+        return {"cut": cut, "cut_at_init": at_init, "empty_must_pass": list(empty)}
+
+    found = {("random-densefirst", 0.995): {"degenerate": False, "seeds": {0: seed(False, False), 1: seed(False, True)}},
+             ("random", 0.995): {"degenerate": True, "seeds": {0: seed(True, True, ["stem.conv.weight"])}},
+             ("snip", 0.98): {"degenerate": False, "seeds": {0: seed(False, False)}}}
+    empty_stem, flagged = degenerate_lines(found, [])
+    assert empty_stem == ("- random at 0.995: the masked network's output does not depend on its input "
+                          "(seed 0: `stem.conv.weight` keeps no weight).")
+    assert flagged.startswith("- random-densefirst at 0.995, seed 1: flagged by the pre-registered detection")
+    assert "by the rule it is not cut and the cell is analysed like the rest" in flagged
+    # records judged before the field existed read as not flagged
+    assert degenerate_lines({("snip", 0.98): {"degenerate": False, "seeds": {0: {"cut": False, "empty_must_pass": []}}}},
+                            []) == []
