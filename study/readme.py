@@ -7,8 +7,10 @@ what this module generates); the reading of them around the block stays by hand.
 The block gives the converged study's pooled grid and where it comes from, then the addendum:
 until its headline items (3-5, `study.addendum_answer.HEADLINE_ITEMS`) have all finished, that
 the verdict above is the first study's and where its runs stand; once they have, its corrected
-verdict. Nothing in the block changes as the addendum's other runs land, only when its headline
-completes or a study's answer changes, so the test does not fail on every record committed.
+verdict. Until the headline completes, nothing in the block changes as records land (no run
+counts, no timestamps of the addendum's), so the test does not fail on every record committed;
+after it, the block follows the addendum's cells and items as later items finish, and the
+session that commits such records reruns this command (docs/studies.md, the addendum's steps).
 """
 import sys
 from pathlib import Path
