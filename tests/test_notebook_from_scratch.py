@@ -14,7 +14,9 @@ from test_notebooks import FROM_SCRATCH, NAMES, REPO, committed_text
 
 
 # Per notebook: a fragment of its from-scratch cell and a wrong version of it (a plausible slip in the
-# method's core), which the section's check must refuse with a SparsekitError naming the engine.
+# method's core), which the section's check must refuse with a SparsekitError naming the engine. A third
+# element names another code cell of the section (by its place among them); a second slip of one
+# notebook is keyed "<notebook> (<what>)".
 WRONG_FROM_SCRATCH = {
     "01_dense_and_random": ("if not over.any():", "if True:"),  # no capacity check: densities over 1
     "02_magnitude_and_lottery_ticket": ("trained[name].abs()", "trained[name]"),  # signed trained weights
@@ -28,6 +30,8 @@ WRONG_FROM_SCRATCH = {
     "09_mask_graphs": ("(d_out - 1).sqrt() - s[1]", "(d_out - 1).sqrt() - s[0]"),  # mu_1, the trivial eigenvalue
     # the normal quantile for Student's t: intervals far too narrow for three seeds
     "14_any_mask_full_recipe": ("stats.t.ppf(0.975, len(differences) - 1)", "stats.norm.ppf(0.975)"),
+    # Bonferroni's m p for Holm's (m - k + 1) p: every adjusted p but the largest too large (its third code cell)
+    "14_any_mask_full_recipe (Holm)": ("(m - rank) * p_values[index]", "m * p_values[index]", 2),
     # the kept values in column-major order, beside their row-major columns: each weight in the wrong place
     "15_is_it_faster": ("values = rows[kept]", "values = rows.t()[kept.t()]"),
     "16_your_own_network": ("for name in units[1:]", "for name in units"),  # a branch beside the stem too
@@ -56,17 +60,18 @@ def test_a_from_scratch_section_is_a_formula_plain_torch_and_a_check(name):
     assert any("sparsekit" in source for source in code[1:]), "the check must run the engine"
 
 
-def run_from_scratch(name: str, out: Path, fragment: str = "", replacement: str = "") -> None:
+def run_from_scratch(name: str, out: Path, fragment: str = "", replacement: str = "", cell: int = 0) -> None:
     """Execute a notebook's "From scratch" code cells at its smoke parameters, here in this
-    process, with `fragment` of the from-scratch cell replaced by `replacement`."""
+    process, with `fragment` of the section's code cell number `cell` (0: the from-scratch cell)
+    replaced by `replacement`."""
     path = (REPO / "notebooks") / f"{name}.ipynb"
     notebook = nbformat.read(path, as_version=4)
     namespace: dict = {}
     exec(notebook.cells[1].source, namespace)  # the parameters cell, then the smoke values over it
     namespace.update(runner.parameters_for(path, "smoke", out))
     code = [cell.source for cell in from_scratch_cells(notebook) if cell.cell_type == "code"]
-    assert code[0].count(fragment) == 1, f"{fragment!r} is not (once) in {name}'s from-scratch cell"
-    code[0] = code[0].replace(fragment, replacement)
+    assert code[cell].count(fragment) == 1, f"{fragment!r} is not (once) in {name}'s code cell {cell} of the section"
+    code[cell] = code[cell].replace(fragment, replacement)
     threads = torch.get_num_threads()
     torch.set_num_threads(runner.SMOKE_THREADS)
     try:
@@ -76,8 +81,8 @@ def run_from_scratch(name: str, out: Path, fragment: str = "", replacement: str 
         torch.set_num_threads(threads)
 
 
-@pytest.mark.parametrize("name", sorted(WRONG_FROM_SCRATCH))
-def test_a_wrong_from_scratch_cell_fails_its_check(name, tmp_path):
+@pytest.mark.parametrize("slip", sorted(WRONG_FROM_SCRATCH))
+def test_a_wrong_from_scratch_cell_fails_its_check(slip, tmp_path):
     """The checks can fail: with a slip in the from-scratch code, the check cell raises."""
     with pytest.raises(SparsekitError, match="engine"):
-        run_from_scratch(name, tmp_path, *WRONG_FROM_SCRATCH[name])
+        run_from_scratch(slip.split(" ")[0], tmp_path, *WRONG_FROM_SCRATCH[slip])
