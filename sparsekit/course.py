@@ -84,10 +84,12 @@ def addendum_standing() -> Optional[AddendumAnswer]:
     from IPython.display import Image, Markdown, display
 
     items = ", ".join(map(str, found.headline_items))
+    # The answer first: its sentence, then the figure that shows it, then the tables.
     display(Markdown(f"**The addendum's corrected verdict** (its headline items, {items}, have all finished; every "
-                     f"cell is in the report). {found.items_line()}\n\n{found.verdict_markdown()}"))
+                     f"cell is in the report). {found.sentence} {found.items_line()}"))
     if (folder / "verdict.png").is_file():
         display(Image(filename=str(folder / "verdict.png")))
+    display(Markdown(found.verdict_markdown()))
     print(report)
     return found
 

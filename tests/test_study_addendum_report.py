@@ -260,11 +260,12 @@ def test_once_the_headline_has_finished_the_course_shows_the_corrected_verdict(t
     progress, report = capsys.readouterr().out.splitlines()
     assert found.headline_complete and progress.startswith("The study's addendum (issue 52): ")
     assert report == "The report: benchmarks/results/study-addendum/report.md."
-    markdown, image = shown
-    assert isinstance(markdown, IPython.display.Markdown) and isinstance(image, IPython.display.Image)
-    assert markdown.data.startswith("**The addendum's corrected verdict** (its headline items, 3, 4, 5, have all")
-    assert "| comparison (test accuracy; +0.0100 is one point) |" in markdown.data
-    assert "structure control − plain" in markdown.data
+    sentence, image, tables = shown  # the answer first: its sentence, the figure, then the tables
+    assert isinstance(image, IPython.display.Image)
+    assert sentence.data.startswith("**The addendum's corrected verdict** (its headline items, 3, 4, 5, have all")
+    assert answer["sentence"] in sentence.data and "Items finished: 3 (" in sentence.data
+    assert "| comparison (test accuracy; +0.0100 is one point) |" in tables.data
+    assert "structure control − plain" in tables.data
 
 def test_items_6_and_8_are_described_once_all_their_runs_have_finished(tmp_path):
     """Two seeds each: no test, the measured numbers. Item 6's gain over the first study's
