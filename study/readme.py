@@ -48,8 +48,10 @@ def first_part(root: Path) -> str:
                    key=lambda cell: (cell[1], cell[0]))
     left_out = ("Left out of the pooled lines as degenerate (the input reaches no kept weight): "
                 + ", ".join(f"{mask} {percent(sparsity)}" for mask, sparsity in apart) + ". ") if apart else ""
-    return (f"Pooled over masks, one mean per mask, 95% intervals Holm-corrected across sparsities ({answer.finished} "
-            f"of the {answer.planned_after_cuts} runs the plan kept after its budget cuts finished):\n\n"
+    ran = (f"all {answer.finished}" if answer.finished == answer.planned_after_cuts
+           else f"{answer.finished} of the {answer.planned_after_cuts}")
+    return (f"Pooled over masks, one mean per mask, 95% intervals Holm-corrected across sparsities ({ran} runs "
+            "the plan kept after its budget cuts finished):\n\n"
             + pooled_grid(answer.pooled, HEADLINE)
             + f"\n{left_out}Read from [`{(FIRST / ANSWER_FILE).as_posix()}`]({(FIRST / ANSWER_FILE).as_posix()}), "
             f"generated {_when(answer.generated)} from the run records by `{FIRST_COMMAND}`.\n")
