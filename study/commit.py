@@ -3,14 +3,17 @@ still training when a session ends, so that the next session resumes them.
 
     python -m study.commit benchmarks/results/study-converged            # once
     python -m study.commit benchmarks/results/study-converged --every 600
-    python -m study.commit benchmarks/results/study-addendum --every 600 --report study.addendum_report
+    python -m study.commit benchmarks/results/study-addendum --every 600 --report study.addendum_report \
+        --readme study.readme
     python -m study.commit benchmarks/results/study-converged --park     # runner stopped
     python -m study.commit benchmarks/results/study-converged --unpark   # next session
 
 A run's folder is committed once its record says `finished`: its record.json, epochs.csv and
 mask.pt (checkpoints and weights stay out: they are large, and the mask and the record rerun it).
 The study's own files beside the runs (plan.json, PLAN.md, regime.json, the report) are
-committed when they changed. Only these paths go into the commit (`git commit -- PATHS`), so
+committed when they changed; with `--readme`, so is the checkout's README.md, whose generated
+study block the named module rewrites from the new answer file (a test fails while that block
+lags the records), unless README.md holds an uncommitted edit of its own. Only these paths go into the commit (`git commit -- PATHS`), so
 whatever else is staged in the checkout is left as it is. Run it from the main checkout while
 the study trains from a frozen worktree.
 
@@ -52,6 +55,7 @@ PARKED = "parked.tar"
 PARKED_FILES = ("checkpoint.pt", "record.json", "epochs.csv", "mask.pt")
 LOTTERY = "lottery"  # a run's folder of lottery rounds (sparsekit.runs.lottery), parked whole
 LOTTERY_FILES = PARKED_FILES + ("state.pt",)
+README = "README.md"  # at the checkout's root: `--readme` rewrites its generated study block
 LOCK = ".sparsekit.lock"  # a training run's lock, holding its process id
 SUMS_DEPEND_ON = ("torch", "cpu_capability", "cpu")  # a record's environment keys that change its floats
 MACHINE = "machine.json"  # in the archive: the parking machine (older records do not name their CPU)
@@ -97,14 +101,20 @@ def ignored(root: Path, paths: List[str]) -> set:
     return set(found.stdout.splitlines()) if found is not None else set()
 
 
-def commit_finished(study: Path, report: Optional[str] = None) -> int:
+def commit_finished(study: Path, report: Optional[str] = None, readme: Optional[str] = None) -> int:
     """Commit what is finished and changed; the number of files committed (0: nothing new).
     `report`: a module run as `python -m <report> <study>` from the checkout's root whenever new
-    runs finished, so the study's generated report goes into the same commit as its records."""
+    runs finished, so the study's generated report goes into the same commit as its records.
+    `readme`: a module run as `python -m <readme>` from the checkout's root after the report, which
+    rewrites README.md's generated block from it; README.md then goes into the same commit."""
     root = checkout_root(study)
+    extra: List[Path] = []
     if report is not None and _changed(root, finished_run_files(study)):
-        _regenerate(report, study, root)
-    paths = [str(p.resolve().relative_to(root)) for p in finished_run_files(study) + study_files(study)]
+        _regenerate([report, str(study.resolve())], root)
+        if readme is not None and _readme_is_ours(root):
+            _regenerate([readme], root)
+            extra = [root / README] if (root / README).is_file() else []
+    paths = [str(p.resolve().relative_to(root)) for p in finished_run_files(study) + study_files(study) + extra]
     paths = [path for path in paths if path not in ignored(root, paths)]
     changed = git("status", "--porcelain", "--", *paths, cwd=root).stdout.splitlines() if paths else []
     if not changed:
@@ -122,14 +132,23 @@ def _changed(root: Path, files: List[Path]) -> bool:
     return bool(paths) and bool(git("status", "--porcelain", "--", *paths, cwd=root).stdout.strip())
 
 
-def _regenerate(report: str, study: Path, root: Path) -> None:
-    """Run the report module; a failure is one line on stderr (the records are committed anyway)."""
-    done = subprocess.run([sys.executable, "-m", report, str(study.resolve())], cwd=root, capture_output=True,
-                          text=True)
+def _readme_is_ours(root: Path) -> bool:
+    """Whether README.md is as last committed: an edit in progress there must not be committed in
+    a records commit, so its block is then left for the person editing (one line says so)."""
+    if not git("status", "--porcelain", "--", README, cwd=root).stdout.strip():
+        return True
+    print(f"error: {README} has uncommitted changes of its own: its study block was not rewritten (rewrite and "
+          "commit it by hand)", file=sys.stderr, flush=True)
+    return False
+
+
+def _regenerate(module_and_arguments: List[str], root: Path) -> None:
+    """Run a generating module; a failure is one line on stderr (the records are committed anyway)."""
+    done = subprocess.run([sys.executable, "-m", *module_and_arguments], cwd=root, capture_output=True, text=True)
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines()
-        print(f"error: {report} failed: {lines[-1] if lines else 'exit ' + str(done.returncode)}", file=sys.stderr,
-              flush=True)
+        print(f"error: {module_and_arguments[0]} failed: {lines[-1] if lines else 'exit ' + str(done.returncode)}",
+              file=sys.stderr, flush=True)
 
 
 def _read_record(run: Path) -> Optional[dict]:
@@ -329,6 +348,9 @@ def main(argv=None) -> int:
     parser.add_argument("--report", default=None, metavar="MODULE",
                         help="regenerate the study's report with `python -m MODULE STUDY` whenever runs finish, "
                              "and commit it with them (e.g. study.addendum_report)")
+    parser.add_argument("--readme", default=None, metavar="MODULE",
+                        help="after the report, rewrite README.md's generated block with `python -m MODULE` and commit "
+                             "it with the records (e.g. study.readme); needs --report, which writes what it reads")
     ends = parser.add_mutually_exclusive_group()
     ends.add_argument("--park", action="store_true",
                       help="at a session's end, runner stopped: commit the unfinished runs' checkpoints")
@@ -345,10 +367,15 @@ def main(argv=None) -> int:
     if git("rev-parse", "--show-toplevel", cwd=study).returncode != 0:
         print(f"error: {study} is not inside a git checkout", file=sys.stderr)
         return 2
+    if args.readme is not None and args.report is None:
+        print("error: --readme needs --report: the README's block is read from the answer file the report writes",
+              file=sys.stderr)
+        return 2
     if args.park or args.unpark:
-        if args.every is not None or args.report is not None:
-            print(f"error: {'--every' if args.every is not None else '--report'} goes with committing finished "
-                  "runs; --park and --unpark run once and commit no report", file=sys.stderr)
+        given = [flag for flag, value in (("--every", args.every), ("--report", args.report)) if value is not None]
+        if given:
+            print(f"error: {given[0]} goes with committing finished runs; --park and --unpark run once and commit "
+                  "no report", file=sys.stderr)
             return 2
         try:
             count = park(study) if args.park else unpark(study)
@@ -359,7 +386,7 @@ def main(argv=None) -> int:
         return 0
     while True:
         try:
-            count = commit_finished(study, args.report)
+            count = commit_finished(study, args.report, args.readme)
             if count:
                 print(f"{datetime.now(timezone.utc):%H:%M} committed {count} file(s)", flush=True)
         except RuntimeError as exc:  # another git command held the index: the next pass retries

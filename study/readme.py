@@ -9,8 +9,9 @@ until its headline items (3-5, `study.addendum_answer.HEADLINE_ITEMS`) have all 
 the verdict above is the first study's and where its runs stand; once they have, its corrected
 verdict. Until the headline completes, nothing in the block changes as records land (no run
 counts, no timestamps of the addendum's), so the test does not fail on every record committed;
-after it, the block follows the addendum's cells and items as later items finish, and the
-session that commits such records reruns this command (docs/studies.md, the addendum's steps).
+after it, the block follows the addendum's cells and items as later items finish: the commit
+loop reruns this command with each records commit (`python -m study.commit ... --report
+study.addendum_report --readme study.readme`, docs/studies.md, the addendum's steps).
 """
 import sys
 from pathlib import Path

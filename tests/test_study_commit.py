@@ -302,3 +302,40 @@ def test_a_report_module_regenerates_the_report_whenever_runs_finish_and_goes_in
     assert study_commit.commit_finished(study, "no_such_module") == 3  # the records go in anyway
     assert "error: no_such_module failed: " in capsys.readouterr().err
     assert study_commit.main([str(study), "--park", "--report", "count_report"]) == 2
+
+
+def test_a_readme_module_rewrites_the_readme_after_the_report_unless_the_readme_is_being_edited(tmp_path, capsys):
+    repo, study = new_repo(tmp_path)
+    (repo / "count_report.py").write_text(textwrap.dedent("""
+        import sys
+        from pathlib import Path
+        study = Path(sys.argv[1])
+        (study / "answer.json").write_text(str(len(list(study.glob("runs/*/record.json")))))
+    """))
+    (repo / "readme_block.py").write_text(textwrap.dedent("""
+        from pathlib import Path
+        answer = Path("benchmarks/results/study/answer.json").read_text()
+        Path("README.md").write_text(f"intro\\nruns: {answer}\\n")
+    """))
+    (repo / "README.md").write_text("intro\n")
+    git("add", "README.md", cwd=repo)
+    git("commit", "-q", "-m", "readme", cwd=repo)
+    run_folder(study, "a", finished=True)
+    assert study_commit.main([str(study), "--report", "count_report", "--readme", "readme_block"]) == 0
+    assert git("show", "HEAD:README.md", cwd=repo) == "intro\nruns: 1\n"
+    assert not git("status", "--porcelain", cwd=repo).count("README")
+
+    (repo / "README.md").write_text("intro, half rewritten by hand\n")  # someone is editing it
+    run_folder(study, "b", finished=True)
+    assert study_commit.commit_finished(study, "count_report", "readme_block") == 4  # b's three files, the answer
+    assert "README.md has uncommitted changes of its own" in capsys.readouterr().err
+    assert git("show", "HEAD:README.md", cwd=repo) == "intro\nruns: 1\n"
+    assert (repo / "README.md").read_text() == "intro, half rewritten by hand\n"  # nothing lost
+    assert git("show", "HEAD:benchmarks/results/study/answer.json", cwd=repo) == "2"
+
+
+def test_readme_without_report_is_refused_in_one_line(tmp_path, capsys):
+    repo, study = new_repo(tmp_path)
+    assert study_commit.main([str(study), "--readme", "study.readme"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--readme needs --report" in err[0]
