@@ -13,6 +13,8 @@ import torch
 from torch import nn
 
 from ..analysis import warn_collapsed_layers
+from ..analysis.masks import collapse_advice
+from ..analysis.paths import warn_cut_network
 from ..core import threads
 from ..core.callbacks import CallbackList
 from ..core.errors import SparsekitError
@@ -33,6 +35,8 @@ def set_up(state: TrainState, hooks: CallbackList, resumed: Optional[Dict[str, A
         raise SparsekitError(f"the mask keeps no weight at all ({mask.num_total()} pruned): nothing would train")
     run_record.check_sections(hooks)
     warn_collapsed_layers(mask, state.mask_source.get("method"))
+    # Before the recipe shapes the network: whether the mask itself cuts the network it was made for.
+    warn_cut_network(model, mask, input_shape(model, state.data), collapse_advice(state.mask_source.get("method")))
     hooks.call("check", state)
     if resumed is None:
         hooks.call("before_mask", state)
@@ -61,6 +65,16 @@ def choose_threads(model: nn.Module, data, batch_size: int, device: torch.device
     """The run's CPU thread count (`core.threads`), from the size of its training step; chosen
     before the mask method runs: scoring a mask computes as hard as training does."""
     threads.apply(step_macs_on(model, data, batch_size) if device.type == "cpu" else None)
+
+
+def input_shape(model: nn.Module, data) -> Optional[tuple]:
+    """(channels, height, width) of one example: as the data says (a loaded dataset does), else as
+    the model says (a kit model records what it was built for); None where neither does."""
+    channels, size = getattr(data, "in_channels", None), getattr(data, "image_size", None)
+    if channels is not None and size is not None:
+        return (int(channels), int(size), int(size))
+    shape = getattr(model, "input_shape", None)
+    return tuple(int(v) for v in shape) if shape is not None else None
 
 
 def first_mask(sparsifier, model: nn.Module, data, resumed: Optional[Dict[str, Any]] = None):

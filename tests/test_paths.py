@@ -1,0 +1,94 @@
+"""`sparsekit.analysis.paths`: whether a mask leaves a path of kept weights from input to output,
+on hand-built masks whose answer is known, on the studies' committed masks (against the study's
+own rule), and as the warning a training run gives."""
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import sparsekit as sk
+from sparsekit.analysis import path_from_input, unreadable_modules
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def mlp():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 4), nn.ReLU(), nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 10))
+
+
+def crossed_mask(model, crossed: bool):
+    """Every layer keeps weights; the first feeds hidden unit 0 only, the second reads unit 1
+    (`crossed`: no path) or unit 0 (a path)."""
+    mask = sk.Mask.dense(model, prune_classifier=True)
+    mask["1.weight"][1:] = False
+    mask["3.weight"][:] = False
+    mask["3.weight"][2, 1 if crossed else 0] = True
+    return mask
+
+
+def test_a_mask_keeping_weights_in_every_layer_can_still_cut_the_network():
+    model = mlp()
+    cut, joined = crossed_mask(model, crossed=True), crossed_mask(model, crossed=False)
+    assert not sk.analysis.collapsed_layers(cut)  # nothing the collapse warning would see
+    assert path_from_input(model, cut, (1, 8, 8)) is False
+    assert path_from_input(model, joined, (1, 8, 8)) is True
+    assert path_from_input(model, sk.Mask.dense(model), (1, 8, 8)) is True
+
+
+def test_signs_and_biases_cannot_hide_a_path_or_make_one():
+    model = mlp()
+    with torch.no_grad():
+        model[1].weight.fill_(-1.0)  # the kept path's weights shut its ReLU at every input
+        for layer in (model[1], model[3], model[5]):
+            layer.bias.fill_(3.0)  # the output is never zero, whatever reaches it
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    assert path_from_input(model, crossed_mask(model, crossed=False), (1, 8, 8)) is True
+    assert path_from_input(model, crossed_mask(model, crossed=True), (1, 8, 8)) is False
+    assert all(torch.equal(before[name], value) for name, value in model.state_dict().items())  # not touched
+
+
+def test_a_residual_network_is_cut_only_where_its_input_must_pass():
+    torch.manual_seed(0)
+    model = sk.models.build("resnet20", 10, in_channels=1, width=0.25, input_size=8)
+    mask = sk.Mask.dense(model)
+    middle = next(name for name in mask if "stages.1.1.conv_bn1" in name)
+    mask[middle][:] = False  # a shortcut runs beside it
+    assert path_from_input(model, mask, (1, 8, 8)) is True
+    mask["stem.conv.weight"][:] = False  # every path starts here
+    assert path_from_input(model, mask, (1, 8, 8)) is False
+
+
+def test_a_module_the_test_cannot_read_gives_no_answer():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 4), nn.LayerNorm(4), nn.Linear(4, 10))
+    assert unreadable_modules(model) == ["2"]
+    assert path_from_input(model, sk.Mask.dense(model), (1, 8, 8)) is None
+
+
+@pytest.mark.parametrize("pattern, has_path", [("study-converged/runs/random-0.995-seed{}-default", False),
+                                               ("study-addendum/runs/random-densefirst-0.995-seed{}-default", True),
+                                               ("study-converged/runs/snip-0.995-seed{}-default", True)])
+def test_the_studies_masks_are_judged_as_the_studys_own_rule_judges_them(pattern, has_path):
+    from study.degenerate import judge_mask
+
+    torch.manual_seed(0)
+    model = sk.models.build("resnet20", 10, in_channels=1, width=0.5, input_size=28)
+    study_model = sk.models.build("resnet20", 10, in_channels=1, width=0.5, input_size=28).double().eval()
+    for seed in range(3):
+        mask = sk.Mask.load(ROOT / "benchmarks" / "results" / pattern.format(seed) / "mask.pt")
+        assert path_from_input(model, mask, (1, 28, 28)) is has_path
+        assert judge_mask(study_model, mask, must_pass=[])["cut"] is (not has_path)
+
+
+def test_training_a_cut_mask_warns_and_a_joined_one_does_not():
+    model = mlp()
+    with pytest.warns(RuntimeWarning, match="the mask cuts the network: no path of kept weights"):
+        sk.train(dataset="digits", model=model, mask=crossed_mask(model, crossed=True), epochs=1, max_batches=1,
+                 progress=False, prune_classifier=True)
+    model = mlp()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        sk.train(dataset="digits", model=model, mask=crossed_mask(model, crossed=False), epochs=1, max_batches=1,
+                 progress=False, prune_classifier=True)
