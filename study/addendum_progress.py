@@ -46,18 +46,25 @@ def progress(plan: dict, results: Path) -> List[dict]:
     found = []
     for item, item_cells in cells(plan).items():
         mine = [cell for cell in item_cells if cell.name in done]
-        modelled: Optional[float] = None
-        if model is not None:
-            try:
-                modelled = sum(model(cell) for cell in mine) / HOUR
-            except (KeyError, TypeError):  # an arm or sparsity the first study has no measurement of
-                modelled = None
+        to_run = [cell for cell in item_cells if cell.name not in done]
         found.append({"item": item, "what": plan["items"][str(item)]["what"], "cut": item in cut,
                       "planned": len(item_cells), "finished": len(mine),
                       "cpu_hours_recorded": sum(run_cpu_seconds(done[cell.name]) for cell in mine) / HOUR,
-                      "cpu_hours_modelled_for_finished": modelled,
+                      "cpu_hours_modelled_for_finished": _modelled(model, mine),
+                      "cpu_hours_modelled_to_run": _modelled(model, to_run),
                       "cpu_hours_planned": planned_hours.get(str(item))})
     return found
+
+
+def _modelled(model, runs) -> Optional[float]:
+    """The cost model's CPU-hours for `runs`; None without a model, or for an arm or sparsity the
+    first study has no measurement of."""
+    if model is None:
+        return None
+    try:
+        return sum(model(cell) for cell in runs) / HOUR
+    except (KeyError, TypeError):
+        return None
 
 
 def in_flight(results: Path) -> List[dict]:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from . import tables
+from .addendum_answer import HEADLINE_ITEMS
 from .addendum_cells import ADDENDUM, FIRST
 from .reanalysis_report import degenerate_lines
 from .runs import read_record
@@ -35,6 +36,7 @@ def progress_parts(items: Sequence[dict], curves: Sequence[dict], running: Seque
              "counts the wait. The column beside gives what the plan's cost model (`cost.json`: the "
              "first study's measured seconds per arm, sparsity and kind) assigns to the same finished runs, which no "
              "pause inflates; the last is the plan's figure for the whole item.\n"]
+    parts.append(to_go(items))
     if running:
         parts.append("\nStarted, not finished (epochs recorded of planned; not counted above): " + ", ".join(
             f"`{run['run']}` ({run['epochs_done']} of {run['epochs'] or '?'})" for run in running) + ".\n")
@@ -49,6 +51,36 @@ def progress_parts(items: Sequence[dict], curves: Sequence[dict], running: Seque
                      f"{curve['curves_finished']} finished, {_hours(curve['cpu_hours_recorded'])} CPU-hours recorded"
                      f"{planned}; {chosen}.\n")
     return parts
+
+
+def to_go(items: Sequence[dict], headline_items: Sequence[int] = HEADLINE_ITEMS, side_by_side: int = 2) -> str:
+    """What is left of the headline and of the whole plan, in the cost model's CPU-hours and as a
+    projection at the pace the finished runs kept (recorded / modelled): a planning figure for the
+    sessions to come, never an input to the analysis."""
+    kept = [item for item in items if not item["cut"]]
+    finished = [item for item in kept if item["finished"] and item["cpu_hours_modelled_for_finished"]]
+    pace = (sum(i["cpu_hours_recorded"] for i in finished) / sum(i["cpu_hours_modelled_for_finished"] for i in finished)
+            if finished else None)
+
+    def left(group: List[dict], label: str) -> Optional[str]:
+        runs = sum(i["planned"] - i["finished"] for i in group)
+        hours = [i["cpu_hours_modelled_to_run"] for i in group if i["planned"] > i["finished"]]
+        if not runs:
+            return f"{label}: every run has finished"
+        if None in hours:
+            return f"{label}: {runs} runs (the cost model cannot price all of them)"
+        modelled = sum(hours)
+        projected = (f"; at the pace the finished runs kept ({pace:.2f}x the model: the cores shared, pauses), about "
+                     f"{modelled * pace:.1f} CPU-hours, {modelled * pace / side_by_side:.1f} wall-clock hours with "
+                     f"{side_by_side} runs side by side" if pace else "")
+        return f"{label}: {runs} runs, {modelled:.1f} CPU-hours by the plan's cost model{projected}"
+
+    headline = [item for item in kept if item["item"] in headline_items]
+    lines = [left(headline, "the headline (items " + ", ".join(map(str, headline_items)) + ")"),
+             left(kept, "every item the budget keeps (a second network's grid priced as the plan's cost table prices it, "
+                        "at the ResNet's regime; its learning curves not counted: the rule decides how far they go)")]
+    return ("\nLeft to run (a planning figure for the sessions to come, not part of the analysis):\n"
+            + "".join(f"- {line}.\n" for line in lines if line))
 
 
 def rules(resolution: Optional[float]) -> str:

@@ -102,9 +102,28 @@ def test_progress_counts_the_finished_runs_of_each_item(tmp_path):
     assert items[3]["cpu_hours_planned"] == json.loads((ADDENDUM_DIR / "cost.json").read_text())[
         "cpu_hours_per_item"]["3"]
     assert content["counts"] == {"planned_after_cuts": 157, "finished": 8}
+    # this first study has only 99.5% records: the cost model cannot price the 98% runs left
+    assert "- the headline (items 3, 4, 5): 88 runs (the cost model cannot price all of them)." in markdown
     curves = json.loads((ADDENDUM_DIR / "cost.json").read_text())["curves_cpu_hours_if_the_rule_stops_at"]["vgg16"]
     assert (f"The vgg16's learning curves (item 7, run before its grid): 0 finished, 0.00 CPU-hours recorded "
             f"(planned, `cost.json`: from {min(curves.values()):.2f} CPU-hours") in markdown
+
+
+def test_what_is_left_is_priced_by_the_cost_model_and_projected_at_the_finished_runs_pace():
+    from study.addendum_text import to_go
+
+    def item(number, planned, finished, recorded, modelled_done, modelled_left, cut=False):
+        return {"item": number, "planned": planned, "finished": finished, "cut": cut, "cpu_hours_recorded": recorded,
+                "cpu_hours_modelled_for_finished": modelled_done, "cpu_hours_modelled_to_run": modelled_left}
+
+    items = [item(3, 10, 10, 6.0, 4.0, 0.0), item(4, 10, 5, 3.0, 2.0, 2.0), item(5, 20, 0, 0.0, 0.0, 8.0),
+             item(7, 40, 0, 0.0, 0.0, 30.0), item(8, 5, 0, 0.0, 0.0, 9.0, cut=True)]
+    text = to_go(items)  # pace: (6 + 3) / (4 + 2) = 1.5
+    assert "- the headline (items 3, 4, 5): 25 runs, 10.0 CPU-hours by the plan's cost model; at the pace the " \
+           "finished runs kept (1.50x the model: the cores shared, pauses), about 15.0 CPU-hours, 7.5 wall-clock " \
+           "hours with 2 runs side by side." in text
+    assert ": 65 runs, 40.0 CPU-hours by the plan's cost model;" in text  # the cut item 8 is not counted
+    assert "every run has finished" in to_go([item(3, 10, 10, 6.0, 4.0, 0.0)])
 
 
 def test_a_complete_cell_is_analysed_as_the_shared_routine_computes_it_by_hand(tmp_path):
@@ -402,6 +421,7 @@ def test_once_items_3_to_5_have_all_finished_the_resnets_families_and_pooled_lin
 
     markdown, content = addendum_report.build(results)
     assert content["headline"] == {"items": [3, 4, 5], "complete": True}
+    assert "- the headline (items 3, 4, 5): every run has finished." in markdown
     assert not [p for p in content["pending"] if p["network"] == "resnet20"]
     assert not [p for p in content["pooled_pending"] if p["network"] == "resnet20"]
     pooled = {(p["comparison"], p["sparsity"]) for p in content["pooled"] if p["network"] == "resnet20"}
