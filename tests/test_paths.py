@@ -85,10 +85,23 @@ def test_the_studies_masks_are_judged_as_the_studys_own_rule_judges_them(pattern
 def test_training_a_cut_mask_warns_and_a_joined_one_does_not():
     model = mlp()
     with pytest.warns(RuntimeWarning, match="the mask cuts the network: no path of kept weights"):
-        sk.train(dataset="digits", model=model, mask=crossed_mask(model, crossed=True), epochs=1, max_batches=1,
-                 progress=False, prune_classifier=True)
+        cut = sk.train(dataset="digits", model=model, mask=crossed_mask(model, crossed=True), epochs=1,
+                       max_batches=1, progress=False, prune_classifier=True)
+    assert cut["analysis"]["path_from_input_at_start"] is False  # the record says so too
+    assert "path from input to output  none: the mask cuts the network" in str(cut["analysis"])
     model = mlp()
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        sk.train(dataset="digits", model=model, mask=crossed_mask(model, crossed=False), epochs=1, max_batches=1,
-                 progress=False, prune_classifier=True)
+        joined = sk.train(dataset="digits", model=model, mask=crossed_mask(model, crossed=False), epochs=1,
+                          max_batches=1, progress=False, prune_classifier=True)
+    assert joined["analysis"]["path_from_input_at_start"] is True
+
+
+def test_a_network_the_test_cannot_read_trains_without_a_verdict_on_its_path():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.LayerNorm(16), nn.ReLU(), nn.Linear(16, 10))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        run = sk.train(dataset="digits", model=model, mask="random", sparsity=0.5, epochs=1, max_batches=1,
+                       progress=False)
+    assert run["analysis"]["path_from_input_at_start"] is None

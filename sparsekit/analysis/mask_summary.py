@@ -5,6 +5,9 @@ from html import escape
 from typing import List, Tuple
 
 
+PATH_WORDS = {True: "yes", False: "none: the mask cuts the network", None: "not judged (the input's shape or a module could not be read)"}
+
+
 class MaskSummary(dict):
     """{"dead_units": {layer: count}, "dead_units_total", "units_total", "collapsed_layers"}."""
 
@@ -13,6 +16,8 @@ class MaskSummary(dict):
         collapsed = self.get("collapsed_layers", [])
         rows = [("dead units", f"{self.get('dead_units_total', 0)} of {self.get('units_total', 0)}"),
                 ("collapsed layers", ", ".join(collapsed) if collapsed else "none")]
+        if "path_from_input_at_start" in self:
+            rows.append(("path from input to output", PATH_WORDS[self["path_from_input_at_start"]]))
         rows += [(f"dead in {name}", str(count)) for name, count in dead.items()]
         return rows
 

@@ -87,14 +87,22 @@ def collapsed_layers(mask: Mapping[str, torch.Tensor]) -> List[str]:
     return [name for name, keep in mask.items() if keep.numel() and not bool(keep.any())]
 
 
-def summarize(model: nn.Module, mask: Mapping[str, torch.Tensor]) -> MaskSummary:
+_UNSET = object()
+
+
+def summarize(model: nn.Module, mask: Mapping[str, torch.Tensor], path_from_input_at_start=_UNSET) -> MaskSummary:
     """{"dead_units": {layer: count}, "dead_units_total": int, "units_total": int,
-    "collapsed_layers": [names]} — what goes into every run record; a notebook shows it as a table."""
+    "collapsed_layers": [names]} — what goes into every run record; a notebook shows it as a table.
+    A run adds "path_from_input_at_start": whether its starting mask left a path of kept weights
+    from input to output (`analysis.paths`; None where that could not be read)."""
     dead = dead_units(model, mask)
-    return MaskSummary({"dead_units": {name: row["dead"] for name, row in dead.items()},
-            "dead_units_total": sum(row["dead"] for row in dead.values()),
-            "units_total": sum(row["units"] for row in dead.values()),
-            "collapsed_layers": collapsed_layers(mask)})
+    summary = MaskSummary({"dead_units": {name: row["dead"] for name, row in dead.items()},
+                           "dead_units_total": sum(row["dead"] for row in dead.values()),
+                           "units_total": sum(row["units"] for row in dead.values()),
+                           "collapsed_layers": collapsed_layers(mask)})
+    if path_from_input_at_start is not _UNSET:
+        summary["path_from_input_at_start"] = path_from_input_at_start
+    return summary
 
 
 def collapse_advice(method: Optional[str]) -> str:

@@ -93,12 +93,8 @@ def path_from_input(model: nn.Module, mask: Mapping[str, torch.Tensor],
     return bool((output != 0).any())
 
 
-def warn_cut_network(model: nn.Module, mask: Mapping[str, torch.Tensor], input_shape: Optional[Sequence[int]],
-                     advice: str = "") -> None:
-    """A warning when the mask leaves no path from the input to the output (nothing when the
-    input's shape is unknown or the network cannot be read)."""
-    if input_shape is None or path_from_input(model, mask, input_shape) is not False:
-        return
+def warn_cut_network(advice: str = "") -> None:
+    """The warning a run gives when `path_from_input` found no path (`advice`: what to try)."""
     warnings.warn("the mask cuts the network: no path of kept weights joins its input to its output, so the "
                   "output cannot depend on the input and plain training stays at chance (a recipe's ghost skip "
                   f"connections bridge convolutions after the first only). {advice}".rstrip(), RuntimeWarning, stacklevel=3)

@@ -62,6 +62,9 @@ class TrainState:
     # What the network carried when training began (`record.parameter_counts`), kept across a
     # resume: a dynamic mask or an early ghost removal changes it later.
     parameters_at_start: Optional[Dict[str, int]] = None
+    # Whether the starting mask leaves a path of kept weights from input to output
+    # (`analysis.paths`; None where the input's shape or a module cannot be read).
+    path_from_input_at_start: Optional[bool] = None
     precision: Any = None  # a `Precision` when --amp is on
     forward: Optional[nn.Module] = None  # the compiled model (--compile), sharing the model's weights
     diverged: Any = None  # the `Diverged` error once the loss became non-finite
