@@ -54,6 +54,19 @@ def test_report_command_writes_table_csv_and_figures(tmp_path, capsys):
         assert (tmp_path / "report" / name).is_file(), name
 
 
+def test_the_report_names_the_runs_whose_mask_cut_the_network(tmp_path, capsys):
+    write_runs(tmp_path / "runs")
+    cut = tmp_path / "runs" / "random-0.98-seed1-default" / "record.json"
+    record = json.loads(cut.read_text())
+    cut.write_text(json.dumps({**record, "analysis": {"path_from_input_at_start": False}}))
+    runs = sk.results.load(tmp_path / "runs")
+    assert runs.loc[runs["run"] == "random-0.98-seed1-default", "path_from_input"].item() is False
+    assert runs["path_from_input"].isna().sum() == 24  # records that do not say (older ones, failed runs)
+    assert main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "report")]) == 0
+    assert ("1 run(s) trained a mask that cuts the network (no path of kept weights from input to output; their "
+            "output cannot depend on the input), included above: random-0.98-seed1-default.") in capsys.readouterr().out
+
+
 def test_report_of_a_folder_without_runs_is_one_error_line(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error: no runs under")

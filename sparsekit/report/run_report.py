@@ -50,10 +50,24 @@ def write_report(directory, out=None, metric: str = METRIC) -> str:
         paired = paired_differences(finished, by=cells, metric=metric)
         lines += ["", "Recipe − default, paired by seed (same init, same mask): mean [95% t-interval].", "",
                   _markdown(paired, cells + ["recipe"], _interval, "n")]
+    lines += _cut_runs(finished)
     text = "\n".join(lines) + "\n"
     (out / "report.md").write_text(text)
     _figures(finished, table, paired, out, metric)
     return text
+
+
+def _cut_runs(finished) -> List[str]:
+    """A note naming the runs whose starting mask left no path from input to output: their
+    accuracy is chance whatever the recipe, and it sits in the means above."""
+    if "path_from_input" not in finished:
+        return []
+    cut = sorted(finished.loc[finished["path_from_input"].astype(object).eq(False), "run"])
+    if not cut:
+        return []
+    return ["", f"{len(cut)} run(s) trained a mask that cuts the network (no path of kept weights from input to "
+                f"output; their output cannot depend on the input), included above: {', '.join(cut[:10])}"
+                f"{', ...' if len(cut) > 10 else ''}."]
 
 
 def _std(value) -> str:

@@ -6,7 +6,8 @@
 
 A row holds every setting of the run (its `config`), the recipe (its preset or sweep label as
 `recipe`, its fields as `recipe.<field>`), and the metrics. The requested sparsity is the
-setting `sparsity`; what the mask achieved is `achieved_sparsity`.
+setting `sparsity`; what the mask achieved is `achieved_sparsity`; `path_from_input` is False
+for a run whose starting mask left no path from input to output (`analysis.paths`).
 """
 import json
 import math
@@ -60,6 +61,9 @@ def _row(root: Path, folder: Path) -> Optional[dict]:
     row.update({name: record.get(name) for name in METRICS})
     row["achieved_sparsity"] = record.get("sparsity")
     row["epochs_done"] = len(record.get("epochs", []))
+    # False: the run's starting mask cut the network (it trained at chance); None: not judged,
+    # or a record written before runs judged it
+    row["path_from_input"] = (record.get("analysis") or {}).get("path_from_input_at_start")
     return row
 
 
