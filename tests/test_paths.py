@@ -65,6 +65,26 @@ def test_a_module_the_test_cannot_read_gives_no_answer():
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 4), nn.LayerNorm(4), nn.Linear(4, 10))
     assert unreadable_modules(model) == ["2"]
     assert path_from_input(model, sk.Mask.dense(model), (1, 8, 8)) is None
+    with pytest.raises(sk.SparsekitError, match="the mask names layers the network does not have: 9.weight"):
+        path_from_input(model, {"9.weight": torch.ones(2, 2, dtype=torch.bool)}, (1, 8, 8))
+
+
+class MultipliesByAFloat32Constant(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
+
+    def forward(self, x):
+        return self.body(x) @ torch.eye(10)  # float32 whatever the input: the float64 copy cannot run it
+
+
+def test_a_forward_the_copy_cannot_run_gives_no_answer_and_the_run_still_trains():
+    torch.manual_seed(0)
+    model = MultipliesByAFloat32Constant()
+    assert path_from_input(model, sk.Mask.dense(model), (1, 8, 8)) is None
+    run = sk.train(dataset="digits", model=model, mask="random", sparsity=0.5, epochs=1, max_batches=1,
+                   progress=False)
+    assert run["finished"] and run["analysis"]["path_from_input_at_start"] is None
 
 
 @pytest.mark.parametrize("pattern, has_path", [("study-converged/runs/random-0.995-seed{}-default", False),

@@ -27,6 +27,8 @@ from typing import List, Mapping, Optional, Sequence
 import torch
 from torch import nn
 
+from ..core.errors import SparsekitError
+
 # Modules that map a positive input to a non-negative output and zero to zero once weights are
 # non-negative and biases zero: conv/linear layers, BatchNorm as the identity, the rectifiers
 # and their smooth stand-ins (ghost neurons), pooling, the shape-only modules, and the containers
@@ -58,9 +60,6 @@ def _structural_copy(model: nn.Module, mask: Mapping[str, torch.Tensor]) -> nn.M
     """A float64 CPU copy of `model` whose weights are the mask (ones where dense), biases zero
     and BatchNorm the identity; the original (on whatever device) is not copied first."""
     parameters = dict(model.named_parameters())
-    missing = sorted(set(mask) - set(parameters))
-    if missing:
-        raise ValueError(f"the mask names layers the network does not have: {', '.join(missing[:3])}")
     memo = {}
     for name, parameter in parameters.items():
         if parameter.dim() > 1:
@@ -84,13 +83,20 @@ def path_from_input(model: nn.Module, mask: Mapping[str, torch.Tensor],
                     input_shape: Sequence[int]) -> Optional[bool]:
     """True when a path of kept weights joins the input (one example of `input_shape`, e.g.
     (channels, height, width)) to the output; False when the mask cuts the network; None when the
-    network holds a module the test cannot read (`unreadable_modules`)."""
+    network holds a module the test cannot read (`unreadable_modules`), or its forward cannot run
+    on the float64 copy."""
+    missing = sorted(set(mask) - {name for name, _ in model.named_parameters()})
+    if missing:
+        raise SparsekitError(f"the mask names layers the network does not have: {', '.join(missing[:3])}")
     if unreadable_modules(model):
         return None
-    work = _structural_copy(model, mask)
-    with torch.no_grad():
-        output = work(torch.ones((1, *input_shape), dtype=torch.float64))
-    return bool((output != 0).any())
+    try:
+        work = _structural_copy(model, mask)
+        with torch.no_grad():
+            output = work(torch.ones((1, *input_shape), dtype=torch.float64))
+    except Exception:  # noqa: BLE001 - a network that cannot be copied, or whose forward cannot run in
+        return None    # float64 on the CPU (a float32 constant of its own): a diagnostic never stops a run
+    return bool((output != 0).any()) if isinstance(output, torch.Tensor) else None
 
 
 def warn_cut_network(advice: str = "") -> None:
