@@ -1,5 +1,6 @@
-"""`study/commit.py`: a long study's finished runs are committed as they come; a run
-still training, its checkpoints and whatever else is staged in the checkout are left alone."""
+"""`study/commit.py` and `study/park.py`: a long study's finished runs are committed as they
+come; a run still training, its checkpoints and whatever else is staged in the checkout are left
+alone, and parked at a session's end to resume in the next."""
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 from study import commit as study_commit
+from study import park as study_park
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,15 +114,15 @@ def test_a_run_still_training_at_a_sessions_end_is_parked_and_restored_to_resume
     assert not (study / "parked.tar").exists()
     committed = set(git("ls-tree", "-r", "--name-only", "HEAD", cwd=repo).split())
     assert "benchmarks/results/study/parked.tar" not in committed
-    assert study_commit.unpark(study) == 0  # nothing parked: nothing to do
+    assert study_park.unpark(study) == 0  # nothing parked: nothing to do
 
 
 def test_a_run_that_kept_its_own_checkpoint_is_not_overwritten_by_the_parked_one(tmp_path):
     repo, study = study_repo(tmp_path)
     training = run_folder(study, "snip-0.98-seed0-default", finished=False)
-    assert study_commit.park(study) == 1
+    assert study_park.park(study) == 1
     (training / "checkpoint.pt").write_text("a later epoch")
-    assert study_commit.unpark(study) == 0
+    assert study_park.unpark(study) == 0
     assert (training / "checkpoint.pt").read_text() == "a later epoch"
 
 
@@ -145,13 +147,13 @@ def test_a_run_parked_on_another_kind_of_machine_starts_again_rather_than_mixing
         folder = run_folder(study, name, finished=False)
         (folder / "record.json").write_text(json.dumps(
             {"finished": False, "environment": {"torch": "2.14.1", "cpu_capability": capability}}))
-    assert study_commit.park(study) == 2
+    assert study_park.park(study) == 2
     shutil.rmtree(study / "runs")
     stale = study / "runs" / "random-0.98-seed0-default"
     stale.mkdir(parents=True)
     (stale / "record.json").write_text(json.dumps({"finished": False}))  # what a new checkout may hold
 
-    assert study_commit.unpark(study, machine=here) == 1
+    assert study_park.unpark(study, machine=here) == 1
     out = capsys.readouterr().out
     assert "random-0.98-seed0-default: starts again from epoch 0 (cpu_capability AVX512 there, AVX2 here)" in out
     assert list(stale.iterdir()) == []  # nothing stale for the runner to trip on
@@ -212,7 +214,7 @@ def test_a_lottery_killed_in_its_rounds_is_parked_whole_and_resumes_where_it_sto
     assert (run / "lottery" / "state.pt").is_file() and (run / "lottery" / "round_2" / "checkpoint.pt").is_file()
     assert not (run / "record.json").exists()  # the ticket's own training has not begun
 
-    assert study_commit.park(study) == 1
+    assert study_park.park(study) == 1
     with tarfile.open(study / "parked.tar") as tar:
         parked = sorted(tar.getnames())
     lottery = "runs/lottery-0.9-seed0-default/lottery/"
@@ -224,14 +226,14 @@ def test_a_lottery_killed_in_its_rounds_is_parked_whole_and_resumes_where_it_sto
     shutil.rmtree(study / "runs")
     (run / "lottery").mkdir(parents=True)
     (run / "lottery" / "round_1").mkdir()
-    here = study_commit.this_machine()
-    assert study_commit.unpark(study, machine=dict(here, cpu_capability="ANOTHER")) == 0
+    here = study_park.this_machine()
+    assert study_park.unpark(study, machine=dict(here, cpu_capability="ANOTHER")) == 0
     assert "its lottery starts again from round 1" in capsys.readouterr().out
     assert not (run / "lottery").exists()
 
     # A new checkout on a machine like the parking one: the rounds continue from round 2's checkpoint.
     (study / "parked.tar").write_bytes(archive)
-    assert study_commit.unpark(study) == 1
+    assert study_park.unpark(study) == 1
     assert (run / "lottery" / "round_2" / "checkpoint.pt").is_file()
     sk.train(out=str(run), progress=False, **LOTTERY_RUN)
     rounds = [json.loads((run / "lottery" / f"round_{k}" / "record.json").read_text()) for k in (1, 2, 3, 4)]
@@ -267,16 +269,16 @@ def test_a_run_parked_on_another_cpu_of_the_same_instruction_set_starts_again(tm
     # a record of a version that did not name its CPU: the archive's note of the parking machine does
     (folder / "record.json").write_text(json.dumps(
         {"finished": False, "environment": {"torch": "2.14.1", "cpu_capability": "AVX512"}}))
-    monkeypatch.setattr(study_commit, "this_machine", lambda: parking)
-    assert study_commit.park(study) == 1
+    monkeypatch.setattr(study_park, "this_machine", lambda: parking)
+    assert study_park.park(study) == 1
     shutil.rmtree(study / "runs")
 
     other_cpu = dict(parking, cpu={"model": "Xeon", "flags_digest": "bbbbbbbbbbbb"})
     archive = (study / "parked.tar").read_bytes()
-    assert study_commit.unpark(study, machine=other_cpu) == 0
+    assert study_park.unpark(study, machine=other_cpu) == 0
     assert "starts again from epoch 0 (cpu " in capsys.readouterr().out
     (study / "parked.tar").write_bytes(archive)
-    assert study_commit.unpark(study, machine=parking) == 1
+    assert study_park.unpark(study, machine=parking) == 1
 
 
 def test_a_report_module_regenerates_the_report_whenever_runs_finish_and_goes_into_their_commit(tmp_path, capsys):
