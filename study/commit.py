@@ -100,6 +100,16 @@ def _readme_is_ours(root: Path) -> bool:
     return False
 
 
+def _module_found(module: str, root: Path) -> bool:
+    """Whether `python -m module` would find it when run from `root` (as `_regenerate` runs it), so a
+    misspelt module is refused before the loop starts rather than failing on every pass."""
+    probe = "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec(sys.argv[1]) else 1)"
+    try:
+        return subprocess.run([sys.executable, "-c", probe, module], cwd=root, capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
 def _regenerate(module_and_arguments: List[str], root: Path) -> None:
     """Run a generating module; a failure is one line on stderr (the records are committed anyway)."""
     done = subprocess.run([sys.executable, "-m", *module_and_arguments], cwd=root, capture_output=True, text=True)
@@ -140,6 +150,11 @@ def main(argv=None) -> int:
         print("error: --readme needs --report: the README's block is read from the answer file the report writes",
               file=sys.stderr)
         return 2
+    for flag, module in (("--report", args.report), ("--readme", args.readme)):
+        if module is not None and not _module_found(module, checkout_root(study)):
+            print(f"error: {flag} {module}: no such module from {checkout_root(study)} (it runs as `python -m "
+                  f"{module}` there)", file=sys.stderr)
+            return 2
     if args.park or args.unpark:
         given = [flag for flag, value in (("--every", args.every), ("--report", args.report)) if value is not None]
         if given:

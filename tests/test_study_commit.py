@@ -301,8 +301,12 @@ def test_a_report_module_regenerates_the_report_whenever_runs_finish_and_goes_in
     assert study_commit.commit_finished(study, "count_report") == 5  # b's three files, both report files
     assert git("show", "HEAD:benchmarks/results/study/answer.json", cwd=repo) == "2"
     run_folder(study, "c", finished=True)
-    assert study_commit.commit_finished(study, "no_such_module") == 3  # the records go in anyway
+    assert study_commit.commit_finished(study, "no_such_module") == 3  # a report that fails: the records go in anyway
     assert "error: no_such_module failed: " in capsys.readouterr().err
+    for flags in (["--report", "no_such_module"], ["--report", "count_report", "--readme", "no_such_readme"]):
+        assert study_commit.main([str(study), *flags]) == 2  # a misspelt module: refused before the loop starts
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"error: {flags[-2]} {flags[-1]}: no such module from" in err[0]
     assert study_commit.main([str(study), "--park", "--report", "count_report"]) == 2
 
 
