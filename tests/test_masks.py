@@ -310,11 +310,19 @@ def test_cli_mask_command_saves_the_mask_train_would_use(tmp_path, capsys):
     common = ["--dataset", "digits", "--model", "resnet20", "--width", "0.25", "--sparsity", "0.9", "--seed", "2"]
     assert main(["mask", "--method", "snip", *common, "--out", str(tmp_path / "snip.pt")]) == 0
     printed = capsys.readouterr().out
-    assert "overall" in printed and "stem.conv.weight" in printed
+    assert "overall" in printed and "stem.conv.weight" in printed and "path from input to output: yes" in printed
     saved = sk.Mask.load(tmp_path / "snip.pt")
     assert main(["train", "--mask", "snip", *common, "--epochs", "1", "--max-batches", "1", "--no-progress",
                  "--out", str(tmp_path / "run")]) == 0
     assert saved.same_as(sk.Mask.load(tmp_path / "run" / "mask.pt"))
+
+
+def test_cli_mask_command_says_when_the_mask_cuts_the_network(tmp_path, capsys):
+    # random at 99.9% keeps none of the digits ResNet-20's 36 stem weights: no path from the input
+    common = ["--dataset", "digits", "--model", "resnet20", "--width", "0.25", "--sparsity", "0.999", "--seed", "0"]
+    assert main(["mask", "--method", "random", *common, "--out", str(tmp_path / "cut.pt")]) == 0
+    assert "path from input to output: none: the mask cuts the network" in capsys.readouterr().out
+    assert not sk.Mask.load(tmp_path / "cut.pt")["stem.conv.weight"].any()
 
 
 def test_cli_mask_command_reports_bad_options(tmp_path, capsys):

@@ -275,7 +275,10 @@ def _layout_support(row: dict) -> str:
 def _mask(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ..analysis.mask_summary import PATH_WORDS
+    from ..analysis.paths import path_from_input
     from ..training.run_dir import check_file_location
+    from ..training.setup import input_shape
     from ..runs import mask_sources
     from ..runs.launch import prepare
 
@@ -284,9 +287,11 @@ def _mask(args: argparse.Namespace) -> int:
     check_file_location(args.out)
     if Path(args.out).exists() and not args.overwrite:
         raise SparsekitError(f"{args.out} already exists; pass --overwrite to replace it, or choose another --out")
-    _, _, mask, _ = prepare(config)
+    data, model, mask, _ = prepare(config)
     mask.save(args.out)
     print(mask.format_table())
+    path = path_from_input(model, mask, input_shape(model, data)) if input_shape(model, data) else None
+    print(f"path from input to output: {PATH_WORDS[path]}")
     print(f"mask: {args.out}")
     return 0
 
