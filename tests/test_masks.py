@@ -321,7 +321,9 @@ def test_cli_mask_command_says_when_the_mask_cuts_the_network(tmp_path, capsys):
     # random at 99.9% keeps none of the digits ResNet-20's 36 stem weights: no path from the input
     common = ["--dataset", "digits", "--model", "resnet20", "--width", "0.25", "--sparsity", "0.999", "--seed", "0"]
     assert main(["mask", "--method", "random", *common, "--out", str(tmp_path / "cut.pt")]) == 0
-    assert "path from input to output: none: the mask cuts the network" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "path from input to output: none: the mask cuts the network" in printed
+    assert "effective density: 0.0000 (0 of " in printed  # every kept weight sits off any path
     assert not sk.Mask.load(tmp_path / "cut.pt")["stem.conv.weight"].any()
 
 

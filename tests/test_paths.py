@@ -1,6 +1,6 @@
 """`sparsekit.analysis.paths`: whether a mask leaves a path of kept weights from input to output,
-on hand-built masks whose answer is known, on the studies' committed masks (against the study's
-own rule), and as the warning a training run gives."""
+and which kept weights lie on one, on hand-built masks whose answer is known, on the studies'
+committed masks (against the study's own rule), and as the warning and record a run gives."""
 import warnings
 from pathlib import Path
 
@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import sparsekit as sk
-from sparsekit.analysis import path_from_input, unreadable_modules
+from sparsekit.analysis import effective_mask, path_from_input, unreadable_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -108,13 +108,16 @@ def test_training_a_cut_mask_warns_and_a_joined_one_does_not():
         cut = sk.train(dataset="digits", model=model, mask=crossed_mask(model, crossed=True), epochs=1,
                        max_batches=1, progress=False, prune_classifier=True)
     assert cut["analysis"]["path_from_input_at_start"] is False  # the record says so too
-    assert "path from input to output  none: the mask cuts the network" in str(cut["analysis"])
+    assert cut["analysis"]["effective_density_at_start"] == 0.0
+    assert "path from input to output none: the mask cuts the network" in " ".join(str(cut["analysis"]).split())
     model = mlp()
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         joined = sk.train(dataset="digits", model=model, mask=crossed_mask(model, crossed=False), epochs=1,
                           max_batches=1, progress=False, prune_classifier=True)
     assert joined["analysis"]["path_from_input_at_start"] is True
+    assert joined["analysis"]["effective_density_at_start"] == pytest.approx(75 / (256 + 16 + 40))
+    assert "effective density (kept weights on a path) 0.2404" in " ".join(str(joined["analysis"]).split())
 
 
 def test_a_network_the_test_cannot_read_trains_without_a_verdict_on_its_path():
@@ -125,3 +128,66 @@ def test_a_network_the_test_cannot_read_trains_without_a_verdict_on_its_path():
         run = sk.train(dataset="digits", model=model, mask="random", sparsity=0.5, epochs=1, max_batches=1,
                        progress=False)
     assert run["analysis"]["path_from_input_at_start"] is None
+    assert run["analysis"]["effective_density_at_start"] is None
+
+
+def test_the_effective_mask_keeps_exactly_the_kept_weights_on_a_path():
+    model = mlp()
+    joined = crossed_mask(model, crossed=False)  # 64 weights into unit 0, 0 -> 2, and the classifier dense
+    effective = effective_mask(model, joined, (1, 8, 8))
+    assert effective["1.weight"][0].all() and not effective["1.weight"][1:].any()
+    assert effective["3.weight"].sum() == 1 and effective["3.weight"][2, 0]
+    # of the classifier's 40 weights only those reading unit 2 are reached: 10
+    assert effective["5.weight"][:, 2].all() and effective["5.weight"].sum() == 10
+    assert effective.num_kept() == 64 + 1 + 10 and joined.num_kept() == 64 + 1 + 40
+    assert all(not (effective[name] & ~joined[name]).any() for name in joined)  # a subset of the mask
+    assert effective_mask(model, crossed_mask(model, crossed=True), (1, 8, 8)).num_kept() == 0
+    dense = sk.Mask.dense(model, prune_classifier=True)
+    assert effective_mask(model, dense, (1, 8, 8)).num_kept() == dense.num_kept()
+
+
+def test_a_max_pool_does_not_hide_a_path_its_maximum_does_not_take():
+    # a 3x3 conv keeping two corner taps on a 2x2 input: tap (2, 2) makes output (0, 0), tap (0, 0)
+    # output (1, 1); a 2x2 max pool's gradient reaches only the first of the two equal maxima
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1, 10))
+    mask = sk.Mask.dense(model)
+    mask["0.weight"][:] = False
+    mask["0.weight"][0, 0, 0, 0] = mask["0.weight"][0, 0, 2, 2] = True
+    effective = effective_mask(model, mask, (1, 2, 2))
+    assert effective["0.weight"].sum() == 2
+    assert isinstance(model[2], nn.MaxPool2d)  # the network itself is not changed
+
+
+def test_the_studies_masks_effective_weights_are_a_subset_and_synflow_keeps_its_paths():
+    torch.manual_seed(0)
+    model = sk.models.build("resnet20", 10, in_channels=1, width=0.5, input_size=28)
+    runs = ROOT / "benchmarks" / "results" / "study-converged" / "runs"
+    random = sk.Mask.load(runs / "random-0.995-seed0-default" / "mask.pt")
+    assert effective_mask(model, random, (1, 28, 28)).num_kept() == 0  # its stem is empty: nothing is used
+    snip = sk.Mask.load(runs / "snip-0.995-seed0-default" / "mask.pt")
+    used = effective_mask(model, snip, (1, 28, 28))
+    assert (used.num_kept(), snip.num_kept()) == (197, 338)  # SNIP at 99.5% keeps weights no path uses
+    lottery = sk.Mask.load(runs / "lottery-0.995-seed0-default" / "mask.pt")
+    assert effective_mask(model, lottery, (1, 28, 28)).num_kept() == 280  # counts: exact on any CPU
+    synflow = sk.Mask.load(runs / "synflow-0.995-seed0-default" / "mask.pt")
+    # SynFlow scores every weight by the paths through it: nearly every weight it keeps lies on one
+    assert effective_mask(model, synflow, (1, 28, 28)).num_kept() == 337 and synflow.num_kept() == 338
+
+
+def test_a_network_deep_enough_to_overflow_path_counts_is_still_read_exactly():
+    # 211 dense layers of 32: about 32^211 paths reach each output, past float64's range
+    torch.manual_seed(0)
+    layers = [nn.Linear(64, 32), nn.ReLU()]
+    for _ in range(210):
+        layers += [nn.Linear(32, 32), nn.ReLU()]
+    model = nn.Sequential(nn.Flatten(), *layers, nn.Linear(32, 10))
+    mask = sk.Mask.dense(model, prune_classifier=True)
+    last = list(mask)[-1]
+    mask[last][:] = False
+    mask[last][3, 5] = True  # the classifier reads hidden unit 5 only
+    effective = effective_mask(model, mask, (1, 8, 8))
+    assert path_from_input(model, mask, (1, 8, 8)) is True
+    # unused: the 31 rows of the last hidden layer that make units the classifier does not read
+    assert effective.num_kept() == mask.num_kept() - 31 * 32
+    assert effective[list(mask)[-2]][5].all() and not effective[list(mask)[-2]][:5].any()

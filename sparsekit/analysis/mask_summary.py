@@ -18,6 +18,8 @@ class MaskSummary(dict):
                 ("collapsed layers", ", ".join(collapsed) if collapsed else "none")]
         if "path_from_input_at_start" in self:
             rows.append(("path from input to output", PATH_WORDS[self["path_from_input_at_start"]]))
+        if self.get("effective_density_at_start") is not None:
+            rows.append(("effective density (kept weights on a path)", f"{self['effective_density_at_start']:.4f}"))
         rows += [(f"dead in {name}", str(count)) for name, count in dead.items()]
         return rows
 

@@ -90,11 +90,13 @@ def collapsed_layers(mask: Mapping[str, torch.Tensor]) -> List[str]:
 _UNSET = object()
 
 
-def summarize(model: nn.Module, mask: Mapping[str, torch.Tensor], path_from_input_at_start=_UNSET) -> MaskSummary:
+def summarize(model: nn.Module, mask: Mapping[str, torch.Tensor], path_from_input_at_start=_UNSET,
+              effective_density_at_start=_UNSET) -> MaskSummary:
     """{"dead_units": {layer: count}, "dead_units_total": int, "units_total": int,
     "collapsed_layers": [names]} — what goes into every run record; a notebook shows it as a table.
     A run adds "path_from_input_at_start": whether its starting mask left a path of kept weights
-    from input to output (`analysis.paths`; None where that could not be read)."""
+    from input to output, and "effective_density_at_start": the density of its kept weights that
+    lie on such a path (`analysis.paths`; None where that could not be read)."""
     dead = dead_units(model, mask)
     summary = MaskSummary({"dead_units": {name: row["dead"] for name, row in dead.items()},
                            "dead_units_total": sum(row["dead"] for row in dead.values()),
@@ -102,6 +104,8 @@ def summarize(model: nn.Module, mask: Mapping[str, torch.Tensor], path_from_inpu
                            "collapsed_layers": collapsed_layers(mask)})
     if path_from_input_at_start is not _UNSET:
         summary["path_from_input_at_start"] = path_from_input_at_start
+    if effective_density_at_start is not _UNSET:
+        summary["effective_density_at_start"] = effective_density_at_start
     return summary
 
 

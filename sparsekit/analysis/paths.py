@@ -15,68 +15,35 @@ ReLU is shut by a sign. (Asking whether two random inputs give the same output o
 as initialised is not the same test: random weights can shut a ReLU for every input although a
 path is there, which training's batch-normalised BatchNorm does not.)
 
-That argument holds for layers that keep a positive input positive and zero at zero: those in
-`READABLE`. A network holding any other module (LayerNorm subtracts a mean, a sigmoid maps 0 to
+The same network answers which kept weights are used at all (`effective_mask`): a kept weight
+lies on some input-to-output path exactly when the gradient of the output's sum with respect to
+it is positive there, every term of that gradient being a product along a path through it (the
+SynFlow score of the 0/1 network). A kept weight on no path (its unit receives nothing, or
+feeds nothing that reaches the output) is pruned in effect: the effective density counts only
+the others (Vysogorets & Kempe, "Connectivity matters: neural network pruning through the lens
+of effective sparsity", JMLR 2023). `analysis.structural_network` builds that network.
+
+That argument holds for layers that keep a positive input positive and zero at zero (its
+`READABLE`). A network holding any other module (LayerNorm subtracts a mean, a sigmoid maps 0 to
 one half, attention) is not judged: the answer is None. Arithmetic in a module's own `forward`
 is not seen; the kit's networks and torchvision's CNNs only add there.
 """
-import copy
 import warnings
-from typing import List, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import torch
 from torch import nn
 
 from ..core.errors import SparsekitError
-
-# Modules that map a positive input to a non-negative output and zero to zero once weights are
-# non-negative and biases zero: conv/linear layers, BatchNorm as the identity, the rectifiers
-# and their smooth stand-ins (ghost neurons), pooling, the shape-only modules, and the containers
-# (an empty ModuleList, such as a kit unit's list of ghost branches, is a leaf that computes nothing).
-READABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.modules.batchnorm._BatchNorm,
-            nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Mish, nn.Hardswish,
-            nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
-            nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
-            nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
-            nn.Flatten, nn.Identity, nn.Dropout, nn.Dropout2d, nn.Dropout3d,
-            nn.Sequential, nn.ModuleList, nn.ModuleDict)
-READABLE_NAMES = ("GhostActivation",)  # the recipe's smooth ReLUs: swish(0) = 0, swish(x > 0) > 0
+from ..core.mask import Mask
+from .structural_network import structural_copy, unreadable_modules
 
 
-def unreadable_modules(model: nn.Module) -> List[str]:
-    """The names of the modules the test cannot read: leaves outside `READABLE`, and any module
-    outside it that holds parameters of its own."""
-    found = []
-    for name, module in model.named_modules():
-        readable = isinstance(module, READABLE) or type(module).__name__ in READABLE_NAMES
-        is_leaf = next(module.children(), None) is None
-        owns_parameters = next(module.parameters(recurse=False), None) is not None
-        if not readable and (is_leaf or owns_parameters):
-            found.append(name or type(module).__name__)
-    return found
-
-
-def _structural_copy(model: nn.Module, mask: Mapping[str, torch.Tensor]) -> nn.Module:
-    """A float64 CPU copy of `model` whose weights are the mask (ones where dense), biases zero
-    and BatchNorm the identity; the original (on whatever device) is not copied first."""
-    parameters = dict(model.named_parameters())
-    memo = {}
-    for name, parameter in parameters.items():
-        if parameter.dim() > 1:
-            value = mask[name].to("cpu", torch.float64) if name in mask else torch.ones(parameter.shape)
-        else:  # a bias is zero; a BatchNorm scale (or a masked vector) keeps its kept entries at 1
-            value = torch.zeros(parameter.shape) if name.endswith("bias") else (
-                mask[name].to("cpu", torch.float64) if name in mask else torch.ones(parameter.shape))
-        memo[id(parameter)] = nn.Parameter(value.to(torch.float64), requires_grad=False)
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.running_mean is not None:
-            memo[id(module.running_mean)] = torch.zeros(module.running_mean.shape, dtype=torch.float64)
-            memo[id(module.running_var)] = torch.full(module.running_var.shape, 1.0 - module.eps,
-                                                      dtype=torch.float64)  # divides by exactly 1
-    for buffer in model.buffers():
-        if id(buffer) not in memo:
-            memo[id(buffer)] = buffer.detach().to("cpu")
-    return copy.deepcopy(model, memo).eval()
+def _readable(model: nn.Module, mask: Mapping[str, torch.Tensor]) -> bool:
+    missing = sorted(set(mask) - {name for name, _ in model.named_parameters()})
+    if missing:
+        raise SparsekitError(f"the mask names layers the network does not have: {', '.join(missing[:3])}")
+    return not unreadable_modules(model)
 
 
 def path_from_input(model: nn.Module, mask: Mapping[str, torch.Tensor],
@@ -85,18 +52,35 @@ def path_from_input(model: nn.Module, mask: Mapping[str, torch.Tensor],
     (channels, height, width)) to the output; False when the mask cuts the network; None when the
     network holds a module the test cannot read (`unreadable_modules`), or its forward cannot run
     on the float64 copy."""
-    missing = sorted(set(mask) - {name for name, _ in model.named_parameters()})
-    if missing:
-        raise SparsekitError(f"the mask names layers the network does not have: {', '.join(missing[:3])}")
-    if unreadable_modules(model):
+    if not _readable(model, mask):
         return None
     try:
-        work = _structural_copy(model, mask)
+        work = structural_copy(model, mask)
         with torch.no_grad():
             output = work(torch.ones((1, *input_shape), dtype=torch.float64))
     except Exception:  # noqa: BLE001 - a network that cannot be copied, or whose forward cannot run in
         return None    # float64 on the CPU (a float32 constant of its own): a diagnostic never stops a run
     return bool((output != 0).any()) if isinstance(output, torch.Tensor) else None
+
+
+def effective_mask(model: nn.Module, mask: Mapping[str, torch.Tensor],
+                   input_shape: Sequence[int]) -> Optional[Mask]:
+    """The kept weights that lie on some path from the input (one example of `input_shape`) to the
+    output: a Mask over the same layers, a subset of `mask` (its density is the effective density);
+    None where `path_from_input` gives no answer."""
+    if not _readable(model, mask):
+        return None
+    try:
+        work = structural_copy(model, mask, trainable=list(mask))
+        output = work(torch.ones((1, *input_shape), dtype=torch.float64))
+        if not isinstance(output, torch.Tensor):
+            return None
+        output.sum().backward()
+    except Exception:  # noqa: BLE001 - as in path_from_input: a diagnostic never stops a run
+        return None
+    weights = dict(work.named_parameters())
+    return Mask({name: keep.to("cpu").bool() & (weights[name].grad is not None and weights[name].grad > 0)
+                 for name, keep in mask.items()})
 
 
 def warn_cut_network(advice: str = "") -> None:

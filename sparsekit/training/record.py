@@ -107,7 +107,8 @@ def build(state: TrainState, finished: bool) -> RunRecord:
         parameters=parameter_counts(state.model, state.mask),
         layers=[{k: row[k] for k in ("name", "shape", "density", "kept", "total")} for row in state.mask.layer_table()],
         seconds=state.seconds(),
-        analysis=summarize(state.model, state.mask, path_from_input_at_start=state.path_from_input_at_start),
+        analysis=summarize(state.model, state.mask, path_from_input_at_start=state.path_from_input_at_start,
+                           effective_density_at_start=state.effective_density_at_start),
         mask_history=list(state.mask_history),  # empty when the mask never changed
         environment={"sparsekit": __version__, "code": code_version(), "torch": torch.__version__, "python": platform.python_version(),
                      "device": str(state.device),

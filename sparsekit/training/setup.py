@@ -14,7 +14,7 @@ from torch import nn
 
 from ..analysis import warn_collapsed_layers
 from ..analysis.masks import collapse_advice
-from ..analysis.paths import path_from_input, warn_cut_network
+from ..analysis.paths import effective_mask, path_from_input, warn_cut_network
 from ..core import threads
 from ..core.callbacks import CallbackList
 from ..core.errors import SparsekitError
@@ -38,6 +38,8 @@ def set_up(state: TrainState, hooks: CallbackList, resumed: Optional[Dict[str, A
     # Before the recipe shapes the network: whether the mask itself cuts the network it was made for.
     shape = input_shape(model, state.data)
     state.path_from_input_at_start = path_from_input(model, mask, shape) if shape is not None else None
+    effective = effective_mask(model, mask, shape) if shape is not None else None
+    state.effective_density_at_start = effective.density() if effective is not None and mask.num_total() else None
     if state.path_from_input_at_start is False:
         warn_cut_network(collapse_advice(state.mask_source.get("method")))
     hooks.call("check", state)

@@ -65,6 +65,7 @@ class TrainState:
     # Whether the starting mask leaves a path of kept weights from input to output
     # (`analysis.paths`; None where the input's shape or a module cannot be read).
     path_from_input_at_start: Optional[bool] = None
+    effective_density_at_start: Optional[float] = None  # the kept weights on such a path, as a density
     precision: Any = None  # a `Precision` when --amp is on
     forward: Optional[nn.Module] = None  # the compiled model (--compile), sharing the model's weights
     diverged: Any = None  # the `Diverged` error once the loss became non-finite
