@@ -25,6 +25,8 @@ WRONG_FROM_SCRATCH = {
     "05_synflow": ("(r / rounds)", "(1.0)"),  # every round straight to the target: no schedule
     # the symmetric difference for the union: kept by one mask only
     "06_comparing_masks": ("(mask_a[name] | mask_b[name])", "(mask_a[name] ^ mask_b[name])"),
+    # any gradient, zero included, for a positive one: every kept weight counted as used
+    "06_comparing_masks (effective)": ("(weights[name].grad > 0)", "(weights[name].grad >= 0)"),
     "07_dynamic_sparse_training": ("weights[name].grad.abs()", "weights[name].grad"),  # signed gradient
     "08_n_m_sparsity": ("descending=True", "descending=False"),  # the N smallest of each group
     "09_mask_graphs": ("(d_out - 1).sqrt() - s[1]", "(d_out - 1).sqrt() - s[0]"),  # mu_1, the trivial eigenvalue
