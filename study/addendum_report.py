@@ -17,6 +17,7 @@ from . import addendum_text as text
 from .addendum_analysis import analyse, merged_degeneracy
 from .addendum_answer import COMMAND, answer, write_answer
 from .addendum_cells import ADDENDUM, COMPARISONS, FIRST, cell_comparisons
+from .addendum_connectivity import connectivity_part, connectivity_rows
 from .addendum_descriptive import descriptive_parts
 from .addendum_figure import drawn, figure_part, write_figure
 from .addendum_fold import structure_rows, structure_table
@@ -92,6 +93,7 @@ def compose(results) -> Report:
              "\n## Parameters per arm\n", text.parameters_part(cell_rows),
              "\n## The structure control's inference cost, folded\n",
              text.fold_part(structure_table(structure_rows(plan, results))),
+             "\n## Kept weights a path uses (exploratory)\n", connectivity_part(connectivity_rows(plan, results)),
              *descriptive_parts(plan, first, results, rows),
              f"\nAnswer file: `answer.json` (format `{content['format']}`), written with this report.\n"]
     return Report("\n".join(parts), content, figure)
