@@ -58,9 +58,11 @@ def test_the_report_names_the_runs_whose_mask_cut_the_network(tmp_path, capsys):
     write_runs(tmp_path / "runs")
     cut = tmp_path / "runs" / "random-0.98-seed1-default" / "record.json"
     record = json.loads(cut.read_text())
-    cut.write_text(json.dumps({**record, "analysis": {"path_from_input_at_start": False}}))
+    cut.write_text(json.dumps({**record, "analysis": {"path_from_input_at_start": False,
+                                                      "effective_density_at_start": 0.0}}))
     runs = sk.results.load(tmp_path / "runs")
     assert runs.loc[runs["run"] == "random-0.98-seed1-default", "path_from_input"].item() is False
+    assert runs.loc[runs["run"] == "random-0.98-seed1-default", "effective_density"].item() == 0.0
     assert runs["path_from_input"].isna().sum() == 24  # records that do not say (older ones, failed runs)
     assert main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "report")]) == 0
     assert ("1 run(s) trained a mask that cuts the network (no path of kept weights from input to output; their "

@@ -7,7 +7,8 @@
 A row holds every setting of the run (its `config`), the recipe (its preset or sweep label as
 `recipe`, its fields as `recipe.<field>`), and the metrics. The requested sparsity is the
 setting `sparsity`; what the mask achieved is `achieved_sparsity`; `path_from_input` is False
-for a run whose starting mask left no path from input to output (`analysis.paths`).
+for a run whose starting mask left no path from input to output, and `effective_density` is the
+density of its kept weights that some path uses (`analysis.paths`; None in older records).
 """
 import json
 import math
@@ -63,7 +64,9 @@ def _row(root: Path, folder: Path) -> Optional[dict]:
     row["epochs_done"] = len(record.get("epochs", []))
     # False: the run's starting mask cut the network (it trained at chance); None: not judged,
     # or a record written before runs judged it
-    row["path_from_input"] = (record.get("analysis") or {}).get("path_from_input_at_start")
+    analysis = record.get("analysis") or {}
+    row["path_from_input"] = analysis.get("path_from_input_at_start")
+    row["effective_density"] = analysis.get("effective_density_at_start")  # kept weights some path uses
     return row
 
 
