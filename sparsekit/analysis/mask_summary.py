@@ -5,7 +5,9 @@ from html import escape
 from typing import List, Tuple
 
 
-PATH_WORDS = {True: "yes", False: "none: the mask cuts the network", None: "not judged (the input's shape or a module could not be read)"}
+# `analysis.paths.path_from_input`'s answers, as a summary (and `sparsekit mask`) shows them
+PATH_WORDS = {True: "yes", False: "none: the mask cuts the network",
+              None: "not judged (the input's shape or a module could not be read)"}
 
 
 class MaskSummary(dict):

@@ -84,7 +84,9 @@ def effective_mask(model: nn.Module, mask: Mapping[str, torch.Tensor],
 
 
 def warn_cut_network(advice: str = "") -> None:
-    """The warning a run gives when `path_from_input` found no path (`advice`: what to try)."""
+    """The warning a run gives when `path_from_input` found no path (`advice`: what to try); it
+    points at the line that started the run's set-up."""
     warnings.warn("the mask cuts the network: no path of kept weights joins its input to its output, so the "
                   "output cannot depend on the input and plain training stays at chance (a recipe's ghost skip "
-                  f"connections bridge convolutions after the first only). {advice}".rstrip(), RuntimeWarning, stacklevel=3)
+                  f"connections bridge convolutions after the first only). {advice}".rstrip(), RuntimeWarning,
+                  stacklevel=4)

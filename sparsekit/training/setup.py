@@ -35,13 +35,7 @@ def set_up(state: TrainState, hooks: CallbackList, resumed: Optional[Dict[str, A
         raise SparsekitError(f"the mask keeps no weight at all ({mask.num_total()} pruned): nothing would train")
     run_record.check_sections(hooks)
     warn_collapsed_layers(mask, state.mask_source.get("method"))
-    # Before the recipe shapes the network: whether the mask itself cuts the network it was made for.
-    shape = input_shape(model, state.data)
-    state.path_from_input_at_start = path_from_input(model, mask, shape) if shape is not None else None
-    effective = effective_mask(model, mask, shape) if shape is not None else None
-    state.effective_density_at_start = effective.density() if effective is not None and mask.num_total() else None
-    if state.path_from_input_at_start is False:
-        warn_cut_network(collapse_advice(state.mask_source.get("method")))
+    read_paths(state)
     hooks.call("check", state)
     if resumed is None:
         hooks.call("before_mask", state)
@@ -70,6 +64,19 @@ def choose_threads(model: nn.Module, data, batch_size: int, device: torch.device
     """The run's CPU thread count (`core.threads`), from the size of its training step; chosen
     before the mask method runs: scoring a mask computes as hard as training does."""
     threads.apply(step_macs_on(model, data, batch_size) if device.type == "cpu" else None)
+
+
+def read_paths(state: TrainState) -> None:
+    """Before the recipe shapes the network: whether the starting mask leaves a path from input to
+    output in the network it was made for, and the density of its kept weights some path uses (the
+    record keeps both); a warning when it cuts the network."""
+    model, mask = state.model, state.mask
+    shape = input_shape(model, state.data)
+    state.path_from_input_at_start = path_from_input(model, mask, shape) if shape is not None else None
+    effective = effective_mask(model, mask, shape) if shape is not None else None
+    state.effective_density_at_start = effective.density() if effective is not None and mask.num_total() else None
+    if state.path_from_input_at_start is False:
+        warn_cut_network(collapse_advice(state.mask_source.get("method")))
 
 
 def input_shape(model: nn.Module, data) -> Optional[tuple]:
