@@ -67,6 +67,9 @@ def test_a_module_the_test_cannot_read_gives_no_answer():
     assert path_from_input(model, sk.Mask.dense(model), (1, 8, 8)) is None
     with pytest.raises(sk.SparsekitError, match="the mask names layers the network does not have: 9.weight"):
         path_from_input(model, {"9.weight": torch.ones(2, 2, dtype=torch.bool)}, (1, 8, 8))
+    for shape in (64, (1, 8.0, 8), (1, 0, 8), (), "1,8,8"):
+        with pytest.raises(sk.SparsekitError, match="input_shape must be one example's shape"):
+            effective_mask(model, sk.Mask.dense(model), shape)
 
 
 class MultipliesByAFloat32Constant(nn.Module):

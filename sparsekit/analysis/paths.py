@@ -39,7 +39,11 @@ from ..core.mask import Mask
 from .structural_network import structural_copy, unreadable_modules
 
 
-def _readable(model: nn.Module, mask: Mapping[str, torch.Tensor]) -> bool:
+def _readable(model: nn.Module, mask: Mapping[str, torch.Tensor], input_shape) -> bool:
+    if (not isinstance(input_shape, (tuple, list, torch.Size)) or not input_shape
+            or not all(isinstance(size, int) and not isinstance(size, bool) and size > 0 for size in input_shape)):
+        raise SparsekitError(f"input_shape must be one example's shape as positive whole numbers, e.g. (1, 28, 28) "
+                             f"for channels, height, width; got {input_shape!r}")
     missing = sorted(set(mask) - {name for name, _ in model.named_parameters()})
     if missing:
         raise SparsekitError(f"the mask names layers the network does not have: {', '.join(missing[:3])}")
@@ -52,7 +56,7 @@ def path_from_input(model: nn.Module, mask: Mapping[str, torch.Tensor],
     (channels, height, width)) to the output; False when the mask cuts the network; None when the
     network holds a module the test cannot read (`unreadable_modules`), or its forward cannot run
     on the float64 copy."""
-    if not _readable(model, mask):
+    if not _readable(model, mask, input_shape):
         return None
     try:
         work = structural_copy(model, mask)
@@ -68,7 +72,7 @@ def effective_mask(model: nn.Module, mask: Mapping[str, torch.Tensor],
     """The kept weights that lie on some path from the input (one example of `input_shape`) to the
     output: a Mask over the same layers, a subset of `mask` (its density is the effective density);
     None where `path_from_input` gives no answer."""
-    if not _readable(model, mask):
+    if not _readable(model, mask, input_shape):
         return None
     try:
         work = structural_copy(model, mask, trainable=list(mask))
