@@ -50,6 +50,7 @@ def test_report_command_writes_table_csv_and_figures(tmp_path, capsys):
     assert main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "report")]) == 0
     printed = capsys.readouterr().out
     assert "| mask | sparsity | recipe |" in printed and "+0.0200 [" in printed
+    assert "Effective density" not in printed  # no record says it: no table of it
     for name in ("report.md", "results.csv", "accuracy_vs_sparsity.png", "recipe_deltas.png"):
         assert (tmp_path / "report" / name).is_file(), name
 
@@ -65,8 +66,11 @@ def test_the_report_names_the_runs_whose_mask_cut_the_network(tmp_path, capsys):
     assert runs.loc[runs["run"] == "random-0.98-seed1-default", "effective_density"].item() == 0.0
     assert runs["path_from_input"].isna().sum() == 24  # records that do not say (older ones, failed runs)
     assert main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "report")]) == 0
+    printed = capsys.readouterr().out
     assert ("1 run(s) trained a mask that cuts the network (no path of kept weights from input to output; their "
-            "output cannot depend on the input), included above: random-0.98-seed1-default.") in capsys.readouterr().out
+            "output cannot depend on the input), included above: random-0.98-seed1-default.") in printed
+    # only the one record that says its effective density is averaged, in its own cell
+    assert "Effective density at the start" in printed and "| random | 0.98 | default | 0.0000 | 1 |" in printed
 
 
 def test_report_of_a_folder_without_runs_is_one_error_line(tmp_path, capsys):

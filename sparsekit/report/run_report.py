@@ -50,11 +50,24 @@ def write_report(directory, out=None, metric: str = METRIC) -> str:
         paired = paired_differences(finished, by=cells, metric=metric)
         lines += ["", "Recipe − default, paired by seed (same init, same mask): mean [95% t-interval].", "",
                   _markdown(paired, cells + ["recipe"], _interval, "n")]
+    lines += _effective_densities(finished, by or ["recipe"])
     lines += _cut_runs(finished)
     text = "\n".join(lines) + "\n"
     (out / "report.md").write_text(text)
     _figures(finished, table, paired, out, metric)
     return text
+
+
+def _effective_densities(finished, by: List[str]) -> List[str]:
+    """Beside the accuracies, the density of the kept weights some path uses (records that say it):
+    methods compared at one nominal sparsity can differ in the weights they actually use."""
+    if "effective_density" not in finished or finished["effective_density"].isna().all():
+        return []
+    known = finished.dropna(subset=["effective_density"])
+    table = known.groupby(list(by), dropna=False)["effective_density"].agg(["mean", "count"]).reset_index()
+    return ["", "Effective density at the start (the kept weights some path from input to output uses), mean over "
+                "the runs whose records say it:", "",
+            _markdown(table.rename(columns={"count": "n"}), by, lambda r: f"{r['mean']:.4f}", "n")]
 
 
 def _cut_runs(finished) -> List[str]:
