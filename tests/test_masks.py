@@ -2,7 +2,6 @@
 and one call away from `train` and the command line."""
 import json
 import math
-from dataclasses import replace
 
 import pytest
 import torch
