@@ -194,3 +194,20 @@ def test_a_network_deep_enough_to_overflow_path_counts_is_still_read_exactly():
     # unused: the 31 rows of the last hidden layer that make units the classifier does not read
     assert effective.num_kept() == mask.num_kept() - 31 * 32
     assert effective[list(mask)[-2]][5].all() and not effective[list(mask)[-2]][:5].any()
+
+
+def test_one_pass_gives_both_answers_even_where_no_kept_weight_reaches_the_output():
+    from sparsekit.analysis.paths import connectivity
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no backward-hook warning when nothing requires a gradient
+        unmasked = connectivity(model, {}, (1, 2, 2))  # every weight dense: a path, no kept weight to count
+        cut = connectivity(model, {"1.weight": torch.zeros(3, 4, dtype=torch.bool),
+                                   "3.weight": torch.ones(2, 3, dtype=torch.bool)}, (1, 2, 2))
+    assert unmasked.path is True and dict(unmasked.effective) == {}
+    assert cut.path is False and cut.effective.num_kept() == 0
+    joined = {"1.weight": torch.zeros(3, 4, dtype=torch.bool), "3.weight": torch.ones(2, 3, dtype=torch.bool)}
+    joined["1.weight"][0, 0] = True  # one input weight feeds unit 0, which both outputs read
+    both = connectivity(model, joined, (1, 2, 2))
+    assert both.path is path_from_input(model, joined, (1, 2, 2)) is True
+    assert both.effective.num_kept() == effective_mask(model, joined, (1, 2, 2)).num_kept() == 3

@@ -29,7 +29,7 @@ one half, attention) is not judged: the answer is None. Arithmetic in a module's
 is not seen; the kit's networks and torchvision's CNNs only add there.
 """
 import warnings
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, NamedTuple, Optional, Sequence
 
 import torch
 from torch import nn
@@ -50,21 +50,40 @@ def _readable(model: nn.Module, mask: Mapping[str, torch.Tensor], input_shape) -
     return not unreadable_modules(model)
 
 
+class Connectivity(NamedTuple):
+    """What one pass over the 0/1 network tells: `path` (True, False, or None: not judged) and
+    `effective` (the kept weights on some path, a Mask; None where `path` is None)."""
+    path: Optional[bool]
+    effective: Optional[Mask]
+
+
+def connectivity(model: nn.Module, mask: Mapping[str, torch.Tensor], input_shape: Sequence[int]) -> Connectivity:
+    """`path_from_input` and `effective_mask` from one forward and one backward pass over one
+    float64 copy (a run's set-up and `sparsekit mask` want both)."""
+    if not _readable(model, mask, input_shape):
+        return Connectivity(None, None)
+    try:
+        work = structural_copy(model, mask, trainable=list(mask))
+        output = work(torch.ones((1, *input_shape), dtype=torch.float64))
+        if not isinstance(output, torch.Tensor):
+            return Connectivity(None, None)
+        if output.requires_grad:  # else no kept weight reaches the output (or the mask names none)
+            output.sum().backward()
+    except Exception:  # noqa: BLE001 - a network that cannot be copied, or whose forward cannot run in
+        return Connectivity(None, None)  # float64 on the CPU (a float32 constant of its own): a diagnostic never stops a run
+    weights = dict(work.named_parameters())
+    effective = Mask({name: keep.to("cpu").bool() & (weights[name].grad is not None and weights[name].grad > 0)
+                      for name, keep in mask.items()})
+    return Connectivity(bool((output != 0).any()), effective)
+
+
 def path_from_input(model: nn.Module, mask: Mapping[str, torch.Tensor],
                     input_shape: Sequence[int]) -> Optional[bool]:
     """True when a path of kept weights joins the input (one example of `input_shape`, e.g.
     (channels, height, width)) to the output; False when the mask cuts the network; None when the
     network holds a module the test cannot read (`unreadable_modules`), or its forward cannot run
     on the float64 copy."""
-    if not _readable(model, mask, input_shape):
-        return None
-    try:
-        work = structural_copy(model, mask)
-        with torch.no_grad():
-            output = work(torch.ones((1, *input_shape), dtype=torch.float64))
-    except Exception:  # noqa: BLE001 - a network that cannot be copied, or whose forward cannot run in
-        return None    # float64 on the CPU (a float32 constant of its own): a diagnostic never stops a run
-    return bool((output != 0).any()) if isinstance(output, torch.Tensor) else None
+    return connectivity(model, mask, input_shape).path
 
 
 def effective_mask(model: nn.Module, mask: Mapping[str, torch.Tensor],
@@ -72,19 +91,7 @@ def effective_mask(model: nn.Module, mask: Mapping[str, torch.Tensor],
     """The kept weights that lie on some path from the input (one example of `input_shape`) to the
     output: a Mask over the same layers, a subset of `mask` (its density is the effective density);
     None where `path_from_input` gives no answer."""
-    if not _readable(model, mask, input_shape):
-        return None
-    try:
-        work = structural_copy(model, mask, trainable=list(mask))
-        output = work(torch.ones((1, *input_shape), dtype=torch.float64))
-        if not isinstance(output, torch.Tensor):
-            return None
-        output.sum().backward()
-    except Exception:  # noqa: BLE001 - as in path_from_input: a diagnostic never stops a run
-        return None
-    weights = dict(work.named_parameters())
-    return Mask({name: keep.to("cpu").bool() & (weights[name].grad is not None and weights[name].grad > 0)
-                 for name, keep in mask.items()})
+    return connectivity(model, mask, input_shape).effective
 
 
 def warn_cut_network(advice: str = "") -> None:

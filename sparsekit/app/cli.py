@@ -276,7 +276,7 @@ def _mask(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..analysis.mask_summary import PATH_WORDS
-    from ..analysis.paths import effective_mask, path_from_input
+    from ..analysis.paths import Connectivity, connectivity
     from ..training.run_dir import check_file_location
     from ..training.setup import input_shape
     from ..runs import mask_sources
@@ -291,8 +291,8 @@ def _mask(args: argparse.Namespace) -> int:
     mask.save(args.out)
     print(mask.format_table())
     shape = input_shape(model, data)
-    print(f"path from input to output: {PATH_WORDS[path_from_input(model, mask, shape) if shape else None]}")
-    effective = effective_mask(model, mask, shape) if shape else None
+    path, effective = connectivity(model, mask, shape) if shape else Connectivity(None, None)
+    print(f"path from input to output: {PATH_WORDS[path]}")
     if effective is not None and mask.num_total():
         print(f"effective density: {effective.density():.4f} ({effective.num_kept()} of {mask.num_kept()} kept weights "
               "lie on a path from input to output)")

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..analysis import warn_collapsed_layers
 from ..analysis.masks import collapse_advice
-from ..analysis.paths import effective_mask, path_from_input, warn_cut_network
+from ..analysis.paths import Connectivity, connectivity, warn_cut_network
 from ..core import threads
 from ..core.callbacks import CallbackList
 from ..core.errors import SparsekitError
@@ -72,8 +72,8 @@ def read_paths(state: TrainState) -> None:
     record keeps both); a warning when it cuts the network."""
     model, mask = state.model, state.mask
     shape = input_shape(model, state.data)
-    state.path_from_input_at_start = path_from_input(model, mask, shape) if shape is not None else None
-    effective = effective_mask(model, mask, shape) if shape is not None else None
+    path, effective = connectivity(model, mask, shape) if shape is not None else Connectivity(None, None)
+    state.path_from_input_at_start = path
     state.effective_density_at_start = effective.density() if effective is not None and mask.num_total() else None
     if state.path_from_input_at_start is False:
         warn_cut_network(collapse_advice(state.mask_source.get("method")))
