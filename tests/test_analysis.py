@@ -75,11 +75,13 @@ def test_training_warns_on_collapse_and_records_the_analysis():
     model = _digits_net()
     mask = sk.Mask.dense(model, prune_classifier=True)
     mask["3.weight"][:] = False
-    with pytest.warns(RuntimeWarning, match=r"layer collapse: .*3\.weight"):
+    with pytest.warns(RuntimeWarning, match=r"layer collapse: .*3\.weight"), \
+            pytest.warns(RuntimeWarning, match="the mask cuts the network"):  # an empty classifier cuts it too
         run = sk.train(dataset="digits", model=model, mask=mask, epochs=1, max_batches=1, progress=False,
                        prune_classifier=True)
     assert run["analysis"]["collapsed_layers"] == ["3.weight"]
     assert run["analysis"]["dead_units"]["3.weight"] == 10
+    assert run["analysis"]["path_from_input_at_start"] is False
 
 
 def test_no_warning_without_collapse():
